@@ -1,0 +1,858 @@
+//! Configuration: the YAML file as written (`RawConfig`) and the checked form the agent runs on
+//! (`Config`).
+//!
+//! Loading is two-stage, as in ripgrep's low-level/high-level args: serde reads the YAML with
+//! `deny_unknown_fields`, then [`RawConfig::validate`] checks every field and collects *every*
+//! problem (each naming its field path) instead of stopping at the first. Nothing outside this
+//! module sees a raw string where a parsed value belongs.
+//!
+//! The region pricing table and the exchange rates default to the ones in
+//! `config/costpush.example.yml`, which is compiled into the binary so the shipped defaults and the
+//! documented example can never drift apart. Regions given in a user's file are added to (or
+//! replace same-named) defaults.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::calc::money::{Currency, Rates};
+use crate::calc::RegionPricing;
+
+/// The example configuration, embedded: its `regions` and `currencies` are the defaults.
+pub const EXAMPLE_CONFIG: &str = include_str!("../config/costpush.example.yml");
+
+/// Default cron schedule: every 30 seconds (six fields, the first is seconds).
+pub const DEFAULT_SCHEDULE: &str = "*/30 * * * * *";
+/// Default results-file pattern.
+pub const DEFAULT_PATTERN: &str = "test_results_*.json";
+
+/// The YAML file as written. Every field is optional in the file; defaults are applied in
+/// [`RawConfig::validate`].
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub host: Option<RawHost>,
+    pub results: Option<RawResults>,
+    pub schedule: Option<String>,
+    pub state_dir: Option<PathBuf>,
+    pub target_retention_days: Option<f64>,
+    pub remote_write: Option<RawRemoteWrite>,
+    pub currencies: Option<RawCurrencies>,
+    pub regions: Option<BTreeMap<String, RawRegion>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHost {
+    pub name: Option<String>,
+    pub region: Option<String>,
+    pub cores_without_cpu_samples: Option<f64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawResults {
+    pub dirs: Option<Vec<PathBuf>>,
+    pub pattern: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRemoteWrite {
+    pub url: Option<String>,
+    pub timeout_seconds: Option<f64>,
+    pub max_samples_per_request: Option<usize>,
+    pub max_attempts: Option<u32>,
+    pub extra_labels: Option<BTreeMap<String, String>>,
+    pub auth: Option<RawAuth>,
+    pub tls: Option<RawTls>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAuth {
+    pub bearer_token_file: Option<PathBuf>,
+    pub basic: Option<RawBasic>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBasic {
+    pub username: String,
+    pub password_file: PathBuf,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    pub ca_file: Option<PathBuf>,
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCurrencies {
+    pub reporting: Option<Vec<String>>,
+    pub rates: Option<RawRates>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRates {
+    pub date: String,
+    pub source: String,
+    pub per_eur: BTreeMap<String, f64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRegion {
+    pub location: Option<String>,
+    pub currency: String,
+    pub electricity_price_per_kwh: f64,
+    pub electricity_price_source: Option<String>,
+    pub compute_price_per_core_hour: f64,
+    pub compute_price_source: Option<String>,
+    pub grid_intensity_g_per_kwh: f64,
+    pub grid_intensity_source: String,
+    pub grid_intensity_year: u32,
+}
+
+/// A secret read from a file. Its `Debug` never shows the value, so configs can be logged.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Auth {
+    None,
+    Bearer(Secret),
+    Basic { username: String, password: Secret },
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Tls {
+    /// PEM bytes of an extra trusted CA.
+    pub ca_pem: Option<Vec<u8>>,
+    /// PEM bytes of the client certificate chain followed by its private key.
+    pub identity_pem: Option<Vec<u8>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RemoteWrite {
+    pub url: String,
+    pub timeout: std::time::Duration,
+    pub max_samples_per_request: usize,
+    pub max_attempts: u32,
+    pub extra_labels: BTreeMap<String, String>,
+    pub auth: Auth,
+    pub tls: Tls,
+}
+
+/// The checked configuration the agent runs on.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub host: String,
+    pub region: String,
+    pub cores_without_cpu_samples: f64,
+    pub results_dirs: Vec<PathBuf>,
+    pub pattern: glob::Pattern,
+    pub schedule: String,
+    pub state_dir: PathBuf,
+    pub target_retention: std::time::Duration,
+    pub remote_write: RemoteWrite,
+    pub reporting: Vec<Currency>,
+    pub rates: Rates,
+    pub regions: BTreeMap<String, RegionPricing>,
+}
+
+/// Command-line values that replace what the file says, for every subcommand.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub results_dirs: Vec<PathBuf>,
+    pub remote_write_url: Option<String>,
+    pub state_dir: Option<PathBuf>,
+    pub schedule: Option<String>,
+}
+
+/// Every problem found in a configuration, each naming its field.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", .problems.join("\n"))]
+pub struct ConfigErrors {
+    pub problems: Vec<String>,
+}
+
+/// Labels that costpush sets itself; `extra_labels` may not reuse them.
+pub const RESERVED_LABELS: &[&str] = &[
+    "host",
+    "region",
+    "scenario",
+    "encoder",
+    "preset",
+    "bitrate",
+    "resolution",
+    "streams",
+    "currency",
+    "component",
+    "compute_basis",
+    "target_region",
+    "actual",
+    "reason",
+    "version",
+    "base",
+    "quote",
+    "source",
+    "location",
+    "intensity_source",
+    "intensity_year",
+];
+
+/// Reads, parses and validates a configuration file.
+pub fn load(path: &Path, overrides: &Overrides) -> Result<Config, ConfigErrors> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigErrors {
+        problems: vec![format!("{}: cannot read: {e}", path.display())],
+    })?;
+    let raw = parse(&text).map_err(|e| ConfigErrors {
+        problems: vec![format!("{}: {e}", path.display())],
+    })?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    raw.validate(base, overrides).map_err(|mut e| {
+        for p in &mut e.problems {
+            *p = format!("{}: {p}", path.display());
+        }
+        e
+    })
+}
+
+/// Parses YAML into a [`RawConfig`]; unknown fields are errors that name the field.
+pub fn parse(text: &str) -> Result<RawConfig, serde_yaml::Error> {
+    if text.trim().is_empty() {
+        return Ok(RawConfig::default());
+    }
+    serde_yaml::from_str(text)
+}
+
+fn defaults() -> RawConfig {
+    parse(EXAMPLE_CONFIG).expect("the embedded example configuration parses (tested)")
+}
+
+fn is_label_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Resolves a path from the config file relative to the file's own directory.
+fn resolve(base: &Path, p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    }
+}
+
+/// This machine's host name, for when the config names none.
+pub fn system_hostname() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+/// Checks a cron expression the way the scheduler will read it.
+pub fn check_schedule(expr: &str) -> Result<(), String> {
+    tokio_cron_scheduler::Job::new_async(expr, |_, _| Box::pin(async {}))
+        .map(|_| ())
+        .map_err(|e| format!("not a valid cron expression ({e})"))
+}
+
+impl RawConfig {
+    /// Applies defaults and overrides and checks every field. Relative paths are resolved against
+    /// `base` (the config file's directory).
+    pub fn validate(self, base: &Path, ov: &Overrides) -> Result<Config, ConfigErrors> {
+        let mut p: Vec<String> = Vec::new();
+        let defaults = defaults();
+
+        // host
+        let host_raw = self.host.unwrap_or_default();
+        let host = match host_raw.name {
+            Some(n) if n.trim().is_empty() => {
+                p.push("host.name: must not be empty".into());
+                String::new()
+            }
+            Some(n) => n,
+            None => system_hostname().unwrap_or_else(|| {
+                p.push("host.name: not set and this machine's hostname is unknown".into());
+                String::new()
+            }),
+        };
+        let cores = host_raw.cores_without_cpu_samples.unwrap_or(1.0);
+        if !(cores.is_finite() && cores > 0.0) {
+            p.push(format!(
+                "host.cores_without_cpu_samples: must be a positive number, got {cores}"
+            ));
+        }
+
+        // currencies
+        let cur_raw = self.currencies.unwrap_or_default();
+        let def_cur = defaults.currencies.expect("example has currencies");
+        let rates_raw = cur_raw.rates.or(def_cur.rates).expect("example has rates");
+        let mut per_eur = BTreeMap::new();
+        for (code, rate) in &rates_raw.per_eur {
+            match Currency::parse(code) {
+                Ok(c) if c == Currency::EUR => {
+                    if *rate != 1.0 {
+                        p.push(format!(
+                            "currencies.rates.per_eur.{code}: EUR is the base; its rate is 1"
+                        ));
+                    }
+                }
+                Ok(c) => {
+                    if !(rate.is_finite() && *rate > 0.0) {
+                        p.push(format!("currencies.rates.per_eur.{code}: must be a positive number, got {rate}"));
+                    }
+                    per_eur.insert(c, *rate);
+                }
+                Err(e) => p.push(format!("currencies.rates.per_eur.{code}: {e}")),
+            }
+        }
+        let rate_date = match parse_date(&rates_raw.date) {
+            Ok(d) => d,
+            Err(e) => {
+                p.push(format!("currencies.rates.date: {e}"));
+                0
+            }
+        };
+        let rates = Rates::new(per_eur, rate_date, rates_raw.source.clone());
+        let reporting_raw = cur_raw.reporting.or(def_cur.reporting).unwrap_or_default();
+        let mut reporting = Vec::new();
+        for (i, code) in reporting_raw.iter().enumerate() {
+            match Currency::parse(code) {
+                Ok(c) if !rates.knows(c) => p.push(format!(
+                    "currencies.reporting[{i}]: no exchange rate for {code} in currencies.rates.per_eur"
+                )),
+                Ok(c) if reporting.contains(&c) => {
+                    p.push(format!("currencies.reporting[{i}]: {code} is listed twice"))
+                }
+                Ok(c) => reporting.push(c),
+                Err(e) => p.push(format!("currencies.reporting[{i}]: {e}")),
+            }
+        }
+        if reporting_raw.is_empty() {
+            p.push("currencies.reporting: must list at least one currency".into());
+        }
+
+        // regions: defaults, then the file's entries on top
+        let mut regions_raw = defaults.regions.expect("example has regions");
+        if let Some(user) = self.regions {
+            regions_raw.extend(user);
+        }
+        let mut regions = BTreeMap::new();
+        for (name, r) in regions_raw {
+            let f = |field: &str| format!("regions.{name}.{field}");
+            if !is_region_name(&name) {
+                p.push(format!(
+                    "regions.{name}: a region name uses letters, digits, '-' and '_'"
+                ));
+            }
+            let currency = match Currency::parse(&r.currency) {
+                Ok(c) if !rates.knows(c) => {
+                    p.push(format!(
+                        "{}: no exchange rate for {} in currencies.rates.per_eur",
+                        f("currency"),
+                        r.currency
+                    ));
+                    c
+                }
+                Ok(c) => c,
+                Err(e) => {
+                    p.push(format!("{}: {e}", f("currency")));
+                    Currency::EUR
+                }
+            };
+            for (field, v) in [
+                ("electricity_price_per_kwh", r.electricity_price_per_kwh),
+                ("compute_price_per_core_hour", r.compute_price_per_core_hour),
+                ("grid_intensity_g_per_kwh", r.grid_intensity_g_per_kwh),
+            ] {
+                if !v.is_finite() || v < 0.0 {
+                    p.push(format!("{}: must be a number >= 0, got {v}", f(field)));
+                }
+            }
+            if r.grid_intensity_source.trim().is_empty() {
+                p.push(format!(
+                    "{}: must say where the figure comes from",
+                    f("grid_intensity_source")
+                ));
+            }
+            regions.insert(
+                name.clone(),
+                RegionPricing {
+                    name: name.clone(),
+                    location: r.location.unwrap_or_default(),
+                    currency,
+                    electricity_per_kwh: r.electricity_price_per_kwh,
+                    compute_per_core_hour: r.compute_price_per_core_hour,
+                    intensity_g_per_kwh: r.grid_intensity_g_per_kwh,
+                    intensity_source: r.grid_intensity_source,
+                    intensity_year: r.grid_intensity_year,
+                },
+            );
+        }
+        let region = match host_raw.region {
+            None => {
+                p.push("host.region: required (one of the names under regions)".into());
+                String::new()
+            }
+            Some(r) if !regions.contains_key(&r) => {
+                let known: Vec<&str> = regions.keys().map(String::as_str).collect();
+                p.push(format!(
+                    "host.region: unknown region {r:?} (known: {})",
+                    known.join(", ")
+                ));
+                r
+            }
+            Some(r) => r,
+        };
+
+        // results
+        let results = self.results.unwrap_or_default();
+        let mut results_dirs: Vec<PathBuf> = if ov.results_dirs.is_empty() {
+            results
+                .dirs
+                .unwrap_or_default()
+                .iter()
+                .map(|d| resolve(base, d))
+                .collect()
+        } else {
+            ov.results_dirs.clone()
+        };
+        results_dirs.dedup();
+        if results_dirs.is_empty() {
+            p.push("results.dirs: list at least one directory (or pass --results-dir)".into());
+        }
+        let pattern_s = results
+            .pattern
+            .unwrap_or_else(|| DEFAULT_PATTERN.to_string());
+        let pattern = match glob::Pattern::new(&pattern_s) {
+            Ok(pat) if pattern_s.contains('/') => {
+                p.push("results.pattern: matches file names only; it may not contain '/'".into());
+                pat
+            }
+            Ok(pat) => pat,
+            Err(e) => {
+                p.push(format!("results.pattern: {e}"));
+                glob::Pattern::new(DEFAULT_PATTERN).expect("default pattern")
+            }
+        };
+
+        // schedule
+        let schedule = ov
+            .schedule
+            .clone()
+            .or(self.schedule)
+            .unwrap_or_else(|| DEFAULT_SCHEDULE.to_string());
+        if let Err(e) = check_schedule(&schedule) {
+            p.push(format!("schedule: {schedule:?} is {e}"));
+        }
+
+        // state
+        let state_dir = match ov
+            .state_dir
+            .clone()
+            .or(self.state_dir.map(|d| resolve(base, &d)))
+        {
+            Some(d) => d,
+            None => {
+                p.push("state_dir: required (or pass --state-dir)".into());
+                PathBuf::new()
+            }
+        };
+        let retention_days = self.target_retention_days.unwrap_or(31.0);
+        if !(retention_days.is_finite() && retention_days > 0.0) {
+            p.push(format!(
+                "target_retention_days: must be a positive number, got {retention_days}"
+            ));
+        }
+        let target_retention = std::time::Duration::from_secs_f64(
+            if retention_days.is_finite() && retention_days > 0.0 {
+                retention_days
+            } else {
+                31.0
+            } * 86_400.0,
+        );
+
+        let remote_write =
+            validate_remote_write(self.remote_write.unwrap_or_default(), base, ov, &mut p);
+
+        if p.is_empty() {
+            Ok(Config {
+                host,
+                region,
+                cores_without_cpu_samples: cores,
+                results_dirs,
+                pattern,
+                schedule,
+                state_dir,
+                target_retention,
+                remote_write,
+                reporting,
+                rates,
+                regions,
+            })
+        } else {
+            Err(ConfigErrors { problems: p })
+        }
+    }
+}
+
+fn is_region_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+fn validate_remote_write(
+    raw: RawRemoteWrite,
+    base: &Path,
+    ov: &Overrides,
+    p: &mut Vec<String>,
+) -> RemoteWrite {
+    let url = ov.remote_write_url.clone().or(raw.url).unwrap_or_default();
+    if url.is_empty() {
+        p.push("remote_write.url: required (or pass --remote-write-url)".into());
+    } else {
+        match reqwest::Url::parse(&url) {
+            Ok(u) if u.scheme() == "http" || u.scheme() == "https" => {
+                if !u.username().is_empty() || u.password().is_some() {
+                    p.push(
+                        "remote_write.url: put credentials in remote_write.auth, not in the URL"
+                            .into(),
+                    );
+                }
+            }
+            Ok(u) => p.push(format!(
+                "remote_write.url: scheme must be http or https, got {}",
+                u.scheme()
+            )),
+            Err(e) => p.push(format!("remote_write.url: {url:?} is not a URL ({e})")),
+        }
+    }
+    let timeout_s = raw.timeout_seconds.unwrap_or(10.0);
+    if !(timeout_s.is_finite() && timeout_s > 0.0 && timeout_s <= 3600.0) {
+        p.push(format!(
+            "remote_write.timeout_seconds: must be in (0, 3600], got {timeout_s}"
+        ));
+    }
+    let max_samples = raw.max_samples_per_request.unwrap_or(5000);
+    if max_samples == 0 {
+        p.push("remote_write.max_samples_per_request: must be at least 1".into());
+    }
+    let max_attempts = raw.max_attempts.unwrap_or(4);
+    if max_attempts == 0 {
+        p.push("remote_write.max_attempts: must be at least 1".into());
+    }
+    let extra_labels = raw.extra_labels.unwrap_or_default();
+    for (k, v) in &extra_labels {
+        if !is_label_name(k) || k.starts_with("__") {
+            p.push(format!(
+                "remote_write.extra_labels.{k}: not a valid label name"
+            ));
+        } else if RESERVED_LABELS.contains(&k.as_str()) {
+            p.push(format!(
+                "remote_write.extra_labels.{k}: costpush sets this label itself"
+            ));
+        }
+        if v.is_empty() {
+            p.push(format!(
+                "remote_write.extra_labels.{k}: value must not be empty"
+            ));
+        }
+    }
+    let read_secret = |field: &str, path: &Path, p: &mut Vec<String>| -> Secret {
+        let path = resolve(base, path);
+        match std::fs::read_to_string(&path) {
+            Ok(s) if s.trim().is_empty() => {
+                p.push(format!("{field}: {} is empty", path.display()));
+                Secret(String::new())
+            }
+            Ok(s) => Secret(s.trim().to_string()),
+            Err(e) => {
+                p.push(format!("{field}: cannot read {}: {e}", path.display()));
+                Secret(String::new())
+            }
+        }
+    };
+    let auth = match raw.auth {
+        None => Auth::None,
+        Some(RawAuth {
+            bearer_token_file: Some(_),
+            basic: Some(_),
+        }) => {
+            p.push("remote_write.auth: give bearer_token_file or basic, not both".into());
+            Auth::None
+        }
+        Some(RawAuth {
+            bearer_token_file: Some(f),
+            basic: None,
+        }) => Auth::Bearer(read_secret("remote_write.auth.bearer_token_file", &f, p)),
+        Some(RawAuth {
+            bearer_token_file: None,
+            basic: Some(b),
+        }) => {
+            if b.username.is_empty() || b.username.contains(':') {
+                p.push(
+                    "remote_write.auth.basic.username: must be non-empty and contain no ':'".into(),
+                );
+            }
+            Auth::Basic {
+                username: b.username,
+                password: read_secret("remote_write.auth.basic.password_file", &b.password_file, p),
+            }
+        }
+        Some(RawAuth {
+            bearer_token_file: None,
+            basic: None,
+        }) => Auth::None,
+    };
+    let mut tls = Tls::default();
+    if let Some(t) = raw.tls {
+        let read = |field: &str, path: &Path, p: &mut Vec<String>| -> Option<Vec<u8>> {
+            let path = resolve(base, path);
+            match std::fs::read(&path) {
+                Ok(b) => Some(b),
+                Err(e) => {
+                    p.push(format!("{field}: cannot read {}: {e}", path.display()));
+                    None
+                }
+            }
+        };
+        if let Some(ca) = &t.ca_file {
+            tls.ca_pem = read("remote_write.tls.ca_file", ca, p);
+            if let Some(pem) = &tls.ca_pem {
+                if let Err(e) = reqwest::Certificate::from_pem(pem) {
+                    p.push(format!(
+                        "remote_write.tls.ca_file: not a PEM certificate ({e})"
+                    ));
+                }
+            }
+        }
+        match (&t.cert_file, &t.key_file) {
+            (Some(c), Some(k)) => {
+                if let (Some(mut cert), Some(key)) = (
+                    read("remote_write.tls.cert_file", c, p),
+                    read("remote_write.tls.key_file", k, p),
+                ) {
+                    cert.push(b'\n');
+                    cert.extend_from_slice(&key);
+                    if let Err(e) = reqwest::Identity::from_pem(&cert) {
+                        p.push(format!("remote_write.tls.cert_file: certificate and key do not form an identity ({e})"));
+                    }
+                    tls.identity_pem = Some(cert);
+                }
+            }
+            (Some(_), None) => p.push("remote_write.tls.key_file: required with cert_file".into()),
+            (None, Some(_)) => p.push("remote_write.tls.cert_file: required with key_file".into()),
+            (None, None) => {}
+        }
+    }
+    RemoteWrite {
+        url,
+        timeout: std::time::Duration::from_secs_f64(if timeout_s.is_finite() && timeout_s > 0.0 {
+            timeout_s.min(3600.0)
+        } else {
+            10.0
+        }),
+        max_samples_per_request: max_samples.max(1),
+        max_attempts: max_attempts.max(1),
+        extra_labels,
+        auth,
+        tls,
+    }
+}
+
+/// Parses `YYYY-MM-DD` into Unix seconds at midnight UTC.
+pub fn parse_date(s: &str) -> Result<i64, String> {
+    let bad = || format!("{s:?} is not a date in the form YYYY-MM-DD");
+    let parts: Vec<&str> = s.split('-').collect();
+    if parts.len() != 3 || parts[0].len() != 4 || parts[1].len() != 2 || parts[2].len() != 2 {
+        return Err(bad());
+    }
+    let y: i64 = parts[0].parse().map_err(|_| bad())?;
+    let m: u32 = parts[1].parse().map_err(|_| bad())?;
+    let d: u32 = parts[2].parse().map_err(|_| bad())?;
+    if !(1..=12).contains(&m) || d == 0 || d > days_in_month(y, m) {
+        return Err(bad());
+    }
+    Ok(days_from_civil(y, m, d) * 86_400)
+}
+
+fn days_in_month(y: i64, m: u32) -> u32 {
+    match m {
+        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = m as i64;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn validate(yaml: &str) -> Result<Config, ConfigErrors> {
+        parse(yaml)
+            .expect("parses")
+            .validate(Path::new("/etc/costpush"), &Overrides::default())
+    }
+
+    const MINIMAL: &str = "host: {name: h1, region: eu-north-1}\nresults: {dirs: [r]}\nstate_dir: /tmp/s\nremote_write: {url: 'http://127.0.0.1:8428/api/v1/write'}\n";
+
+    #[test]
+    fn example_config_is_valid() {
+        let raw = parse(EXAMPLE_CONFIG).expect("example parses");
+        let cfg = raw
+            .validate(Path::new("/etc/costpush"), &Overrides::default())
+            .expect("example validates");
+        for r in [
+            "us-east-1",
+            "us-west-2",
+            "eu-west-1",
+            "eu-north-1",
+            "eu-central-1",
+            "eu-south-1",
+        ] {
+            assert!(cfg.regions.contains_key(r), "default region {r} missing");
+        }
+        assert_eq!(cfg.regions["eu-west-1"].currency, Currency::EUR);
+        assert_eq!(
+            cfg.regions["eu-north-1"].currency,
+            Currency::parse("SEK").unwrap()
+        );
+        assert_eq!(cfg.schedule, DEFAULT_SCHEDULE);
+    }
+
+    #[test]
+    fn minimal_config_gets_defaults() {
+        let cfg = validate(MINIMAL).unwrap();
+        assert_eq!(cfg.results_dirs, vec![PathBuf::from("/etc/costpush/r")]);
+        assert_eq!(cfg.pattern.as_str(), DEFAULT_PATTERN);
+        assert_eq!(cfg.target_retention.as_secs(), 31 * 86_400);
+        assert_eq!(cfg.reporting.len(), 3);
+        assert_eq!(cfg.remote_write.max_samples_per_request, 5000);
+    }
+
+    #[test]
+    fn unknown_field_is_named() {
+        let e = parse("host: {name: h, regoin: x}\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("regoin"), "{e}");
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_field() {
+        let yaml = "host: {name: h1, region: mars-1}\nschedule: 'not cron'\nremote_write: {url: 'ftp://x', extra_labels: {region: x, 'bad-name': y}}\ncurrencies: {reporting: [SEK, XYZ, usd]}\nregions:\n  cheap:\n    currency: EUR\n    electricity_price_per_kwh: -0.1\n    compute_price_per_core_hour: 0.01\n    grid_intensity_g_per_kwh: 10\n    grid_intensity_source: me\n    grid_intensity_year: 2024\n";
+        let e = validate(yaml).unwrap_err();
+        let all = e.problems.join("\n");
+        for needle in [
+            "host.region: unknown region \"mars-1\"",
+            "schedule:",
+            "remote_write.url: scheme must be http or https",
+            "remote_write.extra_labels.region: costpush sets this label itself",
+            "remote_write.extra_labels.bad-name: not a valid label name",
+            "currencies.reporting[1]: no exchange rate for XYZ",
+            "currencies.reporting[2]:",
+            "regions.cheap.electricity_price_per_kwh: must be a number >= 0, got -0.1",
+            "results.dirs:",
+            "state_dir: required",
+        ] {
+            assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
+        }
+    }
+
+    #[test]
+    fn overrides_replace_the_file() {
+        let ov = Overrides {
+            results_dirs: vec!["/a".into(), "/b".into()],
+            remote_write_url: Some("https://vm.example:8428/api/v1/write".into()),
+            state_dir: Some("/var/x".into()),
+            schedule: Some("0 * * * * *".into()),
+        };
+        let cfg = parse(MINIMAL)
+            .unwrap()
+            .validate(Path::new("/"), &ov)
+            .unwrap();
+        assert_eq!(
+            cfg.results_dirs,
+            vec![PathBuf::from("/a"), PathBuf::from("/b")]
+        );
+        assert_eq!(cfg.remote_write.url, "https://vm.example:8428/api/v1/write");
+        assert_eq!(cfg.state_dir, PathBuf::from("/var/x"));
+        assert_eq!(cfg.schedule, "0 * * * * *");
+    }
+
+    #[test]
+    fn secrets_come_from_files_and_never_print() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("token"), "s3cret-token\n").unwrap();
+        let yaml = MINIMAL.to_string();
+        let yaml = yaml.replace(
+            "remote_write: {url: 'http://127.0.0.1:8428/api/v1/write'}",
+            "remote_write: {url: 'http://127.0.0.1:8428/api/v1/write', auth: {bearer_token_file: token}}",
+        );
+        let cfg = parse(&yaml)
+            .unwrap()
+            .validate(dir.path(), &Overrides::default())
+            .unwrap();
+        assert_eq!(
+            cfg.remote_write.auth,
+            Auth::Bearer(Secret("s3cret-token".into()))
+        );
+        assert!(!format!("{cfg:?}").contains("s3cret"));
+        let missing = yaml.replace("token}", "nope}");
+        let e = parse(&missing)
+            .unwrap()
+            .validate(dir.path(), &Overrides::default())
+            .unwrap_err();
+        assert!(
+            e.problems[0].starts_with("remote_write.auth.bearer_token_file: cannot read"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn dates() {
+        assert_eq!(parse_date("1970-01-01"), Ok(0));
+        assert_eq!(parse_date("2024-02-29"), Ok(1_709_164_800));
+        assert_eq!(parse_date("2000-03-01"), Ok(951_868_800));
+        assert!(parse_date("2023-02-29").is_err());
+        assert!(parse_date("2024-1-01").is_err());
+    }
+}

@@ -1,0 +1,23 @@
+//! costpush: turns video-encoding results files into energy, cost, CO2 and quality samples and
+//! pushes them to VictoriaMetrics (or any Prometheus remote-write 1.0 receiver).
+//!
+//! # Layout
+//!
+//! - [`config`]: the YAML file → a checked [`config::Config`].
+//! - [`results`]: bytes of a results file → jobs and field problems (pure).
+//! - [`calc`]: energy, money, carbon, quality and what-if of a job (pure).
+//! - [`metrics`]: job reports → samples, the contract of `docs/metrics.md` (pure).
+//! - [`remote_write`]: series → protobuf + snappy bodies → HTTP with retries.
+//! - [`state`]: what was ingested and the counters, saved atomically after each acknowledged push.
+//! - [`agent`]: one cycle, and the daemon loop with its schedule and shutdown.
+//!
+//! The binary (`src/main.rs`) only parses the command line, sets up logging, and maps results to
+//! exit codes.
+
+pub mod agent;
+pub mod calc;
+pub mod config;
+pub mod metrics;
+pub mod remote_write;
+pub mod results;
+pub mod state;

@@ -1,0 +1,130 @@
+//! The `costpush` command: parses arguments, sets up logging, runs a subcommand and owns the exit
+//! code (0 success, 1 the work failed, 2 bad usage or configuration).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use costpush::config::{self, Overrides};
+
+#[derive(Parser)]
+#[command(
+    name = "costpush",
+    version,
+    about = "Energy, cost, CO2 and quality of encode jobs, pushed by Prometheus remote write"
+)]
+struct Cli {
+    /// Results directory to read instead of the config's results.dirs (repeatable).
+    #[arg(long = "results-dir", global = true, value_name = "DIR")]
+    results_dir: Vec<PathBuf>,
+    /// Remote-write URL instead of the config's remote_write.url.
+    #[arg(long = "remote-write-url", global = true, value_name = "URL")]
+    remote_write_url: Option<String>,
+    /// State directory instead of the config's state_dir.
+    #[arg(long = "state-dir", global = true, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+    /// Cron schedule instead of the config's schedule.
+    #[arg(long, global = true, value_name = "CRON")]
+    schedule: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check a configuration file: exit 0, or print every problem and exit 2.
+    Validate {
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// One ingest-and-push cycle; the exit code says whether the push succeeded.
+    Once {
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// Print the samples (Prometheus text with timestamps) instead of pushing; writes no state.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Run cycles on the schedule until SIGTERM or SIGINT.
+    Run {
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("COSTPUSH_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let ov = Overrides {
+        results_dirs: cli.results_dir,
+        remote_write_url: cli.remote_write_url,
+        state_dir: cli.state_dir,
+        schedule: cli.schedule,
+    };
+    let path = match &cli.command {
+        Command::Validate { config } | Command::Once { config, .. } | Command::Run { config } => {
+            config.clone()
+        }
+    };
+    let cfg = match config::load(&path, &ov) {
+        Ok(c) => c,
+        Err(e) => {
+            for p in &e.problems {
+                eprintln!("error: {p}");
+            }
+            return ExitCode::from(2);
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = match cli.command {
+        Command::Validate { .. } => {
+            println!(
+                "{}: ok ({} regions, host {} in {})",
+                path.display(),
+                cfg.regions.len(),
+                cfg.host,
+                cfg.region
+            );
+            Ok(())
+        }
+        Command::Once { dry_run: true, .. } => {
+            costpush::agent::dry_run(&cfg, std::time::SystemTime::now()).map(|text| {
+                print!("{text}");
+            })
+        }
+        Command::Once { dry_run: false, .. } => rt.block_on(costpush::agent::once(&cfg)).map(|o| {
+            eprintln!(
+                "pushed {} samples in {} requests ({} new jobs)",
+                o.samples, o.requests, o.new_jobs
+            );
+        }),
+        Command::Run { .. } => rt.block_on(costpush::agent::run(
+            cfg,
+            costpush::agent::shutdown_signal(),
+        )),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

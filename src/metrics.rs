@@ -1,0 +1,727 @@
+//! Turning job reports into samples: the metric contract of `docs/metrics.md` lives here.
+//!
+//! Pure: the caller passes the clock (`now_ms`), the previous counter values and the reports,
+//! and gets back a [`SeriesSet`] and the advanced counters. Nothing here sends or stores.
+//!
+//! Invariants the builder keeps, whatever the input:
+//! - every series has `__name__`; label names are unique and sorted; no empty label values;
+//! - no NaN or ±Inf is ever added: such a value is left out and counted
+//!   (`costpush_samples_non_finite_total`);
+//! - per-job values are stamped at the job's end (milliseconds);
+//! - counters never go back in time: a job that ends before a counter's last sample is added at
+//!   that sample's time + 1 ms, so `increase()` stays correct when old files arrive late. A new
+//!   counter first gets a 0 one millisecond before its first value, so `increase()` counts the
+//!   first job too.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+
+use crate::calc::money::{Currency, Rates};
+use crate::calc::{JobReport, RegionPricing};
+use crate::results::Job;
+
+pub type Labels = Vec<(String, String)>;
+
+/// Samples grouped by series; each series' samples are kept in time order on output.
+#[derive(Debug, Default, Clone)]
+pub struct SeriesSet {
+    series: BTreeMap<Labels, Vec<(i64, f64)>>,
+    non_finite: u64,
+}
+
+/// One series ready for the wire: sorted labels including `__name__`, samples in time order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    pub labels: Labels,
+    pub samples: Vec<(i64, f64)>,
+}
+
+impl SeriesSet {
+    /// Adds a sample. Labels with empty values are dropped; a repeated name keeps the later value.
+    pub fn add(&mut self, name: &str, labels: &[(&str, &str)], ts_ms: i64, value: f64) {
+        if !value.is_finite() {
+            self.non_finite += 1;
+            return;
+        }
+        let mut l: BTreeMap<&str, &str> = BTreeMap::new();
+        l.insert("__name__", name);
+        for (k, v) in labels {
+            if !v.is_empty() && *k != "__name__" {
+                l.insert(k, v);
+            }
+        }
+        let key: Labels = l
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        self.series.entry(key).or_default().push((ts_ms, value));
+    }
+
+    /// Values left out because they were NaN or infinite.
+    pub fn non_finite(&self) -> u64 {
+        self.non_finite
+    }
+
+    pub fn sample_count(&self) -> usize {
+        self.series.values().map(Vec::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.series.is_empty()
+    }
+
+    /// Timestamps of every sample (for window checks).
+    pub fn timestamps(&self) -> impl Iterator<Item = i64> + '_ {
+        self.series.values().flatten().map(|(t, _)| *t)
+    }
+
+    /// The series, each with samples sorted by time (stable, so equal stamps keep their order).
+    pub fn into_series(self) -> Vec<Series> {
+        self.series
+            .into_iter()
+            .map(|(labels, mut samples)| {
+                samples.sort_by_key(|(t, _)| *t);
+                Series { labels, samples }
+            })
+            .collect()
+    }
+
+    /// Prometheus text exposition, one line per sample, with millisecond timestamps.
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        for (labels, samples) in &self.series {
+            let mut sorted = samples.clone();
+            sorted.sort_by_key(|(t, _)| *t);
+            let name = &labels
+                .iter()
+                .find(|(k, _)| k == "__name__")
+                .expect("every series has a name")
+                .1;
+            let mut head = name.clone();
+            let rest: Vec<String> = labels
+                .iter()
+                .filter(|(k, _)| k != "__name__")
+                .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
+                .collect();
+            if !rest.is_empty() {
+                let _ = write!(head, "{{{}}}", rest.join(","));
+            }
+            for (t, v) in sorted {
+                let _ = writeln!(out, "{head} {v:?} {t}");
+            }
+        }
+        out
+    }
+}
+
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// Last value and time of one counter series.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct CounterState {
+    pub value: f64,
+    pub ts_ms: i64,
+}
+
+/// Every counter costpush keeps, persisted so they survive restarts.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Counters {
+    #[serde(with = "counter_list")]
+    pub map: BTreeMap<Labels, CounterState>,
+}
+
+/// Counters are stored as a list (JSON maps need string keys).
+mod counter_list {
+    use super::{CounterState, Labels};
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use std::collections::BTreeMap;
+
+    #[derive(Serialize, Deserialize)]
+    struct Entry {
+        labels: BTreeMap<String, String>,
+        value: f64,
+        ts_ms: i64,
+    }
+
+    pub fn serialize<S: Serializer>(
+        m: &BTreeMap<Labels, CounterState>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        let v: Vec<Entry> = m
+            .iter()
+            .map(|(l, c)| Entry {
+                labels: l.iter().cloned().collect(),
+                value: c.value,
+                ts_ms: c.ts_ms,
+            })
+            .collect();
+        v.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<Labels, CounterState>, D::Error> {
+        let v: Vec<Entry> = Vec::deserialize(d)?;
+        Ok(v.into_iter()
+            .map(|e| {
+                (
+                    e.labels.into_iter().collect(),
+                    CounterState {
+                        value: e.value,
+                        ts_ms: e.ts_ms,
+                    },
+                )
+            })
+            .collect())
+    }
+}
+
+impl Counters {
+    /// Adds `delta` to a counter at `ts_ms` (moved forward if needed) and records the sample(s).
+    fn add(
+        &mut self,
+        out: &mut SeriesSet,
+        name: &str,
+        labels: &[(&str, &str)],
+        delta: f64,
+        ts_ms: i64,
+    ) {
+        if !delta.is_finite() || delta < 0.0 {
+            out.non_finite += u64::from(!delta.is_finite());
+            return;
+        }
+        let mut key: BTreeMap<&str, &str> = labels
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .copied()
+            .collect();
+        key.insert("__name__", name);
+        let key: Labels = key
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let state = match self.map.get(&key) {
+            Some(c) => CounterState {
+                value: c.value + delta,
+                ts_ms: ts_ms.max(c.ts_ms + 1),
+            },
+            None => {
+                out.add(name, labels, ts_ms - 1, 0.0);
+                CounterState {
+                    value: delta,
+                    ts_ms,
+                }
+            }
+        };
+        if !state.value.is_finite() {
+            out.non_finite += 1;
+            return;
+        }
+        out.add(name, labels, state.ts_ms, state.value);
+        self.map.insert(key, state);
+    }
+
+    /// Current value of a counter, 0 if it does not exist yet.
+    pub fn value(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        let mut key: BTreeMap<&str, &str> = labels.iter().copied().collect();
+        key.insert("__name__", name);
+        let key: Labels = key
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        self.map.get(&key).map_or(0.0, |c| c.value)
+    }
+}
+
+/// What the builder needs to know about this host and its pricing.
+pub struct Context<'a> {
+    pub host: &'a str,
+    pub region: &'a RegionPricing,
+    pub regions: &'a BTreeMap<String, RegionPricing>,
+    pub rates: &'a Rates,
+    pub reporting: &'a [Currency],
+    pub extra_labels: &'a BTreeMap<String, String>,
+    pub version: &'a str,
+}
+
+impl Context<'_> {
+    /// Reporting currencies plus the region's own, each once, in a fixed order.
+    fn currencies(&self, own: Currency) -> Vec<Currency> {
+        let mut v = self.reporting.to_vec();
+        if !v.contains(&own) {
+            v.push(own);
+        }
+        v
+    }
+}
+
+/// What happened during the cycle before any sample was built (for the agent's own metrics).
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct CycleStats {
+    pub files_matched: u64,
+    pub files_ingested: u64,
+    pub files_malformed: u64,
+    pub files_incomplete: u64,
+    pub files_unreadable: u64,
+    pub jobs_invalid: u64,
+    pub fields_left_out: u64,
+}
+
+/// Outcome of [`build`].
+pub struct Built {
+    pub set: SeriesSet,
+    pub counters: Counters,
+    pub too_old: u64,
+    pub too_new: u64,
+}
+
+/// VictoriaMetrics refuses samples more than this far ahead of its clock.
+pub const MAX_FUTURE_MS: i64 = 2 * 86_400_000;
+
+fn ms(seconds: f64) -> i64 {
+    (seconds * 1000.0).round() as i64
+}
+
+/// Builds every sample of one cycle.
+pub fn build(
+    ctx: &Context<'_>,
+    jobs: &[(&Job, &JobReport)],
+    prev: &Counters,
+    stats: &CycleStats,
+    now_ms: i64,
+    retention_ms: i64,
+) -> Built {
+    let mut set = SeriesSet::default();
+    let mut counters = prev.clone();
+    let extra: Vec<(&str, &str)> = ctx
+        .extra_labels
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let base: Vec<(&str, &str)> = [("host", ctx.host), ("region", ctx.region.name.as_str())]
+        .into_iter()
+        .chain(extra.iter().copied())
+        .collect();
+
+    let mut order: Vec<&(&Job, &JobReport)> = jobs.iter().collect();
+    order.sort_by(|a, b| a.0.end_s.total_cmp(&b.0.end_s).then(a.0.id.cmp(&b.0.id)));
+    for (job, r) in order {
+        job_samples(ctx, &base, job, r, &mut set, &mut counters);
+    }
+
+    health_samples(ctx, &base, stats, now_ms, &mut set, &mut counters);
+
+    // Window check over everything built so far, then the counters that report it.
+    let (mut too_old, mut too_new) = (0u64, 0u64);
+    for t in set.timestamps() {
+        if t < now_ms - retention_ms {
+            too_old += 1;
+        } else if t > now_ms + MAX_FUTURE_MS {
+            too_new += 1;
+        }
+    }
+    let l = |reason: &'static str| -> Vec<(&str, &str)> {
+        let mut v = base.clone();
+        v.push(("reason", reason));
+        v
+    };
+    counters.add(
+        &mut set,
+        "costpush_samples_outside_retention_total",
+        &l("too_old"),
+        too_old as f64,
+        now_ms,
+    );
+    counters.add(
+        &mut set,
+        "costpush_samples_outside_retention_total",
+        &l("too_new"),
+        too_new as f64,
+        now_ms,
+    );
+    let nf = set.non_finite() as f64;
+    counters.add(
+        &mut set,
+        "costpush_samples_non_finite_total",
+        &base,
+        nf,
+        now_ms,
+    );
+    // Counts every sample of this push, itself included.
+    let sent = set.sample_count() as f64 + 1.0;
+    counters.add(&mut set, "costpush_samples_sent_total", &base, sent, now_ms);
+    Built {
+        set,
+        counters,
+        too_old,
+        too_new,
+    }
+}
+
+fn job_samples(
+    ctx: &Context<'_>,
+    base: &[(&str, &str)],
+    job: &Job,
+    r: &JobReport,
+    set: &mut SeriesSet,
+    counters: &mut Counters,
+) {
+    let ts = ms(job.end_s);
+    let streams = r.streams.to_string();
+    let resolution = job
+        .resolution
+        .map(|(w, h)| format!("{w}x{h}"))
+        .unwrap_or_default();
+    let mut jl: Vec<(&str, &str)> = base.to_vec();
+    jl.extend([
+        ("scenario", job.scenario.as_str()),
+        ("encoder", job.encoder.as_deref().unwrap_or("")),
+        ("preset", job.preset.as_deref().unwrap_or("")),
+        ("bitrate", job.bitrate.as_deref().unwrap_or("")),
+        ("resolution", resolution.as_str()),
+        ("streams", streams.as_str()),
+    ]);
+    let basis = r.compute_basis.as_str();
+    let plus = |extra: &[(&'static str, &str)]| -> Vec<(&str, String)> {
+        jl.iter()
+            .map(|(k, v)| (*k, v.to_string()))
+            .chain(extra.iter().map(|(k, v)| (*k, v.to_string())))
+            .collect()
+    };
+    let add = |set: &mut SeriesSet, name: &str, extra: &[(&'static str, &str)], v: Option<f64>| {
+        if let Some(v) = v {
+            let owned = plus(extra);
+            let l: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            set.add(name, &l, ts, v);
+        }
+    };
+
+    add(set, "costpush_job_run_seconds", &[], Some(r.run_s));
+    add(set, "costpush_job_power_watts", &[], r.mean_power_w);
+    add(set, "costpush_job_energy_joules", &[], r.energy_j);
+    add(
+        set,
+        "costpush_job_cpu_core_seconds",
+        &[("compute_basis", basis)],
+        Some(r.core_s),
+    );
+    add(set, "costpush_job_co2_grams", &[], r.co2_g);
+    add(set, "costpush_job_vmaf_score", &[], r.vmaf);
+    add(set, "costpush_job_psnr_decibels", &[], r.psnr_db);
+    add(set, "costpush_job_ssim_ratio", &[], r.ssim);
+    add(set, "costpush_job_vmaf_per_watt", &[], r.vmaf_per_watt);
+    add(
+        set,
+        "costpush_job_energy_per_frame_joules",
+        &[],
+        r.joules_per_frame,
+    );
+    add(set, "costpush_job_dropped_frames_ratio", &[], r.drop_ratio);
+    add(set, "costpush_job_pixels", &[], r.pixels);
+    add(set, "costpush_job_frames", &[], r.frames);
+    add(
+        set,
+        "costpush_job_quality_pixels_per_joule",
+        &[],
+        r.quality_pixels_per_joule,
+    );
+
+    for cur in ctx.currencies(r.currency) {
+        let Some(f) = ctx.rates.convert(1.0, r.currency, cur) else {
+            continue;
+        };
+        let c = r.cost.scaled(f);
+        let cs = cur.as_str();
+        add(
+            set,
+            "costpush_job_energy_cost",
+            &[("currency", cs)],
+            c.energy,
+        );
+        add(
+            set,
+            "costpush_job_compute_cost",
+            &[("currency", cs), ("compute_basis", basis)],
+            Some(c.compute),
+        );
+        add(
+            set,
+            "costpush_job_cost",
+            &[("currency", cs), ("compute_basis", basis)],
+            c.total,
+        );
+        add(
+            set,
+            "costpush_job_cost_per_pixel",
+            &[("currency", cs), ("compute_basis", basis)],
+            r.cost_per_pixel.map(|x| x * f),
+        );
+    }
+
+    // What-if series carry fewer labels: one per scenario and target region is enough to compare.
+    let mut wl: Vec<(&str, &str)> = base.to_vec();
+    wl.push(("scenario", job.scenario.as_str()));
+    for w in &r.whatif {
+        let actual = if w.region == ctx.region.name {
+            "true"
+        } else {
+            "false"
+        };
+        let mut l = wl.clone();
+        l.extend([("target_region", w.region.as_str()), ("actual", actual)]);
+        if let Some(g) = w.co2_g {
+            set.add("costpush_job_whatif_co2_grams", &l, ts, g);
+        }
+        for cur in ctx.currencies(w.currency) {
+            let Some(f) = ctx.rates.convert(1.0, w.currency, cur) else {
+                continue;
+            };
+            if let Some(t) = w.cost.total {
+                let mut lc = l.clone();
+                lc.push(("currency", cur.as_str()));
+                set.add("costpush_job_whatif_cost", &lc, ts, t * f);
+            }
+        }
+    }
+
+    // Counters per host and region.
+    counters.add(set, "costpush_jobs_total", base, 1.0, ts);
+    counters.add(set, "costpush_run_seconds_total", base, r.run_s, ts);
+    let mut bl = base.to_vec();
+    bl.push(("compute_basis", basis));
+    counters.add(set, "costpush_cpu_core_seconds_total", &bl, r.core_s, ts);
+    match r.energy_j {
+        None => counters.add(set, "costpush_jobs_without_power_total", base, 1.0, ts),
+        Some(e) => {
+            counters.add(set, "costpush_energy_joules_total", base, e, ts);
+            if let Some(g) = r.co2_g {
+                counters.add(set, "costpush_co2_grams_total", base, g, ts);
+            }
+        }
+    }
+    for cur in ctx.currencies(r.currency) {
+        let Some(f) = ctx.rates.convert(1.0, r.currency, cur) else {
+            continue;
+        };
+        let c = r.cost.scaled(f);
+        let mut l = base.to_vec();
+        l.push(("currency", cur.as_str()));
+        counters.add(set, "costpush_compute_cost_total", &l, c.compute, ts);
+        if let (Some(e), Some(t)) = (c.energy, c.total) {
+            counters.add(set, "costpush_energy_cost_total", &l, e, ts);
+            counters.add(set, "costpush_cost_total", &l, t, ts);
+        }
+    }
+    for w in &r.whatif {
+        let actual = if w.region == ctx.region.name {
+            "true"
+        } else {
+            "false"
+        };
+        let mut l = base.to_vec();
+        l.extend([("target_region", w.region.as_str()), ("actual", actual)]);
+        if let Some(g) = w.co2_g {
+            counters.add(set, "costpush_whatif_co2_grams_total", &l, g, ts);
+        }
+        if let Some(t) = w.cost.total {
+            for cur in ctx.currencies(w.currency) {
+                let Some(f) = ctx.rates.convert(t, w.currency, cur) else {
+                    continue;
+                };
+                let mut lc = l.clone();
+                lc.push(("currency", cur.as_str()));
+                counters.add(set, "costpush_whatif_cost_total", &lc, f, ts);
+            }
+        }
+    }
+}
+
+fn health_samples(
+    ctx: &Context<'_>,
+    base: &[(&str, &str)],
+    s: &CycleStats,
+    now_ms: i64,
+    set: &mut SeriesSet,
+    counters: &mut Counters,
+) {
+    let now_s = now_ms as f64 / 1000.0;
+    set.add("costpush_up", base, now_ms, 1.0);
+    let mut vl = base.to_vec();
+    vl.push(("version", ctx.version));
+    set.add("costpush_build_info", &vl, now_ms, 1.0);
+    set.add(
+        "costpush_last_success_timestamp_seconds",
+        base,
+        now_ms,
+        now_s,
+    );
+    set.add(
+        "costpush_files_matched",
+        base,
+        now_ms,
+        s.files_matched as f64,
+    );
+    counters.add(
+        set,
+        "costpush_files_ingested_total",
+        base,
+        s.files_ingested as f64,
+        now_ms,
+    );
+    for (reason, n) in [
+        ("malformed", s.files_malformed),
+        ("incomplete", s.files_incomplete),
+        ("unreadable", s.files_unreadable),
+    ] {
+        let mut l = base.to_vec();
+        l.push(("reason", reason));
+        counters.add(set, "costpush_files_failed_total", &l, n as f64, now_ms);
+    }
+    counters.add(
+        set,
+        "costpush_jobs_invalid_total",
+        base,
+        s.jobs_invalid as f64,
+        now_ms,
+    );
+    counters.add(
+        set,
+        "costpush_fields_left_out_total",
+        base,
+        s.fields_left_out as f64,
+        now_ms,
+    );
+
+    // Exchange rates in use, and their date, so a dashboard can show them and a rule their age.
+    for (cur, rate) in ctx.rates.iter() {
+        if cur != Currency::EUR {
+            let mut l = base.to_vec();
+            l.extend([("base", "EUR"), ("quote", cur.as_str())]);
+            set.add("costpush_exchange_rate", &l, now_ms, rate);
+        }
+    }
+    set.add(
+        "costpush_exchange_rate_date_timestamp_seconds",
+        base,
+        now_ms,
+        ctx.rates.date_unix as f64,
+    );
+
+    // The pricing table, so what-if panels can show the inputs.
+    for r in ctx.regions.values() {
+        let mut l = base.to_vec();
+        l.push(("target_region", r.name.as_str()));
+        let mut li = l.clone();
+        let year = r.intensity_year.to_string();
+        li.extend([
+            ("intensity_source", r.intensity_source.as_str()),
+            ("intensity_year", year.as_str()),
+        ]);
+        set.add(
+            "costpush_region_grid_intensity_grams_per_kilowatt_hour",
+            &li,
+            now_ms,
+            r.intensity_g_per_kwh,
+        );
+        for cur in ctx.currencies(r.currency) {
+            let mut lc = l.clone();
+            lc.push(("currency", cur.as_str()));
+            if let Some(p) = ctx.rates.convert(r.electricity_per_kwh, r.currency, cur) {
+                set.add(
+                    "costpush_region_electricity_price_per_kilowatt_hour",
+                    &lc,
+                    now_ms,
+                    p,
+                );
+            }
+            if let Some(p) = ctx.rates.convert(r.compute_per_core_hour, r.currency, cur) {
+                set.add(
+                    "costpush_region_compute_price_per_core_hour",
+                    &lc,
+                    now_ms,
+                    p,
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_are_sorted_unique_and_non_empty() {
+        let mut s = SeriesSet::default();
+        s.add(
+            "m",
+            &[("z", "1"), ("a", "2"), ("empty", ""), ("a", "3")],
+            5,
+            1.0,
+        );
+        let series = s.into_series();
+        assert_eq!(
+            series[0].labels,
+            vec![
+                ("__name__".into(), "m".into()),
+                ("a".into(), "3".into()),
+                ("z".into(), "1".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn non_finite_values_are_left_out_and_counted() {
+        let mut s = SeriesSet::default();
+        s.add("m", &[], 1, f64::NAN);
+        s.add("m", &[], 2, f64::INFINITY);
+        s.add("m", &[], 3, 2.0);
+        assert_eq!(s.non_finite(), 2);
+        assert_eq!(s.sample_count(), 1);
+    }
+
+    #[test]
+    fn samples_come_out_in_time_order() {
+        let mut s = SeriesSet::default();
+        for t in [30, 10, 20] {
+            s.add("m", &[], t, t as f64);
+        }
+        assert_eq!(
+            s.into_series()[0].samples,
+            vec![(10, 10.0), (20, 20.0), (30, 30.0)]
+        );
+    }
+
+    #[test]
+    fn text_exposition_escapes_and_stamps() {
+        let mut s = SeriesSet::default();
+        s.add("m", &[("scenario", "a \"b\"\\c\nd")], 1700000000000, 0.25);
+        assert_eq!(
+            s.to_text(),
+            "m{scenario=\"a \\\"b\\\"\\\\c\\nd\"} 0.25 1700000000000\n"
+        );
+    }
+
+    #[test]
+    fn counters_start_at_zero_and_never_go_back_in_time() {
+        let mut c = Counters::default();
+        let mut s = SeriesSet::default();
+        c.add(&mut s, "x_total", &[("host", "h")], 2.0, 1000);
+        c.add(&mut s, "x_total", &[("host", "h")], 3.0, 500); // a late, older job
+        c.add(&mut s, "x_total", &[("host", "h")], 1.0, 5000);
+        assert_eq!(
+            s.into_series()[0].samples,
+            vec![(999, 0.0), (1000, 2.0), (1001, 5.0), (5000, 6.0)]
+        );
+        assert_eq!(c.value("x_total", &[("host", "h")]), 6.0);
+        // persisted form round-trips
+        let json = serde_json::to_string(&c).unwrap();
+        assert_eq!(serde_json::from_str::<Counters>(&json).unwrap(), c);
+    }
+}

@@ -1,0 +1,787 @@
+//! Reading results files: bytes of one file in, jobs and field problems out. No I/O here.
+//!
+//! Three schemas exist in the wild, all `{"scenarios": [...]}` with optional `test_date` /
+//! `test_metadata` beside it:
+//! - **benchmark** (A): `fps`, planned integer `duration`, float epoch `start_time`/`end_time`,
+//!   optional `encoder`, `preset`, `outputs` ladder; no power. Run time = `end_time − start_time`.
+//! - **telemetry** (B): `power_watts[]`, `cpu_usage_cores[]`, `step_seconds`, quality scores,
+//!   frames, `pixels_processed`, `encoder_type`. Run time = `duration` (measured).
+//! - **scheduler** (C): `test_metadata.source == "scheduler"`. `duration` is the measured run
+//!   time and `start_time` is the *queue* time, so the run window is `end_time − duration ..
+//!   end_time`. An entry whose `end_time − start_time` exceeds `duration` by more than a minute
+//!   is read this way too, whatever file it is in.
+//!
+//! Numbers may be ints or floats; any field may be missing or null. A problem in one field is
+//! reported with its path (`scenarios[3].power_watts[2]`) and costs only what depends on it: a
+//! bad optional field is left out, a bad required field (name, end time, run time) drops that one
+//! job, and only a file that is not JSON at all (or has no `scenarios` list) fails as a whole.
+//!
+//! Each job gets a stable identity: a 64-bit FNV-1a hash of the fields that say which run it was
+//! (name, times, duration, bitrate, encoder), with numbers normalised to f64 so that a writer
+//! re-serialising `47.0` as `47` does not make a new job.
+
+use serde_json::{Map, Value};
+
+/// Which writer produced an entry, which decides how its run time is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Schema {
+    Benchmark,
+    Telemetry,
+    Scheduler,
+}
+
+/// One output rendition of a ladder.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rendition {
+    pub width: u32,
+    pub height: u32,
+    pub fps: Option<f64>,
+}
+
+/// One encode job as read from a file: plain data, units in the field names.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    /// Stable identity (see the module doc).
+    pub id: u64,
+    /// Position in the file's `scenarios` list.
+    pub index: usize,
+    pub schema: Schema,
+    pub scenario: String,
+    pub encoder: Option<String>,
+    pub preset: Option<String>,
+    /// The bitrate as written (`"2500k"`), used as a label.
+    pub bitrate: Option<String>,
+    pub bitrate_kbps: Option<f64>,
+    pub resolution: Option<(u32, u32)>,
+    /// Frame rate: `fps`, else `avg_fps`.
+    pub fps: Option<f64>,
+    pub outputs: Vec<Rendition>,
+    /// End of the run, Unix seconds.
+    pub end_s: f64,
+    /// Measured run time in seconds (see the module doc for which field).
+    pub run_s: f64,
+    pub power_watts: Vec<f64>,
+    pub cpu_cores: Vec<f64>,
+    pub step_s: Option<f64>,
+    pub vmaf: Option<f64>,
+    pub psnr_db: Option<f64>,
+    pub ssim: Option<f64>,
+    pub total_frames: Option<f64>,
+    pub dropped_frames: Option<f64>,
+    pub pixels_processed: Option<f64>,
+}
+
+/// A problem with one field. `job_dropped` says whether the whole job was left out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem {
+    pub field: String,
+    pub message: String,
+    pub job_dropped: bool,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)?;
+        if self.job_dropped {
+            f.write_str(" (job skipped)")?;
+        }
+        Ok(())
+    }
+}
+
+/// Why a whole file could not be read.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum FileError {
+    /// The JSON ends early: most likely the writer is still writing. Retried when it changes.
+    #[error("incomplete JSON (still being written?): {0}")]
+    Incomplete(String),
+    #[error("{0}")]
+    Malformed(String),
+}
+
+/// What a file yielded.
+#[derive(Debug, Default)]
+pub struct Parsed {
+    pub jobs: Vec<Job>,
+    pub problems: Vec<Problem>,
+}
+
+/// Latest end time accepted: 2100-01-01. Later values are most likely milliseconds.
+const MAX_EPOCH_S: f64 = 4_102_444_800.0;
+/// How far `end − start` may exceed `duration` before `start_time` is read as a queue time.
+const QUEUE_GAP_S: f64 = 60.0;
+
+pub fn parse(bytes: &[u8]) -> Result<Parsed, FileError> {
+    let root: Value = serde_json::from_slice(bytes).map_err(|e| {
+        if e.classify() == serde_json::error::Category::Eof {
+            FileError::Incomplete(e.to_string())
+        } else {
+            FileError::Malformed(e.to_string())
+        }
+    })?;
+    let Value::Object(root) = root else {
+        return Err(FileError::Malformed(format!(
+            "top level: expected an object, got {}",
+            kind(&root)
+        )));
+    };
+    let scenarios = match root.get("scenarios") {
+        Some(Value::Array(a)) => a,
+        Some(other) => {
+            return Err(FileError::Malformed(format!(
+                "scenarios: expected a list, got {}",
+                kind(other)
+            )))
+        }
+        None => return Err(FileError::Malformed("scenarios: missing".into())),
+    };
+    let scheduler_file = root
+        .get("test_metadata")
+        .and_then(|m| m.get("source"))
+        .and_then(Value::as_str)
+        .is_some_and(|s| s.eq_ignore_ascii_case("scheduler"));
+
+    let mut out = Parsed::default();
+    for (i, s) in scenarios.iter().enumerate() {
+        let mut f = Fields {
+            path: format!("scenarios[{i}]"),
+            problems: &mut out.problems,
+        };
+        let Value::Object(obj) = s else {
+            f.drop_job("", format!("expected an object, got {}", kind(s)));
+            continue;
+        };
+        if let Some(job) = f.job(i, obj, scheduler_file) {
+            out.jobs.push(job);
+        }
+    }
+    Ok(out)
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Field reader for one scenario: each accessor records its own problems.
+struct Fields<'a> {
+    path: String,
+    problems: &'a mut Vec<Problem>,
+}
+
+impl Fields<'_> {
+    fn field(&self, key: &str) -> String {
+        if key.is_empty() {
+            self.path.clone()
+        } else {
+            format!("{}.{key}", self.path)
+        }
+    }
+
+    fn note(&mut self, key: &str, message: String) {
+        self.problems.push(Problem {
+            field: self.field(key),
+            message,
+            job_dropped: false,
+        });
+    }
+
+    fn drop_job(&mut self, key: &str, message: String) {
+        self.problems.push(Problem {
+            field: self.field(key),
+            message,
+            job_dropped: true,
+        });
+    }
+
+    /// A finite number, or `None` when missing or null. Wrong types are noted and give `None`.
+    fn num(&mut self, o: &Map<String, Value>, key: &str) -> Option<f64> {
+        match o.get(key) {
+            None | Some(Value::Null) => None,
+            Some(Value::Number(n)) => match n.as_f64() {
+                Some(x) if x.is_finite() => Some(x),
+                _ => {
+                    self.note(key, format!("number {n} is out of range"));
+                    None
+                }
+            },
+            Some(v) => {
+                self.note(
+                    key,
+                    format!("expected a number, got {} {}", kind(v), short(v)),
+                );
+                None
+            }
+        }
+    }
+
+    /// Like [`Fields::num`], but also requires `lo <= x <= hi`.
+    fn num_in(&mut self, o: &Map<String, Value>, key: &str, lo: f64, hi: f64) -> Option<f64> {
+        let x = self.num(o, key)?;
+        if (lo..=hi).contains(&x) {
+            Some(x)
+        } else {
+            self.note(key, format!("{x} is outside [{lo}, {hi}]; left out"));
+            None
+        }
+    }
+
+    fn string(&mut self, o: &Map<String, Value>, key: &str) -> Option<String> {
+        match o.get(key) {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) if s.trim().is_empty() => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(v) => {
+                self.note(
+                    key,
+                    format!("expected a string, got {} {}", kind(v), short(v)),
+                );
+                None
+            }
+        }
+    }
+
+    /// A list of finite numbers ≥ 0. Any bad element leaves the whole list out (half a power
+    /// trace integrates to a wrong energy).
+    fn samples(&mut self, o: &Map<String, Value>, key: &str) -> Vec<f64> {
+        match o.get(key) {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(a)) => {
+                let mut out = Vec::with_capacity(a.len());
+                for (j, v) in a.iter().enumerate() {
+                    match v.as_f64() {
+                        Some(x) if x.is_finite() && x >= 0.0 => out.push(x),
+                        _ => {
+                            self.note(
+                                &format!("{key}[{j}]"),
+                                format!("expected a number >= 0, got {} {}; the whole {key} list is left out", kind(v), short(v)),
+                            );
+                            return Vec::new();
+                        }
+                    }
+                }
+                out
+            }
+            Some(v) => {
+                self.note(key, format!("expected a list of numbers, got {}", kind(v)));
+                Vec::new()
+            }
+        }
+    }
+
+    fn job(&mut self, index: usize, o: &Map<String, Value>, scheduler_file: bool) -> Option<Job> {
+        let name = match o.get("name") {
+            Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
+            Some(Value::String(_)) => {
+                self.drop_job("name", "is empty".into());
+                return None;
+            }
+            None | Some(Value::Null) => {
+                self.drop_job("name", "missing".into());
+                return None;
+            }
+            Some(v) => {
+                self.drop_job("name", format!("expected a string, got {}", kind(v)));
+                return None;
+            }
+        };
+        let start = self.num(o, "start_time");
+        let end = self.num(o, "end_time");
+        let duration = self.num(o, "duration");
+        let Some(end) = end else {
+            self.drop_job(
+                "end_time",
+                "missing or not a number: a job needs its end time".into(),
+            );
+            return None;
+        };
+        if !(end > 0.0 && end <= MAX_EPOCH_S) {
+            self.drop_job("end_time", format!("{end} is not a Unix time in seconds"));
+            return None;
+        }
+        if let Some(d) = duration {
+            if d < 0.0 {
+                self.drop_job("duration", format!("negative ({d})"));
+                return None;
+            }
+        }
+        let queue_gap =
+            matches!((start, duration), (Some(s), Some(d)) if end - s > d + QUEUE_GAP_S);
+        let telemetry_keys = [
+            "power_watts",
+            "cpu_usage_cores",
+            "step_seconds",
+            "encoder_type",
+        ];
+        let schema = if scheduler_file || queue_gap {
+            Schema::Scheduler
+        } else if telemetry_keys.iter().any(|k| o.contains_key(*k)) {
+            Schema::Telemetry
+        } else {
+            Schema::Benchmark
+        };
+        let window = start.map(|s| end - s);
+        let run_s = match schema {
+            Schema::Scheduler => duration,
+            Schema::Benchmark => window.or(duration),
+            Schema::Telemetry => duration.or(window),
+        };
+        let Some(run_s) = run_s else {
+            self.drop_job(
+                "duration",
+                "missing, and no start_time to measure the run from".into(),
+            );
+            return None;
+        };
+        if run_s < 0.0 {
+            self.drop_job(
+                "end_time",
+                format!("before start_time (run time {run_s} s)"),
+            );
+            return None;
+        }
+        if schema == Schema::Benchmark && window.is_none() {
+            self.note(
+                "start_time",
+                "missing: run time taken from the planned duration".into(),
+            );
+        }
+
+        let encoder = self
+            .string(o, "encoder")
+            .or_else(|| self.string(o, "encoder_type"));
+        let preset = self.string(o, "preset");
+        let bitrate = self.string(o, "bitrate");
+        let bitrate_kbps = match &bitrate {
+            Some(b) => {
+                let k = parse_kbps(b);
+                if k.is_none() {
+                    self.note("bitrate", format!("{b:?} is not a bitrate like \"2500k\""));
+                }
+                k
+            }
+            None => None,
+        };
+        let resolution = match self.string(o, "resolution") {
+            Some(r) => match parse_resolution(&r) {
+                Ok(wh) => wh,
+                Err(BadResolution) => {
+                    self.note("resolution", format!("{r:?} is not WIDTHxHEIGHT"));
+                    None
+                }
+            },
+            None => None,
+        };
+        let fps = match self.num_in(o, "fps", 0.0, 1000.0) {
+            Some(f) if f > 0.0 => Some(f),
+            _ => self.num_in(o, "avg_fps", 0.0, 1000.0).filter(|f| *f > 0.0),
+        };
+        let outputs = self.outputs(o);
+        let power_watts = self.samples(o, "power_watts");
+        let cpu_cores = self.samples(o, "cpu_usage_cores");
+        let step_s = match self.num(o, "step_seconds") {
+            Some(s) if s > 0.0 => Some(s),
+            Some(s) => {
+                self.note("step_seconds", format!("must be > 0, got {s}"));
+                None
+            }
+            None => None,
+        };
+        // Zero means "not measured" in the telemetry writer (its baseline rows), not a score.
+        let vmaf = self
+            .num_in(o, "vmaf_score", 0.0, 100.0)
+            .filter(|v| *v > 0.0);
+        let psnr_db = self
+            .num_in(o, "psnr_score", 0.0, 1000.0)
+            .filter(|v| *v > 0.0);
+        let ssim = self.num_in(o, "ssim_score", 0.0, 1.0).filter(|v| *v > 0.0);
+        let total_frames = self.num_in(o, "total_frames", 0.0, f64::MAX);
+        let mut dropped_frames = self.num_in(o, "dropped_frames", 0.0, f64::MAX);
+        if let (Some(d), Some(t)) = (dropped_frames, total_frames) {
+            if d > t {
+                self.note(
+                    "dropped_frames",
+                    format!("{d} is more than total_frames {t}; left out"),
+                );
+                dropped_frames = None;
+            }
+        }
+        let pixels_processed = self.num_in(o, "pixels_processed", 0.0, f64::MAX);
+
+        let id = identity(o, &name, encoder.as_deref());
+        Some(Job {
+            id,
+            index,
+            schema,
+            scenario: name,
+            encoder,
+            preset,
+            bitrate,
+            bitrate_kbps,
+            resolution,
+            fps,
+            outputs,
+            end_s: end,
+            run_s,
+            power_watts,
+            cpu_cores,
+            step_s,
+            vmaf,
+            psnr_db,
+            ssim,
+            total_frames,
+            dropped_frames,
+            pixels_processed,
+        })
+    }
+
+    fn outputs(&mut self, o: &Map<String, Value>) -> Vec<Rendition> {
+        let list = match o.get("outputs") {
+            None | Some(Value::Null) => return Vec::new(),
+            Some(Value::Array(a)) => a,
+            Some(v) => {
+                self.note("outputs", format!("expected a list, got {}", kind(v)));
+                return Vec::new();
+            }
+        };
+        let mut out = Vec::with_capacity(list.len());
+        for (j, r) in list.iter().enumerate() {
+            let res = r
+                .get("resolution")
+                .and_then(Value::as_str)
+                .map(parse_resolution);
+            let fps = r
+                .get("fps")
+                .and_then(Value::as_f64)
+                .filter(|f| f.is_finite() && *f > 0.0);
+            match res {
+                Some(Ok(Some((width, height)))) => out.push(Rendition { width, height, fps }),
+                _ => {
+                    self.note(
+                        &format!("outputs[{j}]"),
+                        "expected {\"resolution\": \"WxH\", \"fps\": n}; the ladder is left out"
+                            .into(),
+                    );
+                    return Vec::new();
+                }
+            }
+        }
+        out
+    }
+}
+
+/// A short rendering of a bad value for error messages.
+fn short(v: &Value) -> String {
+    let s = v.to_string();
+    if s.chars().count() > 40 {
+        format!("{}…", s.chars().take(40).collect::<String>())
+    } else {
+        s
+    }
+}
+
+/// `"2500k"` → 2500, `"5M"` → 5000, `"800"` → 800 (kbps).
+pub fn parse_kbps(s: &str) -> Option<f64> {
+    let t = s.trim();
+    let (num, mult) = if let Some(n) = t.strip_suffix(['k', 'K']) {
+        (n, 1.0)
+    } else if let Some(n) = t.strip_suffix(['m', 'M']) {
+        (n, 1000.0)
+    } else {
+        (t, 1.0)
+    };
+    let x: f64 = num.trim().parse().ok()?;
+    (x.is_finite() && x >= 0.0).then_some(x * mult)
+}
+
+/// `"1920x1080"` → `Some((1920, 1080))`; `"0x0"` (the baseline's "no video") → `None`.
+/// A resolution string that is not `WIDTHxHEIGHT`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BadResolution;
+
+pub fn parse_resolution(s: &str) -> Result<Option<(u32, u32)>, BadResolution> {
+    let (w, h) = s.trim().split_once(['x', 'X']).ok_or(BadResolution)?;
+    let w: u32 = w.trim().parse().map_err(|_| BadResolution)?;
+    let h: u32 = h.trim().parse().map_err(|_| BadResolution)?;
+    match (w, h) {
+        (0, 0) => Ok(None),
+        (0, _) | (_, 0) => Err(BadResolution),
+        _ => Ok(Some((w, h))),
+    }
+}
+
+/// FNV-1a, 64 bit: small, stable across versions and platforms.
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+fn identity(o: &Map<String, Value>, name: &str, encoder: Option<&str>) -> u64 {
+    let mut key = String::with_capacity(128);
+    key.push_str(name);
+    for k in ["start_time", "end_time", "duration"] {
+        key.push('\u{1f}');
+        if let Some(x) = o.get(k).and_then(Value::as_f64) {
+            key.push_str(&format!("{:x}", x.to_bits()));
+        }
+    }
+    key.push('\u{1f}');
+    key.push_str(o.get("bitrate").and_then(Value::as_str).unwrap_or(""));
+    key.push('\u{1f}');
+    key.push_str(encoder.unwrap_or(""));
+    fnv1a(key.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(json: &str) -> (Option<Job>, Vec<Problem>) {
+        let p = parse(json.as_bytes()).expect("file parses");
+        assert!(p.jobs.len() <= 1);
+        (p.jobs.into_iter().next(), p.problems)
+    }
+
+    const BENCH: &str = r#"{"test_date": "2025-12-28T20:32:16.9", "scenarios": [
+        {"name": "4 Streams @ 2500k", "bitrate": "2500k", "resolution": "1280x720", "fps": 30,
+         "duration": 120, "start_time": 1766948030.25, "end_time": 1766948150.5,
+         "encoder": "h264", "preset": "fast",
+         "outputs": [{"resolution": "1280x720", "fps": 30}, {"resolution": "854x480", "fps": 30}]}]}"#;
+
+    #[test]
+    fn benchmark_entry_uses_the_measured_window() {
+        let (j, probs) = one(BENCH);
+        let j = j.unwrap();
+        assert!(probs.is_empty(), "{probs:?}");
+        assert_eq!(j.schema, Schema::Benchmark);
+        assert_eq!(j.run_s, 120.25);
+        assert_eq!(j.end_s, 1766948150.5);
+        assert_eq!(j.encoder.as_deref(), Some("h264"));
+        assert_eq!(j.preset.as_deref(), Some("fast"));
+        assert_eq!(j.bitrate_kbps, Some(2500.0));
+        assert_eq!(j.resolution, Some((1280, 720)));
+        assert_eq!(j.fps, Some(30.0));
+        assert_eq!(j.outputs.len(), 2);
+        assert_eq!(
+            j.outputs[1],
+            Rendition {
+                width: 854,
+                height: 480,
+                fps: Some(30.0)
+            }
+        );
+        assert!(j.power_watts.is_empty());
+    }
+
+    #[test]
+    fn telemetry_entry() {
+        let (j, probs) = one(
+            r#"{"test_metadata": {"source": "lab"}, "scenarios": [{"name": "2 streams @ 2500k",
+            "duration": 120.5, "bitrate": "2500k", "encoder_type": "libx264", "resolution": "1920x1080",
+            "vmaf_score": 92.5, "psnr_score": 42.3, "ssim_score": 0.985, "avg_fps": 29.97,
+            "dropped_frames": 5, "total_frames": 3612, "pixels_processed": 8957952000,
+            "start_time": 1705315800, "end_time": 1705315920.5, "power_watts": [45.2, 46],
+            "cpu_usage_cores": [2.1, 2], "step_seconds": 5}]}"#,
+        );
+        let j = j.unwrap();
+        assert!(probs.is_empty(), "{probs:?}");
+        assert_eq!(j.schema, Schema::Telemetry);
+        assert_eq!(j.run_s, 120.5);
+        assert_eq!(j.power_watts, vec![45.2, 46.0]);
+        assert_eq!(j.cpu_cores, vec![2.1, 2.0]);
+        assert_eq!(
+            (j.vmaf, j.psnr_db, j.ssim),
+            (Some(92.5), Some(42.3), Some(0.985))
+        );
+        assert_eq!(
+            (j.total_frames, j.dropped_frames),
+            (Some(3612.0), Some(5.0))
+        );
+        assert_eq!(j.fps, Some(29.97));
+        assert_eq!(j.pixels_processed, Some(8957952000.0));
+        assert_eq!(j.encoder.as_deref(), Some("libx264"));
+    }
+
+    #[test]
+    fn scheduler_entry_runs_before_its_end_not_from_its_queue_time() {
+        let (j, _) = one(
+            r#"{"test_date": "2026-01-07T12:15:03+01:00", "test_metadata": {"source": "scheduler"},
+            "scenarios": [{"name": "4K60-h264", "duration": 12.5, "bitrate": "0k",
+            "encoder_type": "ffmpeg", "start_time": 1767700000, "end_time": 1767700020}]}"#,
+        );
+        let j = j.unwrap();
+        assert_eq!(j.schema, Schema::Scheduler);
+        assert_eq!(j.run_s, 12.5);
+        assert_eq!(j.end_s, 1767700020.0);
+    }
+
+    #[test]
+    fn a_long_queue_gap_is_read_as_scheduler_without_metadata() {
+        let (j, _) = one(
+            r#"{"scenarios": [{"name": "burst-medium-4", "duration": 0.99, "encoder_type": "auto",
+            "start_time": 1767600000, "end_time": 1767722400}]}"#,
+        );
+        let j = j.unwrap();
+        assert_eq!(j.schema, Schema::Scheduler);
+        assert_eq!(j.run_s, 0.99);
+    }
+
+    #[test]
+    fn identity_ignores_int_vs_float_and_key_order() {
+        let a = one(r#"{"scenarios": [{"name": "x", "duration": 47.0, "end_time": 1700000000.0, "start_time": 1699999953}]}"#).0.unwrap();
+        let b = one(r#"{"scenarios": [{"start_time": 1699999953.0, "end_time": 1700000000, "duration": 47, "name": "x"}]}"#).0.unwrap();
+        let c = one(r#"{"scenarios": [{"name": "x", "duration": 47, "end_time": 1700000001, "start_time": 1699999953}]}"#).0.unwrap();
+        assert_eq!(a.id, b.id);
+        assert_ne!(a.id, c.id);
+    }
+
+    #[test]
+    fn truncated_file_is_incomplete_not_malformed() {
+        let cut = &BENCH[..BENCH.len() / 2];
+        assert!(matches!(
+            parse(cut.as_bytes()),
+            Err(FileError::Incomplete(_))
+        ));
+        assert!(matches!(parse(b""), Err(FileError::Incomplete(_))));
+    }
+
+    #[test]
+    fn malformed_files() {
+        for (text, needle) in [
+            ("{\"scenarios\": [}", "expected value"),
+            ("[1, 2]", "top level: expected an object"),
+            ("{\"test_date\": \"x\"}", "scenarios: missing"),
+            ("{\"scenarios\": {\"a\": 1}}", "scenarios: expected a list"),
+            (
+                "{\"scenarios\": [{\"name\": \"x\", \"vmaf_score\": NaN}]}",
+                "expected value",
+            ),
+            (
+                "{\"scenarios\": [{\"name\": \"x\", \"end_time\": 1e400}]}",
+                "out of range",
+            ),
+        ] {
+            match parse(text.as_bytes()) {
+                Err(FileError::Malformed(m)) => assert!(m.contains(needle), "{text}: {m}"),
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn wrong_types_cost_only_their_field() {
+        let (j, probs) = one(
+            r#"{"scenarios": [{"name": "q", "duration": 10, "start_time": 1700000000, "end_time": 1700000010,
+            "encoder_type": "x", "vmaf_score": "NaN", "psnr_score": 120000, "ssim_score": 1.5,
+            "power_watts": [10, null, 12], "cpu_usage_cores": "many", "bitrate": "fast",
+            "resolution": "big", "dropped_frames": 9, "total_frames": 3}]}"#,
+        );
+        let j = j.expect("job kept");
+        assert_eq!(j.vmaf, None);
+        assert_eq!(j.psnr_db, None);
+        assert_eq!(j.ssim, None);
+        assert!(j.power_watts.is_empty());
+        assert!(j.cpu_cores.is_empty());
+        assert_eq!(j.dropped_frames, None);
+        let fields: Vec<&str> = probs.iter().map(|p| p.field.as_str()).collect();
+        for f in [
+            "scenarios[0].vmaf_score",
+            "scenarios[0].psnr_score",
+            "scenarios[0].ssim_score",
+            "scenarios[0].power_watts[1]",
+            "scenarios[0].cpu_usage_cores",
+            "scenarios[0].bitrate",
+            "scenarios[0].resolution",
+            "scenarios[0].dropped_frames",
+        ] {
+            assert!(fields.contains(&f), "no problem for {f}: {fields:?}");
+        }
+        assert!(probs.iter().all(|p| !p.job_dropped));
+        let vmaf = probs
+            .iter()
+            .find(|p| p.field.ends_with("vmaf_score"))
+            .unwrap();
+        assert_eq!(
+            vmaf.to_string(),
+            "scenarios[0].vmaf_score: expected a number, got a string \"NaN\""
+        );
+    }
+
+    #[test]
+    fn bad_required_fields_drop_only_that_job() {
+        let p = parse(
+            r#"{"scenarios": [
+            {"name": "neg", "duration": -5, "end_time": 1700000000},
+            {"name": "backwards", "start_time": 1700000100, "end_time": 1700000000},
+            {"name": "no end", "duration": 5},
+            {"name": "millis", "duration": 5, "end_time": 1700000000000},
+            {"duration": 5, "end_time": 1700000000},
+            17,
+            {"name": "ok", "duration": 5, "end_time": 1700000000, "power_watts": []}]}"#
+                .as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(p.jobs.len(), 1);
+        assert_eq!(p.jobs[0].scenario, "ok");
+        assert_eq!(p.jobs[0].index, 6);
+        let dropped: Vec<String> = p
+            .problems
+            .iter()
+            .filter(|p| p.job_dropped)
+            .map(|p| p.field.clone())
+            .collect();
+        assert_eq!(
+            dropped,
+            [
+                "scenarios[0].duration",
+                "scenarios[1].end_time",
+                "scenarios[2].end_time",
+                "scenarios[3].end_time",
+                "scenarios[4].name",
+                "scenarios[5]"
+            ]
+        );
+    }
+
+    #[test]
+    fn unicode_names_and_huge_numbers() {
+        let (j, probs) = one(
+            r#"{"scenarios": [{"name": "Å ström 🎬 @ 1000k", "duration": 1e300, "end_time": 1700000000,
+            "pixels_processed": 1.7976931348623157e308, "power_watts": [1e308, 1e308]}]}"#,
+        );
+        let j = j.unwrap();
+        assert!(probs.is_empty(), "{probs:?}");
+        assert_eq!(j.scenario, "Å ström 🎬 @ 1000k");
+        assert_eq!(j.run_s, 1e300);
+    }
+
+    #[test]
+    fn bitrates_and_resolutions() {
+        assert_eq!(parse_kbps("2500k"), Some(2500.0));
+        assert_eq!(parse_kbps("0k"), Some(0.0));
+        assert_eq!(parse_kbps("5M"), Some(5000.0));
+        assert_eq!(parse_kbps("abc"), None);
+        assert_eq!(parse_resolution("3840x2160"), Ok(Some((3840, 2160))));
+        assert_eq!(parse_resolution("0x0"), Ok(None));
+        assert!(parse_resolution("1920").is_err());
+        assert!(parse_resolution("0x1080").is_err());
+    }
+
+    #[test]
+    fn fnv_reference_values() {
+        // Published FNV-1a 64 test vectors.
+        assert_eq!(fnv1a(b""), 0xcbf29ce484222325);
+        assert_eq!(fnv1a(b"a"), 0xaf63dc4c8601ec8c);
+        assert_eq!(fnv1a(b"foobar"), 0x85944171f73967e8);
+    }
+}

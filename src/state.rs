@@ -1,0 +1,160 @@
+//! What the agent remembers between cycles and restarts, in `<state_dir>/state.json`.
+//!
+//! - `files`: per results file, the fingerprint (length, mtime, FNV-1a of the content) of the
+//!   version last read, so unchanged files are not re-read and changed ones (the scheduler
+//!   appends) are;
+//! - `jobs`: the identity of every job already pushed, so no job is counted twice across
+//!   cycles, files or restarts;
+//! - `counters`: the value and last timestamp of every counter, so counters survive restarts.
+//!
+//! The state is written only after the receiver acknowledged the cycle's samples, by writing a
+//! temporary file, fsyncing it, renaming it over `state.json` and fsyncing the directory. A crash
+//! at any point leaves either the old or the new state, never a torn one; with the old state the
+//! next cycle recomputes and re-sends the same samples (same values, same timestamps), which the
+//! receiver stores as duplicates of what it already has.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::metrics::Counters;
+
+pub const FILE_NAME: &str = "state.json";
+const FORMAT: u32 = 1;
+
+/// How the last read of a file ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileStatus {
+    Ingested,
+    Malformed,
+    Incomplete,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileState {
+    pub len: u64,
+    pub mtime_ns: i128,
+    pub hash: u64,
+    pub status: FileStatus,
+    /// Hashes of field problems already reported for this file, so each is logged once.
+    #[serde(default)]
+    pub reported: BTreeSet<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct State {
+    pub format: u32,
+    pub files: BTreeMap<PathBuf, FileState>,
+    pub jobs: BTreeSet<u64>,
+    pub counters: Counters,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State {
+            format: FORMAT,
+            files: BTreeMap::new(),
+            jobs: BTreeSet::new(),
+            counters: Counters::default(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not a costpush state file ({source}); move it away to start afresh (jobs would be counted again)")]
+    Corrupt {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("{path} has state format {found}, this costpush reads format {FORMAT}")]
+    Format { path: PathBuf, found: u32 },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl State {
+    /// Loads the state, or an empty one if the directory has none yet.
+    pub fn load(dir: &Path) -> Result<State, StateError> {
+        let path = dir.join(FILE_NAME);
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(State::default()),
+            Err(source) => return Err(StateError::Read { path, source }),
+        };
+        let state: State =
+            serde_json::from_slice(&bytes).map_err(|source| StateError::Corrupt {
+                path: path.clone(),
+                source,
+            })?;
+        if state.format != FORMAT {
+            return Err(StateError::Format {
+                path,
+                found: state.format,
+            });
+        }
+        Ok(state)
+    }
+
+    /// Writes the state atomically and durably (see the module doc).
+    pub fn save(&self, dir: &Path) -> Result<(), StateError> {
+        let path = dir.join(FILE_NAME);
+        let tmp = dir.join(format!("{FILE_NAME}.tmp"));
+        let write = || -> std::io::Result<()> {
+            std::fs::create_dir_all(dir)?;
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(&serde_json::to_vec(self).map_err(std::io::Error::other)?)?;
+            f.sync_all()?;
+            drop(f);
+            std::fs::rename(&tmp, &path)?;
+            std::fs::File::open(dir)?.sync_all()
+        };
+        write().map_err(|source| StateError::Write { path, source })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_missing_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        let sub = dir.path().join("new");
+        assert_eq!(State::load(&sub).unwrap(), State::default());
+        let mut s = State::default();
+        s.jobs.insert(u64::MAX);
+        s.files.insert(
+            "/r/test_results_1.json".into(),
+            FileState {
+                len: 3,
+                mtime_ns: -5,
+                hash: 7,
+                status: FileStatus::Malformed,
+                reported: BTreeSet::from([1]),
+            },
+        );
+        s.save(&sub).unwrap();
+        assert_eq!(State::load(&sub).unwrap(), s);
+        assert!(!sub.join("state.json.tmp").exists());
+    }
+
+    #[test]
+    fn corrupt_state_is_an_error_not_a_reset() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(FILE_NAME), b"{not json").unwrap();
+        let e = State::load(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("state.json is not a costpush state file"), "{e}");
+    }
+}
