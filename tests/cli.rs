@@ -1,0 +1,179 @@
+//! The command-line interface as users and systemd call it: `validate`, `once --dry-run`, and
+//! `run` stopped by SIGTERM.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+
+#[test]
+fn validate_accepts_the_example_and_lists_every_problem() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/config/costpush.example.yml");
+    let out = run(&["validate", "--config", example]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let tmp = tempfile::tempdir().unwrap();
+    let bad = tmp.path().join("bad.yml");
+    std::fs::write(
+        &bad,
+        "host: {name: h, region: nowhere}\nschedule: 'every minute'\ncurrencies: {reporting: [SEK, GBP]}\nregions:\n  r1: {currency: EUR, electricity_price_per_kwh: -1, compute_price_per_core_hour: 0, grid_intensity_g_per_kwh: 1, grid_intensity_source: s, grid_intensity_year: 2024}\n",
+    )
+    .unwrap();
+    let out = run(&["validate", "--config", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for needle in [
+        "host.region: unknown region \"nowhere\"",
+        "schedule:",
+        "currencies.reporting[1]: no exchange rate for GBP",
+        "regions.r1.electricity_price_per_kwh: must be a number >= 0, got -1",
+        "results.dirs:",
+        "state_dir: required",
+        "remote_write.url: required",
+    ] {
+        assert!(err.contains(needle), "missing {needle:?} in:\n{err}");
+    }
+    assert!(
+        err.lines()
+            .all(|l| l.starts_with("error: ") && l.contains("bad.yml")),
+        "{err}"
+    );
+
+    let typo = tmp.path().join("typo.yml");
+    std::fs::write(&typo, "host: {name: h, regoin: eu-west-1}\n").unwrap();
+    let out = run(&["validate", "--config", typo.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown field `regoin`"));
+}
+
+#[test]
+fn flags_override_the_file_for_every_subcommand() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("c.yml");
+    std::fs::write(&cfg, "host: {name: h, region: eu-west-1}\n").unwrap();
+    let fixtures = fixtures();
+    let out = run(&[
+        "validate",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--results-dir",
+        fixtures.to_str().unwrap(),
+        "--remote-write-url",
+        "http://127.0.0.1:9/api/v1/write",
+        "--state-dir",
+        tmp.path().join("s").to_str().unwrap(),
+        "--schedule",
+        "0 */5 * * * *",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn dry_run_prints_samples_and_touches_no_network_or_state() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Port 9 (discard) on loopback: nothing listens; a push would fail the run.
+    let cfg = write_config(
+        tmp.path(),
+        &fixtures(),
+        "http://127.0.0.1:9/api/v1/write",
+        "test_results_*.json",
+        "",
+    );
+    let out = run(&["once", "--config", cfg.to_str().unwrap(), "--dry-run"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let line = text
+        .lines()
+        .find(|l| {
+            l.starts_with("costpush_job_energy_joules{")
+                && l.contains("scenario=\"2 streams @ 2500k\"")
+        })
+        .expect("energy sample printed");
+    assert!(line.ends_with(" 24000.0 1767614520000"), "{line}");
+    // every line: name{labels} value timestamp_ms
+    for l in text.lines() {
+        let parts: Vec<&str> = l.rsplitn(3, ' ').collect();
+        assert_eq!(parts.len(), 3, "{l}");
+        assert!(parts[0].parse::<i64>().unwrap() > 1_000_000_000_000, "{l}");
+        assert!(parts[1].parse::<f64>().unwrap().is_finite(), "{l}");
+    }
+    assert!(!tmp.path().join("state").exists(), "dry run wrote state");
+    // and the real push to the same dead URL fails with a non-zero exit
+    let out = run(&["once", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        !tmp.path().join("state").join("state.json").exists(),
+        "state committed without a push"
+    );
+}
+
+#[test]
+fn run_pushes_on_schedule_and_exits_cleanly_on_sigterm() {
+    let vm = Vm::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = write_config(
+        tmp.path(),
+        &fixtures(),
+        &vm.write_url(),
+        "test_results_*.json",
+        "",
+    );
+    let mut child = costpush()
+        .args([
+            "run",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--schedule",
+            "* * * * * *",
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until at least two cycles have landed (the start cycle plus scheduled ones).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let up = vm.export(r#"costpush_up{host="enc-test"}"#);
+        if up.first().is_some_and(|s| s.values.len() >= 2) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "daemon did not push twice in 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(
+        vm.one(r#"costpush_jobs_total{host="enc-test"}"#).last().1,
+        6.0
+    );
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let code = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s.code();
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("daemon did not exit within 10 s of SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(code, Some(0));
+}
