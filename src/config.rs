@@ -274,6 +274,16 @@ pub fn system_hostname() -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
+/// Accepts the usual five-field crontab form too: it gets a leading `0` seconds field.
+pub fn normalize_schedule(expr: &str) -> String {
+    let expr = expr.trim();
+    if expr.split_whitespace().count() == 5 {
+        format!("0 {expr}")
+    } else {
+        expr.to_string()
+    }
+}
+
 /// Checks a cron expression the way the scheduler will read it.
 pub fn check_schedule(expr: &str) -> Result<(), String> {
     tokio_cron_scheduler::Job::new_async(expr, |_, _| Box::pin(async {}))
@@ -462,11 +472,9 @@ impl RawConfig {
         };
 
         // schedule
-        let schedule = ov
-            .schedule
-            .clone()
-            .or(self.schedule)
-            .unwrap_or_else(|| DEFAULT_SCHEDULE.to_string());
+        let schedule = normalize_schedule(
+            &ov.schedule.clone().or(self.schedule).unwrap_or_else(|| DEFAULT_SCHEDULE.to_string()),
+        );
         if let Err(e) = check_schedule(&schedule) {
             p.push(format!("schedule: {schedule:?} is {e}"));
         }
@@ -845,6 +853,18 @@ mod tests {
             e.problems[0].starts_with("remote_write.auth.bearer_token_file: cannot read"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn schedules() {
+        assert_eq!(normalize_schedule("*/5 * * * *"), "0 */5 * * * *");
+        assert_eq!(normalize_schedule(" */30 * * * * * "), "*/30 * * * * *");
+        for ok in ["*/30 * * * * *", "*/5 * * * *", "0 0 * * * *", "@hourly"] {
+            assert!(check_schedule(&normalize_schedule(ok)).is_ok(), "{ok}");
+        }
+        for bad in ["every minute", "* * *", "61 * * * * *"] {
+            assert!(check_schedule(&normalize_schedule(bad)).is_err(), "{bad}");
+        }
     }
 
     #[test]
