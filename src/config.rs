@@ -473,7 +473,10 @@ impl RawConfig {
 
         // schedule
         let schedule = normalize_schedule(
-            &ov.schedule.clone().or(self.schedule).unwrap_or_else(|| DEFAULT_SCHEDULE.to_string()),
+            &ov.schedule
+                .clone()
+                .or(self.schedule)
+                .unwrap_or_else(|| DEFAULT_SCHEDULE.to_string()),
         );
         if let Err(e) = check_schedule(&schedule) {
             p.push(format!("schedule: {schedule:?} is {e}"));
@@ -668,8 +671,14 @@ fn validate_remote_write(
                 ) {
                     cert.push(b'\n');
                     cert.extend_from_slice(&key);
-                    if let Err(e) = reqwest::Identity::from_pem(&cert) {
-                        p.push(format!("remote_write.tls.cert_file: certificate and key do not form an identity ({e})"));
+                    // Parsing alone accepts some bad keys; building a client checks them.
+                    let checked = reqwest::Identity::from_pem(&cert)
+                        .and_then(|id| reqwest::Client::builder().identity(id).build());
+                    if let Err(e) = checked {
+                        p.push(format!(
+                            "remote_write.tls.cert_file: certificate and key_file do not form a usable identity ({})",
+                            crate::error_chain(&e)
+                        ));
                     }
                     tls.identity_pem = Some(cert);
                 }

@@ -21,3 +21,15 @@ pub mod metrics;
 pub mod remote_write;
 pub mod results;
 pub mod state;
+
+/// An error and all its sources on one line (`outer: inner: root`), for logs and messages.
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}

@@ -199,3 +199,21 @@ async fn retries_stop_after_max_attempts() {
     );
     assert_eq!(f.got.lock().unwrap().len(), 2);
 }
+
+#[tokio::test]
+async fn basic_auth_reads_the_password_file() {
+    let f = fake(vec![204]).await;
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("pw"), "open sesame\n").unwrap();
+    let c = cfg(
+        tmp.path(),
+        &f.url,
+        ", auth: {basic: {username: costpush, password_file: pw}}",
+    );
+    costpush::agent::once(&c).await.unwrap();
+    // base64("costpush:open sesame")
+    assert_eq!(
+        f.got.lock().unwrap()[0].headers["authorization"],
+        "Basic Y29zdHB1c2g6b3BlbiBzZXNhbWU="
+    );
+}

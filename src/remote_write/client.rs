@@ -144,7 +144,7 @@ impl Client {
                         }
                         (action, retry_after, format!("HTTP {status}: {text}"))
                     }
-                    Err(e) => (Action::Retry, None, error_chain(&e)),
+                    Err(e) => (Action::Retry, None, crate::error_chain(&e)),
                 };
             debug_assert_eq!(action, Action::Retry);
             if attempt >= self.max_attempts {
@@ -158,17 +158,6 @@ impl Client {
             tokio::time::sleep(wait).await;
         }
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }
 
 /// Standard base64 with padding (for the basic-auth header).

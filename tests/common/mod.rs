@@ -62,11 +62,27 @@ impl Vm {
     }
 
     pub fn start_with(extra: &[&str]) -> Vm {
+        Vm::launch(extra, "http", None)
+    }
+
+    /// VictoriaMetrics serving https with the given certificate; `ca_pem` signed it.
+    pub fn start_tls(ca_pem: &[u8], cert: &Path, key: &Path) -> Vm {
+        let args = [
+            "-tls".to_string(),
+            format!("-tlsCertFile={}", cert.display()),
+            format!("-tlsKeyFile={}", key.display()),
+        ];
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        Vm::launch(&args, "https", Some(ca_pem))
+    }
+
+    fn launch(extra: &[&str], scheme: &str, ca_pem: Option<&[u8]>) -> Vm {
         let dir = tempfile::tempdir().unwrap();
-        let http = reqwest::blocking::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .unwrap();
+        let mut http = reqwest::blocking::Client::builder().timeout(Duration::from_secs(10));
+        if let Some(pem) = ca_pem {
+            http = http.add_root_certificate(reqwest::Certificate::from_pem(pem).unwrap());
+        }
+        let http = http.build().unwrap();
         for _ in 0..5 {
             let port = free_port();
             let mut child = Command::new(vm_binary())
@@ -83,7 +99,7 @@ impl Vm {
                 .stderr(Stdio::null())
                 .spawn()
                 .expect("start victoria-metrics");
-            let base = format!("http://127.0.0.1:{port}");
+            let base = format!("{scheme}://127.0.0.1:{port}");
             let deadline = Instant::now() + Duration::from_secs(20);
             while Instant::now() < deadline {
                 if let Ok(Some(_)) = child.try_wait() {
