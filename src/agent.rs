@@ -19,7 +19,7 @@ use crate::calc;
 use crate::config::Config;
 use crate::metrics::{self, CycleStats, SeriesSet};
 use crate::remote_write::{client::Client, encode};
-use crate::results::{self, FileError, Job};
+use crate::results::{self, FileError, Job, Severity};
 use crate::state::{FileState, FileStatus, State};
 
 /// A cycle's samples and the state to commit once they are acknowledged.
@@ -43,9 +43,7 @@ pub struct Outcome {
 }
 
 pub fn now_ms(t: SystemTime) -> i64 {
-    t.duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    t.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 fn mtime_ns(m: &std::fs::Metadata) -> i128 {
@@ -65,10 +63,7 @@ pub fn list_files(dirs: &[PathBuf], pattern: &glob::Pattern) -> (Vec<PathBuf>, V
         let entries = match std::fs::read_dir(dir) {
             Ok(e) => e,
             Err(e) => {
-                errors.push(format!(
-                    "{}: cannot list results directory: {e}",
-                    dir.display()
-                ));
+                errors.push(format!("{}: cannot list results directory: {e}", dir.display()));
                 continue;
             }
         };
@@ -76,10 +71,7 @@ pub fn list_files(dirs: &[PathBuf], pattern: &glob::Pattern) -> (Vec<PathBuf>, V
             let name = entry.file_name();
             let Some(name) = name.to_str() else { continue };
             if pattern.matches(name)
-                && entry
-                    .file_type()
-                    .map(|t| t.is_file() || t.is_symlink())
-                    .unwrap_or(false)
+                && entry.file_type().map(|t| t.is_file() || t.is_symlink()).unwrap_or(false)
             {
                 files.insert(entry.path());
             }
@@ -129,14 +121,7 @@ pub fn prepare(cfg: &Config, state: &State, now: SystemTime) -> Prepared {
         let hash = results::fnv1a(&bytes);
         if let Some(p) = prev.filter(|f| f.hash == hash) {
             // Touched but not changed.
-            next.files.insert(
-                path.clone(),
-                FileState {
-                    len,
-                    mtime_ns: mtime,
-                    ..p.clone()
-                },
-            );
+            next.files.insert(path.clone(), FileState { len, mtime_ns: mtime, ..p.clone() });
             continue;
         }
         let mut reported = prev.map(|f| f.reported.clone()).unwrap_or_default();
@@ -156,10 +141,10 @@ pub fn prepare(cfg: &Config, state: &State, now: SystemTime) -> Prepared {
                     let key = results::fnv1a(p.to_string().as_bytes());
                     if reported.insert(key) {
                         warn!("{}: {p}", path.display());
-                        if p.job_dropped {
-                            stats.jobs_invalid += 1;
-                        } else {
-                            stats.fields_left_out += 1;
+                        match p.severity {
+                            Severity::JobDropped => stats.jobs_invalid += 1,
+                            Severity::FieldLeftOut => stats.fields_left_out += 1,
+                            Severity::Notice => {}
                         }
                     }
                 }
@@ -172,23 +157,12 @@ pub fn prepare(cfg: &Config, state: &State, now: SystemTime) -> Prepared {
                 FileStatus::Ingested
             }
         };
-        next.files.insert(
-            path.clone(),
-            FileState {
-                len,
-                mtime_ns: mtime,
-                hash,
-                status,
-                reported,
-            },
-        );
+        next.files.insert(path.clone(), FileState { len, mtime_ns: mtime, hash, status, reported });
     }
 
     let here = &cfg.regions[&cfg.region];
-    let reports: Vec<calc::JobReport> = new_jobs
-        .iter()
-        .map(|j| calc::report(j, here, &cfg.regions, cfg.cores_without_cpu_samples))
-        .collect();
+    let reports: Vec<calc::JobReport> =
+        new_jobs.iter().map(|j| calc::report(j, here, &cfg.regions, cfg.cores_without_cpu_samples)).collect();
     let jobs_without_power = reports.iter().filter(|r| r.energy_j.is_none()).count();
     let pairs: Vec<(&Job, &calc::JobReport)> = new_jobs.iter().zip(reports.iter()).collect();
     let ctx = metrics::Context {
@@ -243,31 +217,17 @@ pub async fn cycle(
     let p = prepare(cfg, state, now);
     report(&p, cfg);
     let samples = p.set.sample_count();
-    let batches = encode::batches(
-        p.set.into_series(),
-        cfg.remote_write.max_samples_per_request,
-    );
+    let batches = encode::batches(p.set.into_series(), cfg.remote_write.max_samples_per_request);
     let requests = batches.len();
     for (i, b) in batches.iter().enumerate() {
         client.send(encode::body(b)).await.with_context(|| {
-            format!(
-                "remote write to {} (request {} of {requests})",
-                cfg.remote_write.url,
-                i + 1
-            )
+            format!("remote write to {} (request {} of {requests})", cfg.remote_write.url, i + 1)
         })?;
     }
-    p.next
-        .save(&cfg.state_dir)
-        .context("saving state after a successful push")?;
+    p.next.save(&cfg.state_dir).context("saving state after a successful push")?;
     *state = p.next;
     info!(new_jobs = p.new_jobs, samples, requests, "cycle pushed");
-    Ok(Outcome {
-        new_jobs: p.new_jobs,
-        samples,
-        requests,
-        stats: p.stats,
-    })
+    Ok(Outcome { new_jobs: p.new_jobs, samples, requests, stats: p.stats })
 }
 
 /// `costpush once --dry-run`: the samples in text exposition; no network, no state written.
@@ -295,9 +255,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
     let mut state = State::load(&cfg.state_dir)?;
     let client = Client::new(&cfg.remote_write).context("building the HTTP client")?;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
-    let mut sched = JobScheduler::new()
-        .await
-        .context("starting the scheduler")?;
+    let mut sched = JobScheduler::new().await.context("starting the scheduler")?;
     let tick = tx.clone();
     sched
         .add(

@@ -223,12 +223,10 @@ pub const RESERVED_LABELS: &[&str] = &[
 
 /// Reads, parses and validates a configuration file.
 pub fn load(path: &Path, overrides: &Overrides) -> Result<Config, ConfigErrors> {
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigErrors {
-        problems: vec![format!("{}: cannot read: {e}", path.display())],
-    })?;
-    let raw = parse(&text).map_err(|e| ConfigErrors {
-        problems: vec![format!("{}: {e}", path.display())],
-    })?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigErrors { problems: vec![format!("{}: cannot read: {e}", path.display())] })?;
+    let raw =
+        parse(&text).map_err(|e| ConfigErrors { problems: vec![format!("{}: {e}", path.display())] })?;
     let base = path.parent().unwrap_or(Path::new("."));
     raw.validate(base, overrides).map_err(|mut e| {
         for p in &mut e.problems {
@@ -313,9 +311,7 @@ impl RawConfig {
         };
         let cores = host_raw.cores_without_cpu_samples.unwrap_or(1.0);
         if !(cores.is_finite() && cores > 0.0) {
-            p.push(format!(
-                "host.cores_without_cpu_samples: must be a positive number, got {cores}"
-            ));
+            p.push(format!("host.cores_without_cpu_samples: must be a positive number, got {cores}"));
         }
 
         // currencies
@@ -327,14 +323,14 @@ impl RawConfig {
             match Currency::parse(code) {
                 Ok(c) if c == Currency::EUR => {
                     if *rate != 1.0 {
-                        p.push(format!(
-                            "currencies.rates.per_eur.{code}: EUR is the base; its rate is 1"
-                        ));
+                        p.push(format!("currencies.rates.per_eur.{code}: EUR is the base; its rate is 1"));
                     }
                 }
                 Ok(c) => {
                     if !(rate.is_finite() && *rate > 0.0) {
-                        p.push(format!("currencies.rates.per_eur.{code}: must be a positive number, got {rate}"));
+                        p.push(format!(
+                            "currencies.rates.per_eur.{code}: must be a positive number, got {rate}"
+                        ));
                     }
                     per_eur.insert(c, *rate);
                 }
@@ -376,9 +372,7 @@ impl RawConfig {
         for (name, r) in regions_raw {
             let f = |field: &str| format!("regions.{name}.{field}");
             if !is_region_name(&name) {
-                p.push(format!(
-                    "regions.{name}: a region name uses letters, digits, '-' and '_'"
-                ));
+                p.push(format!("regions.{name}: a region name uses letters, digits, '-' and '_'"));
             }
             let currency = match Currency::parse(&r.currency) {
                 Ok(c) if !rates.knows(c) => {
@@ -405,10 +399,7 @@ impl RawConfig {
                 }
             }
             if r.grid_intensity_source.trim().is_empty() {
-                p.push(format!(
-                    "{}: must say where the figure comes from",
-                    f("grid_intensity_source")
-                ));
+                p.push(format!("{}: must say where the figure comes from", f("grid_intensity_source")));
             }
             regions.insert(
                 name.clone(),
@@ -431,10 +422,7 @@ impl RawConfig {
             }
             Some(r) if !regions.contains_key(&r) => {
                 let known: Vec<&str> = regions.keys().map(String::as_str).collect();
-                p.push(format!(
-                    "host.region: unknown region {r:?} (known: {})",
-                    known.join(", ")
-                ));
+                p.push(format!("host.region: unknown region {r:?} (known: {})", known.join(", ")));
                 r
             }
             Some(r) => r,
@@ -443,12 +431,7 @@ impl RawConfig {
         // results
         let results = self.results.unwrap_or_default();
         let mut results_dirs: Vec<PathBuf> = if ov.results_dirs.is_empty() {
-            results
-                .dirs
-                .unwrap_or_default()
-                .iter()
-                .map(|d| resolve(base, d))
-                .collect()
+            results.dirs.unwrap_or_default().iter().map(|d| resolve(base, d)).collect()
         } else {
             ov.results_dirs.clone()
         };
@@ -456,9 +439,7 @@ impl RawConfig {
         if results_dirs.is_empty() {
             p.push("results.dirs: list at least one directory (or pass --results-dir)".into());
         }
-        let pattern_s = results
-            .pattern
-            .unwrap_or_else(|| DEFAULT_PATTERN.to_string());
+        let pattern_s = results.pattern.unwrap_or_else(|| DEFAULT_PATTERN.to_string());
         let pattern = match glob::Pattern::new(&pattern_s) {
             Ok(pat) if pattern_s.contains('/') => {
                 p.push("results.pattern: matches file names only; it may not contain '/'".into());
@@ -473,21 +454,14 @@ impl RawConfig {
 
         // schedule
         let schedule = normalize_schedule(
-            &ov.schedule
-                .clone()
-                .or(self.schedule)
-                .unwrap_or_else(|| DEFAULT_SCHEDULE.to_string()),
+            &ov.schedule.clone().or(self.schedule).unwrap_or_else(|| DEFAULT_SCHEDULE.to_string()),
         );
         if let Err(e) = check_schedule(&schedule) {
             p.push(format!("schedule: {schedule:?} is {e}"));
         }
 
         // state
-        let state_dir = match ov
-            .state_dir
-            .clone()
-            .or(self.state_dir.map(|d| resolve(base, &d)))
-        {
+        let state_dir = match ov.state_dir.clone().or(self.state_dir.map(|d| resolve(base, &d))) {
             Some(d) => d,
             None => {
                 p.push("state_dir: required (or pass --state-dir)".into());
@@ -496,20 +470,13 @@ impl RawConfig {
         };
         let retention_days = self.target_retention_days.unwrap_or(31.0);
         if !(retention_days.is_finite() && retention_days > 0.0) {
-            p.push(format!(
-                "target_retention_days: must be a positive number, got {retention_days}"
-            ));
+            p.push(format!("target_retention_days: must be a positive number, got {retention_days}"));
         }
         let target_retention = std::time::Duration::from_secs_f64(
-            if retention_days.is_finite() && retention_days > 0.0 {
-                retention_days
-            } else {
-                31.0
-            } * 86_400.0,
+            if retention_days.is_finite() && retention_days > 0.0 { retention_days } else { 31.0 } * 86_400.0,
         );
 
-        let remote_write =
-            validate_remote_write(self.remote_write.unwrap_or_default(), base, ov, &mut p);
+        let remote_write = validate_remote_write(self.remote_write.unwrap_or_default(), base, ov, &mut p);
 
         if p.is_empty() {
             Ok(Config {
@@ -533,9 +500,7 @@ impl RawConfig {
 }
 
 fn is_region_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 fn validate_remote_write(
@@ -551,24 +516,16 @@ fn validate_remote_write(
         match reqwest::Url::parse(&url) {
             Ok(u) if u.scheme() == "http" || u.scheme() == "https" => {
                 if !u.username().is_empty() || u.password().is_some() {
-                    p.push(
-                        "remote_write.url: put credentials in remote_write.auth, not in the URL"
-                            .into(),
-                    );
+                    p.push("remote_write.url: put credentials in remote_write.auth, not in the URL".into());
                 }
             }
-            Ok(u) => p.push(format!(
-                "remote_write.url: scheme must be http or https, got {}",
-                u.scheme()
-            )),
+            Ok(u) => p.push(format!("remote_write.url: scheme must be http or https, got {}", u.scheme())),
             Err(e) => p.push(format!("remote_write.url: {url:?} is not a URL ({e})")),
         }
     }
     let timeout_s = raw.timeout_seconds.unwrap_or(10.0);
     if !(timeout_s.is_finite() && timeout_s > 0.0 && timeout_s <= 3600.0) {
-        p.push(format!(
-            "remote_write.timeout_seconds: must be in (0, 3600], got {timeout_s}"
-        ));
+        p.push(format!("remote_write.timeout_seconds: must be in (0, 3600], got {timeout_s}"));
     }
     let max_samples = raw.max_samples_per_request.unwrap_or(5000);
     if max_samples == 0 {
@@ -581,18 +538,12 @@ fn validate_remote_write(
     let extra_labels = raw.extra_labels.unwrap_or_default();
     for (k, v) in &extra_labels {
         if !is_label_name(k) || k.starts_with("__") {
-            p.push(format!(
-                "remote_write.extra_labels.{k}: not a valid label name"
-            ));
+            p.push(format!("remote_write.extra_labels.{k}: not a valid label name"));
         } else if RESERVED_LABELS.contains(&k.as_str()) {
-            p.push(format!(
-                "remote_write.extra_labels.{k}: costpush sets this label itself"
-            ));
+            p.push(format!("remote_write.extra_labels.{k}: costpush sets this label itself"));
         }
         if v.is_empty() {
-            p.push(format!(
-                "remote_write.extra_labels.{k}: value must not be empty"
-            ));
+            p.push(format!("remote_write.extra_labels.{k}: value must not be empty"));
         }
     }
     let read_secret = |field: &str, path: &Path, p: &mut Vec<String>| -> Secret {
@@ -611,35 +562,23 @@ fn validate_remote_write(
     };
     let auth = match raw.auth {
         None => Auth::None,
-        Some(RawAuth {
-            bearer_token_file: Some(_),
-            basic: Some(_),
-        }) => {
+        Some(RawAuth { bearer_token_file: Some(_), basic: Some(_) }) => {
             p.push("remote_write.auth: give bearer_token_file or basic, not both".into());
             Auth::None
         }
-        Some(RawAuth {
-            bearer_token_file: Some(f),
-            basic: None,
-        }) => Auth::Bearer(read_secret("remote_write.auth.bearer_token_file", &f, p)),
-        Some(RawAuth {
-            bearer_token_file: None,
-            basic: Some(b),
-        }) => {
+        Some(RawAuth { bearer_token_file: Some(f), basic: None }) => {
+            Auth::Bearer(read_secret("remote_write.auth.bearer_token_file", &f, p))
+        }
+        Some(RawAuth { bearer_token_file: None, basic: Some(b) }) => {
             if b.username.is_empty() || b.username.contains(':') {
-                p.push(
-                    "remote_write.auth.basic.username: must be non-empty and contain no ':'".into(),
-                );
+                p.push("remote_write.auth.basic.username: must be non-empty and contain no ':'".into());
             }
             Auth::Basic {
                 username: b.username,
                 password: read_secret("remote_write.auth.basic.password_file", &b.password_file, p),
             }
         }
-        Some(RawAuth {
-            bearer_token_file: None,
-            basic: None,
-        }) => Auth::None,
+        Some(RawAuth { bearer_token_file: None, basic: None }) => Auth::None,
     };
     let mut tls = Tls::default();
     if let Some(t) = raw.tls {
@@ -657,18 +596,15 @@ fn validate_remote_write(
             tls.ca_pem = read("remote_write.tls.ca_file", ca, p);
             if let Some(pem) = &tls.ca_pem {
                 if let Err(e) = reqwest::Certificate::from_pem(pem) {
-                    p.push(format!(
-                        "remote_write.tls.ca_file: not a PEM certificate ({e})"
-                    ));
+                    p.push(format!("remote_write.tls.ca_file: not a PEM certificate ({e})"));
                 }
             }
         }
         match (&t.cert_file, &t.key_file) {
             (Some(c), Some(k)) => {
-                if let (Some(mut cert), Some(key)) = (
-                    read("remote_write.tls.cert_file", c, p),
-                    read("remote_write.tls.key_file", k, p),
-                ) {
+                if let (Some(mut cert), Some(key)) =
+                    (read("remote_write.tls.cert_file", c, p), read("remote_write.tls.key_file", k, p))
+                {
                     cert.push(b'\n');
                     cert.extend_from_slice(&key);
                     // Parsing alone accepts some bad keys; building a client checks them.
@@ -744,9 +680,7 @@ mod tests {
     use super::*;
 
     fn validate(yaml: &str) -> Result<Config, ConfigErrors> {
-        parse(yaml)
-            .expect("parses")
-            .validate(Path::new("/etc/costpush"), &Overrides::default())
+        parse(yaml).expect("parses").validate(Path::new("/etc/costpush"), &Overrides::default())
     }
 
     const MINIMAL: &str = "host: {name: h1, region: eu-north-1}\nresults: {dirs: [r]}\nstate_dir: /tmp/s\nremote_write: {url: 'http://127.0.0.1:8428/api/v1/write'}\n";
@@ -754,24 +688,12 @@ mod tests {
     #[test]
     fn example_config_is_valid() {
         let raw = parse(EXAMPLE_CONFIG).expect("example parses");
-        let cfg = raw
-            .validate(Path::new("/etc/costpush"), &Overrides::default())
-            .expect("example validates");
-        for r in [
-            "us-east-1",
-            "us-west-2",
-            "eu-west-1",
-            "eu-north-1",
-            "eu-central-1",
-            "eu-south-1",
-        ] {
+        let cfg = raw.validate(Path::new("/etc/costpush"), &Overrides::default()).expect("example validates");
+        for r in ["us-east-1", "us-west-2", "eu-west-1", "eu-north-1", "eu-central-1", "eu-south-1"] {
             assert!(cfg.regions.contains_key(r), "default region {r} missing");
         }
         assert_eq!(cfg.regions["eu-west-1"].currency, Currency::EUR);
-        assert_eq!(
-            cfg.regions["eu-north-1"].currency,
-            Currency::parse("SEK").unwrap()
-        );
+        assert_eq!(cfg.regions["eu-north-1"].currency, Currency::parse("SEK").unwrap());
         assert_eq!(cfg.schedule, DEFAULT_SCHEDULE);
     }
 
@@ -787,9 +709,7 @@ mod tests {
 
     #[test]
     fn unknown_field_is_named() {
-        let e = parse("host: {name: h, regoin: x}\n")
-            .unwrap_err()
-            .to_string();
+        let e = parse("host: {name: h, regoin: x}\n").unwrap_err().to_string();
         assert!(e.contains("regoin"), "{e}");
     }
 
@@ -822,14 +742,8 @@ mod tests {
             state_dir: Some("/var/x".into()),
             schedule: Some("0 * * * * *".into()),
         };
-        let cfg = parse(MINIMAL)
-            .unwrap()
-            .validate(Path::new("/"), &ov)
-            .unwrap();
-        assert_eq!(
-            cfg.results_dirs,
-            vec![PathBuf::from("/a"), PathBuf::from("/b")]
-        );
+        let cfg = parse(MINIMAL).unwrap().validate(Path::new("/"), &ov).unwrap();
+        assert_eq!(cfg.results_dirs, vec![PathBuf::from("/a"), PathBuf::from("/b")]);
         assert_eq!(cfg.remote_write.url, "https://vm.example:8428/api/v1/write");
         assert_eq!(cfg.state_dir, PathBuf::from("/var/x"));
         assert_eq!(cfg.schedule, "0 * * * * *");
@@ -844,24 +758,12 @@ mod tests {
             "remote_write: {url: 'http://127.0.0.1:8428/api/v1/write'}",
             "remote_write: {url: 'http://127.0.0.1:8428/api/v1/write', auth: {bearer_token_file: token}}",
         );
-        let cfg = parse(&yaml)
-            .unwrap()
-            .validate(dir.path(), &Overrides::default())
-            .unwrap();
-        assert_eq!(
-            cfg.remote_write.auth,
-            Auth::Bearer(Secret("s3cret-token".into()))
-        );
+        let cfg = parse(&yaml).unwrap().validate(dir.path(), &Overrides::default()).unwrap();
+        assert_eq!(cfg.remote_write.auth, Auth::Bearer(Secret("s3cret-token".into())));
         assert!(!format!("{cfg:?}").contains("s3cret"));
         let missing = yaml.replace("token}", "nope}");
-        let e = parse(&missing)
-            .unwrap()
-            .validate(dir.path(), &Overrides::default())
-            .unwrap_err();
-        assert!(
-            e.problems[0].starts_with("remote_write.auth.bearer_token_file: cannot read"),
-            "{e}"
-        );
+        let e = parse(&missing).unwrap().validate(dir.path(), &Overrides::default()).unwrap_err();
+        assert!(e.problems[0].starts_with("remote_write.auth.bearer_token_file: cannot read"), "{e}");
     }
 
     #[test]

@@ -57,8 +57,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("COSTPUSH_LOG")
-                .unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_env("COSTPUSH_LOG").unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -82,11 +81,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");
@@ -104,21 +99,14 @@ fn main() -> ExitCode {
             );
             Ok(())
         }
-        Command::Once { dry_run: true, .. } => {
-            costpush::agent::dry_run(&cfg, std::time::SystemTime::now()).map(|text| {
+        Command::Once { dry_run: true, .. } => costpush::agent::dry_run(&cfg, std::time::SystemTime::now())
+            .map(|text| {
                 print!("{text}");
-            })
-        }
+            }),
         Command::Once { dry_run: false, .. } => rt.block_on(costpush::agent::once(&cfg)).map(|o| {
-            eprintln!(
-                "pushed {} samples in {} requests ({} new jobs)",
-                o.samples, o.requests, o.new_jobs
-            );
+            eprintln!("pushed {} samples in {} requests ({} new jobs)", o.samples, o.requests, o.new_jobs);
         }),
-        Command::Run { .. } => rt.block_on(costpush::agent::run(
-            cfg,
-            costpush::agent::shutdown_signal(),
-        )),
+        Command::Run { .. } => rt.block_on(costpush::agent::run(cfg, costpush::agent::shutdown_signal())),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

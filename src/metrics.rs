@@ -52,10 +52,7 @@ impl SeriesSet {
                 l.insert(k, v);
             }
         }
-        let key: Labels = l
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let key: Labels = l.into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         self.series.entry(key).or_default().push((ts_ms, value));
     }
 
@@ -94,11 +91,7 @@ impl SeriesSet {
         for (labels, samples) in &self.series {
             let mut sorted = samples.clone();
             sorted.sort_by_key(|(t, _)| *t);
-            let name = &labels
-                .iter()
-                .find(|(k, _)| k == "__name__")
-                .expect("every series has a name")
-                .1;
+            let name = &labels.iter().find(|(k, _)| k == "__name__").expect("every series has a name").1;
             let mut head = name.clone();
             let rest: Vec<String> = labels
                 .iter()
@@ -117,9 +110,7 @@ impl SeriesSet {
 }
 
 fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
 /// Last value and time of one counter series.
@@ -149,74 +140,37 @@ mod counter_list {
         ts_ms: i64,
     }
 
-    pub fn serialize<S: Serializer>(
-        m: &BTreeMap<Labels, CounterState>,
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: Serializer>(m: &BTreeMap<Labels, CounterState>, s: S) -> Result<S::Ok, S::Error> {
         let v: Vec<Entry> = m
             .iter()
-            .map(|(l, c)| Entry {
-                labels: l.iter().cloned().collect(),
-                value: c.value,
-                ts_ms: c.ts_ms,
-            })
+            .map(|(l, c)| Entry { labels: l.iter().cloned().collect(), value: c.value, ts_ms: c.ts_ms })
             .collect();
         v.serialize(s)
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<BTreeMap<Labels, CounterState>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<Labels, CounterState>, D::Error> {
         let v: Vec<Entry> = Vec::deserialize(d)?;
         Ok(v.into_iter()
-            .map(|e| {
-                (
-                    e.labels.into_iter().collect(),
-                    CounterState {
-                        value: e.value,
-                        ts_ms: e.ts_ms,
-                    },
-                )
-            })
+            .map(|e| (e.labels.into_iter().collect(), CounterState { value: e.value, ts_ms: e.ts_ms }))
             .collect())
     }
 }
 
 impl Counters {
     /// Adds `delta` to a counter at `ts_ms` (moved forward if needed) and records the sample(s).
-    fn add(
-        &mut self,
-        out: &mut SeriesSet,
-        name: &str,
-        labels: &[(&str, &str)],
-        delta: f64,
-        ts_ms: i64,
-    ) {
+    fn add(&mut self, out: &mut SeriesSet, name: &str, labels: &[(&str, &str)], delta: f64, ts_ms: i64) {
         if !delta.is_finite() || delta < 0.0 {
             out.non_finite += u64::from(!delta.is_finite());
             return;
         }
-        let mut key: BTreeMap<&str, &str> = labels
-            .iter()
-            .filter(|(_, v)| !v.is_empty())
-            .copied()
-            .collect();
+        let mut key: BTreeMap<&str, &str> = labels.iter().filter(|(_, v)| !v.is_empty()).copied().collect();
         key.insert("__name__", name);
-        let key: Labels = key
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let key: Labels = key.into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let state = match self.map.get(&key) {
-            Some(c) => CounterState {
-                value: c.value + delta,
-                ts_ms: ts_ms.max(c.ts_ms + 1),
-            },
+            Some(c) => CounterState { value: c.value + delta, ts_ms: ts_ms.max(c.ts_ms + 1) },
             None => {
                 out.add(name, labels, ts_ms - 1, 0.0);
-                CounterState {
-                    value: delta,
-                    ts_ms,
-                }
+                CounterState { value: delta, ts_ms }
             }
         };
         if !state.value.is_finite() {
@@ -231,10 +185,7 @@ impl Counters {
     pub fn value(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
         let mut key: BTreeMap<&str, &str> = labels.iter().copied().collect();
         key.insert("__name__", name);
-        let key: Labels = key
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let key: Labels = key.into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         self.map.get(&key).map_or(0.0, |c| c.value)
     }
 }
@@ -299,11 +250,7 @@ pub fn build(
 ) -> Built {
     let mut set = SeriesSet::default();
     let mut counters = prev.clone();
-    let extra: Vec<(&str, &str)> = ctx
-        .extra_labels
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
+    let extra: Vec<(&str, &str)> = ctx.extra_labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let base: Vec<(&str, &str)> = [("host", ctx.host), ("region", ctx.region.name.as_str())]
         .into_iter()
         .chain(extra.iter().copied())
@@ -331,37 +278,14 @@ pub fn build(
         v.push(("reason", reason));
         v
     };
-    counters.add(
-        &mut set,
-        "costpush_samples_outside_retention_total",
-        &l("too_old"),
-        too_old as f64,
-        now_ms,
-    );
-    counters.add(
-        &mut set,
-        "costpush_samples_outside_retention_total",
-        &l("too_new"),
-        too_new as f64,
-        now_ms,
-    );
+    counters.add(&mut set, "costpush_samples_outside_retention_total", &l("too_old"), too_old as f64, now_ms);
+    counters.add(&mut set, "costpush_samples_outside_retention_total", &l("too_new"), too_new as f64, now_ms);
     let nf = set.non_finite() as f64;
-    counters.add(
-        &mut set,
-        "costpush_samples_non_finite_total",
-        &base,
-        nf,
-        now_ms,
-    );
+    counters.add(&mut set, "costpush_samples_non_finite_total", &base, nf, now_ms);
     // Counts every sample of this push, itself included.
     let sent = set.sample_count() as f64 + 1.0;
     counters.add(&mut set, "costpush_samples_sent_total", &base, sent, now_ms);
-    Built {
-        set,
-        counters,
-        too_old,
-        too_new,
-    }
+    Built { set, counters, too_old, too_new }
 }
 
 fn job_samples(
@@ -374,10 +298,7 @@ fn job_samples(
 ) {
     let ts = ms(job.end_s);
     let streams = r.streams.to_string();
-    let resolution = job
-        .resolution
-        .map(|(w, h)| format!("{w}x{h}"))
-        .unwrap_or_default();
+    let resolution = job.resolution.map(|(w, h)| format!("{w}x{h}")).unwrap_or_default();
     let mut jl: Vec<(&str, &str)> = base.to_vec();
     jl.extend([
         ("scenario", job.scenario.as_str()),
@@ -405,32 +326,17 @@ fn job_samples(
     add(set, "costpush_job_run_seconds", &[], Some(r.run_s));
     add(set, "costpush_job_power_watts", &[], r.mean_power_w);
     add(set, "costpush_job_energy_joules", &[], r.energy_j);
-    add(
-        set,
-        "costpush_job_cpu_core_seconds",
-        &[("compute_basis", basis)],
-        Some(r.core_s),
-    );
+    add(set, "costpush_job_cpu_core_seconds", &[("compute_basis", basis)], Some(r.core_s));
     add(set, "costpush_job_co2_grams", &[], r.co2_g);
     add(set, "costpush_job_vmaf_score", &[], r.vmaf);
     add(set, "costpush_job_psnr_decibels", &[], r.psnr_db);
     add(set, "costpush_job_ssim_ratio", &[], r.ssim);
     add(set, "costpush_job_vmaf_per_watt", &[], r.vmaf_per_watt);
-    add(
-        set,
-        "costpush_job_energy_per_frame_joules",
-        &[],
-        r.joules_per_frame,
-    );
+    add(set, "costpush_job_energy_per_frame_joules", &[], r.joules_per_frame);
     add(set, "costpush_job_dropped_frames_ratio", &[], r.drop_ratio);
     add(set, "costpush_job_pixels", &[], r.pixels);
     add(set, "costpush_job_frames", &[], r.frames);
-    add(
-        set,
-        "costpush_job_quality_pixels_per_joule",
-        &[],
-        r.quality_pixels_per_joule,
-    );
+    add(set, "costpush_job_quality_pixels_per_joule", &[], r.quality_pixels_per_joule);
 
     for cur in ctx.currencies(r.currency) {
         let Some(f) = ctx.rates.convert(1.0, r.currency, cur) else {
@@ -438,24 +344,9 @@ fn job_samples(
         };
         let c = r.cost.scaled(f);
         let cs = cur.as_str();
-        add(
-            set,
-            "costpush_job_energy_cost",
-            &[("currency", cs)],
-            c.energy,
-        );
-        add(
-            set,
-            "costpush_job_compute_cost",
-            &[("currency", cs), ("compute_basis", basis)],
-            Some(c.compute),
-        );
-        add(
-            set,
-            "costpush_job_cost",
-            &[("currency", cs), ("compute_basis", basis)],
-            c.total,
-        );
+        add(set, "costpush_job_energy_cost", &[("currency", cs)], c.energy);
+        add(set, "costpush_job_compute_cost", &[("currency", cs), ("compute_basis", basis)], Some(c.compute));
+        add(set, "costpush_job_cost", &[("currency", cs), ("compute_basis", basis)], c.total);
         add(
             set,
             "costpush_job_cost_per_pixel",
@@ -468,11 +359,7 @@ fn job_samples(
     let mut wl: Vec<(&str, &str)> = base.to_vec();
     wl.push(("scenario", job.scenario.as_str()));
     for w in &r.whatif {
-        let actual = if w.region == ctx.region.name {
-            "true"
-        } else {
-            "false"
-        };
+        let actual = if w.region == ctx.region.name { "true" } else { "false" };
         let mut l = wl.clone();
         l.extend([("target_region", w.region.as_str()), ("actual", actual)]);
         if let Some(g) = w.co2_g {
@@ -519,11 +406,7 @@ fn job_samples(
         }
     }
     for w in &r.whatif {
-        let actual = if w.region == ctx.region.name {
-            "true"
-        } else {
-            "false"
-        };
+        let actual = if w.region == ctx.region.name { "true" } else { "false" };
         let mut l = base.to_vec();
         l.extend([("target_region", w.region.as_str()), ("actual", actual)]);
         if let Some(g) = w.co2_g {
@@ -555,25 +438,9 @@ fn health_samples(
     let mut vl = base.to_vec();
     vl.push(("version", ctx.version));
     set.add("costpush_build_info", &vl, now_ms, 1.0);
-    set.add(
-        "costpush_last_success_timestamp_seconds",
-        base,
-        now_ms,
-        now_s,
-    );
-    set.add(
-        "costpush_files_matched",
-        base,
-        now_ms,
-        s.files_matched as f64,
-    );
-    counters.add(
-        set,
-        "costpush_files_ingested_total",
-        base,
-        s.files_ingested as f64,
-        now_ms,
-    );
+    set.add("costpush_last_success_timestamp_seconds", base, now_ms, now_s);
+    set.add("costpush_files_matched", base, now_ms, s.files_matched as f64);
+    counters.add(set, "costpush_files_ingested_total", base, s.files_ingested as f64, now_ms);
     for (reason, n) in [
         ("malformed", s.files_malformed),
         ("incomplete", s.files_incomplete),
@@ -583,20 +450,8 @@ fn health_samples(
         l.push(("reason", reason));
         counters.add(set, "costpush_files_failed_total", &l, n as f64, now_ms);
     }
-    counters.add(
-        set,
-        "costpush_jobs_invalid_total",
-        base,
-        s.jobs_invalid as f64,
-        now_ms,
-    );
-    counters.add(
-        set,
-        "costpush_fields_left_out_total",
-        base,
-        s.fields_left_out as f64,
-        now_ms,
-    );
+    counters.add(set, "costpush_jobs_invalid_total", base, s.jobs_invalid as f64, now_ms);
+    counters.add(set, "costpush_fields_left_out_total", base, s.fields_left_out as f64, now_ms);
 
     // Exchange rates in use, and their date, so a dashboard can show them and a rule their age.
     for (cur, rate) in ctx.rates.iter() {
@@ -606,12 +461,7 @@ fn health_samples(
             set.add("costpush_exchange_rate", &l, now_ms, rate);
         }
     }
-    set.add(
-        "costpush_exchange_rate_date_timestamp_seconds",
-        base,
-        now_ms,
-        ctx.rates.date_unix as f64,
-    );
+    set.add("costpush_exchange_rate_date_timestamp_seconds", base, now_ms, ctx.rates.date_unix as f64);
 
     // The pricing table, so what-if panels can show the inputs.
     for r in ctx.regions.values() {
@@ -619,34 +469,16 @@ fn health_samples(
         l.push(("target_region", r.name.as_str()));
         let mut li = l.clone();
         let year = r.intensity_year.to_string();
-        li.extend([
-            ("intensity_source", r.intensity_source.as_str()),
-            ("intensity_year", year.as_str()),
-        ]);
-        set.add(
-            "costpush_region_grid_intensity_grams_per_kilowatt_hour",
-            &li,
-            now_ms,
-            r.intensity_g_per_kwh,
-        );
+        li.extend([("intensity_source", r.intensity_source.as_str()), ("intensity_year", year.as_str())]);
+        set.add("costpush_region_grid_intensity_grams_per_kilowatt_hour", &li, now_ms, r.intensity_g_per_kwh);
         for cur in ctx.currencies(r.currency) {
             let mut lc = l.clone();
             lc.push(("currency", cur.as_str()));
             if let Some(p) = ctx.rates.convert(r.electricity_per_kwh, r.currency, cur) {
-                set.add(
-                    "costpush_region_electricity_price_per_kilowatt_hour",
-                    &lc,
-                    now_ms,
-                    p,
-                );
+                set.add("costpush_region_electricity_price_per_kilowatt_hour", &lc, now_ms, p);
             }
             if let Some(p) = ctx.rates.convert(r.compute_per_core_hour, r.currency, cur) {
-                set.add(
-                    "costpush_region_compute_price_per_core_hour",
-                    &lc,
-                    now_ms,
-                    p,
-                );
+                set.add("costpush_region_compute_price_per_core_hour", &lc, now_ms, p);
             }
         }
     }
@@ -659,20 +491,11 @@ mod tests {
     #[test]
     fn labels_are_sorted_unique_and_non_empty() {
         let mut s = SeriesSet::default();
-        s.add(
-            "m",
-            &[("z", "1"), ("a", "2"), ("empty", ""), ("a", "3")],
-            5,
-            1.0,
-        );
+        s.add("m", &[("z", "1"), ("a", "2"), ("empty", ""), ("a", "3")], 5, 1.0);
         let series = s.into_series();
         assert_eq!(
             series[0].labels,
-            vec![
-                ("__name__".into(), "m".into()),
-                ("a".into(), "3".into()),
-                ("z".into(), "1".into())
-            ]
+            vec![("__name__".into(), "m".into()), ("a".into(), "3".into()), ("z".into(), "1".into())]
         );
     }
 
@@ -692,20 +515,14 @@ mod tests {
         for t in [30, 10, 20] {
             s.add("m", &[], t, t as f64);
         }
-        assert_eq!(
-            s.into_series()[0].samples,
-            vec![(10, 10.0), (20, 20.0), (30, 30.0)]
-        );
+        assert_eq!(s.into_series()[0].samples, vec![(10, 10.0), (20, 20.0), (30, 30.0)]);
     }
 
     #[test]
     fn text_exposition_escapes_and_stamps() {
         let mut s = SeriesSet::default();
         s.add("m", &[("scenario", "a \"b\"\\c\nd")], 1700000000000, 0.25);
-        assert_eq!(
-            s.to_text(),
-            "m{scenario=\"a \\\"b\\\"\\\\c\\nd\"} 0.25 1700000000000\n"
-        );
+        assert_eq!(s.to_text(), "m{scenario=\"a \\\"b\\\"\\\\c\\nd\"} 0.25 1700000000000\n");
     }
 
     #[test]
@@ -715,10 +532,7 @@ mod tests {
         c.add(&mut s, "x_total", &[("host", "h")], 2.0, 1000);
         c.add(&mut s, "x_total", &[("host", "h")], 3.0, 500); // a late, older job
         c.add(&mut s, "x_total", &[("host", "h")], 1.0, 5000);
-        assert_eq!(
-            s.into_series()[0].samples,
-            vec![(999, 0.0), (1000, 2.0), (1001, 5.0), (5000, 6.0)]
-        );
+        assert_eq!(s.into_series()[0].samples, vec![(999, 0.0), (1000, 2.0), (1001, 5.0), (5000, 6.0)]);
         assert_eq!(c.value("x_total", &[("host", "h")]), 6.0);
         // persisted form round-trips
         let json = serde_json::to_string(&c).unwrap();

@@ -71,18 +71,29 @@ pub struct Job {
     pub pixels_processed: Option<f64>,
 }
 
-/// A problem with one field. `job_dropped` says whether the whole job was left out.
+/// What a problem cost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    /// The whole job was left out.
+    JobDropped,
+    /// One field was left out; the job is kept.
+    FieldLeftOut,
+    /// Nothing was left out, but the reading needs explaining (e.g. a fallback was used).
+    Notice,
+}
+
+/// A problem with one field, named by its path in the file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Problem {
     pub field: String,
     pub message: String,
-    pub job_dropped: bool,
+    pub severity: Severity,
 }
 
 impl std::fmt::Display for Problem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}: {}", self.field, self.message)?;
-        if self.job_dropped {
+        if self.severity == Severity::JobDropped {
             f.write_str(" (job skipped)")?;
         }
         Ok(())
@@ -110,9 +121,17 @@ pub struct Parsed {
 const MAX_EPOCH_S: f64 = 4_102_444_800.0;
 /// How far `end − start` may exceed `duration` before `start_time` is read as a queue time.
 const QUEUE_GAP_S: f64 = 60.0;
+/// Longest run time accepted (31 days): beyond it a value is a unit mistake, and it would swamp
+/// the counters (adding 1 to 1e300 changes nothing).
+pub const MAX_RUN_S: f64 = 31.0 * 86_400.0;
+/// Largest power sample accepted, in watts (1 MW: far above any one host).
+pub const MAX_WATTS: f64 = 1e6;
+/// Largest CPU sample accepted, in cores.
+pub const MAX_CORES: f64 = 1e5;
 
 pub fn parse(bytes: &[u8]) -> Result<Parsed, FileError> {
-    let root: Value = serde_json::from_slice(bytes).map_err(|e| {
+    let bytes = replace_non_finite(bytes);
+    let root: Value = serde_json::from_slice(&bytes).map_err(|e| {
         if e.classify() == serde_json::error::Category::Eof {
             FileError::Incomplete(e.to_string())
         } else {
@@ -120,18 +139,12 @@ pub fn parse(bytes: &[u8]) -> Result<Parsed, FileError> {
         }
     })?;
     let Value::Object(root) = root else {
-        return Err(FileError::Malformed(format!(
-            "top level: expected an object, got {}",
-            kind(&root)
-        )));
+        return Err(FileError::Malformed(format!("top level: expected an object, got {}", kind(&root))));
     };
     let scenarios = match root.get("scenarios") {
         Some(Value::Array(a)) => a,
         Some(other) => {
-            return Err(FileError::Malformed(format!(
-                "scenarios: expected a list, got {}",
-                kind(other)
-            )))
+            return Err(FileError::Malformed(format!("scenarios: expected a list, got {}", kind(other))))
         }
         None => return Err(FileError::Malformed("scenarios: missing".into())),
     };
@@ -143,10 +156,7 @@ pub fn parse(bytes: &[u8]) -> Result<Parsed, FileError> {
 
     let mut out = Parsed::default();
     for (i, s) in scenarios.iter().enumerate() {
-        let mut f = Fields {
-            path: format!("scenarios[{i}]"),
-            problems: &mut out.problems,
-        };
+        let mut f = Fields { path: format!("scenarios[{i}]"), problems: &mut out.problems };
         let Value::Object(obj) = s else {
             f.drop_job("", format!("expected an object, got {}", kind(s)));
             continue;
@@ -184,20 +194,16 @@ impl Fields<'_> {
         }
     }
 
+    fn push(&mut self, key: &str, message: String, severity: Severity) {
+        self.problems.push(Problem { field: self.field(key), message, severity });
+    }
+
     fn note(&mut self, key: &str, message: String) {
-        self.problems.push(Problem {
-            field: self.field(key),
-            message,
-            job_dropped: false,
-        });
+        self.push(key, message, Severity::FieldLeftOut);
     }
 
     fn drop_job(&mut self, key: &str, message: String) {
-        self.problems.push(Problem {
-            field: self.field(key),
-            message,
-            job_dropped: true,
-        });
+        self.push(key, message, Severity::JobDropped);
     }
 
     /// A finite number, or `None` when missing or null. Wrong types are noted and give `None`.
@@ -212,10 +218,7 @@ impl Fields<'_> {
                 }
             },
             Some(v) => {
-                self.note(
-                    key,
-                    format!("expected a number, got {} {}", kind(v), short(v)),
-                );
+                self.note(key, format!("expected a number, got {}", describe(v)));
                 None
             }
         }
@@ -238,10 +241,7 @@ impl Fields<'_> {
             Some(Value::String(s)) if s.trim().is_empty() => None,
             Some(Value::String(s)) => Some(s.clone()),
             Some(v) => {
-                self.note(
-                    key,
-                    format!("expected a string, got {} {}", kind(v), short(v)),
-                );
+                self.note(key, format!("expected a string, got {}", describe(v)));
                 None
             }
         }
@@ -249,18 +249,21 @@ impl Fields<'_> {
 
     /// A list of finite numbers ≥ 0. Any bad element leaves the whole list out (half a power
     /// trace integrates to a wrong energy).
-    fn samples(&mut self, o: &Map<String, Value>, key: &str) -> Vec<f64> {
+    fn samples(&mut self, o: &Map<String, Value>, key: &str, max: f64) -> Vec<f64> {
         match o.get(key) {
             None | Some(Value::Null) => Vec::new(),
             Some(Value::Array(a)) => {
                 let mut out = Vec::with_capacity(a.len());
                 for (j, v) in a.iter().enumerate() {
                     match v.as_f64() {
-                        Some(x) if x.is_finite() && x >= 0.0 => out.push(x),
+                        Some(x) if (0.0..=max).contains(&x) => out.push(x),
                         _ => {
                             self.note(
                                 &format!("{key}[{j}]"),
-                                format!("expected a number >= 0, got {} {}; the whole {key} list is left out", kind(v), short(v)),
+                                format!(
+                                    "expected a number in [0, {max}], got {}; the whole {key} list is left out",
+                                    describe(v)
+                                ),
                             );
                             return Vec::new();
                         }
@@ -295,10 +298,7 @@ impl Fields<'_> {
         let end = self.num(o, "end_time");
         let duration = self.num(o, "duration");
         let Some(end) = end else {
-            self.drop_job(
-                "end_time",
-                "missing or not a number: a job needs its end time".into(),
-            );
+            self.drop_job("end_time", "missing or not a number: a job needs its end time".into());
             return None;
         };
         if !(end > 0.0 && end <= MAX_EPOCH_S) {
@@ -311,14 +311,12 @@ impl Fields<'_> {
                 return None;
             }
         }
-        let queue_gap =
-            matches!((start, duration), (Some(s), Some(d)) if end - s > d + QUEUE_GAP_S);
-        let telemetry_keys = [
-            "power_watts",
-            "cpu_usage_cores",
-            "step_seconds",
-            "encoder_type",
-        ];
+        // Benchmark entries (with `fps` or `outputs`) measure their run as end − start even when it
+        // overran the planned `duration`; only other entries can carry a queue time.
+        let benchmark_shaped = o.contains_key("fps") || o.contains_key("outputs");
+        let queue_gap = !benchmark_shaped
+            && matches!((start, duration), (Some(s), Some(d)) if end - s > d + QUEUE_GAP_S);
+        let telemetry_keys = ["power_watts", "cpu_usage_cores", "step_seconds", "encoder_type"];
         let schema = if scheduler_file || queue_gap {
             Schema::Scheduler
         } else if telemetry_keys.iter().any(|k| o.contains_key(*k)) {
@@ -333,36 +331,38 @@ impl Fields<'_> {
             Schema::Telemetry => duration.or(window),
         };
         let Some(run_s) = run_s else {
-            self.drop_job(
-                "duration",
-                "missing, and no start_time to measure the run from".into(),
-            );
+            self.drop_job("duration", "missing, and no start_time to measure the run from".into());
             return None;
         };
         if run_s < 0.0 {
-            self.drop_job(
-                "end_time",
-                format!("before start_time (run time {run_s} s)"),
-            );
+            self.drop_job("end_time", format!("before start_time (run time {run_s} s)"));
+            return None;
+        }
+        if run_s > MAX_RUN_S {
+            let field = if schema == Schema::Benchmark && window.is_some() { "end_time" } else { "duration" };
+            self.drop_job(field, format!("run time {run_s} s is more than {MAX_RUN_S} s (31 days)"));
             return None;
         }
         if schema == Schema::Benchmark && window.is_none() {
-            self.note(
+            self.push(
                 "start_time",
                 "missing: run time taken from the planned duration".into(),
+                Severity::Notice,
             );
         }
 
-        let encoder = self
-            .string(o, "encoder")
-            .or_else(|| self.string(o, "encoder_type"));
+        let encoder = self.string(o, "encoder").or_else(|| self.string(o, "encoder_type"));
         let preset = self.string(o, "preset");
         let bitrate = self.string(o, "bitrate");
         let bitrate_kbps = match &bitrate {
             Some(b) => {
                 let k = parse_kbps(b);
                 if k.is_none() {
-                    self.note("bitrate", format!("{b:?} is not a bitrate like \"2500k\""));
+                    self.push(
+                        "bitrate",
+                        format!("{b:?} is not a bitrate like \"2500k\" (kept as a label only)"),
+                        Severity::Notice,
+                    );
                 }
                 k
             }
@@ -383,8 +383,8 @@ impl Fields<'_> {
             _ => self.num_in(o, "avg_fps", 0.0, 1000.0).filter(|f| *f > 0.0),
         };
         let outputs = self.outputs(o);
-        let power_watts = self.samples(o, "power_watts");
-        let cpu_cores = self.samples(o, "cpu_usage_cores");
+        let power_watts = self.samples(o, "power_watts", MAX_WATTS);
+        let cpu_cores = self.samples(o, "cpu_usage_cores", MAX_CORES);
         let step_s = match self.num(o, "step_seconds") {
             Some(s) if s > 0.0 => Some(s),
             Some(s) => {
@@ -394,21 +394,14 @@ impl Fields<'_> {
             None => None,
         };
         // Zero means "not measured" in the telemetry writer (its baseline rows), not a score.
-        let vmaf = self
-            .num_in(o, "vmaf_score", 0.0, 100.0)
-            .filter(|v| *v > 0.0);
-        let psnr_db = self
-            .num_in(o, "psnr_score", 0.0, 1000.0)
-            .filter(|v| *v > 0.0);
+        let vmaf = self.num_in(o, "vmaf_score", 0.0, 100.0).filter(|v| *v > 0.0);
+        let psnr_db = self.num_in(o, "psnr_score", 0.0, 1000.0).filter(|v| *v > 0.0);
         let ssim = self.num_in(o, "ssim_score", 0.0, 1.0).filter(|v| *v > 0.0);
         let total_frames = self.num_in(o, "total_frames", 0.0, f64::MAX);
         let mut dropped_frames = self.num_in(o, "dropped_frames", 0.0, f64::MAX);
         if let (Some(d), Some(t)) = (dropped_frames, total_frames) {
             if d > t {
-                self.note(
-                    "dropped_frames",
-                    format!("{d} is more than total_frames {t}; left out"),
-                );
+                self.note("dropped_frames", format!("{d} is more than total_frames {t}; left out"));
                 dropped_frames = None;
             }
         }
@@ -452,21 +445,14 @@ impl Fields<'_> {
         };
         let mut out = Vec::with_capacity(list.len());
         for (j, r) in list.iter().enumerate() {
-            let res = r
-                .get("resolution")
-                .and_then(Value::as_str)
-                .map(parse_resolution);
-            let fps = r
-                .get("fps")
-                .and_then(Value::as_f64)
-                .filter(|f| f.is_finite() && *f > 0.0);
+            let res = r.get("resolution").and_then(Value::as_str).map(parse_resolution);
+            let fps = r.get("fps").and_then(Value::as_f64).filter(|f| f.is_finite() && *f > 0.0);
             match res {
                 Some(Ok(Some((width, height)))) => out.push(Rendition { width, height, fps }),
                 _ => {
                     self.note(
                         &format!("outputs[{j}]"),
-                        "expected {\"resolution\": \"WxH\", \"fps\": n}; the ladder is left out"
-                            .into(),
+                        "expected {\"resolution\": \"WxH\", \"fps\": n}; the ladder is left out".into(),
                     );
                     return Vec::new();
                 }
@@ -476,13 +462,59 @@ impl Fields<'_> {
     }
 }
 
-/// A short rendering of a bad value for error messages.
-fn short(v: &Value) -> String {
+/// A bad value for an error message: its kind and a short rendering.
+fn describe(v: &Value) -> String {
+    if let Some(lit) = v.as_str().and_then(|s| s.strip_prefix(NON_FINITE)) {
+        return format!("{lit} (not a number JSON allows)");
+    }
     let s = v.to_string();
-    if s.chars().count() > 40 {
-        format!("{}…", s.chars().take(40).collect::<String>())
-    } else {
-        s
+    let s = if s.chars().count() > 40 { format!("{}…", s.chars().take(40).collect::<String>()) } else { s };
+    match v {
+        Value::Null => "null".into(),
+        _ => format!("{} {s}", kind(v)),
+    }
+}
+
+/// Marks a bare `NaN` / `Infinity` / `-Infinity` that [`replace_non_finite`] turned into a string.
+const NON_FINITE: &str = "\u{1}non-finite:";
+
+/// Python's `json.dump` writes bare `NaN`, `Infinity` and `-Infinity`, which are not JSON. So
+/// that one such value costs only its field (not the whole file), each is replaced, outside
+/// strings, by a marked string that the field readers report by name.
+fn replace_non_finite(bytes: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    const LITERALS: [&[u8]; 3] = [b"-Infinity", b"Infinity", b"NaN"];
+    let mut out: Option<Vec<u8>> = None;
+    let (mut i, mut in_string, mut escaped) = (0, false, false);
+    while i < bytes.len() {
+        let b = bytes[i];
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+        } else if b == b'"' {
+            in_string = true;
+        } else if let Some(lit) = LITERALS.iter().find(|l| bytes[i..].starts_with(l)) {
+            let o = out.get_or_insert_with(|| bytes[..i].to_vec());
+            o.push(b'"');
+            // The JSON escape of NON_FINITE's marker character.
+            o.extend_from_slice(br"\u0001non-finite:");
+            o.extend_from_slice(lit);
+            o.push(b'"');
+            i += lit.len();
+            continue;
+        }
+        if let Some(o) = out.as_mut() {
+            o.push(b);
+        }
+        i += 1;
+    }
+    match out {
+        Some(o) => std::borrow::Cow::Owned(o),
+        None => std::borrow::Cow::Borrowed(bytes),
     }
 }
 
@@ -572,41 +604,27 @@ mod tests {
         assert_eq!(j.resolution, Some((1280, 720)));
         assert_eq!(j.fps, Some(30.0));
         assert_eq!(j.outputs.len(), 2);
-        assert_eq!(
-            j.outputs[1],
-            Rendition {
-                width: 854,
-                height: 480,
-                fps: Some(30.0)
-            }
-        );
+        assert_eq!(j.outputs[1], Rendition { width: 854, height: 480, fps: Some(30.0) });
         assert!(j.power_watts.is_empty());
     }
 
     #[test]
     fn telemetry_entry() {
-        let (j, probs) = one(
-            r#"{"test_metadata": {"source": "lab"}, "scenarios": [{"name": "2 streams @ 2500k",
+        let (j, probs) =
+            one(r#"{"test_metadata": {"source": "lab"}, "scenarios": [{"name": "2 streams @ 2500k",
             "duration": 120.5, "bitrate": "2500k", "encoder_type": "libx264", "resolution": "1920x1080",
             "vmaf_score": 92.5, "psnr_score": 42.3, "ssim_score": 0.985, "avg_fps": 29.97,
             "dropped_frames": 5, "total_frames": 3612, "pixels_processed": 8957952000,
             "start_time": 1705315800, "end_time": 1705315920.5, "power_watts": [45.2, 46],
-            "cpu_usage_cores": [2.1, 2], "step_seconds": 5}]}"#,
-        );
+            "cpu_usage_cores": [2.1, 2], "step_seconds": 5}]}"#);
         let j = j.unwrap();
         assert!(probs.is_empty(), "{probs:?}");
         assert_eq!(j.schema, Schema::Telemetry);
         assert_eq!(j.run_s, 120.5);
         assert_eq!(j.power_watts, vec![45.2, 46.0]);
         assert_eq!(j.cpu_cores, vec![2.1, 2.0]);
-        assert_eq!(
-            (j.vmaf, j.psnr_db, j.ssim),
-            (Some(92.5), Some(42.3), Some(0.985))
-        );
-        assert_eq!(
-            (j.total_frames, j.dropped_frames),
-            (Some(3612.0), Some(5.0))
-        );
+        assert_eq!((j.vmaf, j.psnr_db, j.ssim), (Some(92.5), Some(42.3), Some(0.985)));
+        assert_eq!((j.total_frames, j.dropped_frames), (Some(3612.0), Some(5.0)));
         assert_eq!(j.fps, Some(29.97));
         assert_eq!(j.pixels_processed, Some(8957952000.0));
         assert_eq!(j.encoder.as_deref(), Some("libx264"));
@@ -614,11 +632,10 @@ mod tests {
 
     #[test]
     fn scheduler_entry_runs_before_its_end_not_from_its_queue_time() {
-        let (j, _) = one(
-            r#"{"test_date": "2026-01-07T12:15:03+01:00", "test_metadata": {"source": "scheduler"},
+        let (j, _) =
+            one(r#"{"test_date": "2026-01-07T12:15:03+01:00", "test_metadata": {"source": "scheduler"},
             "scenarios": [{"name": "4K60-h264", "duration": 12.5, "bitrate": "0k",
-            "encoder_type": "ffmpeg", "start_time": 1767700000, "end_time": 1767700020}]}"#,
-        );
+            "encoder_type": "ffmpeg", "start_time": 1767700000, "end_time": 1767700020}]}"#);
         let j = j.unwrap();
         assert_eq!(j.schema, Schema::Scheduler);
         assert_eq!(j.run_s, 12.5);
@@ -627,10 +644,9 @@ mod tests {
 
     #[test]
     fn a_long_queue_gap_is_read_as_scheduler_without_metadata() {
-        let (j, _) = one(
-            r#"{"scenarios": [{"name": "burst-medium-4", "duration": 0.99, "encoder_type": "auto",
-            "start_time": 1767600000, "end_time": 1767722400}]}"#,
-        );
+        let (j, _) =
+            one(r#"{"scenarios": [{"name": "burst-medium-4", "duration": 0.99, "encoder_type": "auto",
+            "start_time": 1767600000, "end_time": 1767722400}]}"#);
         let j = j.unwrap();
         assert_eq!(j.schema, Schema::Scheduler);
         assert_eq!(j.run_s, 0.99);
@@ -648,10 +664,7 @@ mod tests {
     #[test]
     fn truncated_file_is_incomplete_not_malformed() {
         let cut = &BENCH[..BENCH.len() / 2];
-        assert!(matches!(
-            parse(cut.as_bytes()),
-            Err(FileError::Incomplete(_))
-        ));
+        assert!(matches!(parse(cut.as_bytes()), Err(FileError::Incomplete(_))));
         assert!(matches!(parse(b""), Err(FileError::Incomplete(_))));
     }
 
@@ -662,14 +675,7 @@ mod tests {
             ("[1, 2]", "top level: expected an object"),
             ("{\"test_date\": \"x\"}", "scenarios: missing"),
             ("{\"scenarios\": {\"a\": 1}}", "scenarios: expected a list"),
-            (
-                "{\"scenarios\": [{\"name\": \"x\", \"vmaf_score\": NaN}]}",
-                "expected value",
-            ),
-            (
-                "{\"scenarios\": [{\"name\": \"x\", \"end_time\": 1e400}]}",
-                "out of range",
-            ),
+            ("{\"scenarios\": [{\"name\": \"x\", \"end_time\": 1e400}]}", "out of range"),
         ] {
             match parse(text.as_bytes()) {
                 Err(FileError::Malformed(m)) => assert!(m.contains(needle), "{text}: {m}"),
@@ -706,15 +712,9 @@ mod tests {
         ] {
             assert!(fields.contains(&f), "no problem for {f}: {fields:?}");
         }
-        assert!(probs.iter().all(|p| !p.job_dropped));
-        let vmaf = probs
-            .iter()
-            .find(|p| p.field.ends_with("vmaf_score"))
-            .unwrap();
-        assert_eq!(
-            vmaf.to_string(),
-            "scenarios[0].vmaf_score: expected a number, got a string \"NaN\""
-        );
+        assert!(probs.iter().all(|p| p.severity != Severity::JobDropped));
+        let vmaf = probs.iter().find(|p| p.field.ends_with("vmaf_score")).unwrap();
+        assert_eq!(vmaf.to_string(), "scenarios[0].vmaf_score: expected a number, got a string \"NaN\"");
     }
 
     #[test]
@@ -734,12 +734,8 @@ mod tests {
         assert_eq!(p.jobs.len(), 1);
         assert_eq!(p.jobs[0].scenario, "ok");
         assert_eq!(p.jobs[0].index, 6);
-        let dropped: Vec<String> = p
-            .problems
-            .iter()
-            .filter(|p| p.job_dropped)
-            .map(|p| p.field.clone())
-            .collect();
+        let dropped: Vec<String> =
+            p.problems.iter().filter(|p| p.severity == Severity::JobDropped).map(|p| p.field.clone()).collect();
         assert_eq!(
             dropped,
             [
@@ -755,14 +751,54 @@ mod tests {
 
     #[test]
     fn unicode_names_and_huge_numbers() {
-        let (j, probs) = one(
-            r#"{"scenarios": [{"name": "Å ström 🎬 @ 1000k", "duration": 1e300, "end_time": 1700000000,
-            "pixels_processed": 1.7976931348623157e308, "power_watts": [1e308, 1e308]}]}"#,
-        );
+        let (j, probs) =
+            one(r#"{"scenarios": [{"name": "Å ström 🎬 @ 1000k", "duration": 60, "end_time": 1700000000,
+            "pixels_processed": 1.7976931348623157e308, "power_watts": [1e308, 1e308]}]}"#);
         let j = j.unwrap();
-        assert!(probs.is_empty(), "{probs:?}");
         assert_eq!(j.scenario, "Å ström 🎬 @ 1000k");
-        assert_eq!(j.run_s, 1e300);
+        assert_eq!(j.pixels_processed, Some(f64::MAX));
+        assert!(j.power_watts.is_empty(), "absurd power is left out, not integrated to infinity");
+        assert_eq!(probs.len(), 1);
+        assert!(probs[0].to_string().starts_with("scenarios[0].power_watts[0]: expected a number in [0, 1000000]"));
+        // a run time beyond 31 days is a unit mistake: the job is skipped
+        let (j, probs) = one(r#"{"scenarios": [{"name": "x", "duration": 1e300, "end_time": 1700000000}]}"#);
+        assert!(j.is_none());
+        assert_eq!(probs[0].severity, Severity::JobDropped);
+        assert_eq!(probs[0].field, "scenarios[0].duration");
+    }
+
+    #[test]
+    fn python_nan_and_infinity_cost_only_their_field() {
+        // json.dump writes these bare literals; the rest of the file must survive them.
+        let text = r#"{"scenarios": [{"name": "a \"NaN\" Infinity", "duration": 10, "end_time": 1700000000,
+            "vmaf_score": NaN, "psnr_score": -Infinity, "power_watts": [1, Infinity]},
+            {"name": "b", "start_time": 1699999991, "end_time": 1700000001, "vmaf_score": 93}]}"#;
+        let p = parse(text.as_bytes()).expect("file still parses");
+        assert_eq!(p.jobs.len(), 2);
+        assert_eq!(p.jobs[0].scenario, "a \"NaN\" Infinity", "strings are left alone");
+        assert_eq!(p.jobs[0].vmaf, None);
+        assert!(p.jobs[0].power_watts.is_empty());
+        assert_eq!(p.jobs[1].vmaf, Some(93.0));
+        let mut msgs: Vec<String> = p.problems.iter().map(|p| p.to_string()).collect();
+        msgs.sort();
+        assert_eq!(
+            msgs,
+            [
+                "scenarios[0].power_watts[1]: expected a number in [0, 1000000], got Infinity (not a number JSON allows); the whole power_watts list is left out",
+                "scenarios[0].psnr_score: expected a number, got -Infinity (not a number JSON allows)",
+                "scenarios[0].vmaf_score: expected a number, got NaN (not a number JSON allows)",
+            ]
+        );
+    }
+
+    #[test]
+    fn an_overrun_benchmark_keeps_its_measured_window() {
+        // planned 60 s, ran 200 s: not a queue time, the run is end − start
+        let (j, _) = one(r#"{"scenarios": [{"name": "x", "fps": 30, "duration": 60,
+            "start_time": 1700000000, "end_time": 1700000200}]}"#);
+        let j = j.unwrap();
+        assert_eq!(j.schema, Schema::Benchmark);
+        assert_eq!(j.run_s, 200.0);
     }
 
     #[test]

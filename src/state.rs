@@ -54,34 +54,20 @@ pub struct State {
 
 impl Default for State {
     fn default() -> Self {
-        State {
-            format: FORMAT,
-            files: BTreeMap::new(),
-            jobs: BTreeSet::new(),
-            counters: Counters::default(),
-        }
+        State { format: FORMAT, files: BTreeMap::new(), jobs: BTreeSet::new(), counters: Counters::default() }
     }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
     #[error("cannot read {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("{path} is not a costpush state file ({source}); move it away to start afresh (jobs would be counted again)")]
-    Corrupt {
-        path: PathBuf,
-        source: serde_json::Error,
-    },
+    Corrupt { path: PathBuf, source: serde_json::Error },
     #[error("{path} has state format {found}, this costpush reads format {FORMAT}")]
     Format { path: PathBuf, found: u32 },
     #[error("cannot write {path}: {source}")]
-    Write {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Write { path: PathBuf, source: std::io::Error },
 }
 
 impl State {
@@ -93,16 +79,10 @@ impl State {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(State::default()),
             Err(source) => return Err(StateError::Read { path, source }),
         };
-        let state: State =
-            serde_json::from_slice(&bytes).map_err(|source| StateError::Corrupt {
-                path: path.clone(),
-                source,
-            })?;
+        let state: State = serde_json::from_slice(&bytes)
+            .map_err(|source| StateError::Corrupt { path: path.clone(), source })?;
         if state.format != FORMAT {
-            return Err(StateError::Format {
-                path,
-                found: state.format,
-            });
+            return Err(StateError::Format { path, found: state.format });
         }
         Ok(state)
     }

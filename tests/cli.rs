@@ -11,11 +11,7 @@ use common::*;
 fn validate_accepts_the_example_and_lists_every_problem() {
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/config/costpush.example.yml");
     let out = run(&["validate", "--config", example]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 
     let tmp = tempfile::tempdir().unwrap();
     let bad = tmp.path().join("bad.yml");
@@ -38,11 +34,7 @@ fn validate_accepts_the_example_and_lists_every_problem() {
     ] {
         assert!(err.contains(needle), "missing {needle:?} in:\n{err}");
     }
-    assert!(
-        err.lines()
-            .all(|l| l.starts_with("error: ") && l.contains("bad.yml")),
-        "{err}"
-    );
+    assert!(err.lines().all(|l| l.starts_with("error: ") && l.contains("bad.yml")), "{err}");
 
     let typo = tmp.path().join("typo.yml");
     std::fs::write(&typo, "host: {name: h, regoin: eu-west-1}\n").unwrap();
@@ -70,36 +62,22 @@ fn flags_override_the_file_for_every_subcommand() {
         "--schedule",
         "0 */5 * * * *",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
 #[test]
 fn dry_run_prints_samples_and_touches_no_network_or_state() {
     let tmp = tempfile::tempdir().unwrap();
     // Port 9 (discard) on loopback: nothing listens; a push would fail the run.
-    let cfg = write_config(
-        tmp.path(),
-        &fixtures(),
-        "http://127.0.0.1:9/api/v1/write",
-        "test_results_*.json",
-        "",
-    );
+    let cfg =
+        write_config(tmp.path(), &fixtures(), "http://127.0.0.1:9/api/v1/write", "test_results_*.json", "");
     let out = run(&["once", "--config", cfg.to_str().unwrap(), "--dry-run"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8(out.stdout).unwrap();
     let line = text
         .lines()
         .find(|l| {
-            l.starts_with("costpush_job_energy_joules{")
-                && l.contains("scenario=\"2 streams @ 2500k\"")
+            l.starts_with("costpush_job_energy_joules{") && l.contains("scenario=\"2 streams @ 2500k\"")
         })
         .expect("energy sample printed");
     assert!(line.ends_with(" 24000.0 1767614520000"), "{line}");
@@ -114,31 +92,16 @@ fn dry_run_prints_samples_and_touches_no_network_or_state() {
     // and the real push to the same dead URL fails with a non-zero exit
     let out = run(&["once", "--config", cfg.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        !tmp.path().join("state").join("state.json").exists(),
-        "state committed without a push"
-    );
+    assert!(!tmp.path().join("state").join("state.json").exists(), "state committed without a push");
 }
 
 #[test]
 fn run_pushes_on_schedule_and_exits_cleanly_on_sigterm() {
     let vm = Vm::start();
     let tmp = tempfile::tempdir().unwrap();
-    let cfg = write_config(
-        tmp.path(),
-        &fixtures(),
-        &vm.write_url(),
-        "test_results_*.json",
-        "",
-    );
+    let cfg = write_config(tmp.path(), &fixtures(), &vm.write_url(), "test_results_*.json", "");
     let mut child = costpush()
-        .args([
-            "run",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--schedule",
-            "* * * * * *",
-        ])
+        .args(["run", "--config", cfg.to_str().unwrap(), "--schedule", "* * * * * *"])
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -149,20 +112,12 @@ fn run_pushes_on_schedule_and_exits_cleanly_on_sigterm() {
         if up.first().is_some_and(|s| s.values.len() >= 2) {
             break;
         }
-        assert!(
-            Instant::now() < deadline,
-            "daemon did not push twice in 30 s"
-        );
+        assert!(Instant::now() < deadline, "daemon did not push twice in 30 s");
         std::thread::sleep(Duration::from_millis(200));
     }
-    assert_eq!(
-        vm.one(r#"costpush_jobs_total{host="enc-test"}"#).last().1,
-        6.0
-    );
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
+    assert_eq!(vm.one(r#"costpush_jobs_total{host="enc-test"}"#).last().1, 6.0);
+    let status =
+        std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(status.success());
     let deadline = Instant::now() + Duration::from_secs(10);
     let code = loop {

@@ -7,16 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use common::*;
 
-const JOB: &[&str] = &[
-    "host",
-    "region",
-    "scenario",
-    "encoder",
-    "preset",
-    "bitrate",
-    "resolution",
-    "streams",
-];
+const JOB: &[&str] = &["host", "region", "scenario", "encoder", "preset", "bitrate", "resolution", "streams"];
 const BASE: &[&str] = &["host", "region"];
 /// Labels left out when the results file does not give a value.
 const OPTIONAL: &[&str] = &["preset", "resolution", "encoder", "bitrate"];
@@ -27,8 +18,7 @@ struct Doc {
 }
 
 fn documented() -> BTreeMap<String, Doc> {
-    let text =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/metrics.md")).unwrap();
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/metrics.md")).unwrap();
     let mut out = BTreeMap::new();
     for line in text.lines().filter(|l| l.starts_with("| `costpush_")) {
         let cols: Vec<&str> = line.split('|').map(str::trim).collect();
@@ -44,13 +34,7 @@ fn documented() -> BTreeMap<String, Doc> {
                 }
             }
         }
-        let prev = out.insert(
-            name.clone(),
-            Doc {
-                kind: cols[2].to_string(),
-                labels,
-            },
-        );
+        let prev = out.insert(name.clone(), Doc { kind: cols[2].to_string(), labels });
         assert!(prev.is_none(), "{name} documented twice");
     }
     out
@@ -59,26 +43,16 @@ fn documented() -> BTreeMap<String, Doc> {
 /// name → label-name sets of every series pushed, from a dry run over the example results.
 fn pushed() -> BTreeMap<String, Vec<BTreeSet<String>>> {
     let tmp = tempfile::tempdir().unwrap();
-    let cfg = write_config(
-        tmp.path(),
-        &fixtures(),
-        "http://127.0.0.1:9/api/v1/write",
-        "test_results_*.json",
-        "",
-    );
+    let cfg =
+        write_config(tmp.path(), &fixtures(), "http://127.0.0.1:9/api/v1/write", "test_results_*.json", "");
     let out = run(&["once", "--config", cfg.to_str().unwrap(), "--dry-run"]);
     assert!(out.status.success());
     let mut m: BTreeMap<String, Vec<BTreeSet<String>>> = BTreeMap::new();
     for line in String::from_utf8(out.stdout).unwrap().lines() {
-        let (name, rest) = line
-            .split_once('{')
-            .unwrap_or((line.split(' ').next().unwrap(), ""));
+        let (name, rest) = line.split_once('{').unwrap_or((line.split(' ').next().unwrap(), ""));
         let labels: BTreeSet<String> = rest
             .split("\",")
-            .filter_map(|kv| {
-                kv.split_once("=\"")
-                    .map(|(k, _)| k.trim_start_matches(',').to_string())
-            })
+            .filter_map(|kv| kv.split_once("=\"").map(|(k, _)| k.trim_start_matches(',').to_string()))
             .collect();
         m.entry(name.to_string()).or_default().push(labels);
     }
@@ -105,20 +79,12 @@ fn docs_and_pushed_series_agree() {
         let d = &doc[name];
         let mut union = BTreeSet::new();
         for s in sets {
-            assert!(
-                s.is_subset(&d.labels),
-                "{name}: labels {s:?} not all documented ({:?})",
-                d.labels
-            );
+            assert!(s.is_subset(&d.labels), "{name}: labels {s:?} not all documented ({:?})", d.labels);
             assert!(s.contains("host") && s.contains("region"), "{name}: {s:?}");
             union.extend(s.iter().cloned());
         }
-        let required: BTreeSet<String> = d
-            .labels
-            .iter()
-            .filter(|l| !OPTIONAL.contains(&l.as_str()))
-            .cloned()
-            .collect();
+        let required: BTreeSet<String> =
+            d.labels.iter().filter(|l| !OPTIONAL.contains(&l.as_str())).cloned().collect();
         assert!(
             required.is_subset(&union),
             "{name}: documented labels never pushed: {:?}",
@@ -133,10 +99,7 @@ fn names_follow_the_unit_rules() {
         assert!(name.starts_with("costpush_"));
         match d.kind.as_str() {
             "counter" => assert!(name.ends_with("_total"), "{name}: a counter ends in _total"),
-            "gauge" => assert!(
-                !name.ends_with("_total"),
-                "{name}: a gauge does not end in _total"
-            ),
+            "gauge" => assert!(!name.ends_with("_total"), "{name}: a gauge does not end in _total"),
             k => panic!("{name}: unknown type {k}"),
         }
         for bad in ["_kg", "_ms", "_kwh", "_percent", "_watt_hours", "_milli"] {

@@ -54,9 +54,7 @@ async fn fake(statuses: Vec<u16>) -> Fake {
                 .filter_map(|l| l.split_once(':'))
                 .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
                 .collect();
-            let len: usize = headers
-                .get("content-length")
-                .map_or(0, |v| v.parse().unwrap());
+            let len: usize = headers.get("content-length").map_or(0, |v| v.parse().unwrap());
             let mut body = buf[head_end + 4..].to_vec();
             while body.len() < len {
                 let n = sock.read(&mut chunk).await.unwrap();
@@ -64,17 +62,12 @@ async fn fake(statuses: Vec<u16>) -> Fake {
             }
             let i = {
                 let mut g = rec.lock().unwrap();
-                g.push(Request {
-                    path,
-                    headers,
-                    body,
-                });
+                g.push(Request { path, headers, body });
                 g.len() - 1
             };
             let status = statuses[i.min(statuses.len() - 1)];
-            let reply = format!(
-                "HTTP/1.1 {status} X\r\ncontent-length: 7\r\nconnection: close\r\n\r\nbecause"
-            );
+            let reply =
+                format!("HTTP/1.1 {status} X\r\ncontent-length: 7\r\nconnection: close\r\n\r\nbecause");
             let _ = sock.write_all(reply.as_bytes()).await;
             let _ = sock.shutdown().await;
         }
@@ -88,10 +81,7 @@ fn cfg(dir: &Path, url: &str, extra_rw: &str) -> config::Config {
         common::fixtures().display(),
         dir.join("state").display()
     );
-    config::parse(&text)
-        .unwrap()
-        .validate(dir, &Overrides::default())
-        .unwrap()
+    config::parse(&text).unwrap().validate(dir, &Overrides::default()).unwrap()
 }
 
 #[tokio::test]
@@ -99,11 +89,7 @@ async fn requests_follow_remote_write_1_0() {
     let f = fake(vec![204]).await;
     let tmp = tempfile::tempdir().unwrap();
     std::fs::write(tmp.path().join("token"), "t0ken\n").unwrap();
-    let c = cfg(
-        tmp.path(),
-        &f.url,
-        ", auth: {bearer_token_file: token}, max_samples_per_request: 50",
-    );
+    let c = cfg(tmp.path(), &f.url, ", auth: {bearer_token_file: token}, max_samples_per_request: 50");
     let o = costpush::agent::once(&c).await.unwrap();
     let got = f.got.lock().unwrap().clone();
     assert_eq!(got.len(), o.requests);
@@ -115,10 +101,7 @@ async fn requests_follow_remote_write_1_0() {
         assert_eq!(r.headers["content-encoding"], "snappy");
         assert_eq!(r.headers["content-type"], "application/x-protobuf");
         assert_eq!(r.headers["x-prometheus-remote-write-version"], "0.1.0");
-        assert_eq!(
-            r.headers["user-agent"],
-            format!("costpush/{}", env!("CARGO_PKG_VERSION"))
-        );
+        assert_eq!(r.headers["user-agent"], format!("costpush/{}", env!("CARGO_PKG_VERSION")));
         assert_eq!(r.headers["authorization"], "Bearer t0ken");
         let req = encode::decode(&r.body).expect("snappy block + protobuf");
         let n: usize = req.timeseries.iter().map(|t| t.samples.len()).sum();
@@ -127,28 +110,15 @@ async fn requests_follow_remote_write_1_0() {
         for ts in &req.timeseries {
             let names: Vec<&str> = ts.labels.iter().map(|l| l.name.as_str()).collect();
             assert!(names.contains(&"__name__"));
-            assert!(
-                names.windows(2).all(|w| w[0] < w[1]),
-                "sorted and unique: {names:?}"
-            );
+            assert!(names.windows(2).all(|w| w[0] < w[1]), "sorted and unique: {names:?}");
             assert!(ts.labels.iter().all(|l| !l.value.is_empty()));
-            let key: Vec<(String, String)> = ts
-                .labels
-                .iter()
-                .map(|l| (l.name.clone(), l.value.clone()))
-                .collect();
+            let key: Vec<(String, String)> =
+                ts.labels.iter().map(|l| (l.name.clone(), l.value.clone())).collect();
             for s in &ts.samples {
-                assert!(
-                    s.timestamp > 1_000_000_000_000,
-                    "milliseconds: {}",
-                    s.timestamp
-                );
+                assert!(s.timestamp > 1_000_000_000_000, "milliseconds: {}", s.timestamp);
                 assert!(s.value.is_finite());
                 let prev = last_ts.insert(key.clone(), s.timestamp);
-                assert!(
-                    prev.is_none_or(|p| p <= s.timestamp),
-                    "per-series time order across requests"
-                );
+                assert!(prev.is_none_or(|p| p <= s.timestamp), "per-series time order across requests");
             }
         }
     }
@@ -160,9 +130,7 @@ async fn a_500_is_retried_and_delivered() {
     let f = fake(vec![500, 204]).await;
     let tmp = tempfile::tempdir().unwrap();
     let c = cfg(tmp.path(), &f.url, ", max_attempts: 3");
-    costpush::agent::once(&c)
-        .await
-        .expect("delivered on the second attempt");
+    costpush::agent::once(&c).await.expect("delivered on the second attempt");
     let got = f.got.lock().unwrap().clone();
     assert_eq!(got.len(), 2);
     assert_eq!(got[0].body, got[1].body, "the same batch is re-sent");
@@ -176,15 +144,9 @@ async fn a_400_is_not_retried_and_nothing_is_committed() {
     let c = cfg(tmp.path(), &f.url, ", max_attempts: 5");
     let e = costpush::agent::once(&c).await.unwrap_err();
     let msg = format!("{e:#}");
-    assert!(
-        msg.contains("HTTP 400") && msg.contains("because"),
-        "the receiver's answer is shown: {msg}"
-    );
+    assert!(msg.contains("HTTP 400") && msg.contains("because"), "the receiver's answer is shown: {msg}");
     assert_eq!(f.got.lock().unwrap().len(), 1);
-    assert!(
-        !tmp.path().join("state/state.json").exists(),
-        "jobs not marked ingested"
-    );
+    assert!(!tmp.path().join("state/state.json").exists(), "jobs not marked ingested");
 }
 
 #[tokio::test]
@@ -193,10 +155,7 @@ async fn retries_stop_after_max_attempts() {
     let tmp = tempfile::tempdir().unwrap();
     let c = cfg(tmp.path(), &f.url, ", max_attempts: 2");
     let e = costpush::agent::once(&c).await.unwrap_err();
-    assert!(
-        format!("{e:#}").contains("gave up after 2 attempts"),
-        "{e:#}"
-    );
+    assert!(format!("{e:#}").contains("gave up after 2 attempts"), "{e:#}");
     assert_eq!(f.got.lock().unwrap().len(), 2);
 }
 
@@ -205,15 +164,8 @@ async fn basic_auth_reads_the_password_file() {
     let f = fake(vec![204]).await;
     let tmp = tempfile::tempdir().unwrap();
     std::fs::write(tmp.path().join("pw"), "open sesame\n").unwrap();
-    let c = cfg(
-        tmp.path(),
-        &f.url,
-        ", auth: {basic: {username: costpush, password_file: pw}}",
-    );
+    let c = cfg(tmp.path(), &f.url, ", auth: {basic: {username: costpush, password_file: pw}}");
     costpush::agent::once(&c).await.unwrap();
     // base64("costpush:open sesame")
-    assert_eq!(
-        f.got.lock().unwrap()[0].headers["authorization"],
-        "Basic Y29zdHB1c2g6b3BlbiBzZXNhbWU="
-    );
+    assert_eq!(f.got.lock().unwrap()[0].headers["authorization"], "Basic Y29zdHB1c2g6b3BlbiBzZXNhbWU=");
 }

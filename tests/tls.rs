@@ -17,20 +17,14 @@ struct Pki {
 fn pki(dir: &std::path::Path) -> Pki {
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "costpush test CA");
+    ca_params.distinguished_name.push(DnType::CommonName, "costpush test CA");
     let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
     let server_key = KeyPair::generate().unwrap();
-    let server = CertificateParams::new(vec!["127.0.0.1".to_string()])
-        .unwrap()
-        .signed_by(&server_key, &ca)
-        .unwrap();
+    let server =
+        CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap().signed_by(&server_key, &ca).unwrap();
     let client_key = KeyPair::generate().unwrap();
     let mut client_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    client_params
-        .distinguished_name
-        .push(DnType::CommonName, "encode-01");
+    client_params.distinguished_name.push(DnType::CommonName, "encode-01");
     let client = client_params.signed_by(&client_key, &ca).unwrap();
     let p = Pki {
         ca: dir.join("ca.pem"),
@@ -51,42 +45,23 @@ fn pki(dir: &std::path::Path) -> Pki {
 fn push_over_https_trusts_the_configured_ca() {
     let tmp = tempfile::tempdir().unwrap();
     let p = pki(tmp.path());
-    let vm = Vm::start_tls(
-        &std::fs::read(&p.ca).unwrap(),
-        &p.server_cert,
-        &p.server_key,
-    );
+    let vm = Vm::start_tls(&std::fs::read(&p.ca).unwrap(), &p.server_cert, &p.server_key);
     assert!(vm.write_url().starts_with("https://"));
 
     // Without the CA the certificate is unknown: the push fails and nothing is committed.
     let plain = tmp.path().join("plain");
     std::fs::create_dir(&plain).unwrap();
-    let cfg = write_config(
-        &plain,
-        &fixtures(),
-        &vm.write_url(),
-        "test_results_*.json",
-        "",
-    );
+    let cfg = write_config(&plain, &fixtures(), &vm.write_url(), "test_results_*.json", "");
     let out = run(&["once", "--config", cfg.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr).to_lowercase();
-    assert!(
-        err.contains("certificate") || err.contains("unknownissuer"),
-        "{err}"
-    );
+    assert!(err.contains("certificate") || err.contains("unknownissuer"), "{err}");
     assert!(vm.export(r#"{__name__=~"costpush_.*"}"#).is_empty());
 
     // With the CA (and a client certificate, which this server does not ask for) it lands.
     let with_ca = tmp.path().join("with_ca");
     std::fs::create_dir(&with_ca).unwrap();
-    let cfg = write_config(
-        &with_ca,
-        &fixtures(),
-        &vm.write_url(),
-        "test_results_*.json",
-        "",
-    );
+    let cfg = write_config(&with_ca, &fixtures(), &vm.write_url(), "test_results_*.json", "");
     let text = std::fs::read_to_string(&cfg).unwrap().replace(
         "timeout_seconds: 5}",
         &format!(
@@ -98,33 +73,18 @@ fn push_over_https_trusts_the_configured_ca() {
     );
     std::fs::write(&cfg, text).unwrap();
     let out = run(&["once", "--config", cfg.to_str().unwrap()]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(
-        vm.one(r#"costpush_jobs_total{host="enc-test"}"#).last().1,
-        6.0
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(vm.one(r#"costpush_jobs_total{host="enc-test"}"#).last().1, 6.0);
 }
 
 #[test]
 fn a_key_that_does_not_parse_is_a_config_error() {
     let tmp = tempfile::tempdir().unwrap();
     let p = pki(tmp.path());
-    std::fs::write(
-        &p.client_key,
-        "-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n",
-    )
-    .unwrap();
-    let cfg = write_config(
-        tmp.path(),
-        &fixtures(),
-        "https://127.0.0.1:9/api/v1/write",
-        "test_results_*.json",
-        "",
-    );
+    std::fs::write(&p.client_key, "-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n")
+        .unwrap();
+    let cfg =
+        write_config(tmp.path(), &fixtures(), "https://127.0.0.1:9/api/v1/write", "test_results_*.json", "");
     let text = std::fs::read_to_string(&cfg).unwrap().replace(
         "timeout_seconds: 5}",
         &format!(

@@ -11,10 +11,7 @@ use common::*;
 const TWO_STREAMS: &str = r#"{scenario="2 streams @ 2500k"}"#;
 
 fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
 fn sel(name: &str, extra: &str) -> String {
@@ -25,19 +22,9 @@ fn sel(name: &str, extra: &str) -> String {
 fn once_lands_exact_samples_and_a_second_once_adds_no_job() {
     let vm = Vm::start();
     let tmp = tempfile::tempdir().unwrap();
-    let cfg = write_config(
-        tmp.path(),
-        &fixtures(),
-        &vm.write_url(),
-        "test_results_*.json",
-        "",
-    );
+    let cfg = write_config(tmp.path(), &fixtures(), &vm.write_url(), "test_results_*.json", "");
     let out = run(&["once", "--config", cfg.to_str().unwrap()]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 
     // The telemetry job, by hand (see tests/common write_config for the prices):
     // power [100, 200, 300] every 5 s: mean 200 W; run 120 s: 24000 J = 1/150 kWh.
@@ -66,82 +53,38 @@ fn once_lands_exact_samples_and_a_second_once_adds_no_job() {
     };
     assert_close(one("costpush_job_power_watts", ""), 200.0);
     assert_close(one("costpush_job_run_seconds", ""), 120.0);
-    assert_close(
-        one(
-            "costpush_job_cpu_core_seconds",
-            ",compute_basis=\"cpu_samples\"",
-        ),
-        270.0,
-    );
-    assert_close(
-        one("costpush_job_energy_cost", ",currency=\"SEK\""),
-        1.0 / 150.0,
-    );
+    assert_close(one("costpush_job_cpu_core_seconds", ",compute_basis=\"cpu_samples\""), 270.0);
+    assert_close(one("costpush_job_energy_cost", ",currency=\"SEK\""), 1.0 / 150.0);
     assert_close(one("costpush_job_compute_cost", ",currency=\"SEK\""), 0.027);
-    assert_close(
-        one("costpush_job_cost", ",currency=\"SEK\""),
-        1.0 / 150.0 + 0.027,
-    );
-    assert_close(
-        one("costpush_job_cost", ",currency=\"EUR\""),
-        (1.0 / 150.0 + 0.027) / 10.0,
-    );
-    assert_close(
-        one("costpush_job_cost", ",currency=\"USD\""),
-        (1.0 / 150.0 + 0.027) / 10.0 * 1.25,
-    );
+    assert_close(one("costpush_job_cost", ",currency=\"SEK\""), 1.0 / 150.0 + 0.027);
+    assert_close(one("costpush_job_cost", ",currency=\"EUR\""), (1.0 / 150.0 + 0.027) / 10.0);
+    assert_close(one("costpush_job_cost", ",currency=\"USD\""), (1.0 / 150.0 + 0.027) / 10.0 * 1.25);
     assert_close(one("costpush_job_co2_grams", ""), 0.24);
     assert_close(one("costpush_job_vmaf_score", ""), 90.0);
     assert_close(one("costpush_job_psnr_decibels", ""), 40.5);
     assert_close(one("costpush_job_ssim_ratio", ""), 0.95);
     assert_close(one("costpush_job_vmaf_per_watt", ""), 0.45);
-    assert_close(
-        one("costpush_job_energy_per_frame_joules", ""),
-        24_000.0 / 3600.0,
-    );
+    assert_close(one("costpush_job_energy_per_frame_joules", ""), 24_000.0 / 3600.0);
     assert_close(one("costpush_job_dropped_frames_ratio", ""), 0.01);
-    assert_close(
-        one("costpush_job_pixels", ""),
-        1280.0 * 720.0 * 30.0 * 120.0 * 2.0,
-    );
+    assert_close(one("costpush_job_pixels", ""), 1280.0 * 720.0 * 30.0 * 120.0 * 2.0);
     assert_close(one("costpush_job_frames", ""), 3600.0);
     // what-if: the same work in test-south (EUR 0.3/kWh, 0.05/core-h, 400 g/kWh)
     assert_close(
-        one(
-            "costpush_job_whatif_cost",
-            ",target_region=\"test-south\",actual=\"false\",currency=\"EUR\"",
-        ),
+        one("costpush_job_whatif_cost", ",target_region=\"test-south\",actual=\"false\",currency=\"EUR\""),
         0.3 / 150.0 + 0.075 * 0.05,
     );
     assert_close(
-        one(
-            "costpush_job_whatif_cost",
-            ",target_region=\"test-north\",actual=\"true\",currency=\"SEK\"",
-        ),
+        one("costpush_job_whatif_cost", ",target_region=\"test-north\",actual=\"true\",currency=\"SEK\""),
         1.0 / 150.0 + 0.027,
     );
-    assert_close(
-        one(
-            "costpush_job_whatif_co2_grams",
-            ",target_region=\"test-south\"",
-        ),
-        400.0 / 150.0,
-    );
+    assert_close(one("costpush_job_whatif_co2_grams", ",target_region=\"test-south\""), 400.0 / 150.0);
 
     // A job without power: compute cost on wall time, no energy, cost or CO2 at all.
     let four = r#"scenario="4 Streams @ 2500k""#;
-    assert!(vm
-        .export(&format!("costpush_job_energy_joules{{{four}}}"))
-        .is_empty());
-    assert!(vm
-        .export(&format!("costpush_job_cost{{{four}}}"))
-        .is_empty());
-    assert!(vm
-        .export(&format!("costpush_job_co2_grams{{{four}}}"))
-        .is_empty());
-    let c = vm.one(&format!(
-        "costpush_job_compute_cost{{{four},currency=\"SEK\"}}"
-    ));
+    assert!(vm.export(&format!("costpush_job_energy_joules{{{four}}}")).is_empty());
+    assert!(vm.export(&format!("costpush_job_cost{{{four}}}")).is_empty());
+    assert!(vm.export(&format!("costpush_job_co2_grams{{{four}}}")).is_empty());
+    let c = vm.one(&format!("costpush_job_compute_cost{{{four},currency=\"SEK\"}}"));
     assert_eq!(c.labels["compute_basis"], "wall_time");
     assert_eq!(c.labels["preset"], "fast");
     assert_eq!(c.labels["encoder"], "h264");
@@ -150,16 +93,9 @@ fn once_lands_exact_samples_and_a_second_once_adds_no_job() {
     assert_close(c.values[0], 120.5 / 3600.0 * 0.36); // measured window, not the planned 120 s
                                                       // the ladder counts every rendition, for each of the 4 streams
     let px = vm.one(&format!("costpush_job_pixels{{{four}}}"));
-    assert_close(
-        px.values[0],
-        (1920.0 * 1080.0 + 1280.0 * 720.0 + 854.0 * 480.0) * 30.0 * 120.5 * 4.0,
-    );
+    assert_close(px.values[0], (1920.0 * 1080.0 + 1280.0 * 720.0 + 854.0 * 480.0) * 30.0 * 120.5 * 4.0);
     // "10 Mbps Stream" is one stream
-    assert_eq!(
-        vm.one(r#"costpush_job_run_seconds{scenario="10 Mbps Stream"}"#)
-            .labels["streams"],
-        "1"
-    );
+    assert_eq!(vm.one(r#"costpush_job_run_seconds{scenario="10 Mbps Stream"}"#).labels["streams"], "1");
     // scheduler record: the run is `duration` (20 s) before end_time, not end − queue time
     let k = vm.one(r#"costpush_job_energy_joules{scenario="4K60-h264"}"#);
     assert_close(k.values[0], 90.0 * 20.0);
@@ -170,62 +106,26 @@ fn once_lands_exact_samples_and_a_second_once_adds_no_job() {
     let jobs = vm.one(&sel("costpush_jobs_total", ""));
     assert_eq!(jobs.last(), (last_end, 6.0));
     assert_eq!(jobs.values[0], 0.0);
-    assert_eq!(
-        vm.one(&sel("costpush_jobs_without_power_total", ""))
-            .last()
-            .1,
-        3.0
-    );
-    assert_close(
-        vm.one(&sel("costpush_energy_joules_total", "")).last().1,
-        24_000.0 + 3_000.0 + 1_800.0,
-    );
-    assert_close(
-        vm.one(&sel("costpush_co2_grams_total", "")).last().1,
-        28_800.0 / 3.6e6 * 36.0,
-    );
+    assert_eq!(vm.one(&sel("costpush_jobs_without_power_total", "")).last().1, 3.0);
+    assert_close(vm.one(&sel("costpush_energy_joules_total", "")).last().1, 24_000.0 + 3_000.0 + 1_800.0);
+    assert_close(vm.one(&sel("costpush_co2_grams_total", "")).last().1, 28_800.0 / 3.6e6 * 36.0);
     // jobs with energy: (1/150 + 0.027) + (3000 J: 1/1200 + 60 core-s: 0.006) + (1800 J: 0.0005 + 20 core-s: 0.002)
+    assert_close(vm.one(&sel("costpush_cost_total", ",currency=\"SEK\"")).last().1, 0.043);
+    assert_close(vm.one(&sel("costpush_cost_total", ",currency=\"EUR\"")).last().1, 0.0043);
     assert_close(
-        vm.one(&sel("costpush_cost_total", ",currency=\"SEK\""))
-            .last()
-            .1,
-        0.043,
-    );
-    assert_close(
-        vm.one(&sel("costpush_cost_total", ",currency=\"EUR\""))
-            .last()
-            .1,
-        0.0043,
-    );
-    assert_close(
-        vm.one(&sel("costpush_compute_cost_total", ",currency=\"SEK\""))
-            .last()
-            .1,
+        vm.one(&sel("costpush_compute_cost_total", ",currency=\"SEK\"")).last().1,
         0.027 + 0.006 + 0.002 + (60.125 + 120.5 + 0.5) / 3600.0 * 0.36,
     );
     // agent health
-    assert_eq!(
-        vm.one(&sel("costpush_files_ingested_total", "")).last().1,
-        3.0
-    );
+    assert_eq!(vm.one(&sel("costpush_files_ingested_total", "")).last().1, 3.0);
     assert_eq!(vm.one(&sel("costpush_up", "")).values, vec![1.0]);
 
     // Second run: nothing new from the files, only the agent's own health samples.
     let job_series_before: Vec<Exported> = vm.export(r#"{__name__=~"costpush_job_.*"}"#);
     let out = run(&["once", "--config", cfg.to_str().unwrap()]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(
-        vm.export(r#"{__name__=~"costpush_job_.*"}"#),
-        job_series_before
-    );
-    assert_eq!(
-        vm.one(&sel("costpush_jobs_total", "")).values.len(),
-        jobs.values.len()
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(vm.export(r#"{__name__=~"costpush_job_.*"}"#), job_series_before);
+    assert_eq!(vm.one(&sel("costpush_jobs_total", "")).values.len(), jobs.values.len());
     assert_eq!(vm.one(&sel("costpush_up", "")).values.len(), 2);
 }
 
@@ -235,13 +135,7 @@ fn appended_jobs_are_read_and_counted_once() {
     let tmp = tempfile::tempdir().unwrap();
     let results = tmp.path().join("results");
     copy_dir(&fixtures(), &results);
-    let cfg = write_config(
-        tmp.path(),
-        &results,
-        &vm.write_url(),
-        "test_results_*.json",
-        "",
-    );
+    let cfg = write_config(tmp.path(), &results, &vm.write_url(), "test_results_*.json", "");
     let cfg = cfg.to_str().unwrap();
     assert!(run(&["once", "--config", cfg]).status.success());
 
@@ -254,27 +148,17 @@ fn appended_jobs_are_read_and_counted_once() {
     }));
     std::fs::write(&f, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
     // A copy of a file under another name holds the same jobs: not counted again.
-    std::fs::copy(
-        results.join("test_results_20260105_120000.json"),
-        results.join("test_results_copy.json"),
-    )
-    .unwrap();
+    std::fs::copy(results.join("test_results_20260105_120000.json"), results.join("test_results_copy.json"))
+        .unwrap();
 
     let out = run(&["once", "--config", cfg]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let jobs = vm.one(&sel("costpush_jobs_total", ""));
     assert_eq!(jobs.last(), (1_767_690_010_000, 7.0));
     let k = vm.one(r#"costpush_job_energy_joules{scenario="4K60-h264"}"#);
     assert_eq!(k.timestamps, vec![1_767_686_400_000, 1_767_690_010_000]);
     assert_close(k.values[1], 1000.0);
-    assert_close(
-        vm.one(&sel("costpush_energy_joules_total", "")).last().1,
-        28_800.0 + 1000.0,
-    );
+    assert_close(vm.one(&sel("costpush_energy_joules_total", "")).last().1, 28_800.0 + 1000.0);
 
     // A restart (new process, same state dir) adds nothing either.
     assert!(run(&["once", "--config", cfg]).status.success());
@@ -287,76 +171,32 @@ fn bad_files_are_skipped_and_half_written_ones_are_retried() {
     let tmp = tempfile::tempdir().unwrap();
     let results = tmp.path().join("results");
     copy_dir(&fixtures(), &results);
-    std::fs::write(
-        results.join("test_results_bad.json"),
-        b"{\"scenarios\": [1, 2,, 3]}",
-    )
-    .unwrap();
+    std::fs::write(results.join("test_results_bad.json"), b"{\"scenarios\": [1, 2,, 3]}").unwrap();
     let full = std::fs::read(fixtures().join("test_results_20260105_120000.json")).unwrap();
     let late = results.join("test_results_late.json");
     // same content as the telemetry file but other jobs: shift the scenario names
-    let full = String::from_utf8(full)
-        .unwrap()
-        .replace("2 streams @ 2500k", "3 streams @ 2500k");
+    let full = String::from_utf8(full).unwrap().replace("2 streams @ 2500k", "3 streams @ 2500k");
     std::fs::write(&late, &full[..full.len() / 2]).unwrap();
-    let cfg = write_config(
-        tmp.path(),
-        &results,
-        &vm.write_url(),
-        "test_results_*.json",
-        "",
-    );
+    let cfg = write_config(tmp.path(), &results, &vm.write_url(), "test_results_*.json", "");
     let cfg = cfg.to_str().unwrap();
 
     let out = run(&["once", "--config", cfg]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
-    assert!(
-        stderr.contains("test_results_bad.json"),
-        "the bad file is named: {stderr}"
-    );
-    assert_eq!(
-        vm.one(&sel("costpush_jobs_total", "")).last().1,
-        6.0,
-        "the good files still land"
-    );
-    assert_eq!(
-        vm.one(&sel("costpush_files_failed_total", ",reason=\"malformed\""))
-            .last()
-            .1,
-        1.0
-    );
-    assert_eq!(
-        vm.one(&sel(
-            "costpush_files_failed_total",
-            ",reason=\"incomplete\""
-        ))
-        .last()
-        .1,
-        1.0
-    );
+    assert!(stderr.contains("test_results_bad.json"), "the bad file is named: {stderr}");
+    assert_eq!(vm.one(&sel("costpush_jobs_total", "")).last().1, 6.0, "the good files still land");
+    assert_eq!(vm.one(&sel("costpush_files_failed_total", ",reason=\"malformed\"")).last().1, 1.0);
+    assert_eq!(vm.one(&sel("costpush_files_failed_total", ",reason=\"incomplete\"")).last().1, 1.0);
 
     // The writer finishes the file; the bad one is not reported or counted again.
     std::fs::write(&late, &full).unwrap();
     let out = run(&["once", "--config", cfg]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
-    assert!(
-        !stderr.contains("test_results_bad.json"),
-        "reported once only: {stderr}"
-    );
+    assert!(!stderr.contains("test_results_bad.json"), "reported once only: {stderr}");
     assert_eq!(vm.one(&sel("costpush_jobs_total", "")).last().1, 7.0);
-    assert_eq!(
-        vm.one(r#"costpush_job_energy_joules{scenario="3 streams @ 2500k"}"#)
-            .values,
-        vec![24_000.0]
-    );
-    assert_eq!(
-        vm.one(&sel("costpush_files_failed_total", ",reason=\"malformed\""))
-            .last()
-            .1,
-        1.0
-    );
+    assert_eq!(vm.one(r#"costpush_job_energy_joules{scenario="3 streams @ 2500k"}"#).values, vec![24_000.0]);
+    assert_eq!(vm.one(&sel("costpush_files_failed_total", ",reason=\"malformed\"")).last().1, 1.0);
 }
 
 #[test]
@@ -370,8 +210,7 @@ fn original_project_results_land_one_set_per_scenario_with_power() {
     for e in std::fs::read_dir(&shared).unwrap() {
         let path = e.unwrap().path();
         if path.extension().is_some_and(|x| x == "json") {
-            let doc: serde_json::Value =
-                serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+            let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
             for s in doc["scenarios"].as_array().unwrap() {
                 let key = format!(
                     "{}|{}|{}|{}",
@@ -393,45 +232,21 @@ fn original_project_results_land_one_set_per_scenario_with_power() {
     let tmp = tempfile::tempdir().unwrap();
     let cfg = write_config(tmp.path(), &shared, &vm.write_url(), "*.json", "");
     let out = run(&["once", "--config", cfg.to_str().unwrap()]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 
     let energy = vm.export("costpush_job_energy_joules");
-    let scenarios: std::collections::BTreeSet<String> = energy
-        .iter()
-        .map(|s| s.labels["scenario"].clone())
-        .collect();
-    assert_eq!(
-        scenarios, with_power,
-        "one energy series per scenario with power data"
-    );
-    assert!(
-        energy.iter().all(|s| s.values.len() == 1),
-        "each landed once"
-    );
-    for name in [
-        "costpush_job_cost",
-        "costpush_job_co2_grams",
-        "costpush_job_power_watts",
-    ] {
-        let got: std::collections::BTreeSet<String> = vm
-            .export(name)
-            .iter()
-            .map(|s| s.labels["scenario"].clone())
-            .collect();
+    let scenarios: std::collections::BTreeSet<String> =
+        energy.iter().map(|s| s.labels["scenario"].clone()).collect();
+    assert_eq!(scenarios, with_power, "one energy series per scenario with power data");
+    assert!(energy.iter().all(|s| s.values.len() == 1), "each landed once");
+    for name in ["costpush_job_cost", "costpush_job_co2_grams", "costpush_job_power_watts"] {
+        let got: std::collections::BTreeSet<String> =
+            vm.export(name).iter().map(|s| s.labels["scenario"].clone()).collect();
         assert_eq!(got, with_power, "{name}");
     }
+    assert_eq!(vm.one(&sel("costpush_jobs_total", "")).last().1, all.len() as f64);
     assert_eq!(
-        vm.one(&sel("costpush_jobs_total", "")).last().1,
-        all.len() as f64
-    );
-    assert_eq!(
-        vm.one(&sel("costpush_jobs_without_power_total", ""))
-            .last()
-            .1,
+        vm.one(&sel("costpush_jobs_without_power_total", "")).last().1,
         (all.len() - with_power.len()) as f64
     );
     // The synthetic "2 streams @ 2500k": trapezoid 2077.5 J over 45 s of samples, run 120.5 s.

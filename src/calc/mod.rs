@@ -118,11 +118,7 @@ pub struct JobReport {
 pub fn cost_in(energy_j: Option<f64>, core_s: f64, p: &RegionPricing) -> Cost {
     let energy = energy_j.map(|j| j / JOULES_PER_KWH * p.electricity_per_kwh);
     let compute = core_s / 3600.0 * p.compute_per_core_hour;
-    Cost {
-        energy,
-        compute,
-        total: energy.map(|e| e + compute),
-    }
+    Cost { energy, compute, total: energy.map(|e| e + compute) }
 }
 
 /// Grams CO2e of `energy_j` drawn from a grid of `g_per_kwh`.
@@ -180,10 +176,7 @@ pub fn report(
         ssim: job.ssim,
         vmaf_per_watt: job.vmaf.zip(positive(mean_power_w)).map(|(v, w)| v / w),
         joules_per_frame: energy_j.zip(positive(frames)).map(|(e, f)| e / f),
-        drop_ratio: job
-            .dropped_frames
-            .zip(positive(job.total_frames))
-            .map(|(d, t)| d / t),
+        drop_ratio: job.dropped_frames.zip(positive(job.total_frames)).map(|(d, t)| d / t),
         quality_pixels_per_joule: job
             .vmaf
             .zip(pixels)
@@ -241,16 +234,11 @@ mod tests {
     fn full_report_by_hand() {
         // power: mean = ((100+200)/2*5 + (200+300)/2*5) / 10 = 200 W; 120 s -> 24000 J
         // cpu: mean = ((1+3)/2*5 + (3+2)/2*5) / 10 = 2.25 cores; 120 s -> 270 core-s
-        let j = job(
-            r#", "power_watts": [100, 200, 300], "cpu_usage_cores": [1, 3, 2], "step_seconds": 5,
-            "vmaf_score": 90, "total_frames": 7200, "dropped_frames": 72"#,
-        );
+        let j = job(r#", "power_watts": [100, 200, 300], "cpu_usage_cores": [1, 3, 2], "step_seconds": 5,
+            "vmaf_score": 90, "total_frames": 7200, "dropped_frames": 72"#);
         let here = region("eu-west-1", "EUR", 0.25, 0.04, 290.0);
         let other = region("eu-north-1", "SEK", 1.0, 0.4, 40.0);
-        let all = BTreeMap::from([
-            (here.name.clone(), here.clone()),
-            (other.name.clone(), other.clone()),
-        ]);
+        let all = BTreeMap::from([(here.name.clone(), here.clone()), (other.name.clone(), other.clone())]);
         let r = report(&j, &here, &all, 1.0);
         assert_eq!(r.streams, 2);
         assert!(close(r.mean_power_w.unwrap(), 200.0));
@@ -268,14 +256,8 @@ mod tests {
         // 1280*720*30*120*2 streams
         let px = 6_635_520_000.0;
         assert!(close(r.pixels.unwrap(), px));
-        assert!(close(
-            r.quality_pixels_per_joule.unwrap(),
-            0.9 * px / 24_000.0
-        ));
-        assert!(close(
-            r.cost_per_pixel.unwrap(),
-            (0.25 / 150.0 + 0.003) / px
-        ));
+        assert!(close(r.quality_pixels_per_joule.unwrap(), 0.9 * px / 24_000.0));
+        assert!(close(r.cost_per_pixel.unwrap(), (0.25 / 150.0 + 0.003) / px));
         assert_eq!(r.whatif.len(), 2);
         let se = r.whatif.iter().find(|w| w.region == "eu-north-1").unwrap();
         assert_eq!(se.currency.as_str(), "SEK");

@@ -21,9 +21,7 @@ impl Currency {
         if b.len() == 3 && b.iter().all(u8::is_ascii_uppercase) {
             Ok(Currency([b[0], b[1], b[2]]))
         } else {
-            Err(format!(
-                "{s:?} is not an ISO 4217 currency code (three capital letters)"
-            ))
+            Err(format!("{s:?} is not an ISO 4217 currency code (three capital letters)"))
         }
     }
 
@@ -58,11 +56,7 @@ impl Rates {
     /// `per_eur` holds units of each currency per 1 EUR; EUR itself is implied (1).
     pub fn new(mut per_eur: BTreeMap<Currency, f64>, date_unix: i64, source: String) -> Rates {
         per_eur.insert(Currency::EUR, 1.0);
-        Rates {
-            per_eur,
-            date_unix,
-            source,
-        }
+        Rates { per_eur, date_unix, source }
     }
 
     pub fn knows(&self, c: Currency) -> bool {
@@ -95,11 +89,7 @@ mod tests {
     fn rates() -> Rates {
         let sek = Currency::parse("SEK").unwrap();
         let usd = Currency::parse("USD").unwrap();
-        Rates::new(
-            BTreeMap::from([(sek, 11.459), (usd, 1.0389)]),
-            0,
-            "test".into(),
-        )
+        Rates::new(BTreeMap::from([(sek, 11.459), (usd, 1.0389)]), 0, "test".into())
     }
 
     #[test]
@@ -113,11 +103,8 @@ mod tests {
     #[test]
     fn converts_through_eur() {
         let r = rates();
-        let (sek, usd, eur) = (
-            Currency::parse("SEK").unwrap(),
-            Currency::parse("USD").unwrap(),
-            Currency::EUR,
-        );
+        let (sek, usd, eur) =
+            (Currency::parse("SEK").unwrap(), Currency::parse("USD").unwrap(), Currency::EUR);
         // 11.459 SEK = 1 EUR = 1.0389 USD
         assert_eq!(r.convert(11.459, sek, eur), Some(1.0));
         assert!((r.convert(2.0, eur, usd).unwrap() - 2.0778).abs() < 1e-15);
@@ -133,10 +120,7 @@ mod tests {
             for &b in &cs {
                 for x in [1e-9, 0.000_645, 1.0, 12_345.678_9, 9.9e12] {
                     let back = r.convert(r.convert(x, a, b).unwrap(), b, a).unwrap();
-                    assert!(
-                        ((back - x) / x).abs() < 4e-16,
-                        "{a}->{b}->{a}: {x} became {back}"
-                    );
+                    assert!(((back - x) / x).abs() < 4e-16, "{a}->{b}->{a}: {x} became {back}");
                     // A->B->C agrees with A->C
                     for &c in &cs {
                         let via = r.convert(r.convert(x, a, b).unwrap(), b, c).unwrap();

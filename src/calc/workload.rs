@@ -44,8 +44,7 @@ pub fn pixels(job: &Job, streams: u32) -> Option<f64> {
 /// Frames the job produced: the file's `total_frames` when given, else frame rate × run time ×
 /// streams (the primary rendition's frames).
 pub fn frames(job: &Job, streams: u32) -> Option<f64> {
-    job.total_frames
-        .or_else(|| job.fps.map(|f| f * job.run_s * f64::from(streams)))
+    job.total_frames.or_else(|| job.fps.map(|f| f * job.run_s * f64::from(streams)))
 }
 
 #[cfg(test)]
@@ -83,21 +82,9 @@ mod tests {
         // 1280*720*30*10 s * 2 streams
         assert_eq!(pixels(&j, 2), Some(552_960_000.0));
         j.outputs = vec![
-            Rendition {
-                width: 1920,
-                height: 1080,
-                fps: Some(30.0),
-            },
-            Rendition {
-                width: 1280,
-                height: 720,
-                fps: None,
-            },
-            Rendition {
-                width: 854,
-                height: 480,
-                fps: Some(30.0),
-            },
+            Rendition { width: 1920, height: 1080, fps: Some(30.0) },
+            Rendition { width: 1280, height: 720, fps: None },
+            Rendition { width: 854, height: 480, fps: Some(30.0) },
         ];
         // (2073600 + 921600 + 409920) * 30 * 10
         assert_eq!(pixels(&j, 1), Some(1_021_536_000.0));

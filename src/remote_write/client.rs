@@ -48,9 +48,7 @@ pub fn classify(status: u16) -> Action {
 pub fn backoff(attempt: u32, retry_after_s: Option<u64>) -> Duration {
     match retry_after_s {
         Some(s) => Duration::from_secs(s).min(MAX_BACKOFF),
-        None => FIRST_BACKOFF
-            .saturating_mul(1 << attempt.saturating_sub(1).min(16))
-            .min(MAX_BACKOFF),
+        None => FIRST_BACKOFF.saturating_mul(1 << attempt.saturating_sub(1).min(16)).min(MAX_BACKOFF),
     }
 }
 
@@ -71,18 +69,9 @@ pub struct Client {
 impl Client {
     pub fn new(cfg: &RemoteWrite) -> Result<Client, reqwest::Error> {
         let mut h = HeaderMap::new();
-        h.insert(
-            CONTENT_ENCODING,
-            HeaderValue::from_static(headers::CONTENT_ENCODING),
-        );
-        h.insert(
-            CONTENT_TYPE,
-            HeaderValue::from_static(headers::CONTENT_TYPE),
-        );
-        h.insert(
-            headers::VERSION_NAME,
-            HeaderValue::from_static(headers::VERSION),
-        );
+        h.insert(CONTENT_ENCODING, HeaderValue::from_static(headers::CONTENT_ENCODING));
+        h.insert(CONTENT_TYPE, HeaderValue::from_static(headers::CONTENT_TYPE));
+        h.insert(headers::VERSION_NAME, HeaderValue::from_static(headers::VERSION));
         match &cfg.auth {
             Auth::None => {}
             Auth::Bearer(token) => {
@@ -93,29 +82,20 @@ impl Client {
             }
             Auth::Basic { username, password } => {
                 let raw = format!("{username}:{}", password.expose());
-                if let Ok(mut v) =
-                    HeaderValue::from_str(&format!("Basic {}", base64(raw.as_bytes())))
-                {
+                if let Ok(mut v) = HeaderValue::from_str(&format!("Basic {}", base64(raw.as_bytes()))) {
                     v.set_sensitive(true);
                     h.insert(AUTHORIZATION, v);
                 }
             }
         }
-        let mut b = reqwest::Client::builder()
-            .default_headers(h)
-            .user_agent(USER_AGENT)
-            .timeout(cfg.timeout);
+        let mut b = reqwest::Client::builder().default_headers(h).user_agent(USER_AGENT).timeout(cfg.timeout);
         if let Some(pem) = &cfg.tls.ca_pem {
             b = b.add_root_certificate(reqwest::Certificate::from_pem(pem)?);
         }
         if let Some(pem) = &cfg.tls.identity_pem {
             b = b.identity(reqwest::Identity::from_pem(pem)?);
         }
-        Ok(Client {
-            http: b.build()?,
-            url: cfg.url.clone(),
-            max_attempts: cfg.max_attempts,
-        })
+        Ok(Client { http: b.build()?, url: cfg.url.clone(), max_attempts: cfg.max_attempts })
     }
 
     /// Sends one body, retrying as [`classify`] says. Returns the number of attempts it took.
@@ -123,35 +103,32 @@ impl Client {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let (action, retry_after, last) =
-                match self.http.post(&self.url).body(body.clone()).send().await {
-                    Ok(resp) => {
-                        let status = resp.status().as_u16();
-                        let retry_after = resp
-                            .headers()
-                            .get(reqwest::header::RETRY_AFTER)
-                            .and_then(|v| v.to_str().ok())
-                            .and_then(|v| v.trim().parse::<u64>().ok());
-                        let action = classify(status);
-                        if action == Action::Done {
-                            return Ok(attempt);
-                        }
-                        // At most 4 KiB of the receiver's explanation.
-                        let text = resp.text().await.unwrap_or_default();
-                        let text: String = text.chars().take(4096).collect();
-                        if action == Action::Fail {
-                            return Err(SendError::Refused { status, body: text });
-                        }
-                        (action, retry_after, format!("HTTP {status}: {text}"))
+            let (action, retry_after, last) = match self.http.post(&self.url).body(body.clone()).send().await
+            {
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    let retry_after = resp
+                        .headers()
+                        .get(reqwest::header::RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.trim().parse::<u64>().ok());
+                    let action = classify(status);
+                    if action == Action::Done {
+                        return Ok(attempt);
                     }
-                    Err(e) => (Action::Retry, None, crate::error_chain(&e)),
-                };
+                    // At most 4 KiB of the receiver's explanation.
+                    let text = resp.text().await.unwrap_or_default();
+                    let text: String = text.chars().take(4096).collect();
+                    if action == Action::Fail {
+                        return Err(SendError::Refused { status, body: text });
+                    }
+                    (action, retry_after, format!("HTTP {status}: {text}"))
+                }
+                Err(e) => (Action::Retry, None, crate::error_chain(&e)),
+            };
             debug_assert_eq!(action, Action::Retry);
             if attempt >= self.max_attempts {
-                return Err(SendError::Exhausted {
-                    attempts: attempt,
-                    last,
-                });
+                return Err(SendError::Exhausted { attempts: attempt, last });
             }
             let wait = backoff(attempt, retry_after);
             tracing::warn!(attempt, wait_ms = wait.as_millis() as u64, error = %last, "remote write failed, retrying");
@@ -165,11 +142,7 @@ fn base64(input: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
     for chunk in input.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {

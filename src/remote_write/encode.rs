@@ -19,10 +19,7 @@ pub fn batches(series: Vec<Series>, max_samples: usize) -> Vec<Vec<Series>> {
         let mut samples = s.samples.as_slice();
         while !samples.is_empty() {
             let take = samples.len().min(room);
-            current.push(Series {
-                labels: s.labels.clone(),
-                samples: samples[..take].to_vec(),
-            });
+            current.push(Series { labels: s.labels.clone(), samples: samples[..take].to_vec() });
             samples = &samples[take..];
             room -= take;
             if room == 0 {
@@ -43,22 +40,8 @@ pub fn write_request(series: &[Series]) -> WriteRequest {
         timeseries: series
             .iter()
             .map(|s| TimeSeries {
-                labels: s
-                    .labels
-                    .iter()
-                    .map(|(n, v)| Label {
-                        name: n.clone(),
-                        value: v.clone(),
-                    })
-                    .collect(),
-                samples: s
-                    .samples
-                    .iter()
-                    .map(|(t, v)| Sample {
-                        value: *v,
-                        timestamp: *t,
-                    })
-                    .collect(),
+                labels: s.labels.iter().map(|(n, v)| Label { name: n.clone(), value: v.clone() }).collect(),
+                samples: s.samples.iter().map(|(t, v)| Sample { value: *v, timestamp: *t }).collect(),
             })
             .collect(),
     }
@@ -74,9 +57,7 @@ pub fn body(series: &[Series]) -> Vec<u8> {
 
 /// Inverse of [`body`], for tests and tools.
 pub fn decode(body: &[u8]) -> Result<WriteRequest, String> {
-    let raw = snap::raw::Decoder::new()
-        .decompress_vec(body)
-        .map_err(|e| format!("snappy: {e}"))?;
+    let raw = snap::raw::Decoder::new().decompress_vec(body).map_err(|e| format!("snappy: {e}"))?;
     WriteRequest::decode(raw.as_slice()).map_err(|e| format!("protobuf: {e}"))
 }
 
@@ -94,17 +75,11 @@ mod tests {
     #[test]
     fn batches_are_bounded_and_keep_order() {
         let b = batches(vec![series("a", 3), series("b", 5), series("c", 1)], 4);
-        let sizes: Vec<usize> = b
-            .iter()
-            .map(|g| g.iter().map(|s| s.samples.len()).sum())
-            .collect();
+        let sizes: Vec<usize> = b.iter().map(|g| g.iter().map(|s| s.samples.len()).sum()).collect();
         assert_eq!(sizes, vec![4, 4, 1]);
         // b's samples are split 1 + 4 across the first two requests, in order
         assert_eq!(b[0][1].samples, vec![(0, 0.0)]);
-        assert_eq!(
-            b[1][0].samples,
-            vec![(1, 1.0), (2, 2.0), (3, 3.0), (4, 4.0)]
-        );
+        assert_eq!(b[1][0].samples, vec![(1, 1.0), (2, 2.0), (3, 3.0), (4, 4.0)]);
         assert_eq!(b[2][0].labels[0].1, "c");
         assert!(batches(vec![], 10).is_empty());
     }

@@ -22,15 +22,13 @@ pub fn vm_binary() -> PathBuf {
             return p;
         }
     }
-    panic!("victoria-metrics not found: install the Debian package (scripts/test does) or set COSTPUSH_VM_BIN");
+    panic!(
+        "victoria-metrics not found: install the Debian package (scripts/test does) or set COSTPUSH_VM_BIN"
+    );
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 pub struct Vm {
@@ -49,10 +47,7 @@ pub struct Exported {
 
 impl Exported {
     pub fn last(&self) -> (i64, f64) {
-        (
-            *self.timestamps.last().unwrap(),
-            *self.values.last().unwrap(),
-        )
+        (*self.timestamps.last().unwrap(), *self.values.last().unwrap())
     }
 }
 
@@ -105,17 +100,8 @@ impl Vm {
                 if let Ok(Some(_)) = child.try_wait() {
                     break; // port taken, most likely: try another
                 }
-                if http
-                    .get(format!("{base}/health"))
-                    .send()
-                    .is_ok_and(|r| r.status().is_success())
-                {
-                    return Vm {
-                        child,
-                        base,
-                        _dir: dir,
-                        http,
-                    };
+                if http.get(format!("{base}/health")).send().is_ok_and(|r| r.status().is_success()) {
+                    return Vm { child, base, _dir: dir, http };
                 }
                 std::thread::sleep(Duration::from_millis(50));
             }
@@ -130,11 +116,7 @@ impl Vm {
     }
 
     pub fn flush(&self) {
-        let r = self
-            .http
-            .get(format!("{}/internal/force_flush", self.base))
-            .send()
-            .unwrap();
+        let r = self.http.get(format!("{}/internal/force_flush", self.base)).send().unwrap();
         assert!(r.status().is_success());
     }
 
@@ -144,11 +126,7 @@ impl Vm {
         let r = self
             .http
             .get(format!("{}/api/v1/export", self.base))
-            .query(&[
-                ("match[]", selector),
-                ("start", "0"),
-                ("end", &FAR_FUTURE_S.to_string()),
-            ])
+            .query(&[("match[]", selector), ("start", "0"), ("end", &FAR_FUTURE_S.to_string())])
             .send()
             .unwrap();
         assert!(r.status().is_success(), "export: {}", r.status());
@@ -186,12 +164,7 @@ impl Vm {
     /// The one series matching `selector`; panics if there are none or several.
     pub fn one(&self, selector: &str) -> Exported {
         let mut all = self.export(selector);
-        assert_eq!(
-            all.len(),
-            1,
-            "{selector} matched {} series: {all:#?}",
-            all.len()
-        );
+        assert_eq!(all.len(), 1, "{selector} matched {} series: {all:#?}", all.len());
         all.remove(0)
     }
 
