@@ -9,7 +9,7 @@
 
 use std::collections::BTreeSet;
 use std::future::Future;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
@@ -69,7 +69,10 @@ pub fn list_files(dirs: &[PathBuf], pattern: &glob::Pattern) -> (Vec<PathBuf>, V
         };
         for entry in entries.flatten() {
             let name = entry.file_name();
-            let Some(name) = name.to_str() else { continue };
+            let Some(name) = name.to_str() else {
+                warn!(file = %entry.path().display(), "file name is not UTF-8; not matched against the pattern");
+                continue;
+            };
             if pattern.matches(name)
                 && entry.file_type().map(|t| t.is_file() || t.is_symlink()).unwrap_or(false)
             {
@@ -136,7 +139,24 @@ pub fn prepare(cfg: &Config, state: &State, now: SystemTime) -> Prepared {
                 stats.files_malformed += 1;
                 FileStatus::Malformed
             }
-            Ok(parsed) => {
+            Ok(mut parsed) => {
+                // A job ending far ahead of this clock would drag every counter into the
+                // future (they never go back); it is skipped until its file changes.
+                parsed.jobs.retain(|j| {
+                    let ahead_ms = (j.end_s * 1000.0) as i64 - now_ms;
+                    if ahead_ms <= metrics::MAX_FUTURE_MS {
+                        return true;
+                    }
+                    parsed.problems.push(results::Problem {
+                        field: format!("scenarios[{}].end_time", j.index),
+                        message: format!(
+                            "{} s after this host's clock (more than 2 days ahead)",
+                            ahead_ms / 1000
+                        ),
+                        severity: Severity::JobDropped,
+                    });
+                    false
+                });
                 for p in &parsed.problems {
                     let key = results::fnv1a(p.to_string().as_bytes());
                     if reported.insert(key) {
@@ -240,6 +260,7 @@ pub fn dry_run(cfg: &Config, now: SystemTime) -> anyhow::Result<String> {
 
 /// `costpush once`: one cycle.
 pub async fn once(cfg: &Config) -> anyhow::Result<Outcome> {
+    let _lock = crate::state::lock(&cfg.state_dir)?;
     let mut state = State::load(&cfg.state_dir)?;
     let client = Client::new(&cfg.remote_write).context("building the HTTP client")?;
     cycle(cfg, &client, &mut state, SystemTime::now()).await
@@ -252,6 +273,7 @@ pub async fn once(cfg: &Config) -> anyhow::Result<Outcome> {
 pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     use tokio_cron_scheduler::{Job as CronJob, JobScheduler};
 
+    let _lock = crate::state::lock(&cfg.state_dir)?;
     let mut state = State::load(&cfg.state_dir)?;
     let client = Client::new(&cfg.remote_write).context("building the HTTP client")?;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
@@ -305,9 +327,4 @@ pub async fn shutdown_signal() {
         _ = term.recv() => debug!("SIGTERM"),
         _ = tokio::signal::ctrl_c() => debug!("SIGINT"),
     }
-}
-
-/// Where the state file lives (for messages).
-pub fn state_path(dir: &Path) -> PathBuf {
-    dir.join(crate::state::FILE_NAME)
 }

@@ -40,6 +40,8 @@ pub struct RawConfig {
     pub target_retention_days: Option<f64>,
     pub remote_write: Option<RawRemoteWrite>,
     pub currencies: Option<RawCurrencies>,
+    /// Whether the compiled-in regions are kept beside the file's own (default true).
+    pub use_default_regions: Option<bool>,
     pub regions: Option<BTreeMap<String, RawRegion>>,
 }
 
@@ -207,7 +209,6 @@ pub const RESERVED_LABELS: &[&str] = &[
     "resolution",
     "streams",
     "currency",
-    "component",
     "compute_basis",
     "target_region",
     "actual",
@@ -215,9 +216,6 @@ pub const RESERVED_LABELS: &[&str] = &[
     "version",
     "base",
     "quote",
-    "source",
-    "location",
-    "intensity_source",
     "intensity_year",
 ];
 
@@ -225,10 +223,8 @@ pub const RESERVED_LABELS: &[&str] = &[
 pub fn load(path: &Path, overrides: &Overrides) -> Result<Config, ConfigErrors> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| ConfigErrors { problems: vec![format!("{}: cannot read: {e}", path.display())] })?;
-    let raw =
-        parse(&text).map_err(|e| ConfigErrors { problems: vec![format!("{}: {e}", path.display())] })?;
     let base = path.parent().unwrap_or(Path::new("."));
-    raw.validate(base, overrides).map_err(|mut e| {
+    from_str(&text, base, overrides).map_err(|mut e| {
         for p in &mut e.problems {
             *p = format!("{}: {p}", path.display());
         }
@@ -236,12 +232,97 @@ pub fn load(path: &Path, overrides: &Overrides) -> Result<Config, ConfigErrors> 
     })
 }
 
-/// Parses YAML into a [`RawConfig`]; unknown fields are errors that name the field.
-pub fn parse(text: &str) -> Result<RawConfig, serde_yaml::Error> {
-    if text.trim().is_empty() {
-        return Ok(RawConfig::default());
+/// Parses and validates a configuration, reporting every problem: a section that does not
+/// deserialise is reported (with serde's reason) and the others are still checked.
+pub fn from_str(text: &str, base: &Path, overrides: &Overrides) -> Result<Config, ConfigErrors> {
+    let (raw, mut problems, failed) = parse_sections(text);
+    match raw.validate(base, overrides) {
+        Ok(cfg) if problems.is_empty() => Ok(cfg),
+        Ok(_) => Err(ConfigErrors { problems }),
+        Err(e) => {
+            // Leave out what only follows from a section that could not be read.
+            let derived = |p: &String| {
+                failed.iter().any(|f| p.starts_with(&format!("{f}.")) || p.starts_with(&format!("{f}:")))
+            };
+            problems.extend(e.problems.into_iter().filter(|p| !derived(p)));
+            Err(ConfigErrors { problems })
+        }
     }
-    serde_yaml::from_str(text)
+}
+
+/// Parses YAML into a [`RawConfig`], failing on the first problem (for tests and defaults).
+pub fn parse(text: &str) -> Result<RawConfig, ConfigErrors> {
+    let (raw, problems, _) = parse_sections(text);
+    if problems.is_empty() {
+        Ok(raw)
+    } else {
+        Err(ConfigErrors { problems })
+    }
+}
+
+/// Reads each top-level section (and each region) on its own, so one bad section does not hide
+/// the problems of the others. Returns the config, the problems, and the sections that failed.
+fn parse_sections(text: &str) -> (RawConfig, Vec<String>, Vec<String>) {
+    use serde_yaml::Value;
+    let mut raw = RawConfig::default();
+    let mut problems = Vec::new();
+    let mut failed = Vec::new();
+    let root: Value = match serde_yaml::from_str(text) {
+        Ok(v) => v,
+        Err(e) => return (raw, vec![format!("not valid YAML: {e}")], vec![String::new()]),
+    };
+    let map = match root {
+        Value::Null => return (raw, problems, failed),
+        Value::Mapping(m) => m,
+        _ => return (raw, vec!["top level: expected a mapping of sections".into()], vec![String::new()]),
+    };
+    fn section<T: serde::de::DeserializeOwned>(
+        name: &str,
+        v: Value,
+        problems: &mut Vec<String>,
+        failed: &mut Vec<String>,
+    ) -> Option<T> {
+        match serde_yaml::from_value(v) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                problems.push(format!("{name}: {e}"));
+                failed.push(name.to_string());
+                None
+            }
+        }
+    }
+    for (k, v) in map {
+        let Some(key) = k.as_str().map(str::to_string) else {
+            problems.push(format!("top level: section names are strings, got {k:?}"));
+            continue;
+        };
+        let (p, f) = (&mut problems, &mut failed);
+        match key.as_str() {
+            "host" => raw.host = section(&key, v, p, f),
+            "results" => raw.results = section(&key, v, p, f),
+            "schedule" => raw.schedule = section(&key, v, p, f),
+            "state_dir" => raw.state_dir = section(&key, v, p, f),
+            "target_retention_days" => raw.target_retention_days = section(&key, v, p, f),
+            "remote_write" => raw.remote_write = section(&key, v, p, f),
+            "currencies" => raw.currencies = section(&key, v, p, f),
+            "use_default_regions" => raw.use_default_regions = section(&key, v, p, f),
+            "regions" => {
+                let Some(regions) = section::<BTreeMap<String, Value>>(&key, v, p, f) else { continue };
+                let mut out = BTreeMap::new();
+                for (name, rv) in regions {
+                    if let Some(r) = section(&format!("regions.{name}"), rv, p, f) {
+                        out.insert(name, r);
+                    }
+                }
+                raw.regions = Some(out);
+            }
+            other => problems.push(format!(
+                "{other}: unknown field, expected one of host, results, schedule, state_dir, \
+                 target_retention_days, remote_write, currencies, use_default_regions, regions"
+            )),
+        }
+    }
+    (raw, problems, failed)
 }
 
 fn defaults() -> RawConfig {
@@ -364,7 +445,11 @@ impl RawConfig {
         }
 
         // regions: defaults, then the file's entries on top
-        let mut regions_raw = defaults.regions.expect("example has regions");
+        let mut regions_raw = if self.use_default_regions.unwrap_or(true) {
+            defaults.regions.expect("example has regions")
+        } else {
+            BTreeMap::new()
+        };
         if let Some(user) = self.regions {
             regions_raw.extend(user);
         }
@@ -469,11 +554,15 @@ impl RawConfig {
             }
         };
         let retention_days = self.target_retention_days.unwrap_or(31.0);
-        if !(retention_days.is_finite() && retention_days > 0.0) {
-            p.push(format!("target_retention_days: must be a positive number, got {retention_days}"));
+        if !(retention_days.is_finite() && retention_days > 0.0 && retention_days <= 36_500.0) {
+            p.push(format!("target_retention_days: must be in (0, 36500], got {retention_days}"));
         }
         let target_retention = std::time::Duration::from_secs_f64(
-            if retention_days.is_finite() && retention_days > 0.0 { retention_days } else { 31.0 } * 86_400.0,
+            if retention_days.is_finite() && retention_days > 0.0 {
+                retention_days.min(36_500.0)
+            } else {
+                31.0
+            } * 86_400.0,
         );
 
         let remote_write = validate_remote_write(self.remote_write.unwrap_or_default(), base, ov, &mut p);
@@ -551,6 +640,14 @@ fn validate_remote_write(
         match std::fs::read_to_string(&path) {
             Ok(s) if s.trim().is_empty() => {
                 p.push(format!("{field}: {} is empty", path.display()));
+                Secret(String::new())
+            }
+            // It goes into a header: only visible ASCII and spaces can.
+            Ok(s) if !s.trim().bytes().all(|b| b == b' ' || b.is_ascii_graphic()) => {
+                p.push(format!(
+                    "{field}: {} holds characters an HTTP header cannot carry (only printable ASCII)",
+                    path.display()
+                ));
                 Secret(String::new())
             }
             Ok(s) => Secret(s.trim().to_string()),
@@ -710,7 +807,7 @@ mod tests {
     #[test]
     fn unknown_field_is_named() {
         let e = parse("host: {name: h, regoin: x}\n").unwrap_err().to_string();
-        assert!(e.contains("regoin"), "{e}");
+        assert!(e.contains("host: unknown field `regoin`"), "{e}");
     }
 
     #[test]
@@ -732,6 +829,34 @@ mod tests {
         ] {
             assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
         }
+    }
+
+    #[test]
+    fn every_bad_section_is_reported_not_only_the_first() {
+        let yaml = "host: {name: h, regoin: x}\nresults: {dirs: 7}\nremote_write: {url: 'http://x', retries: 3}\nextra: 1\nregions:\n  a: {currency: EUR}\n  b: {currency: EUR, electricity_price_per_kwh: -1, compute_price_per_core_hour: 0, grid_intensity_g_per_kwh: 1, grid_intensity_source: s, grid_intensity_year: 2024}\nstate_dir: /s\n";
+        let e = from_str(yaml, Path::new("/"), &Overrides::default()).unwrap_err();
+        let all = e.problems.join("\n");
+        for needle in [
+            "host: unknown field `regoin`",
+            "results: ",
+            "remote_write: unknown field `retries`",
+            "extra: unknown field",
+            "regions.a: missing field",
+            "regions.b.electricity_price_per_kwh: must be a number >= 0",
+        ] {
+            assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
+        }
+        // nothing derived from the sections that could not be read
+        assert!(!all.contains("host.region: required"), "{all}");
+        assert!(!all.contains("results.dirs:"), "{all}");
+    }
+
+    #[test]
+    fn default_regions_can_be_left_out() {
+        let yaml = format!("{MINIMAL}use_default_regions: false\nregions:\n  mine: {{currency: EUR, electricity_price_per_kwh: 0.1, compute_price_per_core_hour: 0.01, grid_intensity_g_per_kwh: 100, grid_intensity_source: s, grid_intensity_year: 2024}}\n").replace("eu-north-1", "mine");
+        let cfg = validate(&yaml).unwrap();
+        assert_eq!(cfg.regions.keys().collect::<Vec<_>>(), ["mine"]);
+        assert!(validate(&MINIMAL.replace("state_dir", "target_retention_days: 1e15\nstate_dir")).is_err());
     }
 
     #[test]

@@ -60,6 +60,8 @@ fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_env("COSTPUSH_LOG").unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
+        // Colours only for a person at a terminal, not for journald or a pipe.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let ov = Overrides {
         results_dirs: cli.results_dir,
@@ -99,10 +101,16 @@ fn main() -> ExitCode {
             );
             Ok(())
         }
-        Command::Once { dry_run: true, .. } => costpush::agent::dry_run(&cfg, std::time::SystemTime::now())
-            .map(|text| {
-                print!("{text}");
-            }),
+        Command::Once { dry_run: true, .. } => {
+            costpush::agent::dry_run(&cfg, std::time::SystemTime::now()).and_then(|text| {
+                use std::io::Write;
+                match std::io::stdout().lock().write_all(text.as_bytes()) {
+                    // `| head` closing the pipe early is not a failure.
+                    Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+                    _ => Ok(()),
+                }
+            })
+        }
         Command::Once { dry_run: false, .. } => rt.block_on(costpush::agent::once(&cfg)).map(|o| {
             eprintln!("pushed {} samples in {} requests ({} new jobs)", o.samples, o.requests, o.new_jobs);
         }),

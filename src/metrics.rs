@@ -38,22 +38,27 @@ pub struct Series {
     pub samples: Vec<(i64, f64)>,
 }
 
+/// The identity of a series: `__name__` plus the labels, sorted by name, each name once (a
+/// repeated name keeps the later value), labels with empty values dropped.
+pub fn series_key(name: &str, labels: &[(&str, &str)]) -> Labels {
+    let mut l: BTreeMap<&str, &str> = BTreeMap::new();
+    for (k, v) in labels {
+        if !v.is_empty() && *k != "__name__" {
+            l.insert(k, v);
+        }
+    }
+    l.insert("__name__", name);
+    l.into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
 impl SeriesSet {
-    /// Adds a sample. Labels with empty values are dropped; a repeated name keeps the later value.
+    /// Adds a sample to the series [`series_key`] names; NaN and ±Inf are counted, not added.
     pub fn add(&mut self, name: &str, labels: &[(&str, &str)], ts_ms: i64, value: f64) {
         if !value.is_finite() {
             self.non_finite += 1;
             return;
         }
-        let mut l: BTreeMap<&str, &str> = BTreeMap::new();
-        l.insert("__name__", name);
-        for (k, v) in labels {
-            if !v.is_empty() && *k != "__name__" {
-                l.insert(k, v);
-            }
-        }
-        let key: Labels = l.into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        self.series.entry(key).or_default().push((ts_ms, value));
+        self.series.entry(series_key(name, labels)).or_default().push((ts_ms, value));
     }
 
     /// Values left out because they were NaN or infinite.
@@ -63,10 +68,6 @@ impl SeriesSet {
 
     pub fn sample_count(&self) -> usize {
         self.series.values().map(Vec::len).sum()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.series.is_empty()
     }
 
     /// Timestamps of every sample (for window checks).
@@ -163,9 +164,7 @@ impl Counters {
             out.non_finite += u64::from(!delta.is_finite());
             return;
         }
-        let mut key: BTreeMap<&str, &str> = labels.iter().filter(|(_, v)| !v.is_empty()).copied().collect();
-        key.insert("__name__", name);
-        let key: Labels = key.into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let key = series_key(name, labels);
         let state = match self.map.get(&key) {
             Some(c) => CounterState { value: c.value + delta, ts_ms: ts_ms.max(c.ts_ms + 1) },
             None => {
@@ -183,10 +182,7 @@ impl Counters {
 
     /// Current value of a counter, 0 if it does not exist yet.
     pub fn value(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
-        let mut key: BTreeMap<&str, &str> = labels.iter().copied().collect();
-        key.insert("__name__", name);
-        let key: Labels = key.into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        self.map.get(&key).map_or(0.0, |c| c.value)
+        self.map.get(&series_key(name, labels)).map_or(0.0, |c| c.value)
     }
 }
 
@@ -202,13 +198,23 @@ pub struct Context<'a> {
 }
 
 impl Context<'_> {
-    /// Reporting currencies plus the region's own, each once, in a fixed order.
-    fn currencies(&self, own: Currency) -> Vec<Currency> {
+    /// Every currency a value priced in `own` is pushed in (the reporting currencies, then `own`
+    /// if it is not one of them), with the factor that converts into it.
+    fn conversions(&self, own: Currency) -> Vec<(Currency, f64)> {
         let mut v = self.reporting.to_vec();
         if !v.contains(&own) {
             v.push(own);
         }
-        v
+        v.into_iter().filter_map(|c| self.rates.convert(1.0, own, c).map(|f| (c, f))).collect()
+    }
+
+    /// The `actual` label of a what-if for `region`.
+    fn actual(&self, region: &str) -> &'static str {
+        if region == self.region.name {
+            "true"
+        } else {
+            "false"
+        }
     }
 }
 
@@ -258,8 +264,17 @@ pub fn build(
 
     let mut order: Vec<&(&Job, &JobReport)> = jobs.iter().collect();
     order.sort_by(|a, b| a.0.end_s.total_cmp(&b.0.end_s).then(a.0.id.cmp(&b.0.id)));
+    // Two jobs with the same labels ending in the same millisecond would share a timestamp,
+    // and a deduplicating receiver keeps only one; the later one moves 1 ms on.
+    let mut last_ts: BTreeMap<Vec<(&'static str, String)>, i64> = BTreeMap::new();
     for (job, r) in order {
-        job_samples(ctx, &base, job, r, &mut set, &mut counters);
+        let mut ts = ms(job.end_s);
+        let prev = last_ts.entry(job_labels(job, r)).or_insert(i64::MIN);
+        if ts <= *prev {
+            ts = *prev + 1;
+        }
+        *prev = ts;
+        job_samples(ctx, &base, job, r, ts, &mut set, &mut counters);
     }
 
     health_samples(ctx, &base, stats, now_ms, &mut set, &mut counters);
@@ -273,13 +288,10 @@ pub fn build(
             too_new += 1;
         }
     }
-    let l = |reason: &'static str| -> Vec<(&str, &str)> {
-        let mut v = base.clone();
-        v.push(("reason", reason));
-        v
-    };
-    counters.add(&mut set, "costpush_samples_outside_retention_total", &l("too_old"), too_old as f64, now_ms);
-    counters.add(&mut set, "costpush_samples_outside_retention_total", &l("too_new"), too_new as f64, now_ms);
+    for (reason, n) in [("too_old", too_old), ("too_new", too_new)] {
+        let l = cat(&base, &[("reason", reason)]);
+        counters.add(&mut set, "costpush_samples_outside_retention_total", &l, n as f64, now_ms);
+    }
     let nf = set.non_finite() as f64;
     counters.add(&mut set, "costpush_samples_non_finite_total", &base, nf, now_ms);
     // Counts every sample of this push, itself included.
@@ -288,101 +300,85 @@ pub fn build(
     Built { set, counters, too_old, too_new }
 }
 
+/// `a` followed by `b`.
+fn cat<'a>(a: &[(&'a str, &'a str)], b: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    a.iter().chain(b).copied().collect()
+}
+
+/// The per-job labels (see docs/metrics.md, `{job}`), without `{base}`.
+fn job_labels(job: &Job, r: &JobReport) -> Vec<(&'static str, String)> {
+    vec![
+        ("scenario", job.scenario.clone()),
+        ("encoder", job.encoder.clone().unwrap_or_default()),
+        ("preset", job.preset.clone().unwrap_or_default()),
+        ("bitrate", job.bitrate.clone().unwrap_or_default()),
+        ("resolution", job.resolution.map(|(w, h)| format!("{w}x{h}")).unwrap_or_default()),
+        ("streams", r.streams.to_string()),
+    ]
+}
+
 fn job_samples(
     ctx: &Context<'_>,
     base: &[(&str, &str)],
     job: &Job,
     r: &JobReport,
+    ts: i64,
     set: &mut SeriesSet,
     counters: &mut Counters,
 ) {
-    let ts = ms(job.end_s);
-    let streams = r.streams.to_string();
-    let resolution = job.resolution.map(|(w, h)| format!("{w}x{h}")).unwrap_or_default();
-    let mut jl: Vec<(&str, &str)> = base.to_vec();
-    jl.extend([
-        ("scenario", job.scenario.as_str()),
-        ("encoder", job.encoder.as_deref().unwrap_or("")),
-        ("preset", job.preset.as_deref().unwrap_or("")),
-        ("bitrate", job.bitrate.as_deref().unwrap_or("")),
-        ("resolution", resolution.as_str()),
-        ("streams", streams.as_str()),
-    ]);
+    let owned = job_labels(job, r);
+    let jl = cat(base, &owned.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>());
     let basis = r.compute_basis.as_str();
-    let plus = |extra: &[(&'static str, &str)]| -> Vec<(&str, String)> {
-        jl.iter()
-            .map(|(k, v)| (*k, v.to_string()))
-            .chain(extra.iter().map(|(k, v)| (*k, v.to_string())))
-            .collect()
-    };
-    let add = |set: &mut SeriesSet, name: &str, extra: &[(&'static str, &str)], v: Option<f64>| {
+    let mut gauge = |name: &str, extra: &[(&str, &str)], v: Option<f64>| {
         if let Some(v) = v {
-            let owned = plus(extra);
-            let l: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
-            set.add(name, &l, ts, v);
+            set.add(name, &cat(&jl, extra), ts, v);
         }
     };
 
-    add(set, "costpush_job_run_seconds", &[], Some(r.run_s));
-    add(set, "costpush_job_power_watts", &[], r.mean_power_w);
-    add(set, "costpush_job_energy_joules", &[], r.energy_j);
-    add(set, "costpush_job_cpu_core_seconds", &[("compute_basis", basis)], Some(r.core_s));
-    add(set, "costpush_job_co2_grams", &[], r.co2_g);
-    add(set, "costpush_job_vmaf_score", &[], r.vmaf);
-    add(set, "costpush_job_psnr_decibels", &[], r.psnr_db);
-    add(set, "costpush_job_ssim_ratio", &[], r.ssim);
-    add(set, "costpush_job_vmaf_per_watt", &[], r.vmaf_per_watt);
-    add(set, "costpush_job_energy_per_frame_joules", &[], r.joules_per_frame);
-    add(set, "costpush_job_dropped_frames_ratio", &[], r.drop_ratio);
-    add(set, "costpush_job_pixels", &[], r.pixels);
-    add(set, "costpush_job_frames", &[], r.frames);
-    add(set, "costpush_job_quality_pixels_per_joule", &[], r.quality_pixels_per_joule);
-
-    for cur in ctx.currencies(r.currency) {
-        let Some(f) = ctx.rates.convert(1.0, r.currency, cur) else {
-            continue;
-        };
+    gauge("costpush_job_run_seconds", &[], Some(r.run_s));
+    gauge("costpush_job_power_watts", &[], r.mean_power_w);
+    gauge("costpush_job_energy_joules", &[], r.energy_j);
+    gauge("costpush_job_cpu_core_seconds", &[("compute_basis", basis)], Some(r.core_s));
+    gauge("costpush_job_co2_grams", &[], r.co2_g);
+    gauge("costpush_job_vmaf_score", &[], r.vmaf);
+    gauge("costpush_job_psnr_decibels", &[], r.psnr_db);
+    gauge("costpush_job_ssim_ratio", &[], r.ssim);
+    gauge("costpush_job_vmaf_per_watt", &[], r.vmaf_per_watt);
+    gauge("costpush_job_energy_per_frame_joules", &[], r.joules_per_frame);
+    gauge("costpush_job_dropped_frames_ratio", &[], r.drop_ratio);
+    gauge("costpush_job_pixels", &[], r.pixels);
+    gauge("costpush_job_frames", &[], r.frames);
+    gauge("costpush_job_quality_pixels_per_joule", &[], r.quality_pixels_per_joule);
+    for (cur, f) in ctx.conversions(r.currency) {
         let c = r.cost.scaled(f);
-        let cs = cur.as_str();
-        add(set, "costpush_job_energy_cost", &[("currency", cs)], c.energy);
-        add(set, "costpush_job_compute_cost", &[("currency", cs), ("compute_basis", basis)], Some(c.compute));
-        add(set, "costpush_job_cost", &[("currency", cs), ("compute_basis", basis)], c.total);
-        add(
-            set,
-            "costpush_job_cost_per_pixel",
-            &[("currency", cs), ("compute_basis", basis)],
-            r.cost_per_pixel.map(|x| x * f),
-        );
+        let (cur, cb) = (("currency", cur.as_str()), ("compute_basis", basis));
+        gauge("costpush_job_energy_cost", &[cur], c.energy);
+        gauge("costpush_job_compute_cost", &[cur, cb], Some(c.compute));
+        gauge("costpush_job_cost", &[cur, cb], c.total);
+        gauge("costpush_job_cost_per_pixel", &[cur, cb], r.cost_per_pixel.map(|x| x * f));
     }
-
-    // What-if series carry fewer labels: one per scenario and target region is enough to compare.
-    let mut wl: Vec<(&str, &str)> = base.to_vec();
-    wl.push(("scenario", job.scenario.as_str()));
     for w in &r.whatif {
-        let actual = if w.region == ctx.region.name { "true" } else { "false" };
-        let mut l = wl.clone();
-        l.extend([("target_region", w.region.as_str()), ("actual", actual)]);
-        if let Some(g) = w.co2_g {
-            set.add("costpush_job_whatif_co2_grams", &l, ts, g);
-        }
-        for cur in ctx.currencies(w.currency) {
-            let Some(f) = ctx.rates.convert(1.0, w.currency, cur) else {
-                continue;
-            };
-            if let Some(t) = w.cost.total {
-                let mut lc = l.clone();
-                lc.push(("currency", cur.as_str()));
-                set.add("costpush_job_whatif_cost", &lc, ts, t * f);
-            }
+        let target = [("target_region", w.region.as_str()), ("actual", ctx.actual(&w.region))];
+        gauge("costpush_job_whatif_co2_grams", &target, w.co2_g);
+        for (cur, f) in ctx.conversions(w.currency) {
+            gauge(
+                "costpush_job_whatif_cost",
+                &cat(&target, &[("currency", cur.as_str())]),
+                w.cost.total.map(|t| t * f),
+            );
         }
     }
 
     // Counters per host and region.
     counters.add(set, "costpush_jobs_total", base, 1.0, ts);
     counters.add(set, "costpush_run_seconds_total", base, r.run_s, ts);
-    let mut bl = base.to_vec();
-    bl.push(("compute_basis", basis));
-    counters.add(set, "costpush_cpu_core_seconds_total", &bl, r.core_s, ts);
+    counters.add(
+        set,
+        "costpush_cpu_core_seconds_total",
+        &cat(base, &[("compute_basis", basis)]),
+        r.core_s,
+        ts,
+    );
     match r.energy_j {
         None => counters.add(set, "costpush_jobs_without_power_total", base, 1.0, ts),
         Some(e) => {
@@ -392,13 +388,9 @@ fn job_samples(
             }
         }
     }
-    for cur in ctx.currencies(r.currency) {
-        let Some(f) = ctx.rates.convert(1.0, r.currency, cur) else {
-            continue;
-        };
+    for (cur, f) in ctx.conversions(r.currency) {
         let c = r.cost.scaled(f);
-        let mut l = base.to_vec();
-        l.push(("currency", cur.as_str()));
+        let l = cat(base, &[("currency", cur.as_str())]);
         counters.add(set, "costpush_compute_cost_total", &l, c.compute, ts);
         if let (Some(e), Some(t)) = (c.energy, c.total) {
             counters.add(set, "costpush_energy_cost_total", &l, e, ts);
@@ -406,20 +398,19 @@ fn job_samples(
         }
     }
     for w in &r.whatif {
-        let actual = if w.region == ctx.region.name { "true" } else { "false" };
-        let mut l = base.to_vec();
-        l.extend([("target_region", w.region.as_str()), ("actual", actual)]);
+        let l = cat(base, &[("target_region", w.region.as_str()), ("actual", ctx.actual(&w.region))]);
         if let Some(g) = w.co2_g {
             counters.add(set, "costpush_whatif_co2_grams_total", &l, g, ts);
         }
         if let Some(t) = w.cost.total {
-            for cur in ctx.currencies(w.currency) {
-                let Some(f) = ctx.rates.convert(t, w.currency, cur) else {
-                    continue;
-                };
-                let mut lc = l.clone();
-                lc.push(("currency", cur.as_str()));
-                counters.add(set, "costpush_whatif_cost_total", &lc, f, ts);
+            for (cur, f) in ctx.conversions(w.currency) {
+                counters.add(
+                    set,
+                    "costpush_whatif_cost_total",
+                    &cat(&l, &[("currency", cur.as_str())]),
+                    t * f,
+                    ts,
+                );
             }
         }
     }
@@ -435,9 +426,7 @@ fn health_samples(
 ) {
     let now_s = now_ms as f64 / 1000.0;
     set.add("costpush_up", base, now_ms, 1.0);
-    let mut vl = base.to_vec();
-    vl.push(("version", ctx.version));
-    set.add("costpush_build_info", &vl, now_ms, 1.0);
+    set.add("costpush_build_info", &cat(base, &[("version", ctx.version)]), now_ms, 1.0);
     set.add("costpush_last_success_timestamp_seconds", base, now_ms, now_s);
     set.add("costpush_files_matched", base, now_ms, s.files_matched as f64);
     counters.add(set, "costpush_files_ingested_total", base, s.files_ingested as f64, now_ms);
@@ -446,9 +435,7 @@ fn health_samples(
         ("incomplete", s.files_incomplete),
         ("unreadable", s.files_unreadable),
     ] {
-        let mut l = base.to_vec();
-        l.push(("reason", reason));
-        counters.add(set, "costpush_files_failed_total", &l, n as f64, now_ms);
+        counters.add(set, "costpush_files_failed_total", &cat(base, &[("reason", reason)]), n as f64, now_ms);
     }
     counters.add(set, "costpush_jobs_invalid_total", base, s.jobs_invalid as f64, now_ms);
     counters.add(set, "costpush_fields_left_out_total", base, s.fields_left_out as f64, now_ms);
@@ -456,30 +443,31 @@ fn health_samples(
     // Exchange rates in use, and their date, so a dashboard can show them and a rule their age.
     for (cur, rate) in ctx.rates.iter() {
         if cur != Currency::EUR {
-            let mut l = base.to_vec();
-            l.extend([("base", "EUR"), ("quote", cur.as_str())]);
-            set.add("costpush_exchange_rate", &l, now_ms, rate);
+            set.add(
+                "costpush_exchange_rate",
+                &cat(base, &[("base", "EUR"), ("quote", cur.as_str())]),
+                now_ms,
+                rate,
+            );
         }
     }
     set.add("costpush_exchange_rate_date_timestamp_seconds", base, now_ms, ctx.rates.date_unix as f64);
 
     // The pricing table, so what-if panels can show the inputs.
     for r in ctx.regions.values() {
-        let mut l = base.to_vec();
-        l.push(("target_region", r.name.as_str()));
-        let mut li = l.clone();
+        let l = cat(base, &[("target_region", r.name.as_str())]);
         let year = r.intensity_year.to_string();
-        li.extend([("intensity_source", r.intensity_source.as_str()), ("intensity_year", year.as_str())]);
+        let li = cat(&l, &[("intensity_year", year.as_str())]);
         set.add("costpush_region_grid_intensity_grams_per_kilowatt_hour", &li, now_ms, r.intensity_g_per_kwh);
-        for cur in ctx.currencies(r.currency) {
-            let mut lc = l.clone();
-            lc.push(("currency", cur.as_str()));
-            if let Some(p) = ctx.rates.convert(r.electricity_per_kwh, r.currency, cur) {
-                set.add("costpush_region_electricity_price_per_kilowatt_hour", &lc, now_ms, p);
-            }
-            if let Some(p) = ctx.rates.convert(r.compute_per_core_hour, r.currency, cur) {
-                set.add("costpush_region_compute_price_per_core_hour", &lc, now_ms, p);
-            }
+        for (cur, f) in ctx.conversions(r.currency) {
+            let lc = cat(&l, &[("currency", cur.as_str())]);
+            set.add(
+                "costpush_region_electricity_price_per_kilowatt_hour",
+                &lc,
+                now_ms,
+                r.electricity_per_kwh * f,
+            );
+            set.add("costpush_region_compute_price_per_core_hour", &lc, now_ms, r.compute_per_core_hour * f);
         }
     }
 }

@@ -314,8 +314,8 @@ impl Fields<'_> {
         // Benchmark entries (with `fps` or `outputs`) measure their run as end − start even when it
         // overran the planned `duration`; only other entries can carry a queue time.
         let benchmark_shaped = o.contains_key("fps") || o.contains_key("outputs");
-        let queue_gap = !benchmark_shaped
-            && matches!((start, duration), (Some(s), Some(d)) if end - s > d + QUEUE_GAP_S);
+        let queue_gap =
+            !benchmark_shaped && matches!((start, duration), (Some(s), Some(d)) if end - s > d + QUEUE_GAP_S);
         let telemetry_keys = ["power_watts", "cpu_usage_cores", "step_seconds", "encoder_type"];
         let schema = if scheduler_file || queue_gap {
             Schema::Scheduler
@@ -734,8 +734,12 @@ mod tests {
         assert_eq!(p.jobs.len(), 1);
         assert_eq!(p.jobs[0].scenario, "ok");
         assert_eq!(p.jobs[0].index, 6);
-        let dropped: Vec<String> =
-            p.problems.iter().filter(|p| p.severity == Severity::JobDropped).map(|p| p.field.clone()).collect();
+        let dropped: Vec<String> = p
+            .problems
+            .iter()
+            .filter(|p| p.severity == Severity::JobDropped)
+            .map(|p| p.field.clone())
+            .collect();
         assert_eq!(
             dropped,
             [
@@ -759,7 +763,9 @@ mod tests {
         assert_eq!(j.pixels_processed, Some(f64::MAX));
         assert!(j.power_watts.is_empty(), "absurd power is left out, not integrated to infinity");
         assert_eq!(probs.len(), 1);
-        assert!(probs[0].to_string().starts_with("scenarios[0].power_watts[0]: expected a number in [0, 1000000]"));
+        assert!(probs[0]
+            .to_string()
+            .starts_with("scenarios[0].power_watts[0]: expected a number in [0, 1000000]"));
         // a run time beyond 31 days is a unit mistake: the job is skipped
         let (j, probs) = one(r#"{"scenarios": [{"name": "x", "duration": 1e300, "end_time": 1700000000}]}"#);
         assert!(j.is_none());

@@ -68,6 +68,30 @@ pub enum StateError {
     Format { path: PathBuf, found: u32 },
     #[error("cannot write {path}: {source}")]
     Write { path: PathBuf, source: std::io::Error },
+    #[error("{path} is locked: another costpush is using this state directory")]
+    Locked { path: PathBuf },
+}
+
+/// An exclusive lock on a state directory, held for as long as the value lives. Two agents on
+/// one state directory would both push the same new jobs and advance the counters twice.
+pub struct StateLock {
+    _file: std::fs::File,
+}
+
+pub const LOCK_FILE: &str = "lock";
+
+/// Takes the lock on `dir` (creating it), or fails at once if another process holds it.
+pub fn lock(dir: &Path) -> Result<StateLock, StateError> {
+    let path = dir.join(LOCK_FILE);
+    let io = |source| StateError::Write { path: path.clone(), source };
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let file =
+        std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(io)?;
+    match file.try_lock() {
+        Ok(()) => Ok(StateLock { _file: file }),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StateError::Locked { path }),
+        Err(std::fs::TryLockError::Error(e)) => Err(io(e)),
+    }
 }
 
 impl State {
@@ -128,6 +152,15 @@ mod tests {
         s.save(&sub).unwrap();
         assert_eq!(State::load(&sub).unwrap(), s);
         assert!(!sub.join("state.json.tmp").exists());
+    }
+
+    #[test]
+    fn one_agent_per_state_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let held = lock(dir.path()).unwrap();
+        assert!(matches!(lock(dir.path()), Err(StateError::Locked { .. })));
+        drop(held);
+        lock(dir.path()).unwrap();
     }
 
     #[test]

@@ -47,22 +47,43 @@ fn validate_accepts_the_example_and_lists_every_problem() {
 fn flags_override_the_file_for_every_subcommand() {
     let tmp = tempfile::tempdir().unwrap();
     let cfg = tmp.path().join("c.yml");
+    // The file names none of these; the flags supply them.
     std::fs::write(&cfg, "host: {name: h, region: eu-west-1}\n").unwrap();
     let fixtures = fixtures();
-    let out = run(&[
-        "validate",
-        "--config",
-        cfg.to_str().unwrap(),
+    let state = tmp.path().join("s");
+    let flags = [
         "--results-dir",
         fixtures.to_str().unwrap(),
         "--remote-write-url",
         "http://127.0.0.1:9/api/v1/write",
         "--state-dir",
-        tmp.path().join("s").to_str().unwrap(),
+        state.to_str().unwrap(),
         "--schedule",
         "0 */5 * * * *",
-    ]);
+    ];
+    let out = run(&[&["validate", "--config", cfg.to_str().unwrap()], &flags[..]].concat());
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // once reads the flagged results directory ...
+    let out = run(&[&["once", "--config", cfg.to_str().unwrap(), "--dry-run"], &flags[..]].concat());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("scenario=\"2 streams @ 2500k\""));
+    // ... and pushes to the flagged URL (nothing listens there) and locks the flagged state dir.
+    let out = run(&[&["once", "--config", cfg.to_str().unwrap()], &flags[..]].concat());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("127.0.0.1:9"));
+    assert!(state.join("lock").exists());
+}
+
+#[test]
+fn a_second_agent_on_the_same_state_directory_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg =
+        write_config(tmp.path(), &fixtures(), "http://127.0.0.1:9/api/v1/write", "test_results_*.json", "");
+    let held = costpush::state::lock(&tmp.path().join("state")).unwrap();
+    let out = run(&["once", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("another costpush is using this state directory"));
+    drop(held);
 }
 
 #[test]

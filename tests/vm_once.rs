@@ -172,6 +172,13 @@ fn bad_files_are_skipped_and_half_written_ones_are_retried() {
     let results = tmp.path().join("results");
     copy_dir(&fixtures(), &results);
     std::fs::write(results.join("test_results_bad.json"), b"{\"scenarios\": [1, 2,, 3]}").unwrap();
+    // One job without an end time (skipped), one with a bad score (kept, score left out).
+    std::fs::write(
+        results.join("test_results_partial.json"),
+        br#"{"scenarios": [{"name": "no end", "duration": 5},
+            {"name": "bad vmaf", "duration": 5, "end_time": 1767700000, "vmaf_score": "high", "encoder_type": "x"}]}"#,
+    )
+    .unwrap();
     let full = std::fs::read(fixtures().join("test_results_20260105_120000.json")).unwrap();
     let late = results.join("test_results_late.json");
     // same content as the telemetry file but other jobs: shift the scenario names
@@ -184,7 +191,13 @@ fn bad_files_are_skipped_and_half_written_ones_are_retried() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("test_results_bad.json"), "the bad file is named: {stderr}");
-    assert_eq!(vm.one(&sel("costpush_jobs_total", "")).last().1, 6.0, "the good files still land");
+    assert!(stderr.contains("test_results_partial.json: scenarios[0].end_time"), "{stderr}");
+    assert!(stderr.contains("test_results_partial.json: scenarios[1].vmaf_score"), "{stderr}");
+    assert_eq!(vm.one(&sel("costpush_jobs_total", "")).last().1, 7.0, "the good files and jobs still land");
+    assert_eq!(vm.one(&sel("costpush_jobs_invalid_total", "")).last().1, 1.0);
+    assert_eq!(vm.one(&sel("costpush_fields_left_out_total", "")).last().1, 1.0);
+    assert!(vm.export(r#"costpush_job_vmaf_score{scenario="bad vmaf"}"#).is_empty());
+    assert_eq!(vm.one(r#"costpush_job_run_seconds{scenario="bad vmaf"}"#).values, vec![5.0]);
     assert_eq!(vm.one(&sel("costpush_files_failed_total", ",reason=\"malformed\"")).last().1, 1.0);
     assert_eq!(vm.one(&sel("costpush_files_failed_total", ",reason=\"incomplete\"")).last().1, 1.0);
 
@@ -194,7 +207,9 @@ fn bad_files_are_skipped_and_half_written_ones_are_retried() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(!stderr.contains("test_results_bad.json"), "reported once only: {stderr}");
-    assert_eq!(vm.one(&sel("costpush_jobs_total", "")).last().1, 7.0);
+    assert!(!stderr.contains("test_results_partial.json"), "reported once only: {stderr}");
+    assert_eq!(vm.one(&sel("costpush_jobs_total", "")).last().1, 8.0);
+    assert_eq!(vm.one(&sel("costpush_jobs_invalid_total", "")).last().1, 1.0);
     assert_eq!(vm.one(r#"costpush_job_energy_joules{scenario="3 streams @ 2500k"}"#).values, vec![24_000.0]);
     assert_eq!(vm.one(&sel("costpush_files_failed_total", ",reason=\"malformed\"")).last().1, 1.0);
 }
@@ -253,4 +268,61 @@ fn original_project_results_land_one_set_per_scenario_with_power() {
     let e = vm.one(r#"costpush_job_energy_joules{scenario="2 streams @ 2500k"}"#);
     assert_close(e.values[0], 2077.5 / 45.0 * 120.5);
     assert_eq!(e.timestamps, vec![1_705_315_920_500]);
+}
+
+#[test]
+fn samples_outside_the_target_retention_are_warned_about_and_counted() {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+    let tmp = tempfile::tempdir().unwrap();
+    let results = tmp.path().join("results");
+    std::fs::create_dir(&results).unwrap();
+    let job = |name: &str, end: f64| {
+        format!(
+            r#"{{"name": "{name}", "duration": 60, "end_time": {end}, "power_watts": [100], "encoder_type": "x"}}"#
+        )
+    };
+    std::fs::write(
+        results.join("test_results_mixed.json"),
+        format!(
+            r#"{{"scenarios": [{}, {}, {}]}}"#,
+            job("forty days ago", now - 40.0 * 86_400.0),
+            job("an hour ago", now - 3600.0),
+            job("three days ahead", now + 3.0 * 86_400.0)
+        ),
+    )
+    .unwrap();
+    let vm = Vm::start();
+    let cfg = write_config(tmp.path(), &results, &vm.write_url(), "test_results_*.json", "");
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("target_retention_days: 36500", "target_retention_days: 31");
+    std::fs::write(&cfg, text).unwrap();
+
+    // What a 31-day receiver would drop, counted independently from the dry run's output.
+    let dry = run(&["once", "--config", cfg.to_str().unwrap(), "--dry-run"]);
+    assert!(dry.status.success());
+    let cutoff_ms = ((now - 31.0 * 86_400.0) * 1000.0) as i64;
+    let old: usize = String::from_utf8(dry.stdout)
+        .unwrap()
+        .lines()
+        .filter(|l| l.rsplit(' ').next().unwrap().parse::<i64>().unwrap() < cutoff_ms)
+        .count();
+    assert!(old > 10, "the old job's samples: {old}");
+
+    let out = run(&["once", "--config", cfg.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("older than the target retention"), "{stderr}");
+    assert!(stderr.contains(&format!("too_old={old}")), "{stderr}");
+    assert!(
+        stderr.contains("scenarios[2].end_time") && stderr.contains("more than 2 days ahead"),
+        "{stderr}"
+    );
+    assert_eq!(
+        vm.one(&sel("costpush_samples_outside_retention_total", ",reason=\"too_old\"")).last().1,
+        old as f64
+    );
+    assert_eq!(vm.one(&sel("costpush_samples_outside_retention_total", ",reason=\"too_new\"")).last().1, 0.0);
+    assert_eq!(vm.one(&sel("costpush_jobs_invalid_total", "")).last().1, 1.0);
+    assert_eq!(vm.one(&sel("costpush_jobs_total", "")).last().1, 2.0, "the future job is not counted");
 }

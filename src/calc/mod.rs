@@ -139,12 +139,14 @@ pub fn report(
     cores_without_samples: f64,
 ) -> JobReport {
     let step = job.step_s.unwrap_or(1.0);
-    let mean_power_w = energy::mean_level(&job.power_watts, step);
-    let energy_j = mean_power_w.map(|w| w * job.run_s);
-    let (core_s, compute_basis) = match energy::over_run(&job.cpu_cores, step, job.run_s) {
-        Some(c) => (c, ComputeBasis::CpuSamples),
-        None => (job.run_s * cores_without_samples, ComputeBasis::WallTime),
-    };
+    // Inputs are bounded when read; a result that still is not finite is unknown, not pushed.
+    let mean_power_w = energy::mean_level(&job.power_watts, step).filter(|w| w.is_finite());
+    let energy_j = mean_power_w.map(|w| w * job.run_s).filter(|e| e.is_finite());
+    let (core_s, compute_basis) =
+        match energy::over_run(&job.cpu_cores, step, job.run_s).filter(|c| c.is_finite()) {
+            Some(c) => (c, ComputeBasis::CpuSamples),
+            None => (job.run_s * cores_without_samples, ComputeBasis::WallTime),
+        };
     let cost = cost_in(energy_j, core_s, here);
     let co2_g = energy_j.map(|j| co2_grams(j, here.intensity_g_per_kwh));
     let streams = workload::streams_from_name(&job.scenario);
