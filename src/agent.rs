@@ -1,15 +1,16 @@
-//! The agent: one cycle (scan → parse → compute → build → push → commit) and the daemon loop
-//! that runs cycles on the cron schedule until shutdown.
+//! The agent: a cycle (scan → parse → compute → build → queue → commit), the `once` and
+//! `run` modes around it, and shutdown.
 //!
-//! A cycle never commits what the receiver has not acknowledged: the next [`State`] is built on
-//! the side and saved only after every request of the cycle got a 2xx. If a push fails, or the
-//! process dies, the next cycle starts from the old state, reads the same files, and re-sends the
-//! same samples (identical values and timestamps), so nothing taken in is lost and no job is
-//! counted twice.
+//! A cycle reads what changed, builds the samples of the new jobs and of the agent itself,
+//! writes them to the durable queue in bounded batches, and commits its state (files read, jobs
+//! taken, counters advanced, next queue number). The sender delivers the queue separately,
+//! oldest batch first. So a sample the agent has taken in is either acknowledged by the receiver
+//! or on disk waiting to be sent, and a job is taken in once (see `queue` and `state`).
 
 use std::collections::BTreeSet;
 use std::future::Future;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
@@ -17,12 +18,15 @@ use tracing::{debug, info, warn};
 
 use crate::calc;
 use crate::config::Config;
-use crate::metrics::{self, CycleStats, SeriesSet};
-use crate::remote_write::{client::Client, encode};
+use crate::metrics::{self, CycleStats, DeliveryStats, SeriesSet};
+use crate::queue::Queue;
+use crate::remote_write::client::{Backoff, HttpTransport};
+use crate::remote_write::encode;
+use crate::remote_write::sender::{Drained, Reason, Sender, Shared, Stats};
 use crate::results::{self, FileError, Job, Severity};
 use crate::state::{FileState, FileStatus, State};
 
-/// A cycle's samples and the state to commit once they are acknowledged.
+/// A cycle's samples and the state to commit once they are queued.
 pub struct Prepared {
     pub set: SeriesSet,
     pub next: State,
@@ -33,13 +37,24 @@ pub struct Prepared {
     pub too_new: u64,
 }
 
-/// Result of a cycle that reached the receiver.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Outcome {
+/// What a cycle put in the queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Enqueued {
     pub new_jobs: usize,
     pub samples: usize,
-    pub requests: usize,
-    pub stats: CycleStats,
+    pub batches: usize,
+}
+
+/// What `once` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OnceOutcome {
+    pub enqueued: Enqueued,
+    pub drained: Drained,
+}
+
+/// The queue directory inside the state directory.
+pub fn queue_dir(state_dir: &Path) -> PathBuf {
+    state_dir.join("queue")
 }
 
 pub fn now_ms(t: SystemTime) -> i64 {
@@ -85,10 +100,10 @@ pub fn list_files(dirs: &[PathBuf], pattern: &glob::Pattern) -> (Vec<PathBuf>, V
 
 /// Reads what changed since `state`, computes every new job and builds the cycle's samples.
 /// Reads files; writes nothing.
-pub fn prepare(cfg: &Config, state: &State, now: SystemTime) -> Prepared {
+pub fn prepare(cfg: &Config, state: &State, delivery: DeliveryStats, now: SystemTime) -> Prepared {
     let now_ms = now_ms(now);
     let mut next = state.clone();
-    let mut stats = CycleStats::default();
+    let mut stats = CycleStats { delivery, ..CycleStats::default() };
     let (files, dir_errors) = list_files(&cfg.results_dirs, &cfg.pattern);
     for e in dir_errors {
         warn!("{e}");
@@ -227,55 +242,157 @@ fn report(p: &Prepared, cfg: &Config) {
     }
 }
 
-/// One cycle against the receiver: prepare, push every batch in order, then commit the state.
-pub async fn cycle(
+/// The delivery figures for the agent's own metrics.
+fn delivery_stats(shared: &Shared) -> DeliveryStats {
+    let (bytes, batches) = {
+        let q = shared.queue.lock().expect("queue lock");
+        (q.bytes(), q.len() as u64)
+    };
+    from_stats(&shared.stats(), bytes, batches)
+}
+
+fn from_stats(s: &Stats, queue_bytes: u64, queue_batches: u64) -> DeliveryStats {
+    DeliveryStats {
+        queue_bytes,
+        queue_batches,
+        sent_samples: s.sent_samples,
+        retried_samples: s.retried_samples,
+        dropped: Reason::ALL.iter().map(|r| (r.as_str(), s.dropped(*r))).collect(),
+        last_success_ms: s.last_success_ms,
+        backoff_seconds: s.backoff.as_secs_f64(),
+    }
+}
+
+/// Opens the queue of a state directory, cleaning up after an uncommitted cycle.
+pub fn open_queue(cfg: &Config, state: &State) -> anyhow::Result<Arc<Shared>> {
+    let dir = queue_dir(&cfg.state_dir);
+    let (queue, rec) = Queue::open(&dir, cfg.remote_write.queue_max_bytes, state.next_seq)?;
+    if rec.uncommitted > 0 {
+        info!(batches = rec.uncommitted, "removed the batches of a cycle that did not commit; it runs again");
+    }
+    if rec.corrupt > 0 {
+        warn!(files = rec.corrupt, "removed unreadable queue files");
+    }
+    Ok(Shared::new(queue, &dir))
+}
+
+/// One cycle: prepare, write the batches to the queue, commit the state, wake the sender.
+pub fn enqueue_cycle(
     cfg: &Config,
-    client: &Client,
     state: &mut State,
+    shared: &Shared,
     now: SystemTime,
-) -> anyhow::Result<Outcome> {
-    let p = prepare(cfg, state, now);
+) -> anyhow::Result<Enqueued> {
+    let p = prepare(cfg, state, delivery_stats(shared), now);
     report(&p, cfg);
     let samples = p.set.sample_count();
     let batches = encode::batches(p.set.into_series(), cfg.remote_write.max_samples_per_request);
-    let requests = batches.len();
-    for (i, b) in batches.iter().enumerate() {
-        client.send(encode::body(b)).await.with_context(|| {
-            format!("remote write to {} (request {} of {requests})", cfg.remote_write.url, i + 1)
-        })?;
+    let mut next = p.next;
+    let written = {
+        let q = shared.queue.lock().expect("queue lock");
+        let mut written = Vec::with_capacity(batches.len());
+        let mut result = Ok(());
+        for (i, b) in batches.iter().enumerate() {
+            let n: u64 = b.iter().map(|s| s.samples.len() as u64).sum();
+            match q.write(state.next_seq + i as u64, &encode::body(b), n) {
+                Ok(e) => written.push(e),
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        if let Err(e) = result.and_then(|()| q.sync_dir()) {
+            q.discard(&written);
+            return Err(e).context("writing the cycle's batches to the queue");
+        }
+        next.next_seq = state.next_seq + written.len() as u64;
+        if let Err(e) = next.save(&cfg.state_dir) {
+            q.discard(&written);
+            return Err(e).context("committing the cycle's state");
+        }
+        written
+    };
+    *state = next;
+    let dropped = shared.queue.lock().expect("queue lock").admit(written);
+    match dropped {
+        Ok(d) if !d.is_empty() => {
+            let n: u64 = d.iter().map(|e| e.samples).sum();
+            warn!(
+                batches = d.len(),
+                samples = n,
+                max_bytes = cfg.remote_write.queue_max_bytes,
+                "queue full: the oldest batches were dropped"
+            );
+            shared.count_dropped(Reason::QueueFull, n);
+        }
+        Ok(_) => {}
+        Err(e) => warn!(error = %e, "cannot enforce the queue cap"),
     }
-    p.next.save(&cfg.state_dir).context("saving state after a successful push")?;
-    *state = p.next;
-    info!(new_jobs = p.new_jobs, samples, requests, "cycle pushed");
-    Ok(Outcome { new_jobs: p.new_jobs, samples, requests, stats: p.stats })
+    shared.wake.notify_one();
+    info!(new_jobs = p.new_jobs, samples, batches = batches.len(), "cycle queued");
+    Ok(Enqueued { new_jobs: p.new_jobs, samples, batches: batches.len() })
 }
 
-/// `costpush once --dry-run`: the samples in text exposition; no network, no state written.
+fn backoff(cfg: &Config) -> Backoff {
+    Backoff { min: cfg.remote_write.min_backoff, max: cfg.remote_write.max_backoff }
+}
+
+/// `costpush once --dry-run`: the samples in text exposition; no network, nothing written.
 pub fn dry_run(cfg: &Config, now: SystemTime) -> anyhow::Result<String> {
     let state = State::load(&cfg.state_dir)?;
-    let p = prepare(cfg, &state, now);
+    let dir = queue_dir(&cfg.state_dir);
+    let (bytes, batches) = Queue::peek(&dir);
+    let delivery = from_stats(&Stats::load(&dir.join("stats.json")), bytes, batches);
+    let p = prepare(cfg, &state, delivery, now);
     report(&p, cfg);
     Ok(p.set.to_text())
 }
 
-/// `costpush once`: one cycle.
-pub async fn once(cfg: &Config) -> anyhow::Result<Outcome> {
+/// `costpush once`: one cycle, then deliver everything queued (this cycle's and any left from
+/// before). Fails if something stays queued or was dropped.
+pub async fn once(cfg: &Config) -> anyhow::Result<OnceOutcome> {
     let _lock = crate::state::lock(&cfg.state_dir)?;
     let mut state = State::load(&cfg.state_dir)?;
-    let client = Client::new(&cfg.remote_write).context("building the HTTP client")?;
-    cycle(cfg, &client, &mut state, SystemTime::now()).await
+    let shared = open_queue(cfg, &state)?;
+    let enqueued = enqueue_cycle(cfg, &mut state, &shared, SystemTime::now())?;
+    let transport = HttpTransport::new(&cfg.remote_write).context("building the HTTP client")?;
+    let (_keep, stop) = tokio::sync::watch::channel(false);
+    let sender =
+        Sender::new(transport, shared.clone(), backoff(cfg), Some(cfg.remote_write.max_attempts), stop);
+    match sender.drain().await {
+        Ok(drained) if drained.dropped == 0 => Ok(OnceOutcome { enqueued, drained }),
+        Ok(drained) => anyhow::bail!(
+            "{} samples were dropped (refused by the receiver or too large; see the log above)",
+            drained.dropped
+        ),
+        Err((_, why)) => {
+            let pending = shared.queue.lock().expect("queue lock").len();
+            anyhow::bail!(
+                "remote write to {}: {why}; {pending} batches stay queued in {} for the next run",
+                cfg.remote_write.url,
+                queue_dir(&cfg.state_dir).display()
+            )
+        }
+    }
 }
 
-/// The daemon: a cycle at start, then one per schedule tick, until `shutdown` completes.
+/// The daemon: the sender runs on its own; a cycle runs at start, then at each schedule tick,
+/// until `shutdown` completes. Ticks that arrive while a cycle runs are merged into one.
 ///
-/// Ticks that arrive while a cycle runs are merged into one. On shutdown a running cycle is
-/// abandoned before its commit, which loses nothing (see the module doc).
+/// On shutdown no new cycle starts; the sender stops at once if it is waiting, or after the
+/// request on the wire, bounded by the grace period. What is not delivered stays queued.
 pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     use tokio_cron_scheduler::{Job as CronJob, JobScheduler};
 
     let _lock = crate::state::lock(&cfg.state_dir)?;
     let mut state = State::load(&cfg.state_dir)?;
-    let client = Client::new(&cfg.remote_write).context("building the HTTP client")?;
+    let shared = open_queue(&cfg, &state)?;
+    let transport = HttpTransport::new(&cfg.remote_write).context("building the HTTP client")?;
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let sender = Sender::new(transport, shared.clone(), backoff(&cfg), None, stop);
+    let mut sender_task = tokio::spawn(async move { sender.run().await });
+
     let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
     let mut sched = JobScheduler::new().await.context("starting the scheduler")?;
     let tick = tx.clone();
@@ -300,22 +417,23 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
         tokio::select! {
             _ = &mut shutdown => break,
             Some(()) = rx.recv() => {
-                tokio::select! {
-                    _ = &mut shutdown => {
-                        info!("shutdown during a cycle: its samples are sent again next start");
-                        break;
-                    }
-                    r = cycle(&cfg, &client, &mut state, SystemTime::now()) => {
-                        if let Err(e) = r {
-                            warn!(error = format!("{e:#}"), "cycle failed; the same data is retried next cycle");
-                        }
-                    }
+                // A cycle is short local work (read, compute, write the queue) and is not
+                // interrupted, so a shutdown never leaves a half-written cycle behind.
+                if let Err(e) = enqueue_cycle(&cfg, &mut state, &shared, SystemTime::now()) {
+                    warn!(error = format!("{e:#}"), "cycle failed; the same files are read again next cycle");
                 }
             }
         }
     }
+    info!(grace_s = cfg.shutdown_grace.as_secs_f64(), "stopping");
+    let _ = stop_tx.send(true);
     let _ = sched.shutdown().await;
-    info!("costpush stopped");
+    if tokio::time::timeout(cfg.shutdown_grace, &mut sender_task).await.is_err() {
+        sender_task.abort();
+        warn!("grace period over: the request on the wire was abandoned; its batch stays queued");
+    }
+    let pending = shared.queue.lock().expect("queue lock").len();
+    info!(batches_queued = pending, "costpush stopped");
     Ok(())
 }
 

@@ -38,6 +38,7 @@ pub struct RawConfig {
     pub schedule: Option<String>,
     pub state_dir: Option<PathBuf>,
     pub target_retention_days: Option<f64>,
+    pub shutdown_grace_seconds: Option<f64>,
     pub remote_write: Option<RawRemoteWrite>,
     pub currencies: Option<RawCurrencies>,
     /// Whether the compiled-in regions are kept beside the file's own (default true).
@@ -67,6 +68,9 @@ pub struct RawRemoteWrite {
     pub timeout_seconds: Option<f64>,
     pub max_samples_per_request: Option<usize>,
     pub max_attempts: Option<u32>,
+    pub min_backoff_seconds: Option<f64>,
+    pub max_backoff_seconds: Option<f64>,
+    pub queue_max_bytes: Option<u64>,
     pub extra_labels: Option<BTreeMap<String, String>>,
     pub auth: Option<RawAuth>,
     pub tls: Option<RawTls>,
@@ -159,7 +163,12 @@ pub struct RemoteWrite {
     pub url: String,
     pub timeout: std::time::Duration,
     pub max_samples_per_request: usize,
+    /// Attempts per batch in `once` (the daemon retries until delivered).
     pub max_attempts: u32,
+    pub min_backoff: std::time::Duration,
+    pub max_backoff: std::time::Duration,
+    /// Cap on the queue's files; past it the oldest batches are dropped.
+    pub queue_max_bytes: u64,
     pub extra_labels: BTreeMap<String, String>,
     pub auth: Auth,
     pub tls: Tls,
@@ -176,6 +185,8 @@ pub struct Config {
     pub schedule: String,
     pub state_dir: PathBuf,
     pub target_retention: std::time::Duration,
+    /// How long shutdown may take: a running cycle and a request on the wire get this long.
+    pub shutdown_grace: std::time::Duration,
     pub remote_write: RemoteWrite,
     pub reporting: Vec<Currency>,
     pub rates: Rates,
@@ -303,6 +314,7 @@ fn parse_sections(text: &str) -> (RawConfig, Vec<String>, Vec<String>) {
             "schedule" => raw.schedule = section(&key, v, p, f),
             "state_dir" => raw.state_dir = section(&key, v, p, f),
             "target_retention_days" => raw.target_retention_days = section(&key, v, p, f),
+            "shutdown_grace_seconds" => raw.shutdown_grace_seconds = section(&key, v, p, f),
             "remote_write" => raw.remote_write = section(&key, v, p, f),
             "currencies" => raw.currencies = section(&key, v, p, f),
             "use_default_regions" => raw.use_default_regions = section(&key, v, p, f),
@@ -318,7 +330,8 @@ fn parse_sections(text: &str) -> (RawConfig, Vec<String>, Vec<String>) {
             }
             other => problems.push(format!(
                 "{other}: unknown field, expected one of host, results, schedule, state_dir, \
-                 target_retention_days, remote_write, currencies, use_default_regions, regions"
+                 target_retention_days, shutdown_grace_seconds, remote_write, currencies, use_default_regions, \
+                 regions"
             )),
         }
     }
@@ -565,6 +578,12 @@ impl RawConfig {
             } * 86_400.0,
         );
 
+        let grace_s = self.shutdown_grace_seconds.unwrap_or(10.0);
+        if !(grace_s.is_finite() && grace_s > 0.0 && grace_s <= 600.0) {
+            p.push(format!("shutdown_grace_seconds: must be in (0, 600], got {grace_s}"));
+        }
+        let shutdown_grace = std::time::Duration::from_secs_f64(grace_s.clamp(0.001, 600.0));
+
         let remote_write = validate_remote_write(self.remote_write.unwrap_or_default(), base, ov, &mut p);
 
         if p.is_empty() {
@@ -577,6 +596,7 @@ impl RawConfig {
                 schedule,
                 state_dir,
                 target_retention,
+                shutdown_grace,
                 remote_write,
                 reporting,
                 rates,
@@ -623,6 +643,20 @@ fn validate_remote_write(
     let max_attempts = raw.max_attempts.unwrap_or(4);
     if max_attempts == 0 {
         p.push("remote_write.max_attempts: must be at least 1".into());
+    }
+    let min_backoff_s = raw.min_backoff_seconds.unwrap_or(0.5);
+    let max_backoff_s = raw.max_backoff_seconds.unwrap_or(60.0);
+    if !(min_backoff_s.is_finite() && min_backoff_s > 0.0) {
+        p.push(format!("remote_write.min_backoff_seconds: must be a positive number, got {min_backoff_s}"));
+    }
+    if !(max_backoff_s.is_finite() && max_backoff_s >= min_backoff_s && max_backoff_s <= 3600.0) {
+        p.push(format!(
+            "remote_write.max_backoff_seconds: must be between min_backoff_seconds and 3600, got {max_backoff_s}"
+        ));
+    }
+    let queue_max_bytes = raw.queue_max_bytes.unwrap_or(256 << 20);
+    if queue_max_bytes < 4096 {
+        p.push(format!("remote_write.queue_max_bytes: must be at least 4096, got {queue_max_bytes}"));
     }
     let extra_labels = raw.extra_labels.unwrap_or_default();
     for (k, v) in &extra_labels {
@@ -730,6 +764,9 @@ fn validate_remote_write(
         }),
         max_samples_per_request: max_samples.max(1),
         max_attempts: max_attempts.max(1),
+        min_backoff: std::time::Duration::from_secs_f64(min_backoff_s.clamp(0.001, 3600.0)),
+        max_backoff: std::time::Duration::from_secs_f64(max_backoff_s.clamp(0.001, 3600.0)),
+        queue_max_bytes,
         extra_labels,
         auth,
         tls,

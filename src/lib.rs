@@ -7,7 +7,8 @@
 //! - [`results`]: bytes of a results file → jobs and field problems (pure).
 //! - [`calc`]: energy, money, carbon, quality and what-if of a job (pure).
 //! - [`metrics`]: job reports → samples, the contract of `docs/metrics.md` (pure).
-//! - [`remote_write`]: series → protobuf + snappy bodies → HTTP with retries.
+//! - [`queue`]: encoded batches on disk (fsynced), sent oldest first, bounded in bytes.
+//! - [`remote_write`]: series → protobuf + snappy bodies; the sender that delivers the queue.
 //! - [`state`]: what was ingested and the counters, saved atomically after each acknowledged push.
 //! - [`agent`]: one cycle, and the daemon loop with its schedule and shutdown.
 //!
@@ -18,6 +19,7 @@ pub mod agent;
 pub mod calc;
 pub mod config;
 pub mod metrics;
+pub mod queue;
 pub mod remote_write;
 pub mod results;
 pub mod state;

@@ -112,7 +112,15 @@ fn main() -> ExitCode {
             })
         }
         Command::Once { dry_run: false, .. } => rt.block_on(costpush::agent::once(&cfg)).map(|o| {
-            eprintln!("pushed {} samples in {} requests ({} new jobs)", o.samples, o.requests, o.new_jobs);
+            eprintln!(
+                "queued {} samples in {} batches ({} new jobs); delivered {} queued batches ({} samples) in {} requests",
+                o.enqueued.samples,
+                o.enqueued.batches,
+                o.enqueued.new_jobs,
+                o.drained.batches,
+                o.drained.delivered,
+                o.drained.requests
+            );
         }),
         Command::Run { .. } => rt.block_on(costpush::agent::run(cfg, costpush::agent::shutdown_signal())),
     };

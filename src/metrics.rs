@@ -228,6 +228,20 @@ pub struct CycleStats {
     pub files_unreadable: u64,
     pub jobs_invalid: u64,
     pub fields_left_out: u64,
+    pub delivery: DeliveryStats,
+}
+
+/// The queue and the sender as the cycle found them.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct DeliveryStats {
+    pub queue_bytes: u64,
+    pub queue_batches: u64,
+    pub sent_samples: u64,
+    pub retried_samples: u64,
+    /// Samples dropped, by reason; every reason listed, zeros included.
+    pub dropped: Vec<(&'static str, u64)>,
+    pub last_success_ms: Option<i64>,
+    pub backoff_seconds: f64,
 }
 
 /// Outcome of [`build`].
@@ -294,9 +308,6 @@ pub fn build(
     }
     let nf = set.non_finite() as f64;
     counters.add(&mut set, "costpush_samples_non_finite_total", &base, nf, now_ms);
-    // Counts every sample of this push, itself included.
-    let sent = set.sample_count() as f64 + 1.0;
-    counters.add(&mut set, "costpush_samples_sent_total", &base, sent, now_ms);
     Built { set, counters, too_old, too_new }
 }
 
@@ -424,10 +435,21 @@ fn health_samples(
     set: &mut SeriesSet,
     counters: &mut Counters,
 ) {
-    let now_s = now_ms as f64 / 1000.0;
     set.add("costpush_up", base, now_ms, 1.0);
     set.add("costpush_build_info", &cat(base, &[("version", ctx.version)]), now_ms, 1.0);
-    set.add("costpush_last_success_timestamp_seconds", base, now_ms, now_s);
+    let d = &s.delivery;
+    if let Some(t) = d.last_success_ms {
+        set.add("costpush_last_success_timestamp_seconds", base, now_ms, t as f64 / 1000.0);
+    }
+    set.add("costpush_queue_bytes", base, now_ms, d.queue_bytes as f64);
+    set.add("costpush_queue_batches", base, now_ms, d.queue_batches as f64);
+    set.add("costpush_backoff_seconds", base, now_ms, d.backoff_seconds);
+    // Kept by the sender (persisted beside the queue), reported here as they stand.
+    set.add("costpush_samples_sent_total", base, now_ms, d.sent_samples as f64);
+    set.add("costpush_samples_retried_total", base, now_ms, d.retried_samples as f64);
+    for (reason, n) in &d.dropped {
+        set.add("costpush_samples_dropped_total", &cat(base, &[("reason", reason)]), now_ms, *n as f64);
+    }
     set.add("costpush_files_matched", base, now_ms, s.files_matched as f64);
     counters.add(set, "costpush_files_ingested_total", base, s.files_ingested as f64, now_ms);
     for (reason, n) in [

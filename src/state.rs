@@ -7,11 +7,13 @@
 //!   cycles, files or restarts;
 //! - `counters`: the value and last timestamp of every counter, so counters survive restarts.
 //!
-//! The state is written only after the receiver acknowledged the cycle's samples, by writing a
+//! - `next_seq`: the first queue sequence number not yet used by a committed cycle.
+//!
+//! A cycle commits its state right after its batches are durably in the queue, by writing a
 //! temporary file, fsyncing it, renaming it over `state.json` and fsyncing the directory. A crash
-//! at any point leaves either the old or the new state, never a torn one; with the old state the
-//! next cycle recomputes and re-sends the same samples (same values, same timestamps), which the
-//! receiver stores as duplicates of what it already has.
+//! at any point leaves either the old or the new state, never a torn one. With the old state the
+//! queue drops the uncommitted cycle's batches at start and the cycle runs again from the same
+//! files, producing the same samples (same values, same timestamps).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -50,11 +52,20 @@ pub struct State {
     pub files: BTreeMap<PathBuf, FileState>,
     pub jobs: BTreeSet<u64>,
     pub counters: Counters,
+    /// The first queue sequence number no committed cycle has used (see `queue`).
+    #[serde(default)]
+    pub next_seq: u64,
 }
 
 impl Default for State {
     fn default() -> Self {
-        State { format: FORMAT, files: BTreeMap::new(), jobs: BTreeSet::new(), counters: Counters::default() }
+        State {
+            format: FORMAT,
+            files: BTreeMap::new(),
+            jobs: BTreeSet::new(),
+            counters: Counters::default(),
+            next_seq: 0,
+        }
     }
 }
 

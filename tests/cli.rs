@@ -113,7 +113,12 @@ fn dry_run_prints_samples_and_touches_no_network_or_state() {
     // and the real push to the same dead URL fails with a non-zero exit
     let out = run(&["once", "--config", cfg.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(!tmp.path().join("state").join("state.json").exists(), "state committed without a push");
+    // the samples are not lost: they wait in the queue for the next run
+    let queued = std::fs::read_dir(tmp.path().join("state/queue"))
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".batch"))
+        .count();
+    assert!(queued > 0, "nothing queued");
 }
 
 #[test]

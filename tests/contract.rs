@@ -45,6 +45,13 @@ fn pushed() -> BTreeMap<String, Vec<BTreeSet<String>>> {
     let tmp = tempfile::tempdir().unwrap();
     let cfg =
         write_config(tmp.path(), &fixtures(), "http://127.0.0.1:9/api/v1/write", "test_results_*.json", "");
+    // As after one successful push, so the last-success gauge exists too.
+    std::fs::create_dir_all(tmp.path().join("state/queue")).unwrap();
+    std::fs::write(
+        tmp.path().join("state/queue/stats.json"),
+        r#"{"sent_samples": 10, "sent_requests": 1, "retried_samples": 0, "dropped": {}, "last_success_ms": 1767614520000}"#,
+    )
+    .unwrap();
     let out = run(&["once", "--config", cfg.to_str().unwrap(), "--dry-run"]);
     assert!(out.status.success());
     let mut m: BTreeMap<String, Vec<BTreeSet<String>>> = BTreeMap::new();

@@ -1,12 +1,16 @@
 //! Remote-write protocol details against an in-process fake receiver that decodes every
-//! request: headers, label and timestamp rules, request size bounds, and the basic retry rules
-//! (5xx retried, 4xx not). Real-server behaviour is covered by the VictoriaMetrics tests.
+//! request: headers, label and timestamp rules, request size bounds, and how each kind of
+//! answer is handled (500 retried, 400 dropped for good, 413 split, 401 kept, a slow receiver
+//! timed out and retried, per-series order under random delays and failures).
+//! Real-server behaviour is covered by the VictoriaMetrics tests; the waits on `Retry-After`
+//! are tested with paused time in `src/remote_write/sender.rs`.
 
 mod common;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use costpush::config::{self, Overrides};
 use costpush::remote_write::encode;
@@ -18,81 +22,120 @@ struct Request {
     path: String,
     headers: BTreeMap<String, String>,
     body: Vec<u8>,
+    /// The status it was answered with.
+    status: u16,
 }
 
-/// Answers requests in order with the scripted statuses (the last one repeats), recording each.
+impl Request {
+    fn samples(&self) -> usize {
+        encode::decode(&self.body).unwrap().timeseries.iter().map(|t| t.samples.len()).sum()
+    }
+}
+
+/// How the fake answers request number `i` (0-based) with `samples` samples.
+type Script = dyn Fn(usize, usize) -> (u16, Duration) + Send + Sync;
+
+/// A receiver on 127.0.0.1 that answers by `script` and records each request.
 struct Fake {
     url: String,
     got: Arc<Mutex<Vec<Request>>>,
 }
 
-async fn fake(statuses: Vec<u16>) -> Fake {
+impl Fake {
+    fn got(&self) -> Vec<Request> {
+        self.got.lock().unwrap().clone()
+    }
+}
+
+async fn fake(script: impl Fn(usize, usize) -> (u16, Duration) + Send + Sync + 'static) -> Fake {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/api/v1/write", listener.local_addr().unwrap());
     let got: Arc<Mutex<Vec<Request>>> = Arc::default();
     let rec = got.clone();
+    let script: Arc<Script> = Arc::new(script);
+    let counter = Arc::new(Mutex::new(0usize));
     tokio::spawn(async move {
         loop {
             let (mut sock, _) = listener.accept().await.unwrap();
-            let mut buf = Vec::new();
-            let mut chunk = [0u8; 8192];
-            let head_end = loop {
-                let n = sock.read(&mut chunk).await.unwrap();
-                if n == 0 {
-                    break None;
+            let (rec, script, counter) = (rec.clone(), script.clone(), counter.clone());
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 8192];
+                let head_end = loop {
+                    let Ok(n) = sock.read(&mut chunk).await else { return };
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break i;
+                    }
+                };
+                let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+                let mut lines = head.lines();
+                let path = lines.next().unwrap().split(' ').nth(1).unwrap().to_string();
+                let headers: BTreeMap<String, String> = lines
+                    .filter_map(|l| l.split_once(':'))
+                    .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+                    .collect();
+                let len: usize = headers.get("content-length").map_or(0, |v| v.parse().unwrap());
+                let mut body = buf[head_end + 4..].to_vec();
+                while body.len() < len {
+                    let Ok(n) = sock.read(&mut chunk).await else { return };
+                    if n == 0 {
+                        return;
+                    }
+                    body.extend_from_slice(&chunk[..n]);
                 }
-                buf.extend_from_slice(&chunk[..n]);
-                if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                    break Some(i);
-                }
-            };
-            let Some(head_end) = head_end else { continue };
-            let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
-            let mut lines = head.lines();
-            let path = lines.next().unwrap().split(' ').nth(1).unwrap().to_string();
-            let headers: BTreeMap<String, String> = lines
-                .filter_map(|l| l.split_once(':'))
-                .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-                .collect();
-            let len: usize = headers.get("content-length").map_or(0, |v| v.parse().unwrap());
-            let mut body = buf[head_end + 4..].to_vec();
-            while body.len() < len {
-                let n = sock.read(&mut chunk).await.unwrap();
-                body.extend_from_slice(&chunk[..n]);
-            }
-            let i = {
-                let mut g = rec.lock().unwrap();
-                g.push(Request { path, headers, body });
-                g.len() - 1
-            };
-            let status = statuses[i.min(statuses.len() - 1)];
-            let reply =
-                format!("HTTP/1.1 {status} X\r\ncontent-length: 7\r\nconnection: close\r\n\r\nbecause");
-            let _ = sock.write_all(reply.as_bytes()).await;
-            let _ = sock.shutdown().await;
+                let i = {
+                    let mut c = counter.lock().unwrap();
+                    *c += 1;
+                    *c - 1
+                };
+                let samples: usize =
+                    encode::decode(&body).unwrap().timeseries.iter().map(|t| t.samples.len()).sum();
+                let (status, delay) = script(i, samples);
+                tokio::time::sleep(delay).await;
+                rec.lock().unwrap().push(Request { path, headers, body, status });
+                let reply =
+                    format!("HTTP/1.1 {status} X\r\ncontent-length: 7\r\nconnection: close\r\n\r\nbecause");
+                let _ = sock.write_all(reply.as_bytes()).await;
+                let _ = sock.shutdown().await;
+            });
         }
     });
     Fake { url, got }
 }
 
+fn always(status: u16) -> impl Fn(usize, usize) -> (u16, Duration) + Send + Sync + 'static {
+    move |_, _| (status, Duration::ZERO)
+}
+
 fn cfg(dir: &Path, url: &str, extra_rw: &str) -> config::Config {
     let text = format!(
-        "host: {{name: h1, region: eu-north-1}}\nresults: {{dirs: [\"{}\"]}}\nstate_dir: \"{}\"\nremote_write: {{url: \"{url}\"{extra_rw}}}\n",
+        "host: {{name: h1, region: eu-north-1}}\nresults: {{dirs: [\"{}\"]}}\nstate_dir: \"{}\"\nremote_write: {{url: \"{url}\", min_backoff_seconds: 0.01, max_backoff_seconds: 0.05{extra_rw}}}\n",
         common::fixtures().display(),
         dir.join("state").display()
     );
     config::parse(&text).unwrap().validate(dir, &Overrides::default()).unwrap()
 }
 
+fn queued(dir: &Path) -> usize {
+    std::fs::read_dir(dir.join("state/queue"))
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".batch"))
+        .count()
+}
+
 #[tokio::test]
 async fn requests_follow_remote_write_1_0() {
-    let f = fake(vec![204]).await;
+    let f = fake(always(204)).await;
     let tmp = tempfile::tempdir().unwrap();
     std::fs::write(tmp.path().join("token"), "t0ken\n").unwrap();
     let c = cfg(tmp.path(), &f.url, ", auth: {bearer_token_file: token}, max_samples_per_request: 50");
     let o = costpush::agent::once(&c).await.unwrap();
-    let got = f.got.lock().unwrap().clone();
-    assert_eq!(got.len(), o.requests);
+    let got = f.got();
+    assert_eq!(got.len() as u64, o.drained.requests);
     assert!(got.len() > 2, "50-sample requests: several");
     let mut total = 0;
     let mut last_ts: BTreeMap<Vec<(String, String)>, i64> = BTreeMap::new();
@@ -104,7 +147,7 @@ async fn requests_follow_remote_write_1_0() {
         assert_eq!(r.headers["user-agent"], format!("costpush/{}", env!("CARGO_PKG_VERSION")));
         assert_eq!(r.headers["authorization"], "Bearer t0ken");
         let req = encode::decode(&r.body).expect("snappy block + protobuf");
-        let n: usize = req.timeseries.iter().map(|t| t.samples.len()).sum();
+        let n = r.samples();
         assert!(n <= 50 && n > 0);
         total += n;
         for ts in &req.timeseries {
@@ -122,50 +165,138 @@ async fn requests_follow_remote_write_1_0() {
             }
         }
     }
-    assert_eq!(total, o.samples);
+    assert_eq!(total, o.enqueued.samples);
+    assert_eq!(queued(tmp.path()), 0);
 }
 
 #[tokio::test]
 async fn a_500_is_retried_and_delivered() {
-    let f = fake(vec![500, 204]).await;
+    let f = fake(|i, _| (if i == 0 { 500 } else { 204 }, Duration::ZERO)).await;
     let tmp = tempfile::tempdir().unwrap();
     let c = cfg(tmp.path(), &f.url, ", max_attempts: 3");
     costpush::agent::once(&c).await.expect("delivered on the second attempt");
-    let got = f.got.lock().unwrap().clone();
+    let got = f.got();
     assert_eq!(got.len(), 2);
     assert_eq!(got[0].body, got[1].body, "the same batch is re-sent");
-    assert!(tmp.path().join("state/state.json").exists());
+    assert_eq!(queued(tmp.path()), 0);
 }
 
 #[tokio::test]
-async fn a_400_is_not_retried_and_nothing_is_committed() {
-    let f = fake(vec![400]).await;
+async fn a_400_is_dropped_counted_and_never_sent_again() {
+    let f = fake(|i, _| (if i == 0 { 400 } else { 204 }, Duration::ZERO)).await;
     let tmp = tempfile::tempdir().unwrap();
     let c = cfg(tmp.path(), &f.url, ", max_attempts: 5");
     let e = costpush::agent::once(&c).await.unwrap_err();
-    let msg = format!("{e:#}");
-    assert!(msg.contains("HTTP 400") && msg.contains("because"), "the receiver's answer is shown: {msg}");
-    assert_eq!(f.got.lock().unwrap().len(), 1);
-    assert!(!tmp.path().join("state/state.json").exists(), "jobs not marked ingested");
+    assert!(format!("{e:#}").contains("samples were dropped"), "{e:#}");
+    let first = f.got();
+    assert_eq!(first.len(), 1, "not retried");
+    let refused = first[0].samples();
+    assert_eq!(queued(tmp.path()), 0, "and not kept");
+
+    // The next run does not send it again, and reports the drop.
+    costpush::agent::once(&c).await.unwrap();
+    let got = f.got();
+    assert!(got[1..].iter().all(|r| r.body != first[0].body));
+    let text: Vec<String> = got[1..]
+        .iter()
+        .flat_map(|r| encode::decode(&r.body).unwrap().timeseries)
+        .map(|t| format!("{t:?}"))
+        .collect();
+    let dropped = text
+        .iter()
+        .find(|t| t.contains("costpush_samples_dropped_total") && t.contains("\"rejected\""))
+        .expect("drop counter pushed");
+    assert!(dropped.contains(&format!("value: {}.0", refused)), "{dropped}");
 }
 
 #[tokio::test]
-async fn retries_stop_after_max_attempts() {
-    let f = fake(vec![503]).await;
+async fn too_large_requests_are_split_until_they_fit() {
+    let f = fake(|_, samples| (if samples > 40 { 413 } else { 204 }, Duration::ZERO)).await;
     let tmp = tempfile::tempdir().unwrap();
-    let c = cfg(tmp.path(), &f.url, ", max_attempts: 2");
+    let c = cfg(tmp.path(), &f.url, "");
+    let o = costpush::agent::once(&c).await.unwrap();
+    let accepted: usize = f.got().iter().filter(|r| r.status == 204).map(|r| r.samples()).sum();
+    assert_eq!(accepted, o.enqueued.samples, "every sample delivered in pieces");
+    assert!(f.got().iter().any(|r| r.status == 413));
+    assert_eq!(o.drained.delivered as usize, o.enqueued.samples);
+}
+
+#[tokio::test]
+async fn a_slow_receiver_times_out_and_the_batch_is_retried() {
+    let f = fake(|i, _| (204, if i == 0 { Duration::from_secs(3) } else { Duration::ZERO })).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let c = cfg(tmp.path(), &f.url, ", timeout_seconds: 0.3, max_attempts: 3");
+    let started = std::time::Instant::now();
+    costpush::agent::once(&c).await.expect("delivered by the retry");
+    assert!(started.elapsed() < Duration::from_secs(3), "did not wait for the slow answer");
+    // the slow request is recorded when its (late) answer goes out
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let got = f.got();
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0].body, got[1].body);
+}
+
+#[tokio::test]
+async fn configuration_errors_keep_the_data_for_later() {
+    let f = fake(|i, _| (if i == 0 { 401 } else { 204 }, Duration::ZERO)).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let c = cfg(tmp.path(), &f.url, ", max_samples_per_request: 100000");
     let e = costpush::agent::once(&c).await.unwrap_err();
-    assert!(format!("{e:#}").contains("gave up after 2 attempts"), "{e:#}");
-    assert_eq!(f.got.lock().unwrap().len(), 2);
+    assert!(format!("{e:#}").contains("HTTP 401"), "{e:#}");
+    assert_eq!(queued(tmp.path()), 1, "the batch stays queued");
+    // fixed: the next run delivers the kept batch first, then its own
+    costpush::agent::once(&c).await.unwrap();
+    let got = f.got();
+    assert_eq!(got.len(), 3);
+    assert_eq!(got[1].body, got[0].body);
+    assert_eq!(queued(tmp.path()), 0);
+}
+
+#[tokio::test]
+async fn per_series_order_holds_with_random_delays_and_failures() {
+    // deterministic "random": a hash of the request number
+    let f = fake(|i, _| {
+        let h = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 59;
+        (if h % 3 == 0 { 503 } else { 204 }, Duration::from_millis(h * 3))
+    })
+    .await;
+    let tmp = tempfile::tempdir().unwrap();
+    let c = cfg(tmp.path(), &f.url, ", max_samples_per_request: 20, max_attempts: 50");
+    let o = costpush::agent::once(&c).await.unwrap();
+    let got = f.got();
+    assert!(got.iter().any(|r| r.status == 503));
+    let mut last: BTreeMap<String, i64> = BTreeMap::new();
+    let mut delivered = 0;
+    for r in got.iter().filter(|r| r.status == 204) {
+        for t in encode::decode(&r.body).unwrap().timeseries {
+            let key = format!("{:?}", t.labels);
+            for s in t.samples {
+                delivered += 1;
+                let prev = last.insert(key.clone(), s.timestamp);
+                assert!(prev.is_none_or(|p| p <= s.timestamp), "{key}: {prev:?} then {}", s.timestamp);
+            }
+        }
+    }
+    assert_eq!(delivered, o.enqueued.samples);
 }
 
 #[tokio::test]
 async fn basic_auth_reads_the_password_file() {
-    let f = fake(vec![204]).await;
+    let f = fake(always(204)).await;
     let tmp = tempfile::tempdir().unwrap();
     std::fs::write(tmp.path().join("pw"), "open sesame\n").unwrap();
     let c = cfg(tmp.path(), &f.url, ", auth: {basic: {username: costpush, password_file: pw}}");
     costpush::agent::once(&c).await.unwrap();
     // base64("costpush:open sesame")
-    assert_eq!(f.got.lock().unwrap()[0].headers["authorization"], "Basic Y29zdHB1c2g6b3BlbiBzZXNhbWU=");
+    assert_eq!(f.got()[0].headers["authorization"], "Basic Y29zdHB1c2g6b3BlbiBzZXNhbWU=");
+}
+
+#[tokio::test]
+async fn redirects_are_not_followed() {
+    let f = fake(always(307)).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let c = cfg(tmp.path(), &f.url, "");
+    assert!(costpush::agent::once(&c).await.is_err());
+    assert_eq!(f.got().len(), 1);
+    assert_eq!(queued(tmp.path()), 1, "kept: a redirect is a configuration matter");
 }

@@ -1,10 +1,12 @@
 //! Prometheus remote write 1.0: the wire messages, the encoder and the HTTP client.
 //!
 //! Split as in Vector's sink: [`encode`] turns series into request bodies (pure), [`client`]
-//! sends them and decides retries with a pure function of the response.
+//! makes one attempt and decides what its answer means with a pure function, and [`sender`]
+//! delivers the durable queue's batches in order with retries, backoff and 413 splitting.
 
 pub mod client;
 pub mod encode;
+pub mod sender;
 
 /// The generated remote-write 1.0 messages (`proto/remote.proto`).
 pub mod proto {

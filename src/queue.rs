@@ -1,0 +1,362 @@
+//! The durable queue: encoded remote-write request bodies on disk, sent oldest first.
+//!
+//! # Layout and record format
+//!
+//! One file per batch in `<state_dir>/queue/`, named `<seq>.batch` with `seq` a 20-digit,
+//! zero-padded sequence number (so names sort like numbers). Each file is
+//!
+//! ```text
+//! magic    4 bytes   "CPQ1"
+//! samples  u32 LE    samples in the batch (for the dropped/sent counters)
+//! crc32    u32 LE    CRC-32 (IEEE) of the body
+//! len      u32 LE    body length in bytes
+//! body     len bytes the request body: a snappy-block-compressed protobuf WriteRequest
+//! ```
+//!
+//! # Durability (fsync policy)
+//!
+//! A batch is written to `<seq>.tmp`, fsynced, and renamed to `<seq>.batch`; after a cycle's
+//! batches, the directory is fsynced once. Only then does the cycle commit its state (which
+//! records `next_seq`, the first sequence number not yet used) by the state file's own
+//! write-fsync-rename. Batches with `seq >= next_seq` found at start belong to a cycle that never
+//! committed: they are deleted, and that cycle runs again from the same files. So every batch on
+//! disk belongs to exactly one committed cycle, and no cycle is enqueued twice.
+//!
+//! The sender deletes a batch after the receiver acknowledged it (or refused its data). A crash
+//! between the acknowledgement and the deletion sends that one batch again after the restart;
+//! that is the only source of duplicates.
+//!
+//! # Bound
+//!
+//! The files' total size is capped (`queue.max_bytes`). When an append goes over, the oldest
+//! batches are deleted first (never the one being sent) and their samples counted as dropped
+//! with reason `queue_full`.
+
+use std::collections::VecDeque;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+const MAGIC: &[u8; 4] = b"CPQ1";
+const HEADER: usize = 16;
+
+/// One batch on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Entry {
+    pub seq: u64,
+    /// File size in bytes, header included.
+    pub bytes: u64,
+    pub samples: u64,
+}
+
+/// What [`Queue::open`] found and cleaned up.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Recovery {
+    /// Batches of a cycle that never committed (deleted; that cycle is redone).
+    pub uncommitted: u64,
+    /// Files that could not be read as batches (deleted).
+    pub corrupt: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("queue {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("queue file {path} is corrupt: {why}")]
+    Corrupt { path: PathBuf, why: String },
+}
+
+/// The on-disk queue and an in-memory index of it (sequence, size, samples per batch).
+#[derive(Debug)]
+pub struct Queue {
+    dir: PathBuf,
+    max_bytes: u64,
+    entries: VecDeque<Entry>,
+    bytes: u64,
+    /// The batch the sender is working on: never dropped for space.
+    in_flight: Option<u64>,
+}
+
+fn name(seq: u64) -> String {
+    format!("{seq:020}.batch")
+}
+
+impl Queue {
+    /// Opens (creating) the queue in `dir`, removing what an uncommitted cycle left behind:
+    /// temporary files and batches numbered `committed_next_seq` or above.
+    pub fn open(
+        dir: &Path,
+        max_bytes: u64,
+        committed_next_seq: u64,
+    ) -> Result<(Queue, Recovery), QueueError> {
+        let io = |source| QueueError::Io { path: dir.to_path_buf(), source };
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let mut rec = Recovery::default();
+        let mut entries = Vec::new();
+        for e in std::fs::read_dir(dir).map_err(io)? {
+            let path = e.map_err(io)?.path();
+            let fname = path.file_name().and_then(|n| n.to_str()).unwrap_or("").to_string();
+            let seq = fname.strip_suffix(".batch").and_then(|s| s.parse::<u64>().ok());
+            match seq {
+                Some(seq) if seq >= committed_next_seq => {
+                    rec.uncommitted += 1;
+                    remove(&path)?;
+                }
+                Some(seq) => match read_header(&path) {
+                    Ok((samples, bytes)) => entries.push(Entry { seq, bytes, samples }),
+                    Err(_) => {
+                        rec.corrupt += 1;
+                        remove(&path)?;
+                    }
+                },
+                None if fname.ends_with(".tmp") => remove(&path)?,
+                None => {} // not ours (e.g. stats.json)
+            }
+        }
+        entries.sort_by_key(|e| e.seq);
+        let bytes = entries.iter().map(|e| e.bytes).sum();
+        let q = Queue { dir: dir.to_path_buf(), max_bytes, entries: entries.into(), bytes, in_flight: None };
+        if rec.uncommitted > 0 {
+            q.sync_dir()?;
+        }
+        Ok((q, rec))
+    }
+
+    /// Writes one batch durably (temp file, fsync, rename). It joins the index only through
+    /// [`Queue::admit`], after the cycle has committed.
+    pub fn write(&self, seq: u64, body: &[u8], samples: u64) -> Result<Entry, QueueError> {
+        let tmp = self.dir.join(format!("{seq:020}.tmp"));
+        let path = self.dir.join(name(seq));
+        let io = |source| QueueError::Io { path: path.clone(), source };
+        let len =
+            u32::try_from(body.len()).map_err(|_| io(std::io::Error::other("batch larger than 4 GiB")))?;
+        let mut f = std::fs::File::create(&tmp).map_err(io)?;
+        let mut head = Vec::with_capacity(HEADER);
+        head.extend_from_slice(MAGIC);
+        head.extend_from_slice(&u32::try_from(samples).unwrap_or(u32::MAX).to_le_bytes());
+        head.extend_from_slice(&crc32fast::hash(body).to_le_bytes());
+        head.extend_from_slice(&len.to_le_bytes());
+        f.write_all(&head).map_err(io)?;
+        f.write_all(body).map_err(io)?;
+        f.sync_all().map_err(io)?;
+        drop(f);
+        std::fs::rename(&tmp, &path).map_err(io)?;
+        Ok(Entry { seq, bytes: (HEADER + body.len()) as u64, samples })
+    }
+
+    /// Makes the renames of [`Queue::write`] durable.
+    pub fn sync_dir(&self) -> Result<(), QueueError> {
+        std::fs::File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|source| QueueError::Io { path: self.dir.clone(), source })
+    }
+
+    /// Deletes batches written for a cycle that then failed to commit.
+    pub fn discard(&self, written: &[Entry]) {
+        for e in written {
+            let _ = std::fs::remove_file(self.dir.join(name(e.seq)));
+        }
+    }
+
+    /// Adds committed batches to the index, then enforces the size cap. Returns the batches
+    /// dropped for space (oldest first).
+    pub fn admit(&mut self, written: Vec<Entry>) -> Result<Vec<Entry>, QueueError> {
+        for e in written {
+            self.bytes += e.bytes;
+            self.entries.push_back(e);
+        }
+        let mut dropped = Vec::new();
+        while self.bytes > self.max_bytes {
+            let Some(pos) = self.entries.iter().position(|e| Some(e.seq) != self.in_flight) else { break };
+            if pos == self.entries.len() - 1 {
+                break; // only the newest batch is left besides the one in flight: keep it
+            }
+            let e = self.entries.remove(pos).expect("position is in range");
+            remove(&self.dir.join(name(e.seq)))?;
+            self.bytes -= e.bytes;
+            dropped.push(e);
+        }
+        Ok(dropped)
+    }
+
+    /// The oldest batch, marked as in flight.
+    pub fn take_front(&mut self) -> Option<Entry> {
+        let e = *self.entries.front()?;
+        self.in_flight = Some(e.seq);
+        Some(e)
+    }
+
+    /// Reads a batch's body, checking its header and checksum.
+    pub fn read(&self, seq: u64) -> Result<Vec<u8>, QueueError> {
+        let path = self.dir.join(name(seq));
+        let mut f =
+            std::fs::File::open(&path).map_err(|source| QueueError::Io { path: path.clone(), source })?;
+        let mut buf = Vec::new();
+        f.read_to_end(&mut buf).map_err(|source| QueueError::Io { path: path.clone(), source })?;
+        let corrupt = |why: &str| QueueError::Corrupt { path: path.clone(), why: why.into() };
+        if buf.len() < HEADER || &buf[..4] != MAGIC {
+            return Err(corrupt("bad header"));
+        }
+        let crc = u32::from_le_bytes(buf[8..12].try_into().expect("4 bytes"));
+        let len = u32::from_le_bytes(buf[12..16].try_into().expect("4 bytes")) as usize;
+        if buf.len() != HEADER + len {
+            return Err(corrupt("length does not match the header"));
+        }
+        let body = buf.split_off(HEADER);
+        if crc32fast::hash(&body) != crc {
+            return Err(corrupt("checksum mismatch"));
+        }
+        Ok(body)
+    }
+
+    /// Removes a batch that was delivered or refused (no-op if the cap already dropped it).
+    pub fn remove(&mut self, seq: u64) -> Result<(), QueueError> {
+        if self.in_flight == Some(seq) {
+            self.in_flight = None;
+        }
+        if let Some(pos) = self.entries.iter().position(|e| e.seq == seq) {
+            let e = self.entries.remove(pos).expect("position is in range");
+            self.bytes -= e.bytes;
+            remove(&self.dir.join(name(seq)))?;
+        }
+        Ok(())
+    }
+
+    /// Clears the in-flight mark without removing (the send was abandoned).
+    pub fn release(&mut self) {
+        self.in_flight = None;
+    }
+
+    /// Size and number of the batch files in `dir`, read-only (for the dry run).
+    pub fn peek(dir: &Path) -> (u64, u64) {
+        let Ok(rd) = std::fs::read_dir(dir) else { return (0, 0) };
+        rd.flatten()
+            .filter(|e| e.file_name().to_str().is_some_and(|n| n.ends_with(".batch")))
+            .filter_map(|e| e.metadata().ok())
+            .fold((0, 0), |(b, n), m| (b + m.len(), n + 1))
+    }
+
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+fn remove(path: &Path) -> Result<(), QueueError> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(QueueError::Io { path: path.to_path_buf(), source }),
+    }
+}
+
+/// Samples and file size from a batch file's header (the body is checked when it is read).
+fn read_header(path: &Path) -> std::io::Result<(u64, u64)> {
+    let mut f = std::fs::File::open(path)?;
+    let size = f.metadata()?.len();
+    let mut h = [0u8; HEADER];
+    f.read_exact(&mut h)?;
+    let len = u32::from_le_bytes(h[12..16].try_into().expect("4 bytes")) as u64;
+    if &h[..4] != MAGIC || size != HEADER as u64 + len {
+        return Err(std::io::Error::other("not a batch file"));
+    }
+    Ok((u64::from(u32::from_le_bytes(h[4..8].try_into().expect("4 bytes"))), size))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(q: &Queue, seq: u64, body: &[u8]) -> Entry {
+        q.write(seq, body, body.len() as u64).unwrap()
+    }
+
+    #[test]
+    fn write_read_remove() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut q, rec) = Queue::open(dir.path(), 1 << 20, 0).unwrap();
+        assert_eq!(rec, Recovery::default());
+        let e = vec![write(&q, 0, b"hello"), write(&q, 1, b"world!")];
+        q.sync_dir().unwrap();
+        assert!(q.admit(e).unwrap().is_empty());
+        assert_eq!((q.len(), q.bytes()), (2, 16 + 5 + 16 + 6));
+        let f = q.take_front().unwrap();
+        assert_eq!((f.seq, f.samples), (0, 5));
+        assert_eq!(q.read(0).unwrap(), b"hello");
+        q.remove(0).unwrap();
+        assert_eq!(q.take_front().unwrap().seq, 1);
+        assert!(!dir.path().join(name(0)).exists());
+    }
+
+    #[test]
+    fn reopening_keeps_committed_batches_and_drops_uncommitted_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let (q, _) = Queue::open(dir.path(), 1 << 20, 0).unwrap();
+        for seq in 0..4 {
+            write(&q, seq, b"x");
+        }
+        std::fs::write(dir.path().join("00000000000000000009.tmp"), b"half").unwrap();
+        // a crash after writing 2..4 but before committing next_seq = 4: only 0 and 1 count
+        let (mut q, rec) = Queue::open(dir.path(), 1 << 20, 2).unwrap();
+        assert_eq!(rec.uncommitted, 2);
+        assert_eq!(q.len(), 2);
+        assert_eq!(q.take_front().unwrap().seq, 0);
+        assert!(!dir.path().join("00000000000000000009.tmp").exists());
+        assert!(!dir.path().join(name(3)).exists());
+    }
+
+    #[test]
+    fn corruption_is_detected() {
+        let dir = tempfile::tempdir().unwrap();
+        let (q, _) = Queue::open(dir.path(), 1 << 20, 0).unwrap();
+        write(&q, 0, b"payload");
+        write(&q, 1, b"payload");
+        let p0 = dir.path().join(name(0));
+        let mut bytes = std::fs::read(&p0).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0xff;
+        std::fs::write(&p0, &bytes).unwrap();
+        assert!(matches!(q.read(0), Err(QueueError::Corrupt { .. })));
+        // a truncated file is not even indexed on open
+        std::fs::write(dir.path().join(name(1)), b"CPQ1").unwrap();
+        let (q, rec) = Queue::open(dir.path(), 1 << 20, 2).unwrap();
+        assert_eq!((rec.corrupt, q.len()), (1, 1));
+    }
+
+    #[test]
+    fn the_cap_drops_the_oldest_but_never_the_batch_in_flight() {
+        let dir = tempfile::tempdir().unwrap();
+        // each batch is 16 + 10 = 26 bytes; room for three
+        let (mut q, _) = Queue::open(dir.path(), 80, 0).unwrap();
+        let e: Vec<Entry> = (0..3).map(|s| write(&q, s, b"0123456789")).collect();
+        assert!(q.admit(e).unwrap().is_empty());
+        assert_eq!(q.take_front().unwrap().seq, 0); // being sent
+        let e: Vec<Entry> = (3..5).map(|s| write(&q, s, b"0123456789")).collect();
+        let dropped: Vec<u64> = q.admit(e).unwrap().iter().map(|e| e.seq).collect();
+        assert_eq!(dropped, vec![1, 2]);
+        assert_eq!(q.bytes(), 78);
+        assert!(dir.path().join(name(0)).exists());
+        assert!(!dir.path().join(name(1)).exists());
+        // delivered: 0 goes, the rest stay in order
+        q.remove(0).unwrap();
+        assert_eq!(q.take_front().unwrap().seq, 3);
+    }
+
+    #[test]
+    fn a_single_batch_larger_than_the_cap_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut q, _) = Queue::open(dir.path(), 10, 0).unwrap();
+        let e = vec![write(&q, 0, b"0123456789")];
+        assert!(q.admit(e).unwrap().is_empty());
+        let e = vec![write(&q, 1, b"0123456789")];
+        let dropped: Vec<u64> = q.admit(e).unwrap().iter().map(|e| e.seq).collect();
+        assert_eq!(dropped, vec![0]);
+        assert_eq!(q.len(), 1);
+    }
+}
