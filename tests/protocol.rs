@@ -257,7 +257,7 @@ async fn per_series_order_holds_with_random_delays_and_failures() {
     // deterministic "random": a hash of the request number
     let f = fake(|i, _| {
         let h = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 59;
-        (if h % 3 == 0 { 503 } else { 204 }, Duration::from_millis(h * 3))
+        (if h.is_multiple_of(3) { 503 } else { 204 }, Duration::from_millis(h * 3))
     })
     .await;
     let tmp = tempfile::tempdir().unwrap();
