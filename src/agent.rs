@@ -437,12 +437,17 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
     Ok(())
 }
 
-/// Waits for SIGTERM or SIGINT.
-pub async fn shutdown_signal() {
+/// Registers the SIGTERM and SIGINT handlers now, so that a signal arriving while the daemon
+/// starts up is not fatal, and returns a future that completes on the first of them. Needs a
+/// tokio runtime context.
+pub fn shutdown_signal() -> std::io::Result<impl Future<Output = ()>> {
     use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
-    tokio::select! {
-        _ = term.recv() => debug!("SIGTERM"),
-        _ = tokio::signal::ctrl_c() => debug!("SIGINT"),
-    }
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => debug!("SIGTERM"),
+            _ = int.recv() => debug!("SIGINT"),
+        }
+    })
 }

@@ -69,6 +69,28 @@ fn main() -> ExitCode {
         state_dir: cli.state_dir,
         schedule: cli.schedule,
     };
+    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    // The daemon takes over SIGTERM/SIGINT before anything else, so a stop during start-up
+    // still ends in a clean exit.
+    let shutdown = match &cli.command {
+        Command::Run { .. } => {
+            let _in_runtime = rt.enter();
+            match costpush::agent::shutdown_signal() {
+                Ok(f) => Some(f),
+                Err(e) => {
+                    eprintln!("error: cannot install signal handlers: {e}");
+                    return ExitCode::from(1);
+                }
+            }
+        }
+        _ => None,
+    };
     let path = match &cli.command {
         Command::Validate { config } | Command::Once { config, .. } | Command::Run { config } => {
             config.clone()
@@ -81,13 +103,6 @@ fn main() -> ExitCode {
                 eprintln!("error: {p}");
             }
             return ExitCode::from(2);
-        }
-    };
-    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
-            return ExitCode::from(1);
         }
     };
     let result = match cli.command {
@@ -122,7 +137,9 @@ fn main() -> ExitCode {
                 o.drained.requests
             );
         }),
-        Command::Run { .. } => rt.block_on(costpush::agent::run(cfg, costpush::agent::shutdown_signal())),
+        Command::Run { .. } => {
+            rt.block_on(costpush::agent::run(cfg, shutdown.expect("installed above for run")))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

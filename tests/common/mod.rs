@@ -31,11 +31,50 @@ fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// Starts victoria-metrics and waits for its health check; `None` if it exits (port taken).
+fn spawn_vm(
+    dir: &Path,
+    port: u16,
+    extra: &[String],
+    http: &reqwest::blocking::Client,
+    base: &str,
+) -> Option<Child> {
+    let mut child = Command::new(vm_binary())
+        .arg(format!("-storageDataPath={}", dir.display()))
+        .arg(format!("-httpListenAddr=127.0.0.1:{port}"))
+        .args([
+            "-retentionPeriod=100y",
+            "-search.latencyOffset=0s",
+            "-search.disableCache",
+            "-loggerLevel=ERROR",
+        ])
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start victoria-metrics");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return None;
+        }
+        if http.get(format!("{base}/health")).send().is_ok_and(|r| r.status().is_success()) {
+            return Some(child);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
 pub struct Vm {
     child: Child,
     pub base: String,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     http: reqwest::blocking::Client,
+    port: u16,
+    args: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -78,37 +117,42 @@ impl Vm {
             http = http.add_root_certificate(reqwest::Certificate::from_pem(pem).unwrap());
         }
         let http = http.build().unwrap();
+        let args: Vec<String> = extra.iter().map(|a| a.to_string()).collect();
         for _ in 0..5 {
             let port = free_port();
-            let mut child = Command::new(vm_binary())
-                .arg(format!("-storageDataPath={}", dir.path().display()))
-                .arg(format!("-httpListenAddr=127.0.0.1:{port}"))
-                .args([
-                    "-retentionPeriod=100y",
-                    "-search.latencyOffset=0s",
-                    "-search.disableCache",
-                    "-loggerLevel=ERROR",
-                ])
-                .args(extra)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("start victoria-metrics");
             let base = format!("{scheme}://127.0.0.1:{port}");
-            let deadline = Instant::now() + Duration::from_secs(20);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = child.try_wait() {
-                    break; // port taken, most likely: try another
-                }
-                if http.get(format!("{base}/health")).send().is_ok_and(|r| r.status().is_success()) {
-                    return Vm { child, base, _dir: dir, http };
-                }
-                std::thread::sleep(Duration::from_millis(50));
+            if let Some(child) = spawn_vm(dir.path(), port, &args, &http, &base) {
+                return Vm { child, base, dir, http, port, args };
             }
-            let _ = child.kill();
-            let _ = child.wait();
         }
         panic!("victoria-metrics did not start");
+    }
+
+    /// Stops the server as an upgrade or maintenance would (SIGTERM, so it flushes what it
+    /// acknowledged), keeping its data and port.
+    pub fn stop(&mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts it again on the same port with the same data.
+    pub fn restart(&mut self) {
+        for _ in 0..50 {
+            if let Some(child) = spawn_vm(self.dir.path(), self.port, &self.args, &self.http, &self.base) {
+                self.child = child;
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        panic!("victoria-metrics did not restart on port {}", self.port);
     }
 
     pub fn write_url(&self) -> String {
@@ -239,4 +283,160 @@ pub fn copy_dir(from: &Path, to: &Path) {
         let e = e.unwrap();
         std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
     }
+}
+
+/// Series key (`name{k=v,...}` with sorted labels) → timestamp → values, as in `/api/v1/export`.
+pub type Points = BTreeMap<String, BTreeMap<i64, Vec<f64>>>;
+
+fn key(labels: &BTreeMap<String, String>) -> String {
+    let name = &labels["__name__"];
+    let rest: Vec<String> =
+        labels.iter().filter(|(k, _)| *k != "__name__").map(|(k, v)| format!("{k}={v:?}")).collect();
+    format!("{name}{{{}}}", rest.join(","))
+}
+
+/// Every sample in VictoriaMetrics whose series `keep` accepts (duplicates kept).
+pub fn points_in(vm: &Vm, keep: impl Fn(&str) -> bool) -> Points {
+    let mut out = Points::new();
+    for s in vm.export(r#"{__name__=~"costpush_.*"}"#) {
+        if !keep(&s.labels["__name__"]) {
+            continue;
+        }
+        let e = out.entry(key(&s.labels)).or_default();
+        for (t, v) in s.timestamps.iter().zip(&s.values) {
+            e.entry(*t).or_default().push(*v);
+        }
+    }
+    out
+}
+
+/// Parses `costpush once --dry-run` output into the same shape.
+pub fn points_in_text(text: &str, keep: impl Fn(&str) -> bool) -> Points {
+    let mut out = Points::new();
+    for line in text.lines() {
+        let (series, rest) = match line.find('{') {
+            Some(_) => {
+                let close = line.rfind('}').unwrap();
+                (&line[..=close], &line[close + 1..])
+            }
+            None => line.split_at(line.find(' ').unwrap()),
+        };
+        let mut it = rest.split_whitespace();
+        let value: f64 = it.next().unwrap().parse().unwrap();
+        let ts: i64 = it.next().unwrap().parse().unwrap();
+        let (name, labels) =
+            series.split_once('{').map_or((series, ""), |(n, l)| (n, l.trim_end_matches('}')));
+        if !keep(name) {
+            continue;
+        }
+        let mut map = BTreeMap::new();
+        map.insert("__name__".to_string(), name.to_string());
+        let mut chars = labels.chars().peekable();
+        while chars.peek().is_some() {
+            let k: String = chars.by_ref().take_while(|c| *c != '=').collect();
+            assert_eq!(chars.next(), Some('"'));
+            let mut v = String::new();
+            while let Some(c) = chars.next() {
+                match c {
+                    '\\' => match chars.next() {
+                        Some('n') => v.push('\n'),
+                        Some(c) => v.push(c),
+                        None => {}
+                    },
+                    '"' => break,
+                    c => v.push(c),
+                }
+            }
+            if chars.peek() == Some(&',') {
+                chars.next();
+            }
+            map.insert(k, v);
+        }
+        out.entry(key(&map)).or_default().entry(ts).or_default().push(value);
+    }
+    out
+}
+
+/// Series that come from jobs (not the agent's own health, which depends on timing).
+pub fn is_job_data(name: &str) -> bool {
+    name.starts_with("costpush_job_")
+        || [
+            "costpush_jobs_total",
+            "costpush_jobs_without_power_total",
+            "costpush_run_seconds_total",
+            "costpush_cpu_core_seconds_total",
+            "costpush_energy_joules_total",
+            "costpush_co2_grams_total",
+            "costpush_energy_cost_total",
+            "costpush_compute_cost_total",
+            "costpush_cost_total",
+            "costpush_whatif_cost_total",
+            "costpush_whatif_co2_grams_total",
+        ]
+        .contains(&name)
+}
+
+/// Asserts that `got` holds exactly the (series, timestamp, value) of `want`, ignoring repeats
+/// of the same sample; returns how many repeats `got` had.
+#[track_caller]
+pub fn assert_same_points(got: &Points, want: &Points) -> usize {
+    let got_keys: Vec<&String> = got.keys().collect();
+    let want_keys: Vec<&String> = want.keys().collect();
+    let missing: Vec<&&String> = want_keys.iter().filter(|k| !got.contains_key(**k)).take(5).collect();
+    let extra: Vec<&&String> = got_keys.iter().filter(|k| !want.contains_key(**k)).take(5).collect();
+    assert!(missing.is_empty() && extra.is_empty(), "series missing: {missing:?}; unexpected: {extra:?}");
+    let mut repeats = 0;
+    for (k, w) in want {
+        let g = &got[k];
+        assert_eq!(g.keys().collect::<Vec<_>>(), w.keys().collect::<Vec<_>>(), "{k}: timestamps differ");
+        for (t, wv) in w {
+            let gv = &g[t];
+            assert_eq!(wv.len(), 1, "{k} @ {t}: the expected set has one value");
+            assert!(gv.iter().all(|v| close(*v, wv[0])), "{k} @ {t}: got {gv:?}, want {}", wv[0]);
+            repeats += gv.len() - 1;
+        }
+    }
+    repeats
+}
+
+/// Writes results file number `i`: `jobs` telemetry jobs with power and CPU samples, ending
+/// after every job of the files before it (so counters see them in order).
+pub fn write_jobs_file(dir: &Path, i: usize, jobs: usize) {
+    let scenarios: Vec<String> = (0..jobs)
+        .map(|j| {
+            let end = 1_767_700_000 + (i * 1000 + j * 10) as i64;
+            format!(
+                r#"{{"name": "load {} streams @ 2500k", "duration": 8, "start_time": {}, "end_time": {end},
+                "encoder_type": "libx264", "resolution": "1280x720", "avg_fps": 30, "vmaf_score": {},
+                "power_watts": [{}, {}, {}], "cpu_usage_cores": [1.5, 2, {}], "step_seconds": 2}}"#,
+                j % 3 + 1,
+                end - 8,
+                80 + (i + j) % 15,
+                50 + i,
+                60 + j,
+                55 + i + j,
+                1 + (i % 4)
+            )
+        })
+        .collect();
+    let path = dir.join(format!("test_results_{i:04}.json"));
+    let tmp = dir.join(format!(".tmp_{i:04}"));
+    std::fs::write(&tmp, format!(r#"{{"scenarios": [{}]}}"#, scenarios.join(","))).unwrap();
+    std::fs::rename(tmp, path).unwrap();
+}
+
+/// What a clean run would push for the job series of `results`: a dry run from a fresh state.
+pub fn expected_points(results: &Path) -> Points {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = write_config(tmp.path(), results, "http://127.0.0.1:9/api/v1/write", "test_results_*.json", "");
+    let out = run(&["once", "--config", cfg.to_str().unwrap(), "--dry-run"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    points_in_text(&String::from_utf8(out.stdout).unwrap(), is_job_data)
+}
+
+/// Batch files waiting in a state directory's queue.
+pub fn queued_batches(state_dir: &Path) -> usize {
+    std::fs::read_dir(state_dir.join("queue"))
+        .map(|rd| rd.flatten().filter(|e| e.file_name().to_string_lossy().ends_with(".batch")).count())
+        .unwrap_or(0)
 }
