@@ -18,8 +18,11 @@
 pub mod agent;
 pub mod calc;
 pub mod config;
+pub mod forecast;
+pub mod linalg;
 pub mod metrics;
 pub mod queue;
+pub mod regress;
 pub mod remote_write;
 pub mod results;
 pub mod state;

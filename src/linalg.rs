@@ -1,0 +1,251 @@
+//! Small dense linear algebra for least squares: Householder QR with column pivoting, the
+//! triangular solves built on it, and singular values of a small square matrix (one-sided
+//! Jacobi). Least squares goes through QR, never the normal equations, which square the
+//! condition number.
+//!
+//! Matrices are column-major `Vec<f64>` with explicit row and column counts.
+
+/// `X P = Q R` for an `n × p` matrix `X` (`n ≥ p`), Householder vectors stored below `R`.
+#[derive(Debug, Clone)]
+pub struct Qr {
+    n: usize,
+    p: usize,
+    /// Column-major `n × p`: `R` on and above the diagonal, Householder vectors below.
+    a: Vec<f64>,
+    /// Householder scalars.
+    tau: Vec<f64>,
+    /// Column `j` of `R` is column `perm[j]` of `X`.
+    pub perm: Vec<usize>,
+    /// Columns judged independent (the leading `rank` of the pivoted order).
+    pub rank: usize,
+}
+
+impl Qr {
+    /// Factorises `x` (column-major, `n × p`). Columns whose remaining norm is below
+    /// `rel_tol × ` the largest column norm count as dependent.
+    pub fn new(x: &[f64], n: usize, p: usize, rel_tol: f64) -> Qr {
+        assert_eq!(x.len(), n * p);
+        assert!(n >= p, "least squares needs at least as many rows as columns");
+        let mut a = x.to_vec();
+        let mut perm: Vec<usize> = (0..p).collect();
+        let mut tau = vec![0.0; p];
+        let mut norms: Vec<f64> = (0..p).map(|j| col_norm(&a, n, j, 0)).collect();
+        let max_norm = norms.iter().cloned().fold(0.0, f64::max);
+        let mut rank = p;
+        for k in 0..p {
+            // pivot: the remaining column with the largest norm (recomputed: exact, p is small)
+            for j in k..p {
+                norms[j] = col_norm(&a, n, j, k);
+            }
+            let (best, &best_norm) =
+                norms.iter().enumerate().skip(k).max_by(|x, y| x.1.total_cmp(y.1)).expect("k < p");
+            if best != k {
+                for i in 0..n {
+                    a.swap(i + k * n, i + best * n);
+                }
+                perm.swap(k, best);
+                norms.swap(k, best);
+            }
+            if best_norm <= rel_tol * max_norm || best_norm == 0.0 {
+                rank = rank.min(k);
+                tau[k] = 0.0;
+                continue;
+            }
+            // Householder reflector for a[k.., k]
+            let alpha = a[k + k * n];
+            let beta_v = if alpha >= 0.0 { -best_norm } else { best_norm };
+            tau[k] = (beta_v - alpha) / beta_v;
+            let scale = 1.0 / (alpha - beta_v);
+            for i in k + 1..n {
+                a[i + k * n] *= scale;
+            }
+            a[k + k * n] = beta_v;
+            // apply to the remaining columns: c -= tau v (v' c), v = [1, a[k+1.., k]]
+            for j in k + 1..p {
+                let mut dot = a[k + j * n];
+                for i in k + 1..n {
+                    dot += a[i + k * n] * a[i + j * n];
+                }
+                dot *= tau[k];
+                a[k + j * n] -= dot;
+                for i in k + 1..n {
+                    a[i + j * n] -= dot * a[i + k * n];
+                }
+            }
+        }
+        Qr { n, p, a, tau, perm, rank }
+    }
+
+    pub fn r(&self, i: usize, j: usize) -> f64 {
+        self.a[i + j * self.n]
+    }
+
+    /// `Qᵀ y`.
+    pub fn qt(&self, y: &[f64]) -> Vec<f64> {
+        let n = self.n;
+        let mut v = y.to_vec();
+        for k in 0..self.p {
+            if self.tau[k] == 0.0 {
+                continue;
+            }
+            let mut dot = v[k];
+            for i in k + 1..n {
+                dot += self.a[i + k * n] * v[i];
+            }
+            dot *= self.tau[k];
+            v[k] -= dot;
+            for i in k + 1..n {
+                v[i] -= dot * self.a[i + k * n];
+            }
+        }
+        v
+    }
+
+    /// Least-squares solution of `X b ≈ y`; coefficients of dependent columns are 0.
+    pub fn solve(&self, y: &[f64]) -> Vec<f64> {
+        let qty = self.qt(y);
+        let r = self.rank;
+        let mut z = vec![0.0; r];
+        for i in (0..r).rev() {
+            let mut s = qty[i];
+            for j in i + 1..r {
+                s -= self.r(i, j) * z[j];
+            }
+            z[i] = s / self.r(i, i);
+        }
+        let mut b = vec![0.0; self.p];
+        for (j, zj) in z.iter().enumerate() {
+            b[self.perm[j]] = *zj;
+        }
+        b
+    }
+
+    /// `‖R⁻ᵀ Pᵀ x‖²`, which is `xᵀ (XᵀX)⁻¹ x` on the independent columns.
+    pub fn quad_form(&self, x: &[f64]) -> f64 {
+        let r = self.rank;
+        let mut w = vec![0.0; r];
+        for i in 0..r {
+            let mut s = x[self.perm[i]];
+            for (k, wk) in w.iter().enumerate().take(i) {
+                s -= self.r(k, i) * wk;
+            }
+            w[i] = s / self.r(i, i);
+        }
+        w.iter().map(|v| v * v).sum()
+    }
+
+    /// The leading `rank × rank` block of `R`, column-major.
+    pub fn r_block(&self) -> Vec<f64> {
+        let r = self.rank;
+        let mut m = vec![0.0; r * r];
+        for j in 0..r {
+            for i in 0..=j {
+                m[i + j * r] = self.r(i, j);
+            }
+        }
+        m
+    }
+}
+
+fn col_norm(a: &[f64], n: usize, j: usize, from: usize) -> f64 {
+    // scaled to avoid overflow and underflow
+    let col = &a[j * n + from..j * n + n];
+    let scale = col.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    if scale == 0.0 {
+        return 0.0;
+    }
+    scale * col.iter().map(|v| (v / scale) * (v / scale)).sum::<f64>().sqrt()
+}
+
+/// Singular values of a small square matrix (column-major, `p × p`), largest first, by one-sided
+/// Jacobi rotations.
+pub fn singular_values(m: &[f64], p: usize) -> Vec<f64> {
+    let mut a = m.to_vec();
+    for _sweep in 0..60 {
+        let mut off = 0.0f64;
+        for i in 0..p {
+            for j in i + 1..p {
+                let (mut alpha, mut beta, mut gamma) = (0.0, 0.0, 0.0);
+                for k in 0..p {
+                    let (x, y) = (a[k + i * p], a[k + j * p]);
+                    alpha += x * x;
+                    beta += y * y;
+                    gamma += x * y;
+                }
+                if gamma == 0.0 {
+                    continue;
+                }
+                off = off.max(gamma.abs() / (alpha * beta).sqrt());
+                let zeta = (beta - alpha) / (2.0 * gamma);
+                let t = zeta.signum() / (zeta.abs() + (1.0 + zeta * zeta).sqrt());
+                let t = if zeta == 0.0 { 1.0 } else { t };
+                let c = 1.0 / (1.0 + t * t).sqrt();
+                let s = c * t;
+                for k in 0..p {
+                    let (x, y) = (a[k + i * p], a[k + j * p]);
+                    a[k + i * p] = c * x - s * y;
+                    a[k + j * p] = s * x + c * y;
+                }
+            }
+        }
+        if off < 1e-15 {
+            break;
+        }
+    }
+    let mut sv: Vec<f64> = (0..p).map(|j| col_norm(&a, p, j, 0)).collect();
+    sv.sort_by(|x, y| y.total_cmp(x));
+    sv
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn close(a: f64, b: f64, tol: f64) -> bool {
+        (a - b).abs() <= tol * b.abs().max(1.0)
+    }
+
+    #[test]
+    fn solves_an_exact_system() {
+        // x = [[1,1],[1,2],[1,3]] col-major; y = 1 + 2t
+        let x = [1.0, 1.0, 1.0, 1.0, 2.0, 3.0];
+        let q = Qr::new(&x, 3, 2, 1e-12);
+        let b = q.solve(&[3.0, 5.0, 7.0]);
+        assert!(close(b[0], 1.0, 1e-14) && close(b[1], 2.0, 1e-14), "{b:?}");
+        assert_eq!(q.rank, 2);
+    }
+
+    #[test]
+    fn least_squares_and_quadratic_form_by_hand() {
+        // y = [1, 2, 2, 4] on t = 0..3 with intercept: slope 0.9, intercept 0.9
+        let x = [1.0, 1.0, 1.0, 1.0, 0.0, 1.0, 2.0, 3.0];
+        let q = Qr::new(&x, 4, 2, 1e-12);
+        let b = q.solve(&[1.0, 2.0, 2.0, 4.0]);
+        assert!(close(b[0], 0.9, 1e-14) && close(b[1], 0.9, 1e-14), "{b:?}");
+        // (XᵀX)⁻¹ = [[7, -3], [-3, 2]] / 10 ; x0 = (1, 4): (7 - 24 + 32)/10 = 1.5
+        assert!(close(q.quad_form(&[1.0, 4.0]), 1.5, 1e-14));
+    }
+
+    #[test]
+    fn detects_a_dependent_column() {
+        // third column = first + second
+        let x = [1.0, 1.0, 1.0, 1.0, 0.0, 1.0, 2.0, 3.0, 1.0, 2.0, 3.0, 4.0];
+        let q = Qr::new(&x, 4, 3, 1e-10);
+        assert_eq!(q.rank, 2);
+        let b = q.solve(&[1.0, 3.0, 5.0, 7.0]);
+        // fitted values still exact
+        for (i, y) in [1.0, 3.0, 5.0, 7.0].iter().enumerate() {
+            let fit = b[0] * x[i] + b[1] * x[4 + i] + b[2] * x[8 + i];
+            assert!(close(fit, *y, 1e-12));
+        }
+    }
+
+    #[test]
+    fn singular_values_by_hand() {
+        // diag(3, 1) rotated: singular values 3 and 1
+        let (c, s) = (0.6f64, 0.8f64);
+        let m = [3.0 * c, 3.0 * s, -s, c];
+        let sv = singular_values(&m, 2);
+        assert!(close(sv[0], 3.0, 1e-14) && close(sv[1], 1.0, 1e-14), "{sv:?}");
+    }
+}

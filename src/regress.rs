@@ -1,0 +1,258 @@
+//! Ordinary least squares with inference: coefficients by Householder QR on column-scaled data
+//! (never the normal equations), rank and conditioning checks, and the 95 % (or any level)
+//! confidence interval of the mean and prediction interval of a new observation with Student's
+//! t at n − p degrees of freedom, as statsmodels' `get_prediction().summary_frame()` gives them.
+//!
+//! Pure: plain data in, plain data out.
+
+use crate::linalg::{singular_values, Qr};
+
+/// Columns whose scaled norm is this small relative to the largest are dependent.
+const RANK_TOL: f64 = 1e-10;
+/// Above this condition number (of the column-scaled design) a fit is flagged as ill-conditioned.
+pub const HIGH_CONDITION: f64 = 1e8;
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum OlsError {
+    #[error("{n} observations for {p} parameters: need at least p + 1")]
+    TooFew { n: usize, p: usize },
+    #[error("the data hold a value that is not a finite number")]
+    NotFinite,
+}
+
+/// A fitted model.
+#[derive(Debug, Clone)]
+pub struct Ols {
+    /// One per column of the design; 0 for a dependent column.
+    pub coef: Vec<f64>,
+    pub n: usize,
+    /// Columns in the design.
+    pub p: usize,
+    /// Independent columns (the parameters actually estimated).
+    pub rank: usize,
+    /// Columns left out as linear combinations of others (dummy trap, constant features).
+    pub dependent: Vec<usize>,
+    pub df_resid: usize,
+    pub rss: f64,
+    /// `rss / df_resid`.
+    pub sigma2: f64,
+    pub r2: f64,
+    pub adj_r2: f64,
+    /// `sqrt(rss / n)`, in the target's unit.
+    pub rmse: f64,
+    /// Ratio of the largest to the smallest singular value of the column-scaled design.
+    pub condition_number: f64,
+    pub residuals: Vec<f64>,
+    qr: Qr,
+    scale: Vec<f64>,
+    x: Vec<f64>,
+}
+
+/// Mean and bands for one new row.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Prediction {
+    pub mean: f64,
+    pub mean_se: f64,
+    pub mean_ci_lower: f64,
+    pub mean_ci_upper: f64,
+    pub obs_ci_lower: f64,
+    pub obs_ci_upper: f64,
+}
+
+/// Fits `y ≈ X b`. `x` is column-major `n × p` and should contain the intercept column.
+pub fn fit(x: &[f64], n: usize, p: usize, y: &[f64]) -> Result<Ols, OlsError> {
+    if x.iter().chain(y).any(|v| !v.is_finite()) {
+        return Err(OlsError::NotFinite);
+    }
+    if n < p + 1 {
+        return Err(OlsError::TooFew { n, p });
+    }
+    // Scale every column to unit norm: the condition number drops by orders of magnitude.
+    let scale: Vec<f64> = (0..p)
+        .map(|j| {
+            let s = x[j * n..(j + 1) * n].iter().map(|v| v * v).sum::<f64>().sqrt();
+            if s > 0.0 {
+                s
+            } else {
+                1.0
+            }
+        })
+        .collect();
+    let xs: Vec<f64> = (0..n * p).map(|i| x[i] / scale[i / n]).collect();
+    let qr = Qr::new(&xs, n, p, RANK_TOL);
+    let bs = qr.solve(y);
+    let coef: Vec<f64> = bs.iter().zip(&scale).map(|(b, s)| b / s).collect();
+    let rank = qr.rank;
+    let dependent: Vec<usize> = qr.perm[rank..].to_vec();
+    let fitted: Vec<f64> = (0..n).map(|i| (0..p).map(|j| xs[i + j * n] * bs[j]).sum()).collect();
+    let residuals: Vec<f64> = y.iter().zip(&fitted).map(|(a, b)| a - b).collect();
+    let rss: f64 = residuals.iter().map(|r| r * r).sum();
+    let df_resid = n - rank;
+    let has_const = (0..p).any(|j| {
+        let c = &x[j * n..(j + 1) * n];
+        c[0] != 0.0 && c.iter().all(|v| *v == c[0])
+    });
+    let mean = y.iter().sum::<f64>() / n as f64;
+    let tss: f64 = if has_const { y.iter().map(|v| (v - mean).powi(2)).sum() } else { y.iter().map(|v| v * v).sum() };
+    let r2 = if tss > 0.0 { 1.0 - rss / tss } else { 0.0 };
+    let k_const = usize::from(has_const);
+    let adj_r2 = 1.0 - (n - k_const) as f64 / df_resid as f64 * (1.0 - r2);
+    let sv = singular_values(&qr.r_block(), rank);
+    let condition_number = match (sv.first(), sv.last()) {
+        (Some(a), Some(b)) if *b > 0.0 => a / b,
+        _ => f64::INFINITY,
+    };
+    Ok(Ols {
+        coef,
+        n,
+        p,
+        rank,
+        dependent,
+        df_resid,
+        rss,
+        sigma2: rss / df_resid as f64,
+        r2,
+        adj_r2,
+        rmse: (rss / n as f64).sqrt(),
+        condition_number,
+        residuals,
+        qr,
+        scale,
+        x: x.to_vec(),
+    })
+}
+
+impl Ols {
+    /// `x0ᵀ (XᵀX)⁻¹ x0` (on the independent columns).
+    fn leverage_of(&self, x0: &[f64]) -> f64 {
+        let xs: Vec<f64> = x0.iter().zip(&self.scale).map(|(v, s)| v / s).collect();
+        self.qr.quad_form(&xs)
+    }
+
+    /// Mean, its confidence interval and the prediction interval at `level` (e.g. 0.95).
+    pub fn predict(&self, x0: &[f64], level: f64) -> Prediction {
+        let mean: f64 = x0.iter().zip(&self.coef).map(|(a, b)| a * b).sum();
+        let h = self.leverage_of(x0);
+        let t = t_quantile(0.5 + level / 2.0, self.df_resid as f64);
+        let se_mean = (self.sigma2 * h).sqrt();
+        let se_obs = (self.sigma2 * (1.0 + h)).sqrt();
+        Prediction {
+            mean,
+            mean_se: se_mean,
+            mean_ci_lower: mean - t * se_mean,
+            mean_ci_upper: mean + t * se_mean,
+            obs_ci_lower: mean - t * se_obs,
+            obs_ci_upper: mean + t * se_obs,
+        }
+    }
+
+    /// Share of observations that fall inside their leave-one-out prediction interval at
+    /// `level`. Closed form per row: residual `e/(1−h)`, variance without the row
+    /// `(rss − e²/(1−h))/(df−1)`, half-width `t · s₍ᵢ₎ / √(1−h)`. `None` with df < 2.
+    pub fn loo_coverage(&self, level: f64) -> Option<f64> {
+        if self.df_resid < 2 {
+            return None;
+        }
+        let t = t_quantile(0.5 + level / 2.0, (self.df_resid - 1) as f64);
+        let mut inside = 0usize;
+        for i in 0..self.n {
+            let row: Vec<f64> = (0..self.p).map(|j| self.x[i + j * self.n]).collect();
+            let h = self.leverage_of(&row);
+            let e = self.residuals[i];
+            if h >= 1.0 - 1e-12 {
+                continue; // the row determines its own fit: no out-of-sample check possible
+            }
+            let s2 = (self.rss - e * e / (1.0 - h)) / (self.df_resid - 1) as f64;
+            if (e / (1.0 - h)).abs() <= t * (s2.max(0.0) / (1.0 - h)).sqrt() {
+                inside += 1;
+            }
+        }
+        Some(inside as f64 / self.n as f64)
+    }
+}
+
+/// Quantile `q` of Student's t with `df` degrees of freedom.
+///
+/// statrs' inverse CDF loses accuracy at large df; above 1000 df the Cornish–Fisher expansion
+/// around the normal quantile (Abramowitz & Stegun 26.7.5, four terms) is used instead, which is
+/// accurate to about machine precision there.
+pub fn t_quantile(q: f64, df: f64) -> f64 {
+    use statrs::distribution::{ContinuousCDF, Normal, StudentsT};
+    if df > 1000.0 {
+        let z = Normal::new(0.0, 1.0).expect("standard normal").inverse_cdf(q);
+        let (z2, z3) = (z * z, z * z * z);
+        let (z5, z7, z9) = (z3 * z2, z3 * z2 * z2, z3 * z3 * z3);
+        let g1 = (z3 + z) / 4.0;
+        let g2 = (5.0 * z5 + 16.0 * z3 + 3.0 * z) / 96.0;
+        let g3 = (3.0 * z7 + 19.0 * z5 + 17.0 * z3 - 15.0 * z) / 384.0;
+        let g4 = (79.0 * z9 + 776.0 * z7 + 1482.0 * z5 - 1920.0 * z3 - 945.0 * z) / 92160.0;
+        return z + g1 / df + g2 / df.powi(2) + g3 / df.powi(3) + g4 / df.powi(4);
+    }
+    StudentsT::new(0.0, 1.0, df).expect("df > 0").inverse_cdf(q)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn close(a: f64, b: f64, tol: f64) -> bool {
+        (a - b).abs() <= tol * b.abs().max(1e-300)
+    }
+
+    #[test]
+    fn simple_regression_by_hand() {
+        // y = [1, 2, 2, 4] on t = 0..3: b = (0.9, 0.9), residuals (0.1, 0.2, -0.7, 0.4)
+        let x = [1.0, 1.0, 1.0, 1.0, 0.0, 1.0, 2.0, 3.0];
+        let m = fit(&x, 4, 2, &[1.0, 2.0, 2.0, 4.0]).unwrap();
+        assert!(close(m.coef[0], 0.9, 1e-14) && close(m.coef[1], 0.9, 1e-14));
+        assert!(close(m.rss, 0.7, 1e-14));
+        assert!(close(m.sigma2, 0.35, 1e-14));
+        // tss = 4.75 - ... mean 2.25: (1.5625 + 0.0625 + 0.0625 + 3.0625) = 4.75
+        assert!(close(m.r2, 1.0 - 0.7 / 4.75, 1e-14));
+        assert!(close(m.adj_r2, 1.0 - 3.0 / 2.0 * (0.7 / 4.75), 1e-14));
+        // at t = 4: mean 4.5, x0'(X'X)^-1 x0 = (7 - 24 + 32)/10 = 1.5
+        let p = m.predict(&[1.0, 4.0], 0.95);
+        let t = t_quantile(0.975, 2.0); // 4.302652729749464
+        assert!(close(t, 4.302_652_729_749_464, 1e-12), "{t}");
+        assert!(close(p.mean, 4.5, 1e-14));
+        assert!(close(p.mean_ci_upper, 4.5 + t * (0.35f64 * 1.5).sqrt(), 1e-12));
+        assert!(close(p.obs_ci_lower, 4.5 - t * (0.35f64 * 2.5).sqrt(), 1e-12));
+    }
+
+    #[test]
+    fn dependent_columns_are_found() {
+        // one-hot with all levels plus an intercept: the dummy-variable trap
+        let n = 6;
+        let a = [1.0, 1.0, 1.0, 0.0, 0.0, 0.0];
+        let b = [0.0, 0.0, 0.0, 1.0, 1.0, 1.0];
+        let mut x = vec![1.0; n];
+        x.extend(a);
+        x.extend(b);
+        let m = fit(&x, n, 3, &[1.0, 1.2, 0.9, 3.0, 3.1, 2.8]).unwrap();
+        assert_eq!(m.rank, 2);
+        assert_eq!(m.dependent.len(), 1);
+        assert_eq!(m.df_resid, 4);
+        // group means are still fitted exactly
+        let p = m.predict(&[1.0, 1.0, 0.0], 0.95);
+        assert!(close(p.mean, 31.0 / 30.0, 1e-12), "{}", p.mean);
+    }
+
+    #[test]
+    fn refuses_what_it_cannot_fit() {
+        assert_eq!(fit(&[1.0, 1.0], 2, 1, &[1.0, f64::NAN]).unwrap_err(), OlsError::NotFinite);
+        assert_eq!(fit(&[1.0, 1.0, 0.0, 1.0], 2, 2, &[1.0, 2.0]).unwrap_err(), OlsError::TooFew { n: 2, p: 2 });
+    }
+
+    #[test]
+    fn loo_coverage_counts_rows_inside() {
+        let ts: Vec<f64> = (0..30).map(f64::from).collect();
+        let mut x = vec![1.0; 30];
+        x.extend(&ts);
+        // a line plus a deterministic wiggle, and one wild outlier
+        let mut y: Vec<f64> = ts.iter().map(|t| 2.0 + 0.5 * t + (t * 1.7).sin() * 0.3).collect();
+        y[10] += 25.0;
+        let m = fit(&x, 30, 2, &y).unwrap();
+        let c = m.loo_coverage(0.95).unwrap();
+        assert!(c < 1.0 && c > 0.8, "{c}");
+    }
+}
