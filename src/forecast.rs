@@ -177,9 +177,10 @@ pub fn run(spec: &Spec, p: &Params, init: &Init, y: &[Option<f64>]) -> Run {
                 n_obs += 1;
                 match spec.season {
                     Season::None => (p.alpha * v + (1.0 - p.alpha) * base, 0.0),
-                    Season::Add => {
-                        (p.alpha * (v - st) + (1.0 - p.alpha) * base, p.gamma * (v - base) + (1.0 - p.gamma) * st)
-                    }
+                    Season::Add => (
+                        p.alpha * (v - st) + (1.0 - p.alpha) * base,
+                        p.gamma * (v - base) + (1.0 - p.gamma) * st,
+                    ),
                     Season::Mul => {
                         (p.alpha * v / st + (1.0 - p.alpha) * base, p.gamma * v / base + (1.0 - p.gamma) * st)
                     }
@@ -363,7 +364,8 @@ impl Fit {
         let mut paths = Vec::with_capacity(SIM_PATHS);
         for _ in 0..SIM_PATHS {
             let mut y: Vec<Option<f64>> = Vec::with_capacity(horizon);
-            let init = Init { level: self.run.level, trend: self.run.trend, seasonal: self.run.seasonal.clone() };
+            let init =
+                Init { level: self.run.level, trend: self.run.trend, seasonal: self.run.seasonal.clone() };
             // step one value at a time: run over the path so far, forecast one step, add noise
             let mut state = Run {
                 fitted: Vec::new(),
@@ -521,8 +523,9 @@ pub fn heuristic_init(spec: &Spec, y: &[f64]) -> Init {
             if t < half || t + half >= span.len() {
                 continue;
             }
-            *tr = if m % 2 == 0 {
-                let w: f64 = span[t - half..t + half].iter().sum::<f64>() + span[t - half + 1..=t + half].iter().sum::<f64>();
+            *tr = if m.is_multiple_of(2) {
+                let w: f64 = span[t - half..t + half].iter().sum::<f64>()
+                    + span[t - half + 1..=t + half].iter().sum::<f64>();
                 w / (2 * m) as f64
             } else {
                 span[t - half..=t + half].iter().sum::<f64>() / m as f64
@@ -643,7 +646,13 @@ fn refine_init_nonlinear(spec: &Spec, p: &Params, y: &[Option<f64>], start: Init
 }
 
 /// Nelder–Mead minimisation. Returns (best point, value, converged).
-pub fn nelder_mead(f: &dyn Fn(&[f64]) -> f64, start: &[f64], step: f64, max_evals: usize, tol: f64) -> (Vec<f64>, f64, bool) {
+pub fn nelder_mead(
+    f: &dyn Fn(&[f64]) -> f64,
+    start: &[f64],
+    step: f64,
+    max_evals: usize,
+    tol: f64,
+) -> (Vec<f64>, f64, bool) {
     let d = start.len();
     let mut simplex: Vec<(Vec<f64>, f64)> = Vec::with_capacity(d + 1);
     simplex.push((start.to_vec(), f(start)));
@@ -659,9 +668,10 @@ pub fn nelder_mead(f: &dyn Fn(&[f64]) -> f64, start: &[f64], step: f64, max_eval
         simplex.sort_by(|a, b| nan_high(a.1).total_cmp(&nan_high(b.1)));
         let (best, worst) = (simplex[0].1, simplex[d].1);
         let spread = (worst - best).abs();
-        let size = simplex[1..].iter().map(|(x, _)| {
-            x.iter().zip(&simplex[0].0).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max)
-        }).fold(0.0, f64::max);
+        let size = simplex[1..]
+            .iter()
+            .map(|(x, _)| x.iter().zip(&simplex[0].0).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max))
+            .fold(0.0, f64::max);
         if spread <= tol * best.abs().max(1e-12) && size < 1e-6 {
             return (simplex[0].0.clone(), best, true);
         }
@@ -711,16 +721,10 @@ pub fn nelder_mead(f: &dyn Fn(&[f64]) -> f64, start: &[f64], step: f64, max_eval
 }
 
 /// Options for [`fit`].
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct FitOptions {
     /// Fixed smoothing parameters (initial states are still estimated).
     pub fixed: Option<Params>,
-}
-
-impl Default for FitOptions {
-    fn default() -> Self {
-        FitOptions { fixed: None }
-    }
 }
 
 fn assemble(spec: &Spec, params: Params, init: Init, r: Run, converged: bool) -> Fit {
@@ -732,6 +736,13 @@ fn assemble(spec: &Spec, params: Params, init: Init, r: Run, converged: bool) ->
     let kk = (k + 1) as f64; // + σ²
     let aicc = -2.0 * loglik + 2.0 * kk + 2.0 * kk * (kk + 1.0) / (n - kk - 1.0).max(1e-9);
     Fit { spec: *spec, params, init, sse: r.sse, n_obs: r.n_obs, k, loglik, aicc, converged, run: r }
+}
+
+/// A model with given parameters and initial states (nothing estimated), e.g. to reproduce
+/// another tool's fit. `k` still counts what a fit would estimate (for σ² and AICc).
+pub fn fixed(spec: &Spec, params: Params, init: Init, y: &[Option<f64>]) -> Fit {
+    let r = run(spec, &params, &init, y);
+    assemble(spec, params, init, r, true)
 }
 
 /// Fits one model by least squares (see the module doc).
@@ -874,7 +885,11 @@ pub fn select(y: &[Option<f64>], m: usize) -> Result<Selected, FitError> {
     let mut skipped = Vec::new();
     let mut best: Option<Fit> = None;
     let constant = obs.windows(2).all(|w| w[0] == w[1]);
-    let specs = if constant { vec![Spec { trend: Trend::None, season: Season::None, m: 1 }] } else { candidates(m, positive) };
+    let specs = if constant {
+        vec![Spec { trend: Trend::None, season: Season::None, m: 1 }]
+    } else {
+        candidates(m, positive)
+    };
     for spec in specs {
         match fit(&spec, y, FitOptions::default()) {
             Ok(f) if f.aicc.is_finite() => {
@@ -888,7 +903,11 @@ pub fn select(y: &[Option<f64>], m: usize) -> Result<Selected, FitError> {
     }
     match best {
         Some(fit) => Ok(Selected { fit, skipped }),
-        None => Err(skipped.into_iter().map(|(_, e)| e).next().unwrap_or(FitError::TooShort { n: obs.len(), need: 4 })),
+        None => Err(skipped
+            .into_iter()
+            .map(|(_, e)| e)
+            .next()
+            .unwrap_or(FitError::TooShort { n: obs.len(), need: 4 })),
     }
 }
 
@@ -924,7 +943,8 @@ mod tests {
         // ANN, α = 0.5, ℓ0 = 10: y = 12, 11 → fitted 10, 11; ℓ = 11, 11; SSE = 4 + 0
         let spec = Spec { trend: Trend::None, season: Season::None, m: 1 };
         let p = Params { alpha: 0.5, beta: 0.0, gamma: 0.0, phi: 1.0 };
-        let r = run(&spec, &p, &Init { level: 10.0, trend: 0.0, seasonal: vec![] }, &[Some(12.0), Some(11.0)]);
+        let r =
+            run(&spec, &p, &Init { level: 10.0, trend: 0.0, seasonal: vec![] }, &[Some(12.0), Some(11.0)]);
         assert_eq!(r.fitted, vec![10.0, 11.0]);
         assert_eq!(r.sse, 4.0);
         assert_eq!(point_forecast(&spec, &p, &r, 2), vec![11.0, 11.0]);
@@ -965,7 +985,8 @@ mod tests {
     fn total_interval_matches_simulation() {
         // simulate the linear model's innovations and compare the spread of the total
         let y = series(96, 12, 0.1, 5.0, 7);
-        let f = fit(&Spec { trend: Trend::Add, season: Season::Add, m: 12 }, &y, FitOptions::default()).unwrap();
+        let f =
+            fit(&Spec { trend: Trend::Add, season: Season::Add, m: 12 }, &y, FitOptions::default()).unwrap();
         let h = 24;
         let band = f.forecast_total(h, Sigma2::Mle);
         let sim = f.simulate(h, Sigma2::Mle);
@@ -973,7 +994,8 @@ mod tests {
         totals.sort_by(f64::total_cmp);
         let sd_analytic = (band.upper_95 - band.mean) / Z95;
         let mean_sim = totals.iter().sum::<f64>() / totals.len() as f64;
-        let sd_sim = (totals.iter().map(|t| (t - mean_sim).powi(2)).sum::<f64>() / (totals.len() - 1) as f64).sqrt();
+        let sd_sim =
+            (totals.iter().map(|t| (t - mean_sim).powi(2)).sum::<f64>() / (totals.len() - 1) as f64).sqrt();
         // 4000 paths: the sd is known to about ±2.2 % (1.96/√(2·4000))
         assert!((sd_sim / sd_analytic - 1.0).abs() < 0.035, "simulated {sd_sim}, analytic {sd_analytic}");
         // and the sum of per-step intervals would be much wider than the interval of the sum
@@ -985,7 +1007,8 @@ mod tests {
     #[test]
     fn fitting_recovers_a_seasonal_series() {
         let y = series(24 * 14, 24, 0.02, 8.0, 3);
-        let f = fit(&Spec { trend: Trend::Add, season: Season::Add, m: 24 }, &y, FitOptions::default()).unwrap();
+        let f =
+            fit(&Spec { trend: Trend::Add, season: Season::Add, m: 24 }, &y, FitOptions::default()).unwrap();
         // noise is uniform ±1: variance 1/3
         let mse = f.sse / f.n_obs as f64;
         assert!(mse < 0.5, "mse {mse}");
@@ -994,7 +1017,12 @@ mod tests {
             let t = 24 * 14 + h;
             let truth = 50.0 + 0.02 * t as f64 + 8.0 * (std::f64::consts::TAU * (t % 24) as f64 / 24.0).sin();
             assert!((b.mean - truth).abs() < 1.5, "h={h}: {} vs {truth}", b.mean);
-            assert!(b.lower_95 < b.lower_80 && b.lower_80 < b.mean && b.mean < b.upper_80 && b.upper_80 < b.upper_95);
+            assert!(
+                b.lower_95 < b.lower_80
+                    && b.lower_80 < b.mean
+                    && b.mean < b.upper_80
+                    && b.upper_80 < b.upper_95
+            );
         }
     }
 
@@ -1023,12 +1051,21 @@ mod tests {
             .enumerate()
             .map(|(t, v)| v.map(|x| x * (1.0 + 0.3 * (std::f64::consts::TAU * (t % 12) as f64 / 12.0).cos())))
             .collect();
-        let f = fit(&Spec { trend: Trend::Add, season: Season::Mul, m: 12 }, &y, FitOptions::default()).unwrap();
+        let f =
+            fit(&Spec { trend: Trend::Add, season: Season::Mul, m: 12 }, &y, FitOptions::default()).unwrap();
         assert!(f.sse.is_finite());
         let b = f.forecast(12, Sigma2::Unbiased);
         assert!(b.iter().all(|b| b.lower_95 < b.mean && b.mean < b.upper_95));
         // deterministic: same answer twice
         assert_eq!(f.forecast(3, Sigma2::Unbiased), f.forecast(3, Sigma2::Unbiased));
-        assert_eq!(fit(&Spec { trend: Trend::Add, season: Season::Mul, m: 12 }, &[Some(-1.0); 60], FitOptions::default()).unwrap_err(), FitError::NotPositive);
+        assert_eq!(
+            fit(
+                &Spec { trend: Trend::Add, season: Season::Mul, m: 12 },
+                &[Some(-1.0); 60],
+                FitOptions::default()
+            )
+            .unwrap_err(),
+            FitError::NotPositive
+        );
     }
 }

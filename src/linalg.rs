@@ -5,6 +5,9 @@
 //!
 //! Matrices are column-major `Vec<f64>` with explicit row and column counts.
 
+// Index loops mirror the textbook algorithms; iterator chains would hide the subscripts.
+#![allow(clippy::needless_range_loop)]
+
 /// `X P = Q R` for an `n × p` matrix `X` (`n ≥ p`), Householder vectors stored below `R`.
 #[derive(Debug, Clone)]
 pub struct Qr {
