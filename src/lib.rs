@@ -10,6 +10,8 @@
 //! - [`queue`]: encoded batches on disk (fsynced), sent oldest first, bounded in bytes.
 //! - [`remote_write`]: series → protobuf + snappy bodies; the sender that delivers the queue.
 //! - [`state`]: what was ingested and the counters, saved atomically after each acknowledged push.
+//! - [`forecast`], [`regress`], [`linalg`]: Holt-Winters with intervals, OLS with bands (pure).
+//! - [`offline`]: the `forecast` and `regress` commands over CSV files.
 //! - [`agent`]: one cycle, and the daemon loop with its schedule and shutdown.
 //!
 //! The binary (`src/main.rs`) only parses the command line, sets up logging, and maps results to
@@ -21,6 +23,7 @@ pub mod config;
 pub mod forecast;
 pub mod linalg;
 pub mod metrics;
+pub mod offline;
 pub mod queue;
 pub mod regress;
 pub mod remote_write;

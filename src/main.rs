@@ -51,6 +51,85 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
     },
+    /// Fit exponential smoothing to a CSV column `value` and forecast with 80 % and 95 % intervals.
+    Forecast {
+        #[arg(long, value_name = "FILE")]
+        csv: PathBuf,
+        /// Seasonal period in rows (e.g. 24 for hourly data with a daily cycle; 1 for none).
+        #[arg(long, value_name = "M")]
+        period: usize,
+        /// Steps to forecast.
+        #[arg(long, value_name = "H")]
+        horizon: usize,
+        /// auto (lowest AICc) or one of ANN, AAN, AAdN, ANA, AAA, AAdA, ANM, AAM, AAdM.
+        #[arg(long, default_value = "auto")]
+        model: String,
+        /// Fixed smoothing parameters, e.g. alpha=0.3,beta=0.1,gamma=0.2,phi=0.95 (beta is the
+        /// Holt-form β*); initial states are still estimated.
+        #[arg(long, value_name = "LIST")]
+        params: Option<String>,
+        /// σ² for the intervals: unbiased = SSE/(n−k) as R, mle = SSE/n as statsmodels.
+        #[arg(long, default_value = "unbiased", value_parser = ["unbiased", "mle"])]
+        sigma2: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Least squares of COLUMN on the other columns (text columns one-hot), then 95 % bands for
+    /// the rows of NEW.csv.
+    Regress {
+        #[arg(long, value_name = "TRAIN")]
+        csv: PathBuf,
+        #[arg(long, value_name = "COLUMN")]
+        target: String,
+        #[arg(long, value_name = "NEW.csv")]
+        predict: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// The offline commands: no configuration, no network. `None` for the other commands.
+fn offline(cmd: &Command) -> Option<ExitCode> {
+    type Render = fn(&serde_json::Value) -> String;
+    let (doc, json, text): (Result<serde_json::Value, String>, bool, Render) = match cmd {
+        Command::Forecast { csv, period, horizon, model, params, sigma2, json } => {
+            let sigma2 = if sigma2 == "mle" {
+                costpush::forecast::Sigma2::Mle
+            } else {
+                costpush::forecast::Sigma2::Unbiased
+            };
+            let args = costpush::offline::ForecastArgs {
+                csv,
+                period: *period,
+                horizon: *horizon,
+                model,
+                params: params.as_deref(),
+                sigma2,
+            };
+            (costpush::offline::forecast(&args), *json, costpush::offline::forecast_text)
+        }
+        Command::Regress { csv, target, predict, json } => {
+            (costpush::offline::regress(csv, target, predict), *json, costpush::offline::regress_text)
+        }
+        _ => return None,
+    };
+    Some(match doc {
+        Ok(v) => {
+            let out = if json { format!("{v:#}\n") } else { text(&v) };
+            use std::io::Write;
+            match std::io::stdout().lock().write_all(out.as_bytes()) {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(1)
+                }
+                _ => ExitCode::SUCCESS,
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    })
 }
 
 fn main() -> ExitCode {
@@ -69,6 +148,9 @@ fn main() -> ExitCode {
         state_dir: cli.state_dir,
         schedule: cli.schedule,
     };
+    if let Some(code) = offline(&cli.command) {
+        return code;
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -95,6 +177,7 @@ fn main() -> ExitCode {
         Command::Validate { config } | Command::Once { config, .. } | Command::Run { config } => {
             config.clone()
         }
+        Command::Forecast { .. } | Command::Regress { .. } => unreachable!("handled by offline()"),
     };
     let cfg = match config::load(&path, &ov) {
         Ok(c) => c,
@@ -140,6 +223,7 @@ fn main() -> ExitCode {
         Command::Run { .. } => {
             rt.block_on(costpush::agent::run(cfg, shutdown.expect("installed above for run")))
         }
+        Command::Forecast { .. } | Command::Regress { .. } => unreachable!("handled by offline()"),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
