@@ -576,8 +576,9 @@ pub fn heuristic_init(spec: &Spec, y: &[f64]) -> Init {
 }
 
 /// For linear models: the initial states that minimise the SSE for given parameters (the
-/// fitted values are affine in them), solved by QR. Returns the states and their run.
-fn best_init_linear(spec: &Spec, p: &Params, y: &[Option<f64>]) -> (Init, Run) {
+/// fitted values are affine in them). `exact` solves by QR; otherwise by the cheaper normal
+/// equations (used inside the search; the final answer is always solved by QR).
+fn best_init_linear(spec: &Spec, p: &Params, y: &[Option<f64>], exact: bool) -> (Init, Run) {
     let k = spec.n_states();
     let zero = vec![0.0; k];
     let base = run(spec, p, &init_from(spec, &zero), y);
@@ -593,8 +594,10 @@ fn best_init_linear(spec: &Spec, p: &Params, y: &[Option<f64>]) -> (Init, Run) {
         }
     }
     let target: Vec<f64> = obs.iter().map(|t| y[*t].expect("observed") - base.fitted[*t]).collect();
-    let qr = Qr::new(&x, n, k, 1e-12);
-    let sol = qr.solve(&target);
+    let sol = match (exact, crate::linalg::solve_normal(&x, n, k, &target)) {
+        (false, Some(sol)) => sol,
+        _ => Qr::new(&x, n, k, 1e-12).solve(&target),
+    };
     let init = init_from(spec, &sol);
     let r = run(spec, p, &init, y);
     (init, r)
@@ -765,12 +768,12 @@ pub fn fit(spec: &Spec, y: &[Option<f64>], opts: FitOptions) -> Result<Fit, FitE
     let filled: Vec<f64> = fill_gaps(&ys);
     let heuristic = heuristic_init(spec, &filled);
 
-    let evaluate = |p: &Params| -> (Init, Run) {
+    let evaluate = |p: &Params, exact: bool| -> (Init, Run) {
         if spec.season == Season::Mul {
             let r = run(spec, p, &heuristic, &ys);
             (heuristic.clone(), r)
         } else {
-            best_init_linear(spec, p, &ys)
+            best_init_linear(spec, p, &ys, exact)
         }
     };
 
@@ -778,7 +781,7 @@ pub fn fit(spec: &Spec, y: &[Option<f64>], opts: FitOptions) -> Result<Fit, FitE
         Some(p) => (p, true),
         None => {
             let objective = |u: &[f64]| {
-                let sse = evaluate(&to_params(spec, u)).1.sse;
+                let sse = evaluate(&to_params(spec, u), false).1.sse;
                 if sse.is_finite() {
                     sse
                 } else {
@@ -813,7 +816,7 @@ pub fn fit(spec: &Spec, y: &[Option<f64>], opts: FitOptions) -> Result<Fit, FitE
             (to_params(spec, &x), ok)
         }
     };
-    let (mut init, _) = evaluate(&params);
+    let (mut init, _) = evaluate(&params, true);
     if spec.season == Season::Mul {
         init = refine_init_nonlinear(spec, &params, &ys, init).0;
     }

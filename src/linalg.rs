@@ -150,6 +150,56 @@ impl Qr {
     }
 }
 
+/// Least squares through the normal equations and a Cholesky factorisation: about five times
+/// cheaper than QR for tall matrices, but it squares the condition number. Only for inner loops
+/// whose answer is polished by [`Qr`] afterwards; `None` when `XᵀX` is not positive definite.
+pub fn solve_normal(x: &[f64], n: usize, p: usize, y: &[f64]) -> Option<Vec<f64>> {
+    let mut g = vec![0.0; p * p];
+    let mut rhs = vec![0.0; p];
+    for j in 0..p {
+        let cj = &x[j * n..(j + 1) * n];
+        rhs[j] = cj.iter().zip(y).map(|(a, b)| a * b).sum();
+        for i in 0..=j {
+            let ci = &x[i * n..(i + 1) * n];
+            g[i + j * p] = ci.iter().zip(cj).map(|(a, b)| a * b).sum();
+        }
+    }
+    // Cholesky: G = Lᵀ L stored in the upper triangle
+    for j in 0..p {
+        let mut d = g[j + j * p];
+        for k in 0..j {
+            d -= g[k + j * p] * g[k + j * p];
+        }
+        if d <= 0.0 || !d.is_finite() {
+            return None;
+        }
+        let d = d.sqrt();
+        g[j + j * p] = d;
+        for i in j + 1..p {
+            let mut v = g[j + i * p];
+            for k in 0..j {
+                v -= g[k + j * p] * g[k + i * p];
+            }
+            g[j + i * p] = v / d;
+        }
+    }
+    // solve Uᵀ z = rhs, then U b = z
+    let mut z = rhs;
+    for i in 0..p {
+        for k in 0..i {
+            z[i] -= g[k + i * p] * z[k];
+        }
+        z[i] /= g[i + i * p];
+    }
+    for i in (0..p).rev() {
+        for k in i + 1..p {
+            z[i] -= g[i + k * p] * z[k];
+        }
+        z[i] /= g[i + i * p];
+    }
+    Some(z)
+}
+
 fn col_norm(a: &[f64], n: usize, j: usize, from: usize) -> f64 {
     // scaled to avoid overflow and underflow
     let col = &a[j * n + from..j * n + n];
@@ -241,6 +291,14 @@ mod tests {
             let fit = b[0] * x[i] + b[1] * x[4 + i] + b[2] * x[8 + i];
             assert!(close(fit, *y, 1e-12));
         }
+    }
+
+    #[test]
+    fn normal_equations_agree_with_qr_on_a_well_conditioned_problem() {
+        let x = [1.0, 1.0, 1.0, 1.0, 0.0, 1.0, 2.0, 3.0];
+        let b = solve_normal(&x, 4, 2, &[1.0, 2.0, 2.0, 4.0]).unwrap();
+        assert!(close(b[0], 0.9, 1e-13) && close(b[1], 0.9, 1e-13), "{b:?}");
+        assert!(solve_normal(&[1.0, 1.0, 2.0, 2.0], 2, 2, &[1.0, 2.0]).is_none(), "singular");
     }
 
     #[test]
