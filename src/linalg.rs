@@ -166,11 +166,13 @@ pub fn solve_normal(x: &[f64], n: usize, p: usize, y: &[f64]) -> Option<Vec<f64>
     }
     // Cholesky: G = Lᵀ L stored in the upper triangle
     for j in 0..p {
-        let mut d = g[j + j * p];
+        let diag = g[j + j * p];
+        let mut d = diag;
         for k in 0..j {
             d -= g[k + j * p] * g[k + j * p];
         }
-        if d <= 0.0 || !d.is_finite() {
+        // what is left of the column must not be rounding noise
+        if d <= 1e-12 * diag || !d.is_finite() {
             return None;
         }
         let d = d.sqrt();
