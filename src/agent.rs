@@ -18,12 +18,17 @@ use tracing::{debug, info, warn};
 
 use crate::calc;
 use crate::config::Config;
-use crate::metrics::{self, CycleStats, DeliveryStats, SeriesSet};
+use std::collections::BTreeMap;
+
+use crate::history::{self, History, TrainingRow};
+use crate::metrics::{self, CycleStats, DeliveryStats, EncodePrediction, Insights, ModelState, SeriesSet};
+use crate::predict::{self, NoModel};
 use crate::queue::Queue;
 use crate::remote_write::client::{Backoff, HttpTransport};
 use crate::remote_write::encode;
 use crate::remote_write::sender::{Drained, Reason, Sender, Shared, Stats};
 use crate::results::{self, FileError, Job, Severity};
+use crate::state::ForecastCache;
 use crate::state::{FileState, FileStatus, State};
 
 /// A cycle's samples and the state to commit once they are queued.
@@ -200,6 +205,11 @@ pub fn prepare(cfg: &Config, state: &State, delivery: DeliveryStats, now: System
         new_jobs.iter().map(|j| calc::report(j, here, &cfg.regions, cfg.cores_without_cpu_samples)).collect();
     let jobs_without_power = reports.iter().filter(|r| r.energy_j.is_none()).count();
     let pairs: Vec<(&Job, &calc::JobReport)> = new_jobs.iter().zip(reports.iter()).collect();
+    if next.history.is_none() && !state.jobs.is_empty() {
+        // A state from before the history existed: rebuild it from the files.
+        next.history = Some(rebuild_history(cfg, &files, state, now_ms));
+    }
+    let insights = insights(cfg, &mut next, &pairs, now_ms);
     let ctx = metrics::Context {
         host: &cfg.host,
         region: here,
@@ -208,9 +218,10 @@ pub fn prepare(cfg: &Config, state: &State, delivery: DeliveryStats, now: System
         reporting: &cfg.reporting,
         extra_labels: &cfg.remote_write.extra_labels,
         version: env!("CARGO_PKG_VERSION"),
+        cores_without_cpu_samples: cfg.cores_without_cpu_samples,
     };
     let retention_ms = cfg.target_retention.as_millis() as i64;
-    let built = metrics::build(&ctx, &pairs, &state.counters, &stats, now_ms, retention_ms);
+    let built = metrics::build(&ctx, &pairs, &insights, &state.counters, &stats, now_ms, retention_ms);
     next.counters = built.counters;
     next.jobs.extend(new_jobs.iter().map(|j| j.id));
     Prepared {
@@ -222,6 +233,122 @@ pub fn prepare(cfg: &Config, state: &State, delivery: DeliveryStats, now: System
         too_old: built.too_old,
         too_new: built.too_new,
     }
+}
+
+/// Rebuilds the history from every results file: the jobs already taken in (by identity).
+fn rebuild_history(cfg: &Config, files: &[PathBuf], state: &State, now_ms: i64) -> History {
+    let here = &cfg.regions[&cfg.region];
+    let mut jobs = Vec::new();
+    let mut seen = BTreeSet::new();
+    for path in files {
+        let Ok(bytes) = std::fs::read(path) else { continue };
+        let Ok(parsed) = results::parse(&bytes) else { continue };
+        jobs.extend(parsed.jobs.into_iter().filter(|j| state.jobs.contains(&j.id) && seen.insert(j.id)));
+    }
+    let reports: Vec<calc::JobReport> =
+        jobs.iter().map(|j| calc::report(j, here, &cfg.regions, cfg.cores_without_cpu_samples)).collect();
+    let pairs: Vec<(&Job, &calc::JobReport)> = jobs.iter().zip(&reports).collect();
+    let mut h = History::new(cfg.forecast.bucket_seconds);
+    h.add(&pairs, now_ms as f64 / 1000.0, cfg.forecast.history_buckets, cfg.predictions.max_jobs);
+    // the buckets rebuilt were pushed before (or are past): start pushing from now on
+    h.pushed_until = h.bucket_of(now_ms as f64 / 1000.0);
+    info!(jobs = jobs.len(), buckets = h.buckets.len(), "rebuilt the history from the results files");
+    h
+}
+
+/// Updates the history with the new jobs and works out predictions and projections.
+fn insights(cfg: &Config, next: &mut State, pairs: &[(&Job, &calc::JobReport)], now_ms: i64) -> Insights {
+    let mut ins = Insights { sigma2: predict::sigma2_name(cfg.forecast.sigma2), ..Insights::default() };
+    if !cfg.forecast.enabled && !cfg.predictions.enabled {
+        return ins;
+    }
+    let now_s = now_ms as f64 / 1000.0;
+    let h = next.history.get_or_insert_with(|| History::new(cfg.forecast.bucket_seconds));
+    h.add(pairs, now_s, cfg.forecast.history_buckets, cfg.predictions.max_jobs);
+
+    if cfg.predictions.enabled {
+        let rows: Vec<TrainingRow> = h.jobs.iter().cloned().collect();
+        let mut skipped: BTreeMap<&'static str, u64> = BTreeMap::new();
+        match predict::power_model(&rows, cfg.predictions.min_jobs) {
+            Ok(m) => {
+                ins.model = Some(ModelState::Fitted {
+                    n: m.ols.n,
+                    p: m.ols.rank,
+                    r2: m.ols.r2,
+                    adj_r2: m.ols.adj_r2,
+                    rmse: m.ols.rmse,
+                    condition_number: m.ols.condition_number,
+                    loo_coverage: m.ols.loo_coverage(0.95),
+                    rank_deficient: m.rank_deficient(),
+                    ill_conditioned: m.ill_conditioned(),
+                });
+                for (job, r) in pairs {
+                    let p = match history::features(job, r) {
+                        None => {
+                            *skipped.entry("missing_features").or_default() += 1;
+                            None
+                        }
+                        Some((rate, bitrate, fps, enc, preset)) => {
+                            let p = m.predict(rate, bitrate, fps, &enc, &preset);
+                            if p.is_none() {
+                                *skipped.entry("unknown_level").or_default() += 1;
+                            }
+                            p
+                        }
+                    };
+                    ins.job_predictions.push(p);
+                }
+                ins.encodes = cfg
+                    .predictions
+                    .whatif
+                    .iter()
+                    .filter_map(|e| {
+                        m.predict_encode(e).map(|power| EncodePrediction {
+                            name: e.name.clone(),
+                            duration_s: e.duration_seconds,
+                            power,
+                        })
+                    })
+                    .collect();
+            }
+            Err(no) => {
+                ins.model = Some(ModelState::Unavailable(match no {
+                    NoModel::TooFewJobs { .. } => "too_few_jobs",
+                    NoModel::FitFailed(_) => "fit_failed",
+                }));
+                if !pairs.is_empty() {
+                    *skipped.entry("no_model").or_default() += pairs.len() as u64;
+                }
+            }
+        }
+        ins.predictions_skipped = skipped.into_iter().collect();
+    } else {
+        ins.model = Some(ModelState::Unavailable("disabled"));
+    }
+
+    if cfg.forecast.enabled {
+        let current = h.bucket_of(now_s);
+        let fresh = next.forecast_cache.as_ref().is_none_or(|c| c.bucket != current);
+        if fresh {
+            let projections = predict::project(h, now_s, &cfg.forecast);
+            for p in &projections {
+                if let Err(no) = p {
+                    info!(quantity = no.quantity.as_str(), reason = %no.reason, "no projection yet");
+                }
+            }
+            next.forecast_cache = Some(ForecastCache { bucket: current, projections });
+            let half_bucket_ms = (cfg.forecast.bucket_seconds as i64 * 1000 / 2).max(1);
+            ins.curve_offset_ms = Some(current.rem_euclid(half_bucket_ms));
+        }
+        let cache = next.forecast_cache.as_ref().expect("set above");
+        // totals and diagnostics every cycle; a missing projection is counted once per bucket
+        ins.projections = cache.projections.iter().filter(|p| fresh || p.is_ok()).cloned().collect();
+        let bs_ms = cfg.forecast.bucket_seconds as i64 * 1000;
+        ins.buckets =
+            h.complete(now_s).filter(|(i, _)| *i >= h.pushed_until).map(|(i, b)| (i * bs_ms, *b)).collect();
+        h.pushed_until = h.pushed_until.max(current);
+    }
+    ins
 }
 
 /// Logs what a prepared cycle holds (once per cycle).

@@ -43,7 +43,43 @@ pub struct RawConfig {
     pub currencies: Option<RawCurrencies>,
     /// Whether the compiled-in regions are kept beside the file's own (default true).
     pub use_default_regions: Option<bool>,
+    pub forecast: Option<RawForecast>,
+    pub predictions: Option<RawPredictions>,
     pub regions: Option<BTreeMap<String, RawRegion>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawForecast {
+    pub enabled: Option<bool>,
+    pub bucket_seconds: Option<u64>,
+    pub period: Option<usize>,
+    pub history_days: Option<f64>,
+    pub fit_days: Option<f64>,
+    pub sigma2: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPredictions {
+    pub enabled: Option<bool>,
+    pub min_jobs: Option<usize>,
+    pub max_jobs: Option<usize>,
+    pub whatif_encodes: Option<Vec<RawEncode>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEncode {
+    pub name: String,
+    pub width: u32,
+    pub height: u32,
+    pub fps: f64,
+    pub bitrate_kbps: f64,
+    pub streams: Option<u32>,
+    pub encoder: Option<String>,
+    pub preset: Option<String>,
+    pub duration_seconds: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -191,6 +227,71 @@ pub struct Config {
     pub reporting: Vec<Currency>,
     pub rates: Rates,
     pub regions: BTreeMap<String, RegionPricing>,
+    pub forecast: ForecastConfig,
+    pub predictions: PredictionConfig,
+}
+
+/// Holt-Winters projections of the host's cost, energy and CO2 per time bucket.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ForecastConfig {
+    pub enabled: bool,
+    pub bucket_seconds: u64,
+    /// Seasonal period in buckets (24 for hourly buckets and a daily cycle).
+    pub period: usize,
+    /// Buckets kept in the state.
+    pub history_buckets: usize,
+    /// The most recent buckets used to fit.
+    pub fit_buckets: usize,
+    pub sigma2: crate::forecast::Sigma2,
+}
+
+/// One hypothetical encode whose power, energy, cost and CO2 are predicted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Encode {
+    pub name: String,
+    pub width: u32,
+    pub height: u32,
+    pub fps: f64,
+    pub bitrate_kbps: f64,
+    pub streams: u32,
+    /// `None`: the encoder seen most often in the training jobs.
+    pub encoder: Option<String>,
+    pub preset: Option<String>,
+    pub duration_seconds: f64,
+}
+
+/// The regression of job power on job features.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PredictionConfig {
+    pub enabled: bool,
+    /// Jobs with power needed before a model is fitted.
+    pub min_jobs: usize,
+    /// Most recent jobs kept for training.
+    pub max_jobs: usize,
+    pub whatif: Vec<Encode>,
+}
+
+/// The default what-if encodes: 720p30 at 2 Mbps, 1080p30 at 4 Mbps, 1080p60 at 6 Mbps, 2160p30 at 15 Mbps.
+pub fn default_encodes() -> Vec<Encode> {
+    [
+        ("720p30_2mbps", 1280, 720, 30.0, 2000.0),
+        ("1080p30_4mbps", 1920, 1080, 30.0, 4000.0),
+        ("1080p60_6mbps", 1920, 1080, 60.0, 6000.0),
+        ("2160p30_15mbps", 3840, 2160, 30.0, 15000.0),
+    ]
+    .into_iter()
+    .map(|(name, width, height, fps, bitrate_kbps)| Encode {
+        name: name.to_string(),
+        width,
+        height,
+        fps,
+        bitrate_kbps,
+        streams: 1,
+        encoder: None,
+        preset: None,
+        duration_seconds: 3600.0,
+    })
+    .collect()
 }
 
 /// Command-line values that replace what the file says, for every subcommand.
@@ -228,6 +329,18 @@ pub const RESERVED_LABELS: &[&str] = &[
     "base",
     "quote",
     "intensity_year",
+    "bound",
+    "quantity",
+    "horizon",
+    "model",
+    "parameter",
+    "level",
+    "encode",
+    "status",
+    "fallback",
+    "rank_deficient",
+    "ill_conditioned",
+    "sigma2",
 ];
 
 /// Reads, parses and validates a configuration file.
@@ -318,6 +431,8 @@ fn parse_sections(text: &str) -> (RawConfig, Vec<String>, Vec<String>) {
             "remote_write" => raw.remote_write = section(&key, v, p, f),
             "currencies" => raw.currencies = section(&key, v, p, f),
             "use_default_regions" => raw.use_default_regions = section(&key, v, p, f),
+            "forecast" => raw.forecast = section(&key, v, p, f),
+            "predictions" => raw.predictions = section(&key, v, p, f),
             "regions" => {
                 let Some(regions) = section::<BTreeMap<String, Value>>(&key, v, p, f) else { continue };
                 let mut out = BTreeMap::new();
@@ -331,7 +446,7 @@ fn parse_sections(text: &str) -> (RawConfig, Vec<String>, Vec<String>) {
             other => problems.push(format!(
                 "{other}: unknown field, expected one of host, results, schedule, state_dir, \
                  target_retention_days, shutdown_grace_seconds, remote_write, currencies, use_default_regions, \
-                 regions"
+                 regions, forecast, predictions"
             )),
         }
     }
@@ -585,6 +700,8 @@ impl RawConfig {
         let shutdown_grace = std::time::Duration::from_secs_f64(grace_s.clamp(0.001, 600.0));
 
         let remote_write = validate_remote_write(self.remote_write.unwrap_or_default(), base, ov, &mut p);
+        let forecast = validate_forecast(self.forecast.unwrap_or_default(), &mut p);
+        let predictions = validate_predictions(self.predictions.unwrap_or_default(), &mut p);
 
         if p.is_empty() {
             Ok(Config {
@@ -601,10 +718,107 @@ impl RawConfig {
                 reporting,
                 rates,
                 regions,
+                forecast,
+                predictions,
             })
         } else {
             Err(ConfigErrors { problems: p })
         }
+    }
+}
+
+fn validate_forecast(raw: RawForecast, p: &mut Vec<String>) -> ForecastConfig {
+    let bucket_seconds = raw.bucket_seconds.unwrap_or(3600);
+    if !(60..=86_400).contains(&bucket_seconds) {
+        p.push(format!("forecast.bucket_seconds: must be between 60 and 86400, got {bucket_seconds}"));
+    }
+    let bucket_seconds = bucket_seconds.clamp(60, 86_400);
+    let period = raw.period.unwrap_or(24);
+    if period == 0 || period > 1000 {
+        p.push(format!("forecast.period: must be between 1 (no season) and 1000 buckets, got {period}"));
+    }
+    let days = |field: &str, v: f64, p: &mut Vec<String>| -> usize {
+        if !(v.is_finite() && v > 0.0 && v <= 3660.0) {
+            p.push(format!("forecast.{field}: must be in (0, 3660], got {v}"));
+            return 1;
+        }
+        ((v * 86_400.0) / bucket_seconds as f64).ceil() as usize
+    };
+    let history_buckets = days("history_days", raw.history_days.unwrap_or(90.0), p);
+    let fit_buckets = days("fit_days", raw.fit_days.unwrap_or(28.0), p);
+    if fit_buckets > history_buckets {
+        p.push("forecast.fit_days: must not exceed history_days".into());
+    }
+    let sigma2 = match raw.sigma2.as_deref().unwrap_or("unbiased") {
+        "unbiased" => crate::forecast::Sigma2::Unbiased,
+        "mle" => crate::forecast::Sigma2::Mle,
+        other => {
+            p.push(format!("forecast.sigma2: {other:?} is not unbiased or mle"));
+            crate::forecast::Sigma2::Unbiased
+        }
+    };
+    ForecastConfig {
+        enabled: raw.enabled.unwrap_or(true),
+        bucket_seconds,
+        period: period.clamp(1, 1000),
+        history_buckets,
+        fit_buckets: fit_buckets.min(history_buckets),
+        sigma2,
+    }
+}
+
+fn validate_predictions(raw: RawPredictions, p: &mut Vec<String>) -> PredictionConfig {
+    let min_jobs = raw.min_jobs.unwrap_or(20);
+    if min_jobs < 3 {
+        p.push(format!("predictions.min_jobs: must be at least 3, got {min_jobs}"));
+    }
+    let max_jobs = raw.max_jobs.unwrap_or(5000);
+    if max_jobs < min_jobs {
+        p.push("predictions.max_jobs: must be at least min_jobs".into());
+    }
+    let whatif = match raw.whatif_encodes {
+        None => default_encodes(),
+        Some(list) => list
+            .into_iter()
+            .enumerate()
+            .map(|(i, e)| {
+                let f = |field: &str| format!("predictions.whatif_encodes[{i}].{field}");
+                if e.name.is_empty()
+                    || !e.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+                {
+                    p.push(format!("{}: letters, digits, '_' and '-' only", f("name")));
+                }
+                if e.width == 0 || e.height == 0 {
+                    p.push(format!("{}: width and height must be positive", f("width")));
+                }
+                for (field, v) in [("fps", e.fps), ("bitrate_kbps", e.bitrate_kbps)] {
+                    if !(v.is_finite() && v > 0.0) {
+                        p.push(format!("{}: must be a positive number, got {v}", f(field)));
+                    }
+                }
+                let duration_seconds = e.duration_seconds.unwrap_or(3600.0);
+                if !(duration_seconds.is_finite() && duration_seconds > 0.0) {
+                    p.push(format!("{}: must be a positive number", f("duration_seconds")));
+                }
+                Encode {
+                    name: e.name,
+                    width: e.width,
+                    height: e.height,
+                    fps: e.fps,
+                    bitrate_kbps: e.bitrate_kbps,
+                    streams: e.streams.unwrap_or(1).max(1),
+                    encoder: e.encoder,
+                    preset: e.preset,
+                    duration_seconds,
+                }
+            })
+            .collect(),
+    };
+    PredictionConfig {
+        enabled: raw.enabled.unwrap_or(true),
+        min_jobs: min_jobs.max(3),
+        max_jobs: max_jobs.max(3),
+        whatif,
     }
 }
 

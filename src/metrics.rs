@@ -19,7 +19,10 @@ use std::fmt::Write as _;
 use serde::{Deserialize, Serialize};
 
 use crate::calc::money::{Currency, Rates};
-use crate::calc::{JobReport, RegionPricing};
+use crate::calc::{JobReport, RegionPricing, JOULES_PER_KWH};
+use crate::history::Bucket;
+use crate::predict::{prediction_bounds, NoProjection, Projection};
+use crate::regress::Prediction;
 use crate::results::Job;
 
 pub type Labels = Vec<(String, String)>;
@@ -195,6 +198,7 @@ pub struct Context<'a> {
     pub reporting: &'a [Currency],
     pub extra_labels: &'a BTreeMap<String, String>,
     pub version: &'a str,
+    pub cores_without_cpu_samples: f64,
 }
 
 impl Context<'_> {
@@ -244,6 +248,51 @@ pub struct DeliveryStats {
     pub backoff_seconds: f64,
 }
 
+/// The power model as a cycle saw it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ModelState {
+    Fitted {
+        n: usize,
+        p: usize,
+        r2: f64,
+        adj_r2: f64,
+        rmse: f64,
+        condition_number: f64,
+        loo_coverage: Option<f64>,
+        rank_deficient: bool,
+        ill_conditioned: bool,
+    },
+    /// Label value of `status`: "too_few_jobs", "fit_failed" or "disabled".
+    Unavailable(&'static str),
+}
+
+/// A what-if encode's predicted power, and how long it runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EncodePrediction {
+    pub name: String,
+    pub duration_s: f64,
+    pub power: Prediction,
+}
+
+/// Projections, predictions and buckets for one cycle (all optional).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Insights {
+    /// One per job, in the order of `build`'s `jobs`.
+    pub job_predictions: Vec<Option<Prediction>>,
+    /// Jobs without a prediction this cycle, by reason ("no_model", "missing_features",
+    /// "unknown_level").
+    pub predictions_skipped: Vec<(&'static str, u64)>,
+    pub model: Option<ModelState>,
+    pub encodes: Vec<EncodePrediction>,
+    pub projections: Vec<Result<Projection, NoProjection>>,
+    /// Push the forecast curves (only when they were just computed), stamped this many ms after
+    /// each bucket start so that successive curves never share a timestamp.
+    pub curve_offset_ms: Option<i64>,
+    /// Newly completed buckets: (start, Unix ms; totals in the region's currency).
+    pub buckets: Vec<(i64, Bucket)>,
+    pub sigma2: &'static str,
+}
+
 /// Outcome of [`build`].
 pub struct Built {
     pub set: SeriesSet,
@@ -263,6 +312,7 @@ fn ms(seconds: f64) -> i64 {
 pub fn build(
     ctx: &Context<'_>,
     jobs: &[(&Job, &JobReport)],
+    insights: &Insights,
     prev: &Counters,
     stats: &CycleStats,
     now_ms: i64,
@@ -276,12 +326,16 @@ pub fn build(
         .chain(extra.iter().copied())
         .collect();
 
-    let mut order: Vec<&(&Job, &JobReport)> = jobs.iter().collect();
-    order.sort_by(|a, b| a.0.end_s.total_cmp(&b.0.end_s).then(a.0.id.cmp(&b.0.id)));
+    let mut order: Vec<(&(&Job, &JobReport), Option<&Prediction>)> = jobs
+        .iter()
+        .enumerate()
+        .map(|(i, j)| (j, insights.job_predictions.get(i).and_then(Option::as_ref)))
+        .collect();
+    order.sort_by(|(a, _), (b, _)| a.0.end_s.total_cmp(&b.0.end_s).then(a.0.id.cmp(&b.0.id)));
     // Two jobs with the same labels ending in the same millisecond would share a timestamp,
     // and a deduplicating receiver keeps only one; the later one moves 1 ms on.
     let mut last_ts: BTreeMap<Vec<(&'static str, String)>, i64> = BTreeMap::new();
-    for (job, r) in order {
+    for ((job, r), pred) in order {
         let mut ts = ms(job.end_s);
         let prev = last_ts.entry(job_labels(job, r)).or_insert(i64::MIN);
         if ts <= *prev {
@@ -289,9 +343,13 @@ pub fn build(
         }
         *prev = ts;
         job_samples(ctx, &base, job, r, ts, &mut set, &mut counters);
+        if let Some(p) = pred {
+            prediction_samples(ctx, &base, job, r, p, ts, &mut set);
+        }
     }
 
     health_samples(ctx, &base, stats, now_ms, &mut set, &mut counters);
+    insight_samples(ctx, &base, insights, now_ms, &mut set, &mut counters);
 
     // Window check over everything built so far, then the counters that report it.
     let (mut too_old, mut too_new) = (0u64, 0u64);
@@ -422,6 +480,208 @@ fn job_samples(
                     t * f,
                     ts,
                 );
+            }
+        }
+    }
+}
+
+/// Predicted power, energy, cost and CO2 of a job, with the model's bands.
+fn prediction_samples(
+    ctx: &Context<'_>,
+    base: &[(&str, &str)],
+    job: &Job,
+    r: &JobReport,
+    p: &Prediction,
+    ts: i64,
+    set: &mut SeriesSet,
+) {
+    let owned = job_labels(job, r);
+    let jl = cat(base, &owned.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>());
+    for (bound, watts) in prediction_bounds(p) {
+        let l = cat(&jl, &[("bound", bound)]);
+        let joules = watts * r.run_s;
+        set.add("costpush_job_predicted_power_watts", &l, ts, watts);
+        set.add("costpush_job_predicted_energy_joules", &l, ts, joules);
+        set.add(
+            "costpush_job_predicted_co2_grams",
+            &l,
+            ts,
+            joules / JOULES_PER_KWH * ctx.region.intensity_g_per_kwh,
+        );
+        let own = joules / JOULES_PER_KWH * ctx.region.electricity_per_kwh + r.cost.compute;
+        for (cur, f) in ctx.conversions(r.currency) {
+            set.add("costpush_job_predicted_cost", &cat(&l, &[("currency", cur.as_str())]), ts, own * f);
+        }
+    }
+}
+
+/// Model diagnostics, what-if encodes, projections, forecast curves and bucket totals.
+fn insight_samples(
+    ctx: &Context<'_>,
+    base: &[(&str, &str)],
+    ins: &Insights,
+    now_ms: i64,
+    set: &mut SeriesSet,
+    counters: &mut Counters,
+) {
+    for (reason, n) in &ins.predictions_skipped {
+        counters.add(
+            set,
+            "costpush_predictions_skipped_total",
+            &cat(base, &[("reason", reason)]),
+            *n as f64,
+            now_ms,
+        );
+    }
+    match &ins.model {
+        Some(ModelState::Fitted {
+            n,
+            p,
+            r2,
+            adj_r2,
+            rmse,
+            condition_number,
+            loo_coverage,
+            rank_deficient,
+            ill_conditioned,
+        }) => {
+            let flag = |b: bool| if b { "true" } else { "false" };
+            let info = cat(
+                base,
+                &[
+                    ("status", "fitted"),
+                    ("rank_deficient", flag(*rank_deficient)),
+                    ("ill_conditioned", flag(*ill_conditioned)),
+                ],
+            );
+            set.add("costpush_model_info", &info, now_ms, 1.0);
+            set.add("costpush_model_observations", base, now_ms, *n as f64);
+            set.add("costpush_model_parameters", base, now_ms, *p as f64);
+            set.add("costpush_model_r2", base, now_ms, *r2);
+            set.add("costpush_model_adjusted_r2", base, now_ms, *adj_r2);
+            set.add("costpush_model_rmse_watts", base, now_ms, *rmse);
+            set.add("costpush_model_condition_number", base, now_ms, *condition_number);
+            if let Some(c) = loo_coverage {
+                set.add("costpush_model_loo_coverage_ratio", base, now_ms, *c);
+            }
+        }
+        Some(ModelState::Unavailable(why)) => {
+            set.add("costpush_model_info", &cat(base, &[("status", why)]), now_ms, 1.0);
+        }
+        None => {}
+    }
+    let region = ctx.region;
+    for e in &ins.encodes {
+        for (bound, watts) in prediction_bounds(&e.power) {
+            let l = cat(base, &[("encode", e.name.as_str()), ("bound", bound)]);
+            let joules = watts * e.duration_s;
+            set.add("costpush_encode_predicted_power_watts", &l, now_ms, watts);
+            set.add("costpush_encode_predicted_energy_joules", &l, now_ms, joules);
+            set.add(
+                "costpush_encode_predicted_co2_grams",
+                &l,
+                now_ms,
+                joules / JOULES_PER_KWH * region.intensity_g_per_kwh,
+            );
+            // compute billed on wall time, as for a job without CPU samples
+            let own = joules / JOULES_PER_KWH * region.electricity_per_kwh
+                + e.duration_s / 3600.0 * ctx.cores_without_cpu_samples * region.compute_per_core_hour;
+            for (cur, f) in ctx.conversions(region.currency) {
+                set.add(
+                    "costpush_encode_predicted_cost",
+                    &cat(&l, &[("currency", cur.as_str())]),
+                    now_ms,
+                    own * f,
+                );
+            }
+        }
+    }
+    for p in &ins.projections {
+        match p {
+            Err(no) => {
+                let l = cat(base, &[("quantity", no.quantity.as_str()), ("reason", no.reason.as_str())]);
+                counters.add(set, "costpush_forecasts_unavailable_total", &l, 1.0, now_ms);
+            }
+            Ok(p) => projection_samples(ctx, base, ins, p, now_ms, set),
+        }
+    }
+    for (start_ms, b) in &ins.buckets {
+        if b.unknown {
+            continue;
+        }
+        set.add("costpush_bucket_energy_joules", base, *start_ms, b.energy_j);
+        set.add("costpush_bucket_co2_grams", base, *start_ms, b.co2_g);
+        for (cur, f) in ctx.conversions(region.currency) {
+            set.add("costpush_bucket_cost", &cat(base, &[("currency", cur.as_str())]), *start_ms, b.cost * f);
+        }
+    }
+}
+
+fn projection_samples(
+    ctx: &Context<'_>,
+    base: &[(&str, &str)],
+    ins: &Insights,
+    p: &Projection,
+    now_ms: i64,
+    set: &mut SeriesSet,
+) {
+    use crate::predict::Quantity;
+    let q = p.quantity.as_str();
+    let ql = cat(base, &[("quantity", q)]);
+    set.add(
+        "costpush_forecast_model_info",
+        &cat(&ql, &[("model", p.model.as_str()), ("sigma2", ins.sigma2)]),
+        now_ms,
+        1.0,
+    );
+    for (name, v) in [("alpha", p.alpha), ("beta", p.beta), ("gamma", p.gamma), ("phi", p.phi)] {
+        set.add("costpush_forecast_parameter", &cat(&ql, &[("parameter", name)]), now_ms, v);
+    }
+    set.add("costpush_forecast_sse", &ql, now_ms, p.sse);
+    set.add("costpush_forecast_aicc", &ql, now_ms, p.aicc);
+    set.add("costpush_forecast_converged", &ql, now_ms, f64::from(u8::from(p.converged)));
+    if let Some(bt) = p.backtest {
+        set.add("costpush_forecast_backtest_mae", &ql, now_ms, bt.mae);
+        set.add(
+            "costpush_forecast_backtest_coverage_ratio",
+            &cat(&ql, &[("level", "80")]),
+            now_ms,
+            bt.coverage_80,
+        );
+        set.add(
+            "costpush_forecast_backtest_coverage_ratio",
+            &cat(&ql, &[("level", "95")]),
+            now_ms,
+            bt.coverage_95,
+        );
+    }
+    // The values themselves: cost in every currency, the others in their base unit.
+    let conversions: Vec<(Option<Currency>, f64)> = match p.quantity {
+        Quantity::Cost => {
+            ctx.conversions(ctx.region.currency).into_iter().map(|(c, f)| (Some(c), f)).collect()
+        }
+        _ => vec![(None, 1.0)],
+    };
+    let (curve_name, total_name) = match p.quantity {
+        Quantity::Cost => ("costpush_forecast_cost", "costpush_projection_cost"),
+        Quantity::EnergyJoules => ("costpush_forecast_energy_joules", "costpush_projection_energy_joules"),
+        Quantity::Co2Grams => ("costpush_forecast_co2_grams", "costpush_projection_co2_grams"),
+    };
+    for (cur, f) in conversions {
+        let cl: Vec<(&str, &str)> = match &cur {
+            Some(c) => cat(base, &[("currency", c.as_str())]),
+            None => base.to_vec(),
+        };
+        for (horizon, b) in &p.totals {
+            for (bound, v) in b.scaled(f).labelled() {
+                set.add(total_name, &cat(&cl, &[("horizon", horizon.as_str()), ("bound", bound)]), now_ms, v);
+            }
+        }
+        if let Some(offset) = ins.curve_offset_ms {
+            for (start, b) in &p.curve {
+                for (bound, v) in b.scaled(f).labelled() {
+                    set.add(curve_name, &cat(&cl, &[("bound", bound)]), start + offset, v);
+                }
             }
         }
     }

@@ -55,6 +55,19 @@ pub struct State {
     /// The first queue sequence number no committed cycle has used (see `queue`).
     #[serde(default)]
     pub next_seq: u64,
+    /// Buckets and training jobs (derived: rebuilt from the results files when missing).
+    #[serde(default)]
+    pub history: Option<crate::history::History>,
+    /// The projections of the current bucket (recomputed when a new bucket starts).
+    #[serde(default)]
+    pub forecast_cache: Option<ForecastCache>,
+}
+
+/// Projections computed at the start of a bucket, reused for the rest of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ForecastCache {
+    pub bucket: i64,
+    pub projections: Vec<Result<crate::predict::Projection, crate::predict::NoProjection>>,
 }
 
 impl Default for State {
@@ -65,6 +78,8 @@ impl Default for State {
             jobs: BTreeSet::new(),
             counters: Counters::default(),
             next_seq: 0,
+            history: None,
+            forecast_cache: None,
         }
     }
 }

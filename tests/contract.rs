@@ -9,8 +9,10 @@ use common::*;
 
 const JOB: &[&str] = &["host", "region", "scenario", "encoder", "preset", "bitrate", "resolution", "streams"];
 const BASE: &[&str] = &["host", "region"];
-/// Labels left out when the results file does not give a value.
-const OPTIONAL: &[&str] = &["preset", "resolution", "encoder", "bitrate"];
+/// Labels left out when the results file does not give a value (or, for the model, when it is
+/// not fitted).
+const OPTIONAL: &[&str] =
+    &["preset", "resolution", "encoder", "bitrate", "rank_deficient", "ill_conditioned"];
 
 struct Doc {
     kind: String,
@@ -40,28 +42,35 @@ fn documented() -> BTreeMap<String, Doc> {
     out
 }
 
-/// name → label-name sets of every series pushed, from a dry run over the example results.
+/// name → label-name sets of every series pushed, from dry runs over the example results and
+/// over three days of hourly jobs (enough for forecasts and the power model).
 fn pushed() -> BTreeMap<String, Vec<BTreeSet<String>>> {
-    let tmp = tempfile::tempdir().unwrap();
-    let cfg =
-        write_config(tmp.path(), &fixtures(), "http://127.0.0.1:9/api/v1/write", "test_results_*.json", "");
-    // As after one successful push, so the last-success gauge exists too.
-    std::fs::create_dir_all(tmp.path().join("state/queue")).unwrap();
-    std::fs::write(
-        tmp.path().join("state/queue/stats.json"),
-        r#"{"sent_samples": 10, "sent_requests": 1, "retried_samples": 0, "dropped": {}, "last_success_ms": 1767614520000}"#,
-    )
-    .unwrap();
-    let out = run(&["once", "--config", cfg.to_str().unwrap(), "--dry-run"]);
-    assert!(out.status.success());
     let mut m: BTreeMap<String, Vec<BTreeSet<String>>> = BTreeMap::new();
-    for line in String::from_utf8(out.stdout).unwrap().lines() {
-        let (name, rest) = line.split_once('{').unwrap_or((line.split(' ').next().unwrap(), ""));
-        let labels: BTreeSet<String> = rest
-            .split("\",")
-            .filter_map(|kv| kv.split_once("=\"").map(|(k, _)| k.trim_start_matches(',').to_string()))
-            .collect();
-        m.entry(name.to_string()).or_default().push(labels);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+    let tmp = tempfile::tempdir().unwrap();
+    let history = tmp.path().join("history");
+    write_history_results(&history, now, 3);
+    for results in [fixtures(), history] {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg =
+            write_config(dir.path(), &results, "http://127.0.0.1:9/api/v1/write", "test_results_*.json", "");
+        // As after one successful push, so the last-success gauge exists too.
+        std::fs::create_dir_all(dir.path().join("state/queue")).unwrap();
+        std::fs::write(
+            dir.path().join("state/queue/stats.json"),
+            r#"{"sent_samples": 10, "sent_requests": 1, "retried_samples": 0, "dropped": {}, "last_success_ms": 1767614520000}"#,
+        )
+        .unwrap();
+        let out = run(&["once", "--config", cfg.to_str().unwrap(), "--dry-run"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        for line in String::from_utf8(out.stdout).unwrap().lines() {
+            let (name, rest) = line.split_once('{').unwrap_or((line.split(' ').next().unwrap(), ""));
+            let labels: BTreeSet<String> = rest
+                .split("\",")
+                .filter_map(|kv| kv.split_once("=\"").map(|(k, _)| k.trim_start_matches(',').to_string()))
+                .collect();
+            m.entry(name.to_string()).or_default().push(labels);
+        }
     }
     m
 }

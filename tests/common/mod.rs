@@ -440,3 +440,44 @@ pub fn queued_batches(state_dir: &Path) -> usize {
         .map(|rd| rd.flatten().filter(|e| e.file_name().to_string_lossy().ends_with(".batch")).count())
         .unwrap_or(0)
 }
+
+/// Writes a results file of one job per hour over the `days` before `now_s`, with every
+/// feature the regression uses and a daily rhythm in power, so that forecasts and predictions
+/// have something to learn. Deterministic for a given `now_s`.
+pub fn write_history_results(dir: &Path, now_s: f64, days: usize) {
+    let last_hour = (now_s / 3600.0).floor() as i64 - 1;
+    let first = last_hour - (days as i64 * 24) + 1;
+    let jobs: Vec<String> = (first..=last_hour)
+        .map(|hour| {
+            let i = (hour - first) as usize;
+            let (w, h) = [(1280, 720), (1920, 1080), (3840, 2160)][i % 3];
+            let fps = [30, 60][(i / 3) % 2];
+            let bitrate = [2000, 4000, 6000, 15000][(i / 2) % 4];
+            let encoder = ["libx264", "libx265"][(i / 5) % 2];
+            let preset = ["fast", "slow"][(i / 7) % 2];
+            let rate = (w * h * fps) as f64;
+            let daily = 10.0 * (std::f64::consts::TAU * (hour.rem_euclid(24)) as f64 / 24.0).sin();
+            let power = 40.0
+                + rate * 1.5e-7
+                + bitrate as f64 * 0.001
+                + if encoder == "libx265" { 8.0 } else { 0.0 }
+                + if preset == "slow" { 4.0 } else { 0.0 }
+                + daily
+                + ((i * 7919) % 11) as f64 * 0.3;
+            let end = hour * 3600 + 1800;
+            format!(
+                r#"{{"name": "history {encoder}", "duration": 600, "start_time": {}, "end_time": {end},
+                "encoder_type": "{encoder}", "preset": "{preset}", "resolution": "{w}x{h}", "avg_fps": {fps},
+                "bitrate": "{bitrate}k", "vmaf_score": 93, "power_watts": [{power}, {power}],
+                "cpu_usage_cores": [2, 2.5], "step_seconds": 300}}"#,
+                end - 600
+            )
+        })
+        .collect();
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(
+        dir.join("test_results_history.json"),
+        format!(r#"{{"scenarios": [{}]}}"#, jobs.join(",")),
+    )
+    .unwrap();
+}

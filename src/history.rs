@@ -1,0 +1,263 @@
+//! What the projections and predictions learn from, kept in the state: the host's cost, energy
+//! and CO2 per time bucket, and the recent jobs with measured power and their features.
+//!
+//! Pure: the caller hands in jobs, reports and the clock.
+//!
+//! Buckets: a job's values are spread over the buckets its run window `[end − run, end]`
+//! overlaps, in proportion to the overlap. Every bucket from the first job's on is known, and a
+//! bucket without jobs is a real zero (no work was done). A bucket is *unknown* when a job in it
+//! has no energy (its energy, and so its total cost and CO2, are not known): it is left out of
+//! fitting, not taken as zero. The derived data can be rebuilt: a state without history gets it
+//! from every results file at the next start.
+
+use std::collections::VecDeque;
+
+use serde::{Deserialize, Serialize};
+
+use crate::calc::{workload, JobReport};
+use crate::results::Job;
+
+/// Totals of one bucket, in the region's currency, joules and grams.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Bucket {
+    pub cost: f64,
+    pub energy_j: f64,
+    pub co2_g: f64,
+    /// A job in this bucket had no energy: its totals are not known.
+    pub unknown: bool,
+}
+
+/// One job with measured power, as the regression sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainingRow {
+    pub end_s: f64,
+    /// Pixels per second over every rendition and stream.
+    pub pixel_rate: f64,
+    pub bitrate_kbps: f64,
+    pub fps: f64,
+    pub encoder: String,
+    pub preset: String,
+    pub power_w: f64,
+}
+
+/// Buckets and training rows.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct History {
+    pub bucket_seconds: u64,
+    /// Index of `buckets[0]` (its start is `first × bucket_seconds` Unix seconds).
+    pub first: i64,
+    pub buckets: Vec<Bucket>,
+    pub jobs: VecDeque<TrainingRow>,
+    /// Complete buckets up to (not including) this index have been pushed.
+    #[serde(default)]
+    pub pushed_until: i64,
+}
+
+/// The features of a job, when it has all of them (`None` otherwise).
+pub fn features(job: &Job, r: &JobReport) -> Option<(f64, f64, f64, String, String)> {
+    let pixels = workload::pixels(job, r.streams)?;
+    if r.run_s <= 0.0 {
+        return None;
+    }
+    let rate = pixels / r.run_s;
+    let (bitrate, fps) = (job.bitrate_kbps?, job.fps?);
+    if !(rate.is_finite() && rate > 0.0) {
+        return None;
+    }
+    Some((
+        rate,
+        bitrate,
+        fps,
+        job.encoder.clone().unwrap_or_else(|| "unknown".into()),
+        job.preset.clone().unwrap_or_else(|| "unknown".into()),
+    ))
+}
+
+impl History {
+    pub fn new(bucket_seconds: u64) -> History {
+        History { bucket_seconds, ..History::default() }
+    }
+
+    pub fn bucket_of(&self, t_s: f64) -> i64 {
+        (t_s / self.bucket_seconds as f64).floor() as i64
+    }
+
+    /// Index one past the last bucket held.
+    pub fn end(&self) -> i64 {
+        self.first + self.buckets.len() as i64
+    }
+
+    /// Makes buckets `lo..=hi` exist (new ones are zero), keeping at most `max` ending at the
+    /// newest.
+    fn cover(&mut self, lo: i64, hi: i64, max: usize) {
+        if self.buckets.is_empty() {
+            self.first = lo;
+            self.buckets = vec![Bucket::default(); (hi - lo + 1).max(1) as usize];
+        } else {
+            if lo < self.first {
+                let add = (self.first - lo) as usize;
+                let mut v = vec![Bucket::default(); add];
+                v.append(&mut self.buckets);
+                self.buckets = v;
+                self.first = lo;
+            }
+            if hi >= self.end() {
+                let add = (hi - self.end() + 1) as usize;
+                self.buckets.extend(std::iter::repeat_n(Bucket::default(), add));
+            }
+        }
+        if self.buckets.len() > max {
+            let drop = self.buckets.len() - max;
+            self.buckets.drain(..drop);
+            self.first += drop as i64;
+        }
+    }
+
+    /// Adds new jobs, and extends the buckets to the one holding `now_s` (quiet hours are zeros).
+    pub fn add(&mut self, jobs: &[(&Job, &JobReport)], now_s: f64, max_buckets: usize, max_jobs: usize) {
+        let now_b = self.bucket_of(now_s);
+        let oldest_kept = now_b - max_buckets as i64 + 1;
+        for (job, r) in jobs {
+            let (start, end) = (job.end_s - r.run_s, job.end_s);
+            let (b0, b1) = (self.bucket_of(start), self.bucket_of(end));
+            if b1 < oldest_kept || b0 > now_b {
+                continue;
+            }
+            self.cover(b0.max(oldest_kept), b1.min(now_b), max_buckets);
+            let values = (r.cost.total, r.energy_j, r.co2_g);
+            for b in b0.max(self.first)..=b1.min(self.end() - 1) {
+                let bs = (b * self.bucket_seconds as i64) as f64;
+                let be = bs + self.bucket_seconds as f64;
+                let share =
+                    if r.run_s > 0.0 { ((end.min(be) - start.max(bs)).max(0.0)) / r.run_s } else { 1.0 };
+                let bucket = &mut self.buckets[(b - self.first) as usize];
+                match values {
+                    (Some(c), Some(e), Some(g)) => {
+                        bucket.cost += c * share;
+                        bucket.energy_j += e * share;
+                        bucket.co2_g += g * share;
+                    }
+                    _ => bucket.unknown = true,
+                }
+            }
+            if let (Some(p), Some((rate, bitrate, fps, encoder, preset))) = (r.mean_power_w, features(job, r))
+            {
+                self.jobs.push_back(TrainingRow {
+                    end_s: job.end_s,
+                    pixel_rate: rate,
+                    bitrate_kbps: bitrate,
+                    fps,
+                    encoder,
+                    preset,
+                    power_w: p,
+                });
+            }
+        }
+        if !self.buckets.is_empty() {
+            self.cover(self.first, now_b, max_buckets);
+        }
+        // keep the newest jobs
+        if self.jobs.len() > max_jobs {
+            let mut v: Vec<TrainingRow> = self.jobs.drain(..).collect();
+            v.sort_by(|a, b| a.end_s.total_cmp(&b.end_s));
+            let skip = v.len() - max_jobs;
+            self.jobs = v.into_iter().skip(skip).collect();
+        }
+    }
+
+    /// The complete buckets (the one holding `now_s` is still filling), oldest first, with
+    /// their indices.
+    pub fn complete(&self, now_s: f64) -> impl Iterator<Item = (i64, &Bucket)> {
+        let now_b = self.bucket_of(now_s);
+        self.buckets
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (self.first + i as i64, b))
+            .filter(move |(i, _)| *i < now_b)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::calc::money::Currency;
+    use crate::calc::{self, RegionPricing};
+    use crate::results::parse;
+    use std::collections::BTreeMap;
+
+    fn region() -> RegionPricing {
+        RegionPricing {
+            name: "r".into(),
+            location: String::new(),
+            currency: Currency::EUR,
+            electricity_per_kwh: 0.36,
+            compute_per_core_hour: 0.0,
+            intensity_g_per_kwh: 100.0,
+            intensity_source: "t".into(),
+            intensity_year: 2024,
+        }
+    }
+
+    fn jobs(json: &str) -> (Vec<Job>, Vec<JobReport>) {
+        let jobs = parse(json.as_bytes()).unwrap().jobs;
+        let r = region();
+        let all = BTreeMap::from([("r".to_string(), r.clone())]);
+        let reports = jobs.iter().map(|j| calc::report(j, &r, &all, 1.0)).collect();
+        (jobs, reports)
+    }
+
+    #[test]
+    fn a_job_is_spread_over_the_buckets_it_ran_in() {
+        // 100 W for 1 h from 00:30 to 01:30: 180 kJ, half in each hourly bucket
+        let (j, r) = jobs(
+            r#"{"scenarios": [{"name": "x", "duration": 3600, "end_time": 5400, "power_watts": [100], "encoder_type": "e"}]}"#,
+        );
+        let pairs: Vec<(&Job, &JobReport)> = j.iter().zip(&r).collect();
+        let mut h = History::new(3600);
+        h.add(&pairs, 4.0 * 3600.0, 100, 100);
+        assert_eq!(h.first, 0);
+        assert_eq!(h.buckets.len(), 5, "extended to the current bucket");
+        assert_eq!(h.buckets[0].energy_j, 180_000.0);
+        assert_eq!(h.buckets[1].energy_j, 180_000.0);
+        assert_eq!(h.buckets[2], Bucket::default(), "a quiet hour is a real zero");
+        // 360 kJ = 0.1 kWh: 0.036 EUR and 10 g in all
+        assert!((h.buckets[0].cost + h.buckets[1].cost - 0.036).abs() < 1e-15);
+        assert!((h.buckets[0].co2_g - 5.0).abs() < 1e-12);
+        assert_eq!(h.complete(4.0 * 3600.0).count(), 4, "the current bucket is not complete");
+    }
+
+    #[test]
+    fn unknown_energy_makes_an_unknown_bucket_and_old_buckets_go() {
+        // "x" has no power (bucket 8 becomes unknown); "y" is older than the 4 buckets kept
+        let (j, r) = jobs(
+            r#"{"scenarios": [{"name": "x", "duration": 10, "end_time": 28900},
+            {"name": "y", "duration": 10, "end_time": 100, "power_watts": [5]}]}"#,
+        );
+        let pairs: Vec<(&Job, &JobReport)> = j.iter().zip(&r).collect();
+        let mut h = History::new(3600);
+        h.add(&pairs, 10.0 * 3600.0, 4, 100);
+        assert_eq!((h.first, h.buckets.len()), (8, 3));
+        assert!(h.buckets[0].unknown);
+        assert!(!h.buckets[1].unknown);
+        // time passes: the window slides, keeping 4
+        h.add(&[], 20.0 * 3600.0, 4, 100);
+        assert_eq!((h.first, h.buckets.len()), (17, 4));
+    }
+
+    #[test]
+    fn training_rows_need_power_and_features() {
+        let (j, r) = jobs(
+            r#"{"scenarios": [
+            {"name": "a", "duration": 10, "end_time": 100, "power_watts": [50], "resolution": "1280x720", "avg_fps": 30, "bitrate": "2000k", "encoder_type": "x264"},
+            {"name": "b", "duration": 10, "end_time": 200, "power_watts": [50], "encoder_type": "x264"},
+            {"name": "c", "duration": 10, "end_time": 300, "resolution": "1280x720", "avg_fps": 30, "bitrate": "2000k"}]}"#,
+        );
+        let pairs: Vec<(&Job, &JobReport)> = j.iter().zip(&r).collect();
+        let mut h = History::new(3600);
+        h.add(&pairs, 400.0, 10, 10);
+        assert_eq!(h.jobs.len(), 1);
+        let row = &h.jobs[0];
+        assert_eq!((row.pixel_rate, row.bitrate_kbps, row.fps), (1280.0 * 720.0 * 30.0, 2000.0, 30.0));
+        assert_eq!((row.encoder.as_str(), row.preset.as_str(), row.power_w), ("x264", "unknown", 50.0));
+    }
+}
