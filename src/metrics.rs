@@ -8,10 +8,11 @@
 //! - no NaN or ±Inf is ever added: such a value is left out and counted
 //!   (`costpush_samples_non_finite_total`);
 //! - per-job values are stamped at the job's end (milliseconds);
-//! - counters never go back in time: a job that ends before a counter's last sample is added at
-//!   that sample's time + 1 ms, so `increase()` stays correct when old files arrive late. A new
-//!   counter first gets a 0 one millisecond before its first value, so `increase()` counts the
-//!   first job too.
+//! - counters are stamped with the cycle's time and pushed every cycle, changed or not, so
+//!   `increase()` always has recent samples (counters stamped at job ends would be sparse, and
+//!   VictoriaMetrics' `increase()` then reads a lifetime total after a quiet spell). A new counter
+//!   first gets a 0 one millisecond before its first value, so `increase()` counts the first job
+//!   too; a counter never goes back in time, even if the clock does.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -117,6 +118,9 @@ fn escape(v: &str) -> String {
     v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
+/// Marks a counter created this cycle (never emitted yet).
+const NEW: i64 = i64::MIN;
+
 /// Last value and time of one counter series.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct CounterState {
@@ -161,26 +165,38 @@ mod counter_list {
 }
 
 impl Counters {
-    /// Adds `delta` to a counter at `ts_ms` (moved forward if needed) and records the sample(s).
-    fn add(&mut self, out: &mut SeriesSet, name: &str, labels: &[(&str, &str)], delta: f64, ts_ms: i64) {
+    /// Adds `delta` to a counter (created at 0). Nothing is emitted until [`Counters::emit`].
+    fn add(&mut self, out: &mut SeriesSet, name: &str, labels: &[(&str, &str)], delta: f64) {
         if !delta.is_finite() || delta < 0.0 {
             out.non_finite += u64::from(!delta.is_finite());
             return;
         }
-        let key = series_key(name, labels);
-        let state = match self.map.get(&key) {
-            Some(c) => CounterState { value: c.value + delta, ts_ms: ts_ms.max(c.ts_ms + 1) },
-            None => {
-                out.add(name, labels, ts_ms - 1, 0.0);
-                CounterState { value: delta, ts_ms }
-            }
-        };
-        if !state.value.is_finite() {
+        let c = self.map.entry(series_key(name, labels)).or_insert(CounterState { value: 0.0, ts_ms: NEW });
+        let value = c.value + delta;
+        if value.is_finite() {
+            c.value = value;
+        } else {
             out.non_finite += 1;
-            return;
         }
-        out.add(name, labels, state.ts_ms, state.value);
-        self.map.insert(key, state);
+    }
+
+    /// Emits every counter at `now_ms` (each cycle, changed or not, so that `increase()` always
+    /// finds recent samples). A new counter also gets a 0 one millisecond earlier. A clock that
+    /// went back never makes a counter go back in time: its stamp moves to its last one + 1 ms.
+    pub fn emit(&mut self, out: &mut SeriesSet, now_ms: i64) {
+        for (key, c) in self.map.iter_mut() {
+            let name = &key.iter().find(|(k, _)| k == "__name__").expect("a counter has a name").1;
+            let labels: Vec<(&str, &str)> =
+                key.iter().filter(|(k, _)| k != "__name__").map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let ts = if c.ts_ms == NEW {
+                out.add(name, &labels, now_ms - 1, 0.0);
+                now_ms
+            } else {
+                now_ms.max(c.ts_ms + 1)
+            };
+            out.add(name, &labels, ts, c.value);
+            c.ts_ms = ts;
+        }
     }
 
     /// Current value of a counter, 0 if it does not exist yet.
@@ -362,10 +378,11 @@ pub fn build(
     }
     for (reason, n) in [("too_old", too_old), ("too_new", too_new)] {
         let l = cat(&base, &[("reason", reason)]);
-        counters.add(&mut set, "costpush_samples_outside_retention_total", &l, n as f64, now_ms);
+        counters.add(&mut set, "costpush_samples_outside_retention_total", &l, n as f64);
     }
     let nf = set.non_finite() as f64;
-    counters.add(&mut set, "costpush_samples_non_finite_total", &base, nf, now_ms);
+    counters.add(&mut set, "costpush_samples_non_finite_total", &base, nf);
+    counters.emit(&mut set, now_ms);
     Built { set, counters, too_old, too_new }
 }
 
@@ -439,37 +456,31 @@ fn job_samples(
     }
 
     // Counters per host and region.
-    counters.add(set, "costpush_jobs_total", base, 1.0, ts);
-    counters.add(set, "costpush_run_seconds_total", base, r.run_s, ts);
-    counters.add(
-        set,
-        "costpush_cpu_core_seconds_total",
-        &cat(base, &[("compute_basis", basis)]),
-        r.core_s,
-        ts,
-    );
+    counters.add(set, "costpush_jobs_total", base, 1.0);
+    counters.add(set, "costpush_run_seconds_total", base, r.run_s);
+    counters.add(set, "costpush_cpu_core_seconds_total", &cat(base, &[("compute_basis", basis)]), r.core_s);
     match r.energy_j {
-        None => counters.add(set, "costpush_jobs_without_power_total", base, 1.0, ts),
+        None => counters.add(set, "costpush_jobs_without_power_total", base, 1.0),
         Some(e) => {
-            counters.add(set, "costpush_energy_joules_total", base, e, ts);
+            counters.add(set, "costpush_energy_joules_total", base, e);
             if let Some(g) = r.co2_g {
-                counters.add(set, "costpush_co2_grams_total", base, g, ts);
+                counters.add(set, "costpush_co2_grams_total", base, g);
             }
         }
     }
     for (cur, f) in ctx.conversions(r.currency) {
         let c = r.cost.scaled(f);
         let l = cat(base, &[("currency", cur.as_str())]);
-        counters.add(set, "costpush_compute_cost_total", &l, c.compute, ts);
+        counters.add(set, "costpush_compute_cost_total", &l, c.compute);
         if let (Some(e), Some(t)) = (c.energy, c.total) {
-            counters.add(set, "costpush_energy_cost_total", &l, e, ts);
-            counters.add(set, "costpush_cost_total", &l, t, ts);
+            counters.add(set, "costpush_energy_cost_total", &l, e);
+            counters.add(set, "costpush_cost_total", &l, t);
         }
     }
     for w in &r.whatif {
         let l = cat(base, &[("target_region", w.region.as_str()), ("actual", ctx.actual(&w.region))]);
         if let Some(g) = w.co2_g {
-            counters.add(set, "costpush_whatif_co2_grams_total", &l, g, ts);
+            counters.add(set, "costpush_whatif_co2_grams_total", &l, g);
         }
         if let Some(t) = w.cost.total {
             for (cur, f) in ctx.conversions(w.currency) {
@@ -478,7 +489,6 @@ fn job_samples(
                     "costpush_whatif_cost_total",
                     &cat(&l, &[("currency", cur.as_str())]),
                     t * f,
-                    ts,
                 );
             }
         }
@@ -525,13 +535,7 @@ fn insight_samples(
     counters: &mut Counters,
 ) {
     for (reason, n) in &ins.predictions_skipped {
-        counters.add(
-            set,
-            "costpush_predictions_skipped_total",
-            &cat(base, &[("reason", reason)]),
-            *n as f64,
-            now_ms,
-        );
+        counters.add(set, "costpush_predictions_skipped_total", &cat(base, &[("reason", reason)]), *n as f64);
     }
     match &ins.model {
         Some(ModelState::Fitted {
@@ -600,7 +604,7 @@ fn insight_samples(
         match p {
             Err(no) => {
                 let l = cat(base, &[("quantity", no.quantity.as_str()), ("reason", no.reason.as_str())]);
-                counters.add(set, "costpush_forecasts_unavailable_total", &l, 1.0, now_ms);
+                counters.add(set, "costpush_forecasts_unavailable_total", &l, 1.0);
             }
             Ok(p) => projection_samples(ctx, base, ins, p, now_ms, set),
         }
@@ -711,16 +715,16 @@ fn health_samples(
         set.add("costpush_samples_dropped_total", &cat(base, &[("reason", reason)]), now_ms, *n as f64);
     }
     set.add("costpush_files_matched", base, now_ms, s.files_matched as f64);
-    counters.add(set, "costpush_files_ingested_total", base, s.files_ingested as f64, now_ms);
+    counters.add(set, "costpush_files_ingested_total", base, s.files_ingested as f64);
     for (reason, n) in [
         ("malformed", s.files_malformed),
         ("incomplete", s.files_incomplete),
         ("unreadable", s.files_unreadable),
     ] {
-        counters.add(set, "costpush_files_failed_total", &cat(base, &[("reason", reason)]), n as f64, now_ms);
+        counters.add(set, "costpush_files_failed_total", &cat(base, &[("reason", reason)]), n as f64);
     }
-    counters.add(set, "costpush_jobs_invalid_total", base, s.jobs_invalid as f64, now_ms);
-    counters.add(set, "costpush_fields_left_out_total", base, s.fields_left_out as f64, now_ms);
+    counters.add(set, "costpush_jobs_invalid_total", base, s.jobs_invalid as f64);
+    counters.add(set, "costpush_fields_left_out_total", base, s.fields_left_out as f64);
 
     // Exchange rates in use, and their date, so a dashboard can show them and a rule their age.
     for (cur, rate) in ctx.rates.iter() {
@@ -796,13 +800,17 @@ mod tests {
     }
 
     #[test]
-    fn counters_start_at_zero_and_never_go_back_in_time() {
+    fn counters_start_at_zero_are_emitted_every_cycle_and_never_go_back_in_time() {
         let mut c = Counters::default();
         let mut s = SeriesSet::default();
-        c.add(&mut s, "x_total", &[("host", "h")], 2.0, 1000);
-        c.add(&mut s, "x_total", &[("host", "h")], 3.0, 500); // a late, older job
-        c.add(&mut s, "x_total", &[("host", "h")], 1.0, 5000);
-        assert_eq!(s.into_series()[0].samples, vec![(999, 0.0), (1000, 2.0), (1001, 5.0), (5000, 6.0)]);
+        c.add(&mut s, "x_total", &[("host", "h")], 2.0);
+        c.add(&mut s, "x_total", &[("host", "h")], 3.0);
+        c.emit(&mut s, 1000);
+        // next cycle: nothing new, still emitted; then a clock that went back
+        c.emit(&mut s, 2000);
+        c.add(&mut s, "x_total", &[("host", "h")], 1.0);
+        c.emit(&mut s, 1500);
+        assert_eq!(s.into_series()[0].samples, vec![(999, 0.0), (1000, 5.0), (2000, 5.0), (2001, 6.0)]);
         assert_eq!(c.value("x_total", &[("host", "h")]), 6.0);
         // persisted form round-trips
         let json = serde_json::to_string(&c).unwrap();
