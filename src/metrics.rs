@@ -507,20 +507,33 @@ fn prediction_samples(
 ) {
     let owned = job_labels(job, r);
     let jl = cat(base, &owned.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>());
+    predicted_samples(ctx, set, "costpush_job_predicted", &jl, p, r.run_s, r.cost.compute, ts);
+}
+
+/// `<prefix>_power_watts`, `_energy_joules`, `_co2_grams` and `_cost` (every currency) for each
+/// bound of a power prediction over `seconds`, with `compute_cost` (region currency) added to the
+/// energy's cost.
+#[allow(clippy::too_many_arguments)]
+fn predicted_samples(
+    ctx: &Context<'_>,
+    set: &mut SeriesSet,
+    prefix: &str,
+    labels: &[(&str, &str)],
+    p: &Prediction,
+    seconds: f64,
+    compute_cost: f64,
+    ts: i64,
+) {
+    let region = ctx.region;
     for (bound, watts) in prediction_bounds(p) {
-        let l = cat(&jl, &[("bound", bound)]);
-        let joules = watts * r.run_s;
-        set.add("costpush_job_predicted_power_watts", &l, ts, watts);
-        set.add("costpush_job_predicted_energy_joules", &l, ts, joules);
-        set.add(
-            "costpush_job_predicted_co2_grams",
-            &l,
-            ts,
-            joules / JOULES_PER_KWH * ctx.region.intensity_g_per_kwh,
-        );
-        let own = joules / JOULES_PER_KWH * ctx.region.electricity_per_kwh + r.cost.compute;
-        for (cur, f) in ctx.conversions(r.currency) {
-            set.add("costpush_job_predicted_cost", &cat(&l, &[("currency", cur.as_str())]), ts, own * f);
+        let l = cat(labels, &[("bound", bound)]);
+        let kwh = watts * seconds / JOULES_PER_KWH;
+        set.add(&format!("{prefix}_power_watts"), &l, ts, watts);
+        set.add(&format!("{prefix}_energy_joules"), &l, ts, watts * seconds);
+        set.add(&format!("{prefix}_co2_grams"), &l, ts, kwh * region.intensity_g_per_kwh);
+        let own = kwh * region.electricity_per_kwh + compute_cost;
+        for (cur, f) in ctx.conversions(region.currency) {
+            set.add(&format!("{prefix}_cost"), &cat(&l, &[("currency", cur.as_str())]), ts, own * f);
         }
     }
 }
@@ -576,29 +589,10 @@ fn insight_samples(
     }
     let region = ctx.region;
     for e in &ins.encodes {
-        for (bound, watts) in prediction_bounds(&e.power) {
-            let l = cat(base, &[("encode", e.name.as_str()), ("bound", bound)]);
-            let joules = watts * e.duration_s;
-            set.add("costpush_encode_predicted_power_watts", &l, now_ms, watts);
-            set.add("costpush_encode_predicted_energy_joules", &l, now_ms, joules);
-            set.add(
-                "costpush_encode_predicted_co2_grams",
-                &l,
-                now_ms,
-                joules / JOULES_PER_KWH * region.intensity_g_per_kwh,
-            );
-            // compute billed on wall time, as for a job without CPU samples
-            let own = joules / JOULES_PER_KWH * region.electricity_per_kwh
-                + e.duration_s / 3600.0 * ctx.cores_without_cpu_samples * region.compute_per_core_hour;
-            for (cur, f) in ctx.conversions(region.currency) {
-                set.add(
-                    "costpush_encode_predicted_cost",
-                    &cat(&l, &[("currency", cur.as_str())]),
-                    now_ms,
-                    own * f,
-                );
-            }
-        }
+        // compute billed on wall time, as for a job without CPU samples
+        let compute = e.duration_s / 3600.0 * ctx.cores_without_cpu_samples * region.compute_per_core_hour;
+        let l = cat(base, &[("encode", e.name.as_str())]);
+        predicted_samples(ctx, set, "costpush_encode_predicted", &l, &e.power, e.duration_s, compute, now_ms);
     }
     for p in &ins.projections {
         match p {
