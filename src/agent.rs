@@ -328,7 +328,10 @@ fn insights(cfg: &Config, next: &mut State, pairs: &[(&Job, &calc::JobReport)], 
 
     if cfg.forecast.enabled {
         let current = h.bucket_of(now_s);
-        let fresh = next.forecast_cache.as_ref().is_none_or(|c| c.bucket != current);
+        // Refit when a bucket starts, or when new jobs may end a "too short" wait.
+        let fresh = next.forecast_cache.as_ref().is_none_or(|c| {
+            c.bucket != current || (!pairs.is_empty() && c.projections.iter().any(Result::is_err))
+        });
         if fresh {
             let projections = predict::project(h, now_s, &cfg.forecast);
             for p in &projections {
@@ -338,7 +341,9 @@ fn insights(cfg: &Config, next: &mut State, pairs: &[(&Job, &calc::JobReport)], 
             }
             next.forecast_cache = Some(ForecastCache { bucket: current, projections });
             let half_bucket_ms = (cfg.forecast.bucket_seconds as i64 * 1000 / 2).max(1);
-            ins.curve_offset_ms = Some(current.rem_euclid(half_bucket_ms));
+            // grows with every forecast (a new bucket, or new jobs within one): no two share stamps
+            let issue = current + next.jobs.len() as i64 + pairs.len() as i64;
+            ins.curve_offset_ms = Some(issue.rem_euclid(half_bucket_ms));
         }
         let cache = next.forecast_cache.as_ref().expect("set above");
         // totals and diagnostics every cycle; a missing projection is counted once per bucket
