@@ -549,9 +549,11 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
         tokio::select! {
             _ = &mut shutdown => break,
             Some(()) = rx.recv() => {
-                // A cycle is short local work (read, compute, write the queue) and is not
-                // interrupted, so a shutdown never leaves a half-written cycle behind.
-                if let Err(e) = enqueue_cycle(&cfg, &mut state, &shared, SystemTime::now()) {
+                // A cycle is local work (read, compute, write the queue) and is not interrupted,
+                // so a shutdown never leaves a half-written cycle behind. It can take seconds
+                // when a new bucket starts (model selection): the sender keeps running meanwhile.
+                let result = tokio::task::block_in_place(|| enqueue_cycle(&cfg, &mut state, &shared, SystemTime::now()));
+                if let Err(e) = result {
                     warn!(error = format!("{e:#}"), "cycle failed; the same files are read again next cycle");
                 }
             }
