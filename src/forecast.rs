@@ -266,7 +266,7 @@ pub const Z80: f64 = 1.281_551_565_544_600_5;
 pub const Z95: f64 = 1.959_963_984_540_054;
 
 /// A forecast value with its intervals.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Band {
     pub mean: f64,
     pub lower_80: f64,
@@ -283,6 +283,28 @@ impl Band {
             upper_80: mean + Z80 * sd,
             lower_95: mean - Z95 * sd,
             upper_95: mean + Z95 * sd,
+        }
+    }
+
+    /// (label value of `bound`, value) pairs, as pushed.
+    pub fn labelled(&self) -> [(&'static str, f64); 5] {
+        [
+            ("mean", self.mean),
+            ("lower_80", self.lower_80),
+            ("upper_80", self.upper_80),
+            ("lower_95", self.lower_95),
+            ("upper_95", self.upper_95),
+        ]
+    }
+
+    /// Every bound times `f` (a currency conversion; `f` > 0 keeps the order).
+    pub fn scaled(&self, f: f64) -> Band {
+        Band {
+            mean: self.mean * f,
+            lower_80: self.lower_80 * f,
+            upper_80: self.upper_80 * f,
+            lower_95: self.lower_95 * f,
+            upper_95: self.upper_95 * f,
         }
     }
 

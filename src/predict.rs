@@ -30,51 +30,6 @@ impl Quantity {
     }
 }
 
-/// A band as stored and pushed.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Bounds {
-    pub mean: f64,
-    pub lower_80: f64,
-    pub upper_80: f64,
-    pub lower_95: f64,
-    pub upper_95: f64,
-}
-
-impl From<Band> for Bounds {
-    fn from(b: Band) -> Bounds {
-        Bounds {
-            mean: b.mean,
-            lower_80: b.lower_80,
-            upper_80: b.upper_80,
-            lower_95: b.lower_95,
-            upper_95: b.upper_95,
-        }
-    }
-}
-
-impl Bounds {
-    /// (label value of `bound`, value) pairs.
-    pub fn labelled(&self) -> [(&'static str, f64); 5] {
-        [
-            ("mean", self.mean),
-            ("lower_80", self.lower_80),
-            ("upper_80", self.upper_80),
-            ("lower_95", self.lower_95),
-            ("upper_95", self.upper_95),
-        ]
-    }
-
-    pub fn scaled(&self, f: f64) -> Bounds {
-        Bounds {
-            mean: self.mean * f,
-            lower_80: self.lower_80 * f,
-            upper_80: self.upper_80 * f,
-            lower_95: self.lower_95 * f,
-            upper_95: self.upper_95 * f,
-        }
-    }
-}
-
 /// Rolling-origin check of the chosen model: one-day-ahead forecasts from past origins.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Backtest {
@@ -98,9 +53,9 @@ pub struct Projection {
     pub aicc: f64,
     pub converged: bool,
     /// Per bucket from the current one: (bucket start, Unix ms; band), within the next 48 h.
-    pub curve: Vec<(i64, Bounds)>,
+    pub curve: Vec<(i64, Band)>,
     /// Totals of the next 24 h, 7 days and 30 days (label values "24h", "7d", "30d").
-    pub totals: Vec<(String, Bounds)>,
+    pub totals: Vec<(String, Band)>,
     pub backtest: Option<Backtest>,
 }
 
@@ -146,13 +101,13 @@ pub fn project(h: &History, now_s: f64, cfg: &ForecastConfig) -> Vec<Result<Proj
                 .forecast(curve_len, cfg.sigma2)
                 .into_iter()
                 .enumerate()
-                .map(|(i, b)| ((current + i as i64) * bs * 1000, Bounds::from(b.clamped())))
+                .map(|(i, b)| ((current + i as i64) * bs * 1000, b.clamped()))
                 .collect();
             let totals = TOTALS
                 .iter()
                 .map(|(label, secs)| {
                     let steps = (*secs as f64 / bs as f64).ceil() as usize;
-                    (label.to_string(), Bounds::from(fit.forecast_total(steps, cfg.sigma2).clamped()))
+                    (label.to_string(), fit.forecast_total(steps, cfg.sigma2).clamped())
                 })
                 .collect();
             Ok(Projection {
