@@ -30,6 +30,7 @@ pub mod queue;
 pub mod regress;
 pub mod remote_write;
 pub mod results;
+pub mod sources;
 pub mod state;
 
 /// An error and all its sources on one line (`outer: inner: root`), for logs and messages.
