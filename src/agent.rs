@@ -18,6 +18,7 @@ use tracing::{debug, info, warn};
 
 use crate::calc;
 use crate::config::Config;
+use crate::external::{External, Resolution};
 use std::collections::BTreeMap;
 
 use crate::history::{self, History, TrainingRow};
@@ -105,8 +106,15 @@ pub fn list_files(dirs: &[PathBuf], pattern: &glob::Pattern) -> (Vec<PathBuf>, V
 
 /// Reads what changed since `state`, computes every new job and builds the cycle's samples.
 /// Reads files; writes nothing.
-pub fn prepare(cfg: &Config, state: &State, delivery: DeliveryStats, now: SystemTime) -> Prepared {
+pub fn prepare(
+    cfg: &Config,
+    state: &State,
+    ext: &External,
+    delivery: DeliveryStats,
+    now: SystemTime,
+) -> Prepared {
     let now_ms = now_ms(now);
+    let now_s = now_ms as f64 / 1000.0;
     let mut next = state.clone();
     let mut stats = CycleStats { delivery, ..CycleStats::default() };
     let (files, dir_errors) = list_files(&cfg.results_dirs, &cfg.pattern);
@@ -117,7 +125,7 @@ pub fn prepare(cfg: &Config, state: &State, delivery: DeliveryStats, now: System
     // Forget files that are gone; their jobs stay remembered in `jobs`.
     next.files.retain(|p, _| files.binary_search(p).is_ok());
 
-    let mut new_jobs: Vec<Job> = Vec::new();
+    let mut new_jobs: Vec<(Job, Option<calc::Measured>)> = Vec::new();
     let mut seen_now = BTreeSet::new();
     for path in &files {
         let meta = match std::fs::metadata(path) {
@@ -130,7 +138,7 @@ pub fn prepare(cfg: &Config, state: &State, delivery: DeliveryStats, now: System
         };
         let (len, mtime) = (meta.len(), mtime_ns(&meta));
         let prev = state.files.get(path);
-        if prev.is_some_and(|f| f.len == len && f.mtime_ns == mtime) {
+        if prev.is_some_and(|f| f.len == len && f.mtime_ns == mtime && !f.deferred) {
             continue;
         }
         let bytes = match std::fs::read(path) {
@@ -142,7 +150,7 @@ pub fn prepare(cfg: &Config, state: &State, delivery: DeliveryStats, now: System
             }
         };
         let hash = results::fnv1a(&bytes);
-        if let Some(p) = prev.filter(|f| f.hash == hash) {
+        if let Some(p) = prev.filter(|f| f.hash == hash && !f.deferred) {
             // Touched but not changed.
             next.files.insert(path.clone(), FileState { len, mtime_ns: mtime, ..p.clone() });
             continue;
@@ -188,21 +196,61 @@ pub fn prepare(cfg: &Config, state: &State, delivery: DeliveryStats, now: System
                         }
                     }
                 }
+                let mut deferred = false;
                 for job in parsed.jobs {
-                    if !state.jobs.contains(&job.id) && seen_now.insert(job.id) {
-                        new_jobs.push(job);
+                    if state.jobs.contains(&job.id) || !seen_now.insert(job.id) {
+                        continue;
+                    }
+                    match ext.resolve(cfg, &job, now_s, &mut stats.energy_misses) {
+                        // Read again next cycle; the job is not taken in yet.
+                        Resolution::Wait => {
+                            deferred = true;
+                            stats.jobs_waiting += 1;
+                        }
+                        Resolution::Measured(m) => new_jobs.push((job, Some(m))),
+                        Resolution::Unknown => new_jobs.push((job, None)),
                     }
                 }
-                stats.files_ingested += 1;
-                FileStatus::Ingested
+                if prev.is_none_or(|f| f.hash != hash) {
+                    stats.files_ingested += 1;
+                }
+                next.files.insert(
+                    path.clone(),
+                    FileState {
+                        len,
+                        mtime_ns: mtime,
+                        hash,
+                        status: FileStatus::Ingested,
+                        reported,
+                        deferred,
+                    },
+                );
+                continue;
             }
         };
-        next.files.insert(path.clone(), FileState { len, mtime_ns: mtime, hash, status, reported });
+        next.files.insert(
+            path.clone(),
+            FileState { len, mtime_ns: mtime, hash, status, reported, deferred: false },
+        );
     }
 
     let here = &cfg.regions[&cfg.region];
-    let reports: Vec<calc::JobReport> =
-        new_jobs.iter().map(|j| calc::report(j, here, &cfg.regions, cfg.cores_without_cpu_samples)).collect();
+    let baseline = idle_baseline(cfg, &mut next, &new_jobs);
+    let inputs = calc::Inputs {
+        here,
+        regions: &cfg.regions,
+        cores_without_samples: cfg.cores_without_cpu_samples,
+        embodied: cfg.carbon.embodied,
+        baseline,
+    };
+    let reports: Vec<calc::JobReport> = new_jobs
+        .iter()
+        .map(|(j, m)| {
+            let window = (j.end_s - j.run_s, j.end_s);
+            calc::report(j, *m, &|r| ext.intensity(r, window.0, window.1), &inputs)
+        })
+        .collect();
+    let new_jobs: Vec<Job> = new_jobs.into_iter().map(|(j, _)| j).collect();
     let jobs_without_power = reports.iter().filter(|r| r.energy_j.is_none()).count();
     let pairs: Vec<(&Job, &calc::JobReport)> = new_jobs.iter().zip(reports.iter()).collect();
     if next.history.is_none() && !state.jobs.is_empty() {
@@ -214,13 +262,24 @@ pub fn prepare(cfg: &Config, state: &State, delivery: DeliveryStats, now: System
         host: &cfg.host,
         region: here,
         regions: &cfg.regions,
-        rates: &cfg.rates,
+        rates: &ext.book,
+        dated_rates: ext.dated_rates(),
         reporting: &cfg.reporting,
         extra_labels: &cfg.remote_write.extra_labels,
         version: env!("CARGO_PKG_VERSION"),
         cores_without_cpu_samples: cfg.cores_without_cpu_samples,
     };
     let retention_ms = cfg.target_retention.as_millis() as i64;
+    stats.baseline = baseline;
+    stats.ecb_fetch_failures = ext.tallies.ecb_fetch_failures.swap(0, std::sync::atomic::Ordering::Relaxed);
+    stats.rapl_read_failures = ext.tallies.rapl_read_failures.swap(0, std::sync::atomic::Ordering::Relaxed);
+    stats.rapl_readings = ext.rapl.as_ref().map(|r| r.ring.lock().expect("rapl ring lock").len() as u64);
+    if stats.jobs_waiting > 0 {
+        info!(
+            jobs = stats.jobs_waiting,
+            "jobs wait for an energy source to cover their run; taken in a later cycle"
+        );
+    }
     let built = metrics::build(&ctx, &pairs, &insights, &state.counters, &stats, now_ms, retention_ms);
     next.counters = built.counters;
     next.jobs.extend(new_jobs.iter().map(|j| j.id));
@@ -235,6 +294,29 @@ pub fn prepare(cfg: &Config, state: &State, delivery: DeliveryStats, now: System
     }
 }
 
+/// The idle power to subtract this cycle: the latest baseline scenario measured (this cycle's
+/// included, remembered in the state), else the configured watts.
+fn idle_baseline(
+    cfg: &Config,
+    next: &mut State,
+    jobs: &[(Job, Option<calc::Measured>)],
+) -> Option<calc::Baseline> {
+    let b = &cfg.energy.baseline;
+    if b.from_scenarios {
+        for (job, m) in jobs {
+            if let Some(m) = m.filter(|_| job.scenario.to_lowercase().contains("baseline")) {
+                if next.idle_baseline.is_none_or(|(end, _)| job.end_s > end) {
+                    next.idle_baseline = Some((job.end_s, m.mean_power_w));
+                }
+            }
+        }
+        if let Some((_, w)) = next.idle_baseline {
+            return Some(calc::Baseline { watts: w, kind: "measured" });
+        }
+    }
+    b.watts.map(|w| calc::Baseline { watts: w, kind: "configured" })
+}
+
 /// Rebuilds the history from every results file: the jobs already taken in (by identity).
 fn rebuild_history(cfg: &Config, files: &[PathBuf], state: &State, now_ms: i64) -> History {
     let here = &cfg.regions[&cfg.region];
@@ -245,8 +327,11 @@ fn rebuild_history(cfg: &Config, files: &[PathBuf], state: &State, now_ms: i64) 
         let Ok(parsed) = results::parse(&bytes) else { continue };
         jobs.extend(parsed.jobs.into_iter().filter(|j| state.jobs.contains(&j.id) && seen.insert(j.id)));
     }
-    let reports: Vec<calc::JobReport> =
-        jobs.iter().map(|j| calc::report(j, here, &cfg.regions, cfg.cores_without_cpu_samples)).collect();
+    // From the files' own samples: what a query API or the RAPL ring said then is not kept.
+    let reports: Vec<calc::JobReport> = jobs
+        .iter()
+        .map(|j| calc::report_from_file(j, here, &cfg.regions, cfg.cores_without_cpu_samples))
+        .collect();
     let pairs: Vec<(&Job, &calc::JobReport)> = jobs.iter().zip(&reports).collect();
     let mut h = History::new(cfg.forecast.bucket_seconds);
     h.add(&pairs, now_ms as f64 / 1000.0, cfg.forecast.history_buckets, cfg.predictions.max_jobs);
@@ -412,10 +497,12 @@ pub fn open_queue(cfg: &Config, state: &State) -> anyhow::Result<Arc<Shared>> {
 pub fn enqueue_cycle(
     cfg: &Config,
     state: &mut State,
+    ext: &mut External,
     shared: &Shared,
     now: SystemTime,
 ) -> anyhow::Result<Enqueued> {
-    let p = prepare(cfg, state, delivery_stats(shared), now);
+    ext.refresh();
+    let p = prepare(cfg, state, ext, delivery_stats(shared), now);
     report(&p, cfg);
     let samples = p.set.sample_count();
     let batches = encode::batches(p.set.into_series(), cfg.remote_write.max_samples_per_request);
@@ -476,7 +563,9 @@ pub fn dry_run(cfg: &Config, now: SystemTime) -> anyhow::Result<String> {
     let dir = queue_dir(&cfg.state_dir);
     let (bytes, batches) = Queue::peek(&dir);
     let delivery = from_stats(&Stats::load(&dir.join("stats.json")), bytes, batches);
-    let p = prepare(cfg, &state, delivery, now);
+    // No query API and no fetch: a dry run touches no network.
+    let ext = External::new(cfg, false);
+    let p = prepare(cfg, &state, &ext, delivery, now);
     report(&p, cfg);
     Ok(p.set.to_text())
 }
@@ -487,7 +576,19 @@ pub async fn once(cfg: &Config) -> anyhow::Result<OnceOutcome> {
     let _lock = crate::state::lock(&cfg.state_dir)?;
     let mut state = State::load(&cfg.state_dir)?;
     let shared = open_queue(cfg, &state)?;
-    let enqueued = enqueue_cycle(cfg, &mut state, &shared, SystemTime::now())?;
+    let mut ext = External::new(cfg, true);
+    if let Some(ecb) = cfg.ecb.as_ref().filter(|e| e.url.is_some()) {
+        if crate::external::ecb_cache_stale(&cfg.state_dir, ecb.fetch_every) {
+            match crate::external::fetch_ecb(ecb, &cfg.state_dir).await {
+                Ok(days) => info!(days, "fetched ECB exchange rates"),
+                Err(e) => {
+                    ext.tallies.ecb_fetch_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    warn!("fetching ECB exchange rates: {e}; the cached rates stay in use");
+                }
+            }
+        }
+    }
+    let enqueued = enqueue_cycle(cfg, &mut state, &mut ext, &shared, SystemTime::now())?;
     let transport = HttpTransport::new(&cfg.remote_write).context("building the HTTP client")?;
     let (_keep, stop) = tokio::sync::watch::channel(false);
     let sender =
@@ -524,6 +625,14 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     let sender = Sender::new(transport, shared.clone(), backoff(&cfg), None, stop);
     let mut sender_task = tokio::spawn(async move { sender.run().await });
+    let mut ext = External::new(&cfg, true);
+    if let Some(r) = &ext.rapl {
+        tokio::spawn(crate::external::rapl_loop(r.clone(), ext.tallies.clone(), stop_tx.subscribe()));
+    }
+    if let Some(ecb) = cfg.ecb.clone().filter(|e| e.url.is_some()) {
+        let (dir, tallies) = (cfg.state_dir.clone(), ext.tallies.clone());
+        tokio::spawn(crate::external::ecb_fetch_loop(ecb, dir, tallies, stop_tx.subscribe()));
+    }
 
     let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
     let mut sched = JobScheduler::new().await.context("starting the scheduler")?;
@@ -552,7 +661,9 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
                 // A cycle is local work (read, compute, write the queue) and is not interrupted,
                 // so a shutdown never leaves a half-written cycle behind. It can take seconds
                 // when a new bucket starts (model selection): the sender keeps running meanwhile.
-                let result = tokio::task::block_in_place(|| enqueue_cycle(&cfg, &mut state, &shared, SystemTime::now()));
+                let result = tokio::task::block_in_place(|| {
+                    enqueue_cycle(&cfg, &mut state, &mut ext, &shared, SystemTime::now())
+                });
                 if let Err(e) = result {
                     warn!(error = format!("{e:#}"), "cycle failed; the same files are read again next cycle");
                 }

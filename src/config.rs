@@ -46,6 +46,67 @@ pub struct RawConfig {
     pub forecast: Option<RawForecast>,
     pub predictions: Option<RawPredictions>,
     pub regions: Option<BTreeMap<String, RawRegion>>,
+    pub energy: Option<RawEnergy>,
+    pub carbon: Option<RawCarbon>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEnergy {
+    pub sources: Option<Vec<String>>,
+    pub wait_seconds: Option<f64>,
+    pub query: Option<RawQuery>,
+    pub rapl: Option<RawRapl>,
+    pub idle_baseline: Option<RawBaseline>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawQuery {
+    pub url: String,
+    pub expr: String,
+    pub step_seconds: Option<f64>,
+    pub timeout_seconds: Option<f64>,
+    pub settle_seconds: Option<f64>,
+    pub bearer_token_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRapl {
+    pub root: Option<PathBuf>,
+    pub interval_seconds: Option<f64>,
+    pub max_gap_seconds: Option<f64>,
+    pub ring_readings: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBaseline {
+    pub from_scenarios: Option<bool>,
+    pub watts: Option<f64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEcb {
+    pub file: Option<PathBuf>,
+    pub url: Option<String>,
+    pub fetch_every_seconds: Option<f64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCarbon {
+    pub intensity_file: Option<PathBuf>,
+    pub embodied: Option<RawEmbodied>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEmbodied {
+    pub kg_co2e: f64,
+    pub lifespan_years: f64,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -139,6 +200,7 @@ pub struct RawTls {
 pub struct RawCurrencies {
     pub reporting: Option<Vec<String>>,
     pub rates: Option<RawRates>,
+    pub ecb: Option<RawEcb>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -161,6 +223,7 @@ pub struct RawRegion {
     pub grid_intensity_g_per_kwh: f64,
     pub grid_intensity_source: String,
     pub grid_intensity_year: u32,
+    pub intensity_zone: Option<String>,
 }
 
 /// A secret read from a file. Its `Debug` never shows the value, so configs can be logged.
@@ -229,6 +292,94 @@ pub struct Config {
     pub regions: BTreeMap<String, RegionPricing>,
     pub forecast: ForecastConfig,
     pub predictions: PredictionConfig,
+    pub energy: EnergyConfig,
+    pub ecb: Option<EcbConfig>,
+    pub carbon: CarbonConfig,
+}
+
+/// Where a job's energy comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum EnergyMethod {
+    /// `power_watts` samples in the results file.
+    File,
+    /// A Prometheus-compatible query API over the job's run window.
+    Query,
+    /// The local RAPL counters, sampled by the daemon.
+    Rapl,
+}
+
+impl EnergyMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EnergyMethod::File => "file",
+            EnergyMethod::Query => "query",
+            EnergyMethod::Rapl => "rapl",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct QueryConfig {
+    /// Base URL of the API; `/api/v1/query_range` is appended.
+    pub url: String,
+    /// A PromQL expression giving watts.
+    pub expr: String,
+    pub step_seconds: f64,
+    pub timeout: std::time::Duration,
+    /// How long after a job's end its window is first queried (scrape and ingestion lag).
+    pub settle: std::time::Duration,
+    pub bearer: Option<Secret>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RaplConfig {
+    pub root: PathBuf,
+    pub interval: std::time::Duration,
+    /// Readings further apart than this do not cover the time between them.
+    pub max_gap: std::time::Duration,
+    pub ring_readings: usize,
+}
+
+/// Idle power to subtract for net energy.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BaselineConfig {
+    /// Measure it from jobs whose scenario name contains "baseline" (any case).
+    pub from_scenarios: bool,
+    /// Configured watts, used until (or instead of) a measured baseline.
+    pub watts: Option<f64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct EnergyConfig {
+    /// Tried in this order; the first that covers a job wins.
+    pub sources: Vec<EnergyMethod>,
+    /// How long a job may wait for a source that may still cover it.
+    pub wait: std::time::Duration,
+    pub query: Option<QueryConfig>,
+    pub rapl: Option<RaplConfig>,
+    pub baseline: BaselineConfig,
+}
+
+/// ECB reference rates, from a file and/or fetched.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EcbConfig {
+    pub file: Option<PathBuf>,
+    pub url: Option<String>,
+    pub fetch_every: std::time::Duration,
+}
+
+/// Embodied emissions of this host, spread over its lifespan.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Embodied {
+    pub grams: f64,
+    pub lifespan_seconds: f64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CarbonConfig {
+    /// Hourly intensity per zone (CSV or JSON); regions name their zone.
+    pub intensity_file: Option<PathBuf>,
+    pub embodied: Option<Embodied>,
 }
 
 /// Holt-Winters projections of the host's cost, energy and CO2 per time bucket.
@@ -341,6 +492,10 @@ pub const RESERVED_LABELS: &[&str] = &[
     "rank_deficient",
     "ill_conditioned",
     "sigma2",
+    "method",
+    "baseline",
+    "intensity_source",
+    "source",
 ];
 
 /// Reads, parses and validates a configuration file.
@@ -433,6 +588,8 @@ fn parse_sections(text: &str) -> (RawConfig, Vec<String>, Vec<String>) {
             "use_default_regions" => raw.use_default_regions = section(&key, v, p, f),
             "forecast" => raw.forecast = section(&key, v, p, f),
             "predictions" => raw.predictions = section(&key, v, p, f),
+            "energy" => raw.energy = section(&key, v, p, f),
+            "carbon" => raw.carbon = section(&key, v, p, f),
             "regions" => {
                 let Some(regions) = section::<BTreeMap<String, Value>>(&key, v, p, f) else { continue };
                 let mut out = BTreeMap::new();
@@ -446,7 +603,7 @@ fn parse_sections(text: &str) -> (RawConfig, Vec<String>, Vec<String>) {
             other => problems.push(format!(
                 "{other}: unknown field, expected one of host, results, schedule, state_dir, \
                  target_retention_days, shutdown_grace_seconds, remote_write, currencies, use_default_regions, \
-                 regions, forecast, predictions"
+                 regions, forecast, predictions, energy, carbon"
             )),
         }
     }
@@ -625,6 +782,7 @@ impl RawConfig {
                     intensity_g_per_kwh: r.grid_intensity_g_per_kwh,
                     intensity_source: r.grid_intensity_source,
                     intensity_year: r.grid_intensity_year,
+                    intensity_zone: r.intensity_zone.filter(|z| !z.trim().is_empty()),
                 },
             );
         }
@@ -702,6 +860,9 @@ impl RawConfig {
         let remote_write = validate_remote_write(self.remote_write.unwrap_or_default(), base, ov, &mut p);
         let forecast = validate_forecast(self.forecast.unwrap_or_default(), &mut p);
         let predictions = validate_predictions(self.predictions.unwrap_or_default(), &mut p);
+        let energy = validate_energy(self.energy.unwrap_or_default(), base, &mut p);
+        let ecb = cur_raw.ecb.map(|e| validate_ecb(e, base, &mut p));
+        let carbon = validate_carbon(self.carbon.unwrap_or_default(), base, &mut p);
 
         if p.is_empty() {
             Ok(Config {
@@ -720,6 +881,9 @@ impl RawConfig {
                 regions,
                 forecast,
                 predictions,
+                energy,
+                ecb,
+                carbon,
             })
         } else {
             Err(ConfigErrors { problems: p })
@@ -883,28 +1047,6 @@ fn validate_remote_write(
             p.push(format!("remote_write.extra_labels.{k}: value must not be empty"));
         }
     }
-    let read_secret = |field: &str, path: &Path, p: &mut Vec<String>| -> Secret {
-        let path = resolve(base, path);
-        match std::fs::read_to_string(&path) {
-            Ok(s) if s.trim().is_empty() => {
-                p.push(format!("{field}: {} is empty", path.display()));
-                Secret(String::new())
-            }
-            // It goes into a header: only visible ASCII and spaces can.
-            Ok(s) if !s.trim().bytes().all(|b| b == b' ' || b.is_ascii_graphic()) => {
-                p.push(format!(
-                    "{field}: {} holds characters an HTTP header cannot carry (only printable ASCII)",
-                    path.display()
-                ));
-                Secret(String::new())
-            }
-            Ok(s) => Secret(s.trim().to_string()),
-            Err(e) => {
-                p.push(format!("{field}: cannot read {}: {e}", path.display()));
-                Secret(String::new())
-            }
-        }
-    };
     let auth = match raw.auth {
         None => Auth::None,
         Some(RawAuth { bearer_token_file: Some(_), basic: Some(_) }) => {
@@ -912,7 +1054,7 @@ fn validate_remote_write(
             Auth::None
         }
         Some(RawAuth { bearer_token_file: Some(f), basic: None }) => {
-            Auth::Bearer(read_secret("remote_write.auth.bearer_token_file", &f, p))
+            Auth::Bearer(read_secret(base, "remote_write.auth.bearer_token_file", &f, p))
         }
         Some(RawAuth { bearer_token_file: None, basic: Some(b) }) => {
             if b.username.is_empty() || b.username.contains(':') {
@@ -920,7 +1062,7 @@ fn validate_remote_write(
             }
             Auth::Basic {
                 username: b.username,
-                password: read_secret("remote_write.auth.basic.password_file", &b.password_file, p),
+                password: read_secret(base, "remote_write.auth.basic.password_file", &b.password_file, p),
             }
         }
         Some(RawAuth { bearer_token_file: None, basic: None }) => Auth::None,
@@ -985,6 +1127,206 @@ fn validate_remote_write(
         auth,
         tls,
     }
+}
+
+/// Reads a secret (a token or password) from a file, for an HTTP header.
+fn read_secret(base: &Path, field: &str, path: &Path, p: &mut Vec<String>) -> Secret {
+    let path = resolve(base, path);
+    match std::fs::read_to_string(&path) {
+        Ok(s) if s.trim().is_empty() => {
+            p.push(format!("{field}: {} is empty", path.display()));
+            Secret(String::new())
+        }
+        // It goes into a header: only visible ASCII and spaces can.
+        Ok(s) if !s.trim().bytes().all(|b| b == b' ' || b.is_ascii_graphic()) => {
+            p.push(format!(
+                "{field}: {} holds characters an HTTP header cannot carry (only printable ASCII)",
+                path.display()
+            ));
+            Secret(String::new())
+        }
+        Ok(s) => Secret(s.trim().to_string()),
+        Err(e) => {
+            p.push(format!("{field}: cannot read {}: {e}", path.display()));
+            Secret(String::new())
+        }
+    }
+}
+
+/// An http(s) URL without credentials in it.
+fn check_http_url(field: &str, url: &str, p: &mut Vec<String>) {
+    match reqwest::Url::parse(url) {
+        Ok(u) if u.scheme() == "http" || u.scheme() == "https" => {
+            if !u.username().is_empty() || u.password().is_some() {
+                p.push(format!("{field}: credentials do not belong in the URL"));
+            }
+        }
+        Ok(u) => p.push(format!("{field}: scheme must be http or https, got {}", u.scheme())),
+        Err(e) => p.push(format!("{field}: {url:?} is not a URL ({e})")),
+    }
+}
+
+/// A number of seconds in (0, max], or the default; a problem names the field.
+fn seconds(field: &str, v: Option<f64>, default: f64, max: f64, p: &mut Vec<String>) -> f64 {
+    let v = v.unwrap_or(default);
+    if v.is_finite() && v > 0.0 && v <= max {
+        v
+    } else {
+        p.push(format!("{field}: must be in (0, {max}], got {v}"));
+        default
+    }
+}
+
+fn validate_energy(raw: RawEnergy, base: &Path, p: &mut Vec<String>) -> EnergyConfig {
+    let mut sources = Vec::new();
+    for (i, name) in raw.sources.unwrap_or_else(|| vec!["file".into()]).iter().enumerate() {
+        let m = match name.as_str() {
+            "file" => EnergyMethod::File,
+            "query" => EnergyMethod::Query,
+            "rapl" => EnergyMethod::Rapl,
+            other => {
+                p.push(format!("energy.sources[{i}]: unknown source {other:?} (file, query or rapl)"));
+                continue;
+            }
+        };
+        if sources.contains(&m) {
+            p.push(format!("energy.sources[{i}]: {name} is listed twice"));
+        }
+        sources.push(m);
+    }
+    let wait_s = raw.wait_seconds.unwrap_or(600.0);
+    if !(wait_s.is_finite() && (0.0..=7.0 * 86_400.0).contains(&wait_s)) {
+        p.push(format!("energy.wait_seconds: must be in [0, 604800], got {wait_s}"));
+    }
+    let query = match raw.query {
+        Some(q) => {
+            check_http_url("energy.query.url", &q.url, p);
+            if q.expr.trim().is_empty() {
+                p.push("energy.query.expr: must not be empty".into());
+            }
+            Some(QueryConfig {
+                url: q.url.trim_end_matches('/').to_string(),
+                expr: q.expr,
+                step_seconds: seconds("energy.query.step_seconds", q.step_seconds, 5.0, 3600.0, p),
+                timeout: std::time::Duration::from_secs_f64(seconds(
+                    "energy.query.timeout_seconds",
+                    q.timeout_seconds,
+                    10.0,
+                    600.0,
+                    p,
+                )),
+                settle: std::time::Duration::from_secs_f64(match q.settle_seconds {
+                    Some(s) if !(s.is_finite() && (0.0..=86_400.0).contains(&s)) => {
+                        p.push(format!("energy.query.settle_seconds: must be in [0, 86400], got {s}"));
+                        60.0
+                    }
+                    s => s.unwrap_or(60.0),
+                }),
+                bearer: q
+                    .bearer_token_file
+                    .map(|f| read_secret(base, "energy.query.bearer_token_file", &f, p)),
+            })
+        }
+        None => {
+            if sources.contains(&EnergyMethod::Query) {
+                p.push("energy.sources: lists query, but energy.query is not configured".into());
+            }
+            None
+        }
+    };
+    let rapl = if sources.contains(&EnergyMethod::Rapl) || raw.rapl.is_some() {
+        let r = raw.rapl.unwrap_or_default();
+        let interval = seconds("energy.rapl.interval_seconds", r.interval_seconds, 5.0, 3600.0, p);
+        let max_gap = seconds("energy.rapl.max_gap_seconds", r.max_gap_seconds, 3.0 * interval, 86_400.0, p);
+        if max_gap < interval {
+            p.push(format!(
+                "energy.rapl.max_gap_seconds: must be at least interval_seconds ({interval}), got {max_gap}"
+            ));
+        }
+        let ring_readings = r.ring_readings.unwrap_or(17_280);
+        if !(2..=10_000_000).contains(&ring_readings) {
+            p.push(format!("energy.rapl.ring_readings: must be in [2, 10000000], got {ring_readings}"));
+        }
+        Some(RaplConfig {
+            root: r.root.map(|d| resolve(base, &d)).unwrap_or_else(|| PathBuf::from("/sys/class/powercap")),
+            interval: std::time::Duration::from_secs_f64(interval),
+            max_gap: std::time::Duration::from_secs_f64(max_gap),
+            ring_readings: ring_readings.max(2),
+        })
+    } else {
+        None
+    };
+    let b = raw.idle_baseline.unwrap_or_default();
+    if let Some(w) = b.watts {
+        if !(w.is_finite() && (0.0..=1e6).contains(&w)) {
+            p.push(format!("energy.idle_baseline.watts: must be in [0, 1000000], got {w}"));
+        }
+    }
+    EnergyConfig {
+        sources,
+        wait: std::time::Duration::from_secs_f64(if wait_s.is_finite() {
+            wait_s.clamp(0.0, 604_800.0)
+        } else {
+            600.0
+        }),
+        query,
+        rapl,
+        baseline: BaselineConfig { from_scenarios: b.from_scenarios.unwrap_or(false), watts: b.watts },
+    }
+}
+
+fn validate_ecb(raw: RawEcb, base: &Path, p: &mut Vec<String>) -> EcbConfig {
+    if raw.file.is_none() && raw.url.is_none() {
+        p.push("currencies.ecb: give a file, a url, or both".into());
+    }
+    if let Some(u) = &raw.url {
+        check_http_url("currencies.ecb.url", u, p);
+    }
+    let file = raw.file.map(|f| resolve(base, &f));
+    if let Some(f) = &file {
+        // A missing file is not fatal at run time (it may be written later), but at
+        // configuration time it is almost always a typo.
+        if raw.url.is_none() && !f.exists() {
+            p.push(format!("currencies.ecb.file: {} does not exist", f.display()));
+        }
+    }
+    EcbConfig {
+        file,
+        url: raw.url,
+        fetch_every: std::time::Duration::from_secs_f64(seconds(
+            "currencies.ecb.fetch_every_seconds",
+            raw.fetch_every_seconds,
+            21_600.0,
+            7.0 * 86_400.0,
+            p,
+        )),
+    }
+}
+
+fn validate_carbon(raw: RawCarbon, base: &Path, p: &mut Vec<String>) -> CarbonConfig {
+    let intensity_file = raw.intensity_file.map(|f| resolve(base, &f));
+    if let Some(f) = &intensity_file {
+        if !f.exists() {
+            p.push(format!("carbon.intensity_file: {} does not exist", f.display()));
+        }
+    }
+    let embodied = raw.embodied.and_then(|e| {
+        let mut ok = true;
+        if !(e.kg_co2e.is_finite() && e.kg_co2e >= 0.0) {
+            p.push(format!("carbon.embodied.kg_co2e: must be a number >= 0, got {}", e.kg_co2e));
+            ok = false;
+        }
+        if !(e.lifespan_years.is_finite() && e.lifespan_years > 0.0 && e.lifespan_years <= 100.0) {
+            p.push(format!("carbon.embodied.lifespan_years: must be in (0, 100], got {}", e.lifespan_years));
+            ok = false;
+        }
+        // A Julian year, as the GHG Protocol's amortisation tables use.
+        ok.then_some(Embodied {
+            grams: e.kg_co2e * 1000.0,
+            lifespan_seconds: e.lifespan_years * 365.25 * 86_400.0,
+        })
+    });
+    CarbonConfig { intensity_file, embodied }
 }
 
 /// Parses `YYYY-MM-DD` into Unix seconds at midnight UTC.
@@ -1080,6 +1422,63 @@ mod tests {
         ] {
             assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
         }
+    }
+
+    #[test]
+    fn source_sections_are_checked_field_by_field() {
+        let yaml = format!(
+            "{MINIMAL}energy:\n  sources: [file, quary, rapl, file]\n  wait_seconds: -1\n  rapl: {{interval_seconds: 10, max_gap_seconds: 5, ring_readings: 1}}\n  idle_baseline: {{watts: -3}}\ncarbon: {{intensity_file: /nonexistent/i.csv, embodied: {{kg_co2e: -1, lifespan_years: 0}}}}\n"
+        );
+        let all = validate(&yaml).unwrap_err().problems.join("\n");
+        for needle in [
+            "energy.sources[1]: unknown source \"quary\"",
+            "energy.sources[3]: file is listed twice",
+            "energy.wait_seconds: must be in [0, 604800], got -1",
+            "energy.rapl.max_gap_seconds: must be at least interval_seconds (10), got 5",
+            "energy.rapl.ring_readings: must be in [2, 10000000], got 1",
+            "energy.idle_baseline.watts: must be in [0, 1000000], got -3",
+            "carbon.intensity_file: /nonexistent/i.csv does not exist",
+            "carbon.embodied.kg_co2e: must be a number >= 0, got -1",
+            "carbon.embodied.lifespan_years: must be in (0, 100], got 0",
+        ] {
+            assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
+        }
+        let q = format!("{MINIMAL}energy: {{sources: [query]}}\n");
+        let all = validate(&q).unwrap_err().problems.join("\n");
+        assert!(all.contains("energy.sources: lists query, but energy.query is not configured"), "{all}");
+        let q = format!(
+            "{MINIMAL}energy: {{sources: [query], query: {{url: 'ftp://x', expr: ' ', step_seconds: 0}}}}\n"
+        );
+        let all = validate(&q).unwrap_err().problems.join("\n");
+        for needle in [
+            "energy.query.url: scheme must be http or https",
+            "energy.query.expr: must not be empty",
+            "energy.query.step_seconds: must be in (0, 3600], got 0",
+        ] {
+            assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
+        }
+        let e = format!("{MINIMAL}currencies: {{ecb: {{}}}}\n");
+        let all = validate(&e).unwrap_err().problems.join("\n");
+        assert!(all.contains("currencies.ecb: give a file, a url, or both"), "{all}");
+
+        let ok = format!(
+            "{MINIMAL}energy: {{sources: [rapl, query, file], query: {{url: 'http://vm:8428/', expr: 'sum(p)'}}, idle_baseline: {{from_scenarios: true}}}}\ncarbon: {{embodied: {{kg_co2e: 1000, lifespan_years: 4}}}}\n"
+        );
+        let cfg = validate(&ok).unwrap();
+        assert_eq!(cfg.energy.sources, vec![EnergyMethod::Rapl, EnergyMethod::Query, EnergyMethod::File]);
+        let q = cfg.energy.query.unwrap();
+        assert_eq!((q.url.as_str(), q.step_seconds, q.settle.as_secs()), ("http://vm:8428", 5.0, 60));
+        let r = cfg.energy.rapl.unwrap();
+        assert_eq!(
+            (r.root, r.interval.as_secs(), r.max_gap.as_secs(), r.ring_readings),
+            ("/sys/class/powercap".into(), 5, 15, 17_280)
+        );
+        assert_eq!(cfg.energy.baseline, BaselineConfig { from_scenarios: true, watts: None });
+        assert_eq!(
+            cfg.carbon.embodied,
+            Some(Embodied { grams: 1e6, lifespan_seconds: 4.0 * 365.25 * 86_400.0 })
+        );
+        assert_eq!(cfg.regions["eu-north-1"].intensity_zone.as_deref(), Some("SE-SE3"));
     }
 
     #[test]

@@ -195,6 +195,7 @@ mod tests {
             intensity_g_per_kwh: 100.0,
             intensity_source: "t".into(),
             intensity_year: 2024,
+            intensity_zone: None,
         }
     }
 
@@ -202,7 +203,7 @@ mod tests {
         let jobs = parse(json.as_bytes()).unwrap().jobs;
         let r = region();
         let all = BTreeMap::from([("r".to_string(), r.clone())]);
-        let reports = jobs.iter().map(|j| calc::report(j, &r, &all, 1.0)).collect();
+        let reports = jobs.iter().map(|j| calc::report_from_file(j, &r, &all, 1.0)).collect();
         (jobs, reports)
     }
 

@@ -20,6 +20,7 @@
 pub mod agent;
 pub mod calc;
 pub mod config;
+pub mod external;
 pub mod forecast;
 pub mod history;
 pub mod linalg;

@@ -19,7 +19,7 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
-use crate::calc::money::{Currency, Rates};
+use crate::calc::money::{Currency, RateBook, Rates};
 use crate::calc::{JobReport, RegionPricing, JOULES_PER_KWH};
 use crate::history::Bucket;
 use crate::predict::{prediction_bounds, NoProjection, Projection};
@@ -210,7 +210,10 @@ pub struct Context<'a> {
     pub host: &'a str,
     pub region: &'a RegionPricing,
     pub regions: &'a BTreeMap<String, RegionPricing>,
-    pub rates: &'a Rates,
+    /// Rates by day: a job converts at its day's, everything else at the newest.
+    pub rates: &'a RateBook,
+    /// Whether the rates come by day (ECB) rather than as one fixed table.
+    pub dated_rates: bool,
     pub reporting: &'a [Currency],
     pub extra_labels: &'a BTreeMap<String, String>,
     pub version: &'a str,
@@ -221,11 +224,22 @@ impl Context<'_> {
     /// Every currency a value priced in `own` is pushed in (the reporting currencies, then `own`
     /// if it is not one of them), with the factor that converts into it.
     fn conversions(&self, own: Currency) -> Vec<(Currency, f64)> {
+        self.conversions_with(self.rates.newest(), own)
+    }
+
+    /// The same at the rates in force at `t_s` (a job's end), and whether those were the
+    /// fixed fallback although dated rates are configured.
+    fn conversions_at(&self, own: Currency, t_s: f64) -> (Vec<(Currency, f64)>, bool) {
+        let (rates, dated) = self.rates.at(t_s);
+        (self.conversions_with(rates, own), self.dated_rates && !dated)
+    }
+
+    fn conversions_with(&self, rates: &Rates, own: Currency) -> Vec<(Currency, f64)> {
         let mut v = self.reporting.to_vec();
         if !v.contains(&own) {
             v.push(own);
         }
-        v.into_iter().filter_map(|c| self.rates.convert(1.0, own, c).map(|f| (c, f))).collect()
+        v.into_iter().filter_map(|c| rates.convert(1.0, own, c).map(|f| (c, f))).collect()
     }
 
     /// The `actual` label of a what-if for `region`.
@@ -249,6 +263,16 @@ pub struct CycleStats {
     pub jobs_invalid: u64,
     pub fields_left_out: u64,
     pub delivery: DeliveryStats,
+    /// Jobs an energy source did not cover, by (method, reason), counted once decided.
+    pub energy_misses: BTreeMap<(&'static str, &'static str), u64>,
+    /// Jobs not taken in this cycle because a source may still cover them.
+    pub jobs_waiting: u64,
+    /// The idle baseline in force.
+    pub baseline: Option<crate::calc::Baseline>,
+    pub ecb_fetch_failures: u64,
+    pub rapl_read_failures: u64,
+    /// Readings in the RAPL ring (`None`: no RAPL source).
+    pub rapl_readings: Option<u64>,
 }
 
 /// The queue and the sender as the cycle found them.
@@ -421,11 +445,24 @@ fn job_samples(
         }
     };
 
+    let method = r.method.map_or("none", |m| m.as_str());
+    let intensity_source = [("intensity_source", r.intensity.source())];
     gauge("costpush_job_run_seconds", &[], Some(r.run_s));
-    gauge("costpush_job_power_watts", &[], r.mean_power_w);
-    gauge("costpush_job_energy_joules", &[], r.energy_j);
+    gauge("costpush_job_power_watts", &[("method", method)], r.mean_power_w);
+    gauge("costpush_job_energy_joules", &[("method", method)], r.energy_j);
+    if let Some((net, kind)) = r.net_energy_j {
+        gauge("costpush_job_net_energy_joules", &[("method", method), ("baseline", kind)], Some(net));
+    }
     gauge("costpush_job_cpu_core_seconds", &[("compute_basis", basis)], Some(r.core_s));
-    gauge("costpush_job_co2_grams", &[], r.co2_g);
+    gauge("costpush_job_co2_grams", &intensity_source, r.co2_g);
+    if r.energy_j.is_some() {
+        gauge(
+            "costpush_job_grid_intensity_grams_per_kilowatt_hour",
+            &intensity_source,
+            Some(r.intensity.g_per_kwh),
+        );
+    }
+    gauge("costpush_job_embodied_co2_grams", &[], r.embodied_co2_g);
     gauge("costpush_job_vmaf_score", &[], r.vmaf);
     gauge("costpush_job_psnr_decibels", &[], r.psnr_db);
     gauge("costpush_job_ssim_ratio", &[], r.ssim);
@@ -435,7 +472,9 @@ fn job_samples(
     gauge("costpush_job_pixels", &[], r.pixels);
     gauge("costpush_job_frames", &[], r.frames);
     gauge("costpush_job_quality_pixels_per_joule", &[], r.quality_pixels_per_joule);
-    for (cur, f) in ctx.conversions(r.currency) {
+    // Money converts at the rates of the job's own day.
+    let (conversions, fallback) = ctx.conversions_at(r.currency, job.end_s);
+    for &(cur, f) in &conversions {
         let c = r.cost.scaled(f);
         let (cur, cb) = (("currency", cur.as_str()), ("compute_basis", basis));
         gauge("costpush_job_energy_cost", &[cur], c.energy);
@@ -445,8 +484,12 @@ fn job_samples(
     }
     for w in &r.whatif {
         let target = [("target_region", w.region.as_str()), ("actual", ctx.actual(&w.region))];
-        gauge("costpush_job_whatif_co2_grams", &target, w.co2_g);
-        for (cur, f) in ctx.conversions(w.currency) {
+        gauge(
+            "costpush_job_whatif_co2_grams",
+            &cat(&target, &[("intensity_source", w.intensity.source())]),
+            w.co2_g,
+        );
+        for (cur, f) in ctx.conversions_at(w.currency, job.end_s).0 {
             gauge(
                 "costpush_job_whatif_cost",
                 &cat(&target, &[("currency", cur.as_str())]),
@@ -457,18 +500,28 @@ fn job_samples(
 
     // Counters per host and region.
     counters.add(set, "costpush_jobs_total", base, 1.0);
+    counters.add(set, "costpush_jobs_by_energy_method_total", &cat(base, &[("method", method)]), 1.0);
+    if fallback {
+        counters.add(set, "costpush_jobs_at_fallback_rates_total", base, 1.0);
+    }
     counters.add(set, "costpush_run_seconds_total", base, r.run_s);
     counters.add(set, "costpush_cpu_core_seconds_total", &cat(base, &[("compute_basis", basis)]), r.core_s);
+    if let Some(g) = r.embodied_co2_g {
+        counters.add(set, "costpush_embodied_co2_grams_total", base, g);
+    }
     match r.energy_j {
         None => counters.add(set, "costpush_jobs_without_power_total", base, 1.0),
         Some(e) => {
             counters.add(set, "costpush_energy_joules_total", base, e);
+            if let Some((net, kind)) = r.net_energy_j {
+                counters.add(set, "costpush_net_energy_joules_total", &cat(base, &[("baseline", kind)]), net);
+            }
             if let Some(g) = r.co2_g {
                 counters.add(set, "costpush_co2_grams_total", base, g);
             }
         }
     }
-    for (cur, f) in ctx.conversions(r.currency) {
+    for (cur, f) in conversions {
         let c = r.cost.scaled(f);
         let l = cat(base, &[("currency", cur.as_str())]);
         counters.add(set, "costpush_compute_cost_total", &l, c.compute);
@@ -483,7 +536,7 @@ fn job_samples(
             counters.add(set, "costpush_whatif_co2_grams_total", &l, g);
         }
         if let Some(t) = w.cost.total {
-            for (cur, f) in ctx.conversions(w.currency) {
+            for (cur, f) in ctx.conversions_at(w.currency, job.end_s).0 {
                 counters.add(
                     set,
                     "costpush_whatif_cost_total",
@@ -720,8 +773,41 @@ fn health_samples(
     counters.add(set, "costpush_jobs_invalid_total", base, s.jobs_invalid as f64);
     counters.add(set, "costpush_fields_left_out_total", base, s.fields_left_out as f64);
 
-    // Exchange rates in use, and their date, so a dashboard can show them and a rule their age.
-    for (cur, rate) in ctx.rates.iter() {
+    // Where energy came from, and what the sources did this cycle.
+    for (method, reason) in
+        [("query", "no_data"), ("query", "error"), ("rapl", "no_data"), ("rapl", "unavailable")]
+    {
+        let n = s.energy_misses.get(&(method, reason)).copied().unwrap_or(0);
+        let l = cat(base, &[("method", method), ("reason", reason)]);
+        counters.add(set, "costpush_energy_source_misses_total", &l, n as f64);
+    }
+    for method in ["file", "query", "rapl", "none"] {
+        counters.add(set, "costpush_jobs_by_energy_method_total", &cat(base, &[("method", method)]), 0.0);
+    }
+    set.add("costpush_jobs_waiting_for_energy", base, now_ms, s.jobs_waiting as f64);
+    if let Some(b) = s.baseline {
+        set.add("costpush_idle_baseline_watts", &cat(base, &[("baseline", b.kind)]), now_ms, b.watts);
+    }
+    if let Some(n) = s.rapl_readings {
+        set.add("costpush_rapl_readings", base, now_ms, n as f64);
+        counters.add(set, "costpush_rapl_read_failures_total", base, s.rapl_read_failures as f64);
+    }
+
+    // Exchange rates in use (the newest), their date and age, so a dashboard can show them and
+    // a rule can tell when they stop coming.
+    let rates = ctx.rates.newest();
+    if ctx.dated_rates {
+        counters.add(set, "costpush_exchange_rate_fetch_failures_total", base, s.ecb_fetch_failures as f64);
+        counters.add(set, "costpush_jobs_at_fallback_rates_total", base, 0.0);
+    }
+    let source = if ctx.dated_rates { "ecb" } else { "config" };
+    set.add(
+        "costpush_exchange_rate_age_seconds",
+        &cat(base, &[("source", source)]),
+        now_ms,
+        (now_ms as f64 / 1000.0 - rates.date_unix as f64).max(0.0),
+    );
+    for (cur, rate) in rates.iter() {
         if cur != Currency::EUR {
             set.add(
                 "costpush_exchange_rate",
@@ -731,7 +817,7 @@ fn health_samples(
             );
         }
     }
-    set.add("costpush_exchange_rate_date_timestamp_seconds", base, now_ms, ctx.rates.date_unix as f64);
+    set.add("costpush_exchange_rate_date_timestamp_seconds", base, now_ms, rates.date_unix as f64);
 
     // The pricing table, so what-if panels can show the inputs.
     for r in ctx.regions.values() {

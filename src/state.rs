@@ -7,7 +7,8 @@
 //!   cycles, files or restarts;
 //! - `counters`: the value and last timestamp of every counter, so counters survive restarts.
 //!
-//! - `next_seq`: the first queue sequence number not yet used by a committed cycle.
+//! - `next_seq`: the first queue sequence number not yet used by a committed cycle;
+//! - `idle_baseline`: the idle power the latest baseline scenario measured.
 //!
 //! A cycle commits its state right after its batches are durably in the queue, by writing a
 //! temporary file, fsyncing it, renaming it over `state.json` and fsyncing the directory. A crash
@@ -44,6 +45,9 @@ pub struct FileState {
     /// Hashes of field problems already reported for this file, so each is logged once.
     #[serde(default)]
     pub reported: BTreeSet<u64>,
+    /// A job in this version waits for an energy source: read it again next cycle.
+    #[serde(default)]
+    pub deferred: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -61,6 +65,9 @@ pub struct State {
     /// The projections of the current bucket (recomputed when a new bucket starts).
     #[serde(default)]
     pub forecast_cache: Option<ForecastCache>,
+    /// The idle power measured by the latest baseline scenario: (its end, Unix s; watts).
+    #[serde(default)]
+    pub idle_baseline: Option<(f64, f64)>,
 }
 
 /// Projections computed at the start of a bucket, reused for the rest of it.
@@ -80,6 +87,7 @@ impl Default for State {
             next_seq: 0,
             history: None,
             forecast_cache: None,
+            idle_baseline: None,
         }
     }
 }
@@ -173,6 +181,7 @@ mod tests {
                 hash: 7,
                 status: FileStatus::Malformed,
                 reported: BTreeSet::from([1]),
+                deferred: true,
             },
         );
         s.save(&sub).unwrap();

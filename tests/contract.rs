@@ -42,18 +42,58 @@ fn documented() -> BTreeMap<String, Doc> {
     out
 }
 
-/// name → label-name sets of every series pushed, from dry runs over the example results and
-/// over three days of hourly jobs (enough for forecasts and the power model).
+/// Configuration that turns every optional source on: the RAPL ring (a fake powercap tree),
+/// the query API, an idle baseline, hourly intensity, embodied emissions and ECB rates.
+fn every_source(dir: &std::path::Path) -> String {
+    let powercap = dir.join("powercap");
+    for (id, name) in [("intel-rapl:0", "package-0"), ("intel-rapl:0:2", "dram")] {
+        std::fs::create_dir_all(powercap.join(id)).unwrap();
+        std::fs::write(powercap.join(id).join("name"), name).unwrap();
+        std::fs::write(powercap.join(id).join("max_energy_range_uj"), "1000000000").unwrap();
+        std::fs::write(powercap.join(id).join("energy_uj"), "0").unwrap();
+    }
+    let intensity = dir.join("intensity.csv");
+    std::fs::write(&intensity, "datetime,zone,carbon_intensity\n2026-01-15T10:00:00Z,T-N,40\n").unwrap();
+    let ecb = dir.join("eurofxref-hist.csv");
+    std::fs::write(&ecb, "Date,USD,SEK,\n2026-01-02,1.2,10.5,\n").unwrap();
+    format!(
+        "energy:\n  sources: [file, rapl, query]\n  rapl: {{root: \"{}\"}}\n  query: {{url: \"http://127.0.0.1:9\", expr: \"sum(p)\"}}\n  idle_baseline: {{watts: 10}}\ncarbon: {{intensity_file: \"{}\", embodied: {{kg_co2e: 1000, lifespan_years: 4}}}}\n#ecb {}\n",
+        powercap.display(),
+        intensity.display(),
+        ecb.display()
+    )
+}
+
+/// name → label-name sets of every series pushed, from dry runs over the example results (with
+/// the default configuration, and with every optional source on) and over three days of hourly
+/// jobs (enough for forecasts and the power model).
 fn pushed() -> BTreeMap<String, Vec<BTreeSet<String>>> {
     let mut m: BTreeMap<String, Vec<BTreeSet<String>>> = BTreeMap::new();
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
     let tmp = tempfile::tempdir().unwrap();
     let history = tmp.path().join("history");
     write_history_results(&history, now, 3);
-    for results in [fixtures(), history] {
+    for (results, all_sources) in [(fixtures(), false), (history, false), (fixtures(), true)] {
         let dir = tempfile::tempdir().unwrap();
-        let cfg =
-            write_config(dir.path(), &results, "http://127.0.0.1:9/api/v1/write", "test_results_*.json", "");
+        let extra = if all_sources { every_source(dir.path()) } else { String::new() };
+        let cfg = write_config(
+            dir.path(),
+            &results,
+            "http://127.0.0.1:9/api/v1/write",
+            "test_results_*.json",
+            &extra,
+        );
+        if all_sources {
+            let text = std::fs::read_to_string(&cfg).unwrap();
+            let ecb = text.lines().find_map(|l| l.strip_prefix("#ecb ")).unwrap().to_string();
+            let text = text
+                .replace(
+                    "  reporting: [SEK, EUR, USD]\n",
+                    &format!("  reporting: [SEK, EUR, USD]\n  ecb: {{file: \"{ecb}\"}}\n"),
+                )
+                .replacen("grid_intensity_year: 2025}", "grid_intensity_year: 2025, intensity_zone: T-N}", 1);
+            std::fs::write(&cfg, text).unwrap();
+        }
         // As after one successful push, so the last-success gauge exists too.
         std::fs::create_dir_all(dir.path().join("state/queue")).unwrap();
         std::fs::write(

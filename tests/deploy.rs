@@ -966,6 +966,8 @@ fn job_key(s: &Exported, t: i64) -> (BTreeMap<String, String>, i64) {
     let mut l = s.labels.clone();
     l.remove("__name__");
     l.remove("bound");
+    // Measured power says where it came from; predictions have no such label.
+    l.remove("method");
     (l, t)
 }
 

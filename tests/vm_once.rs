@@ -38,6 +38,7 @@ fn once_lands_exact_samples_and_a_second_once_adds_no_job() {
             ("bitrate", "2500k"),
             ("encoder", "libx264"),
             ("host", "enc-test"),
+            ("method", "file"),
             ("region", "test-north"),
             ("resolution", "1280x720"),
             ("scenario", "2 streams @ 2500k"),

@@ -1,13 +1,19 @@
 //! The math: energy, money, carbon and quality of one job. Pure: plain data in, plain data out,
 //! no I/O, no clock, no logging.
 //!
-//! - Energy (J) = mean power × run time, the mean from [`energy::mean_level`]; unknown without
-//!   power samples.
+//! - Energy (J) = mean power × run time. The mean power is measured by the caller (the file's
+//!   samples through [`energy::mean_level`], a query API, or the RAPL counters) and handed in as
+//!   [`Measured`]; unknown when no source covered the job.
+//! - Net energy = energy − idle baseline power × run time (never below zero), when a baseline
+//!   is known.
 //! - Energy cost = kWh × the region's electricity price.
 //! - Compute cost = core-seconds × price per core-second, where core-seconds integrate the CPU
 //!   samples by the same rule as power; without CPU samples, run time × the configured cores
 //!   (`compute_basis` says which).
-//! - CO2 (g) = kWh × the region's grid intensity (g/kWh).
+//! - CO2 (g) = kWh × the grid intensity (g/kWh) in force over the run: the time-weighted hourly
+//!   intensity when the caller has it ([`Intensity`]), else the region's annual factor.
+//! - Embodied CO2 (g) = the host's embodied emissions × run time / its lifespan, kept apart
+//!   from the operational CO2.
 //! - What-if: the same energy and core-seconds priced in every configured region.
 //!
 //! Values stay in the region's currency here; conversion happens once, at the end, through
@@ -19,8 +25,68 @@ pub mod workload;
 
 use std::collections::BTreeMap;
 
+use crate::config::{Embodied, EnergyMethod};
 use crate::results::Job;
 use money::Currency;
+
+/// A job's measured mean power and where it came from (`None`: no source covered it).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Measured {
+    pub method: EnergyMethod,
+    pub mean_power_w: f64,
+}
+
+impl Measured {
+    /// From the file's `power_watts` samples, if there are any.
+    pub fn from_file(job: &Job) -> Option<Measured> {
+        energy::mean_level(&job.power_watts, job.step_s.unwrap_or(1.0))
+            .map(|w| Measured { method: EnergyMethod::File, mean_power_w: w })
+    }
+}
+
+/// Grid intensity in force over a job's run in one region.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Intensity {
+    pub g_per_kwh: f64,
+    /// Time-weighted from hourly values (`true`) or the region's annual factor.
+    pub hourly: bool,
+}
+
+impl Intensity {
+    pub fn annual(r: &RegionPricing) -> Intensity {
+        Intensity { g_per_kwh: r.intensity_g_per_kwh, hourly: false }
+    }
+
+    /// Label value of `intensity_source`.
+    pub fn source(&self) -> &'static str {
+        if self.hourly {
+            "hourly"
+        } else {
+            "annual"
+        }
+    }
+}
+
+/// Idle power subtracted for net energy, and whether it was measured or configured.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Baseline {
+    pub watts: f64,
+    /// Label value of `baseline`: "measured" or "configured".
+    pub kind: &'static str,
+}
+
+/// What every job of a cycle is computed with.
+#[derive(Debug, Clone, Copy)]
+pub struct Inputs<'a> {
+    /// The host's region.
+    pub here: &'a RegionPricing,
+    /// Every configured region, for the what-if.
+    pub regions: &'a BTreeMap<String, RegionPricing>,
+    /// Cores billed per second when a job has no CPU samples.
+    pub cores_without_samples: f64,
+    pub embodied: Option<Embodied>,
+    pub baseline: Option<Baseline>,
+}
 
 /// Joules in one kilowatt-hour.
 pub const JOULES_PER_KWH: f64 = 3.6e6;
@@ -36,6 +102,8 @@ pub struct RegionPricing {
     pub intensity_g_per_kwh: f64,
     pub intensity_source: String,
     pub intensity_year: u32,
+    /// Zone of the hourly intensity file, if one is used for this region.
+    pub intensity_zone: Option<String>,
 }
 
 /// How compute cost was measured.
@@ -82,6 +150,7 @@ pub struct WhatIf {
     pub currency: Currency,
     pub cost: Cost,
     pub co2_g: Option<f64>,
+    pub intensity: Intensity,
 }
 
 /// Everything computed for one job.
@@ -89,14 +158,22 @@ pub struct WhatIf {
 pub struct JobReport {
     pub streams: u32,
     pub run_s: f64,
+    /// Where the energy came from; `None` when it is unknown.
+    pub method: Option<EnergyMethod>,
     pub mean_power_w: Option<f64>,
     pub energy_j: Option<f64>,
+    /// Energy above the idle baseline, and the baseline's kind.
+    pub net_energy_j: Option<(f64, &'static str)>,
     pub core_s: f64,
     pub compute_basis: ComputeBasis,
     /// In the job region's currency.
     pub cost: Cost,
     pub currency: Currency,
     pub co2_g: Option<f64>,
+    /// The intensity behind `co2_g`.
+    pub intensity: Intensity,
+    /// The host's embodied emissions attributed to the run, when configured.
+    pub embodied_co2_g: Option<f64>,
     pub pixels: Option<f64>,
     pub frames: Option<f64>,
     pub vmaf: Option<f64>,
@@ -130,47 +207,66 @@ fn positive(x: Option<f64>) -> Option<f64> {
     x.filter(|v| *v > 0.0)
 }
 
-/// Computes one job's report. `here` is the host's region; `regions` all configured regions
-/// (for the what-if); `cores_without_samples` the cores billed when the job has no CPU samples.
+/// Computes one job's report. `measured` is its mean power from the first source that covered
+/// it; `intensity` gives the grid intensity over its run in a region.
 pub fn report(
     job: &Job,
-    here: &RegionPricing,
-    regions: &BTreeMap<String, RegionPricing>,
-    cores_without_samples: f64,
+    measured: Option<Measured>,
+    intensity: &dyn Fn(&RegionPricing) -> Intensity,
+    inputs: &Inputs<'_>,
 ) -> JobReport {
+    let here = inputs.here;
     let step = job.step_s.unwrap_or(1.0);
     // Inputs are bounded when read; a result that still is not finite is unknown, not pushed.
-    let mean_power_w = energy::mean_level(&job.power_watts, step).filter(|w| w.is_finite());
+    let measured = measured.filter(|m| m.mean_power_w.is_finite() && m.mean_power_w >= 0.0);
+    let mean_power_w = measured.map(|m| m.mean_power_w);
     let energy_j = mean_power_w.map(|w| w * job.run_s).filter(|e| e.is_finite());
+    let method = energy_j.and(measured.map(|m| m.method));
     let (core_s, compute_basis) =
         match energy::over_run(&job.cpu_cores, step, job.run_s).filter(|c| c.is_finite()) {
             Some(c) => (c, ComputeBasis::CpuSamples),
-            None => (job.run_s * cores_without_samples, ComputeBasis::WallTime),
+            None => (job.run_s * inputs.cores_without_samples, ComputeBasis::WallTime),
         };
     let cost = cost_in(energy_j, core_s, here);
-    let co2_g = energy_j.map(|j| co2_grams(j, here.intensity_g_per_kwh));
+    let here_intensity = intensity(here);
+    let co2_g = energy_j.map(|j| co2_grams(j, here_intensity.g_per_kwh));
     let streams = workload::streams_from_name(&job.scenario);
     let pixels = workload::pixels(job, streams);
     let frames = workload::frames(job, streams);
-    let whatif = regions
+    let whatif = inputs
+        .regions
         .values()
-        .map(|r| WhatIf {
-            region: r.name.clone(),
-            currency: r.currency,
-            cost: cost_in(energy_j, core_s, r),
-            co2_g: energy_j.map(|j| co2_grams(j, r.intensity_g_per_kwh)),
+        .map(|r| {
+            let i = if r.name == here.name { here_intensity } else { intensity(r) };
+            WhatIf {
+                region: r.name.clone(),
+                currency: r.currency,
+                cost: cost_in(energy_j, core_s, r),
+                co2_g: energy_j.map(|j| co2_grams(j, i.g_per_kwh)),
+                intensity: i,
+            }
         })
         .collect();
+    let net_energy_j = energy_j
+        .zip(inputs.baseline)
+        .map(|(e, b)| ((e - b.watts * job.run_s).max(0.0), b.kind))
+        .filter(|(n, _)| n.is_finite());
+    let embodied_co2_g =
+        inputs.embodied.map(|e| e.grams * job.run_s / e.lifespan_seconds).filter(|g| g.is_finite());
     JobReport {
         streams,
         run_s: job.run_s,
-        mean_power_w,
+        method,
+        mean_power_w: energy_j.and(mean_power_w),
         energy_j,
+        net_energy_j,
         core_s,
         compute_basis,
         cost,
         currency: here.currency,
         co2_g,
+        intensity: here_intensity,
+        embodied_co2_g,
         pixels,
         frames,
         vmaf: job.vmaf,
@@ -189,6 +285,17 @@ pub fn report(
     }
 }
 
+/// [`report`] with the file's samples, annual intensities, no baseline and no embodied share.
+pub fn report_from_file(
+    job: &Job,
+    here: &RegionPricing,
+    regions: &BTreeMap<String, RegionPricing>,
+    cores_without_samples: f64,
+) -> JobReport {
+    let inputs = Inputs { here, regions, cores_without_samples, embodied: None, baseline: None };
+    report(job, Measured::from_file(job), &Intensity::annual, &inputs)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -204,6 +311,7 @@ mod tests {
             intensity_g_per_kwh: g,
             intensity_source: "test".into(),
             intensity_year: 2023,
+            intensity_zone: None,
         }
     }
 
@@ -241,7 +349,7 @@ mod tests {
         let here = region("eu-west-1", "EUR", 0.25, 0.04, 290.0);
         let other = region("eu-north-1", "SEK", 1.0, 0.4, 40.0);
         let all = BTreeMap::from([(here.name.clone(), here.clone()), (other.name.clone(), other.clone())]);
-        let r = report(&j, &here, &all, 1.0);
+        let r = report_from_file(&j, &here, &all, 1.0);
         assert_eq!(r.streams, 2);
         assert!(close(r.mean_power_w.unwrap(), 200.0));
         assert!(close(r.energy_j.unwrap(), 24_000.0));
@@ -274,7 +382,7 @@ mod tests {
         let j = job("");
         let here = region("h", "USD", 0.1, 0.036, 400.0);
         let all = BTreeMap::from([(here.name.clone(), here.clone())]);
-        let r = report(&j, &here, &all, 2.0);
+        let r = report_from_file(&j, &here, &all, 2.0);
         assert_eq!(r.energy_j, None);
         assert_eq!(r.cost.energy, None);
         assert_eq!(r.cost.total, None);
@@ -289,11 +397,56 @@ mod tests {
     }
 
     #[test]
+    fn measured_power_hourly_intensity_baseline_and_embodied_by_hand() {
+        // 150 W from a query over a 120 s run: 18 000 J = 1/200 kWh.
+        let j = job("");
+        let here = region("h", "EUR", 0.2, 0.0, 300.0);
+        let other = region("o", "EUR", 0.2, 0.0, 50.0);
+        let all = BTreeMap::from([(here.name.clone(), here.clone()), (other.name.clone(), other.clone())]);
+        let inputs = Inputs {
+            here: &here,
+            regions: &all,
+            cores_without_samples: 1.0,
+            // 1000 kg over one (Julian) year: 120 s of it is 1e6 g * 120 / 31 557 600 s
+            embodied: Some(Embodied { grams: 1e6, lifespan_seconds: 31_557_600.0 }),
+            baseline: Some(Baseline { watts: 40.0, kind: "measured" }),
+        };
+        let measured = Measured { method: EnergyMethod::Query, mean_power_w: 150.0 };
+        // Hourly intensity for "h" only; "o" keeps its annual factor.
+        let hourly = |r: &RegionPricing| {
+            if r.name == "h" {
+                Intensity { g_per_kwh: 200.0, hourly: true }
+            } else {
+                Intensity::annual(r)
+            }
+        };
+        let r = report(&j, Some(measured), &hourly, &inputs);
+        assert_eq!(r.method, Some(EnergyMethod::Query));
+        assert!(close(r.energy_j.unwrap(), 18_000.0));
+        // (150 - 40) W * 120 s
+        assert_eq!(r.net_energy_j, Some((13_200.0, "measured")));
+        assert!(close(r.co2_g.unwrap(), 1.0));
+        assert_eq!(r.intensity.source(), "hourly");
+        assert!(close(r.embodied_co2_g.unwrap(), 1e6 * 120.0 / 31_557_600.0));
+        let o = r.whatif.iter().find(|w| w.region == "o").unwrap();
+        assert!(close(o.co2_g.unwrap(), 0.25));
+        assert_eq!(o.intensity.source(), "annual");
+
+        // Below the baseline: net energy is zero, not negative.
+        let low = Measured { method: EnergyMethod::Rapl, mean_power_w: 30.0 };
+        assert_eq!(report(&j, Some(low), &hourly, &inputs).net_energy_j, Some((0.0, "measured")));
+        // Unknown energy: no method, no net energy, still the embodied share.
+        let none = report(&j, None, &hourly, &inputs);
+        assert_eq!((none.method, none.net_energy_j, none.co2_g), (None, None, None));
+        assert!(none.embodied_co2_g.is_some());
+    }
+
+    #[test]
     fn one_power_sample_times_duration() {
         let j = job(r#", "power_watts": [50]"#);
         let here = region("h", "USD", 0.1, 0.0, 400.0);
         let all = BTreeMap::from([(here.name.clone(), here.clone())]);
-        let r = report(&j, &here, &all, 1.0);
+        let r = report_from_file(&j, &here, &all, 1.0);
         assert_eq!(r.energy_j, Some(6000.0));
     }
 }

@@ -82,6 +82,59 @@ impl Rates {
     }
 }
 
+/// Exchange rates by publication day, so that each job converts at the rates of its own day.
+/// Days carry forward (weekends, holidays); before the first day, and for a currency a day does
+/// not quote, the configured fixed rates apply.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RateBook {
+    pub fallback: Rates,
+    days: BTreeMap<i64, Rates>,
+}
+
+impl RateBook {
+    /// The configured fixed rates alone.
+    pub fn fixed(fallback: Rates) -> RateBook {
+        RateBook { fallback, days: BTreeMap::new() }
+    }
+
+    /// Adds one day's rates, keeping only `wanted` currencies (the rest would only cost memory);
+    /// those the day does not quote come from the fallback.
+    pub fn insert_day(
+        &mut self,
+        date_unix: i64,
+        per_eur: &BTreeMap<Currency, f64>,
+        wanted: &[Currency],
+        source: &str,
+    ) {
+        let mut m = BTreeMap::new();
+        for c in wanted {
+            if let Some(r) = per_eur.get(c).copied().or_else(|| self.fallback.per_eur(*c)) {
+                m.insert(*c, r);
+            }
+        }
+        self.days.insert(date_unix, Rates::new(m, date_unix, source.to_string()));
+    }
+
+    /// Days held (0: fixed rates only).
+    pub fn days(&self) -> usize {
+        self.days.len()
+    }
+
+    /// The rates in force at `t_s`, and whether they are a dated day's (`false`: the fallback).
+    pub fn at(&self, t_s: f64) -> (&Rates, bool) {
+        let day = (t_s / 86_400.0).floor() as i64 * 86_400;
+        match self.days.range(..=day).next_back() {
+            Some((_, r)) => (r, true),
+            None => (&self.fallback, false),
+        }
+    }
+
+    /// The newest rates: the latest day's, else the fallback.
+    pub fn newest(&self) -> &Rates {
+        self.days.values().next_back().unwrap_or(&self.fallback)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -90,6 +143,28 @@ mod tests {
         let sek = Currency::parse("SEK").unwrap();
         let usd = Currency::parse("USD").unwrap();
         Rates::new(BTreeMap::from([(sek, 11.459), (usd, 1.0389)]), 0, "test".into())
+    }
+
+    #[test]
+    fn a_rate_book_carries_days_forward_and_falls_back_before_them() {
+        let (sek, usd) = (Currency::parse("SEK").unwrap(), Currency::parse("USD").unwrap());
+        let mut book = RateBook::fixed(rates());
+        assert_eq!(book.at(1e9).0, &rates());
+        let thu = 1_711_584_000; // 2024-03-28
+        let tue = thu + 5 * 86_400; // 2024-04-02, after Good Friday, a weekend and Easter Monday
+        book.insert_day(thu, &BTreeMap::from([(sek, 11.5), (usd, 1.08)]), &[sek, usd], "ecb");
+        book.insert_day(tue, &BTreeMap::from([(usd, 1.07)]), &[sek, usd], "ecb");
+        assert_eq!(book.at(thu as f64 - 1.0), (&rates(), false), "before the first day");
+        for t in [thu, thu + 86_400, thu + 4 * 86_400 + 86_399] {
+            let (r, dated) = book.at(t as f64);
+            assert!(dated);
+            assert_eq!((r.date_unix, r.per_eur(sek), r.per_eur(usd)), (thu, Some(11.5), Some(1.08)));
+        }
+        let (r, _) = book.at(tue as f64 + 3600.0);
+        // Tuesday quotes no SEK here: the fixed rate fills in.
+        assert_eq!((r.date_unix, r.per_eur(sek), r.per_eur(usd)), (tue, Some(11.459), Some(1.07)));
+        assert_eq!(book.newest().date_unix, tue);
+        assert_eq!(book.days(), 2);
     }
 
     #[test]

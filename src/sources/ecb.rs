@@ -183,6 +183,11 @@ impl RateTable {
         self.by_day.len()
     }
 
+    /// Every day (00:00 UTC) with its rates, oldest first.
+    pub fn iter(&self) -> impl Iterator<Item = (i64, &BTreeMap<Currency, f64>)> {
+        self.by_day.iter().map(|(d, m)| (*d, m))
+    }
+
     /// 00:00 UTC of the newest day.
     pub fn newest_day(&self) -> Option<i64> {
         self.by_day.keys().next_back().copied()

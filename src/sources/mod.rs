@@ -4,4 +4,5 @@
 
 pub mod ecb;
 pub mod intensity;
+pub mod query;
 pub mod rapl;
