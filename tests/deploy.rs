@@ -162,7 +162,9 @@ fn contract() -> BTreeMap<String, DocMetric> {
                 }
             }
         }
-        out.insert(name, DocMetric { labels, cycle_stamped: section == "The agent itself" });
+        // Counters are stamped at cycle time too (docs/metrics.md, "Cumulative counters").
+        let cycle_stamped = section == "The agent itself" || section == "Cumulative counters";
+        out.insert(name, DocMetric { labels, cycle_stamped });
     }
     assert!(out.len() > 40, "docs/metrics.md: only {} metrics parsed", out.len());
     out
