@@ -127,7 +127,7 @@ fn main() {
     // --- calc::report ---
     let t = per_call(|| {
         for j in &all_jobs {
-            std::hint::black_box(costpush::calc::report(
+            std::hint::black_box(costpush::calc::report_from_file(
                 j,
                 here,
                 &cfg.regions,
@@ -155,7 +155,9 @@ fn main() {
     let mut full_series = Vec::new();
     for (name, extra) in variants {
         let cfg = config(&corpus, &tmp.path().join("state1"), extra);
-        let (t, p) = timed(5, || agent::prepare(&cfg, &State::default(), DeliveryStats::default(), now));
+        let ext = costpush::external::External::new(&cfg, false);
+        let (t, p) =
+            timed(5, || agent::prepare(&cfg, &State::default(), &ext, DeliveryStats::default(), now));
         let n = p.set.sample_count();
         println!(
             "agent::prepare {name:<30}: {:>7.3} s for {n} samples ({:.0} samples/s, {:.1} MB of JSON)",
@@ -164,14 +166,15 @@ fn main() {
             corpus_mb
         );
         if extra.is_empty() {
-            full_series =
-                agent::prepare(&cfg, &State::default(), DeliveryStats::default(), now).set.into_series();
+            full_series = agent::prepare(&cfg, &State::default(), &ext, DeliveryStats::default(), now)
+                .set
+                .into_series();
             // nothing new: the idle cycle, with the state the first cycle committed
             let state = p.next;
             let t = per_call(|| {
-                std::hint::black_box(agent::prepare(&cfg, &state, DeliveryStats::default(), now));
+                std::hint::black_box(agent::prepare(&cfg, &state, &ext, DeliveryStats::default(), now));
             });
-            let idle = agent::prepare(&cfg, &state, DeliveryStats::default(), now);
+            let idle = agent::prepare(&cfg, &state, &ext, DeliveryStats::default(), now);
             println!(
                 "agent::prepare, nothing changed ({} files): {:.2} ms, {} samples (counters and health)",
                 cycle_files.len(),
@@ -239,8 +242,9 @@ fn main() {
         std::fs::create_dir_all(&dir).expect("state dir");
         let mut state = State::default();
         let shared = agent::open_queue(&cfg, &state).expect("queue");
+        let mut ext = costpush::external::External::new(&cfg, false);
         let t = Instant::now();
-        agent::enqueue_cycle(&cfg, &mut state, &shared, now).expect("cycle");
+        agent::enqueue_cycle(&cfg, &mut state, &mut ext, &shared, now).expect("cycle");
         times.push(t.elapsed().as_secs_f64());
         if i == 0 {
             let kb = std::fs::metadata(dir.join(costpush::state::FILE_NAME))
@@ -286,7 +290,8 @@ fn memory(dir: &Path) {
         );
     };
     println!("memory of one cycle ({}), start RSS {:.1} MB:", dir.display(), base / 1024.0);
-    let p = agent::prepare(&cfg, &State::default(), DeliveryStats::default(), now);
+    let ext = costpush::external::External::new(&cfg, false);
+    let p = agent::prepare(&cfg, &State::default(), &ext, DeliveryStats::default(), now);
     let n = p.set.sample_count();
     step("agent::prepare (parse, compute, SeriesSet)", format!("{n} samples, {} new jobs", p.new_jobs));
     let series = p.set.into_series();

@@ -511,9 +511,10 @@ pub fn enqueue_cycle(
         let q = shared.queue.lock().expect("queue lock");
         let mut written = Vec::with_capacity(batches.len());
         let mut result = Ok(());
+        let mut encoder = encode::BodyEncoder::default();
         for (i, b) in batches.iter().enumerate() {
             let n: u64 = b.iter().map(|s| s.samples.len() as u64).sum();
-            match q.write(state.next_seq + i as u64, &encode::body(b), n) {
+            match q.write(state.next_seq + i as u64, &encoder.body(b), n) {
                 Ok(e) => written.push(e),
                 Err(e) => {
                     result = Err(e);

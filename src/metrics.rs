@@ -29,12 +29,104 @@ use crate::results::Job;
 pub type Labels = Vec<(String, String)>;
 
 /// Samples grouped by series; each series' samples are kept in time order on output.
+///
+/// This is the hot path of a cycle (a million samples for a large backfill). A series is kept
+/// as one byte string of its sorted labels (`name 0xff value 0xfe` per label; UTF-8 never
+/// holds those two bytes), built in a reused buffer: a sample for a series already held costs
+/// a hash and one comparison, and no allocation.
 #[derive(Debug, Default, Clone)]
 pub struct SeriesSet {
-    series: BTreeMap<Labels, Vec<(i64, f64)>>,
+    keys: Vec<Box<[u8]>>,
+    samples: Vec<Vec<(i64, f64)>>,
+    /// Key hash → indices into `keys` (more than one only on a hash collision).
+    index: std::collections::HashMap<u64, Vec<u32>, BuildIdentity>,
+    scratch: Vec<u8>,
     non_finite: u64,
 }
 
+/// The keys are hashed already: the index uses the hash as is.
+#[derive(Debug, Default, Clone, Copy)]
+struct BuildIdentity;
+
+impl std::hash::BuildHasher for BuildIdentity {
+    type Hasher = IdentityHasher;
+    fn build_hasher(&self) -> IdentityHasher {
+        IdentityHasher(0)
+    }
+}
+
+#[derive(Debug, Default)]
+struct IdentityHasher(u64);
+
+impl std::hash::Hasher for IdentityHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Only u64 keys are hashed; this keeps the trait complete.
+        for b in bytes {
+            self.0 = (self.0.rotate_left(8)) ^ u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// A 64-bit hash of a key, eight bytes at a time (FxHash's mixing step).
+fn hash_bytes(bytes: &[u8]) -> u64 {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let mut h: u64 = bytes.len() as u64;
+    let mut chunks = bytes.chunks_exact(8);
+    for c in &mut chunks {
+        let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        h = (h.rotate_left(5) ^ w).wrapping_mul(K);
+    }
+    let mut tail = [0u8; 8];
+    let rest = chunks.remainder();
+    tail[..rest.len()].copy_from_slice(rest);
+    (h.rotate_left(5) ^ u64::from_le_bytes(tail)).wrapping_mul(K)
+}
+
+fn push_label(key: &mut Vec<u8>, k: &str, v: &str) {
+    key.extend_from_slice(k.as_bytes());
+    key.push(0xff);
+    key.extend_from_slice(v.as_bytes());
+    key.push(0xfe);
+}
+
+/// The labels of a key, in order.
+fn key_labels(key: &[u8]) -> Labels {
+    key.split(|b| *b == 0xfe)
+        .filter(|kv| !kv.is_empty())
+        .map(|kv| {
+            let at = kv.iter().position(|b| *b == 0xff).unwrap_or(kv.len());
+            let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+            (text(&kv[..at]), text(kv.get(at + 1..).unwrap_or_default()))
+        })
+        .collect()
+}
+
+/// Labels sorted by name, each name once, none empty and no `__name__`: the part of a series
+/// key shared by every sample of a job, sorted once (see [`SeriesSet::add_to`]).
+pub struct SortedLabels<'a>(Vec<(&'a str, &'a str)>);
+
+impl<'a> SortedLabels<'a> {
+    pub fn new(labels: &[(&'a str, &'a str)]) -> SortedLabels<'a> {
+        let mut v: Vec<(&str, &str)> =
+            labels.iter().filter(|(k, v)| !v.is_empty() && *k != "__name__").copied().collect();
+        v.sort_by(|a, b| a.0.cmp(b.0));
+        // Stable: among equal names the later is last; keep it.
+        let mut out: Vec<(&str, &str)> = Vec::with_capacity(v.len());
+        for l in v {
+            match out.last_mut() {
+                Some(last) if last.0 == l.0 => *last = l,
+                _ => out.push(l),
+            }
+        }
+        SortedLabels(out)
+    }
+}
 /// One series ready for the wire: sorted labels including `__name__`, samples in time order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Series {
@@ -42,17 +134,54 @@ pub struct Series {
     pub samples: Vec<(i64, f64)>,
 }
 
+/// Most labels sorted on the stack; more (many `extra_labels`) go to the heap.
+const STACK_LABELS: usize = 32;
+
+/// `__name__` plus the labels, sorted by name, each name once (a repeated name keeps the later
+/// value), labels with empty values dropped; handed to `f` as a slice.
+/// Sorts labels by name and keeps the last of each name; returns how many are kept (first).
+fn sort_dedup(v: &mut [(&str, &str)]) -> usize {
+    // Stable, so among equal names the later one is last; keep that one.
+    v.sort_by(|a, b| a.0.cmp(b.0));
+    let mut n = 0;
+    for i in 0..v.len() {
+        if i + 1 < v.len() && v[i + 1].0 == v[i].0 {
+            continue;
+        }
+        v[n] = v[i];
+        n += 1;
+    }
+    n
+}
+
+fn with_sorted<R>(name: &str, labels: &[(&str, &str)], f: impl FnOnce(&[(&str, &str)]) -> R) -> R {
+    let keep = |(k, v): &&(&str, &str)| !v.is_empty() && *k != "__name__";
+    if labels.len() < STACK_LABELS {
+        let mut buf: [(&str, &str); STACK_LABELS] = [("", ""); STACK_LABELS];
+        let mut n = 0;
+        for l in labels.iter().filter(keep) {
+            buf[n] = *l;
+            n += 1;
+        }
+        buf[n] = ("__name__", name);
+        let n = sort_dedup(&mut buf[..n + 1]);
+        f(&buf[..n])
+    } else {
+        let mut v: Vec<(&str, &str)> = labels.iter().filter(keep).copied().collect();
+        v.push(("__name__", name));
+        let n = sort_dedup(&mut v);
+        f(&v[..n])
+    }
+}
+
+fn same(a: &Labels, b: &[(&str, &str)]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|((k1, v1), (k2, v2))| k1 == k2 && v1 == v2)
+}
+
 /// The identity of a series: `__name__` plus the labels, sorted by name, each name once (a
 /// repeated name keeps the later value), labels with empty values dropped.
 pub fn series_key(name: &str, labels: &[(&str, &str)]) -> Labels {
-    let mut l: BTreeMap<&str, &str> = BTreeMap::new();
-    for (k, v) in labels {
-        if !v.is_empty() && *k != "__name__" {
-            l.insert(k, v);
-        }
-    }
-    l.insert("__name__", name);
-    l.into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    with_sorted(name, labels, |l| l.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
 }
 
 impl SeriesSet {
@@ -62,7 +191,74 @@ impl SeriesSet {
             self.non_finite += 1;
             return;
         }
-        self.series.entry(series_key(name, labels)).or_default().push((ts_ms, value));
+        let mut key = std::mem::take(&mut self.scratch);
+        key.clear();
+        with_sorted(name, labels, |l| {
+            for (k, v) in l {
+                push_label(&mut key, k, v);
+            }
+        });
+        self.push(&key, ts_ms, value);
+        self.scratch = key;
+    }
+
+    /// [`SeriesSet::add`] with the labels `base` (sorted once for many samples) plus `extra`
+    /// (a later value wins over an earlier one with the same name, as in `add`).
+    pub fn add_to(
+        &mut self,
+        name: &str,
+        base: &SortedLabels<'_>,
+        extra: &[(&str, &str)],
+        ts_ms: i64,
+        value: f64,
+    ) {
+        if !value.is_finite() {
+            self.non_finite += 1;
+            return;
+        }
+        if extra.len() >= STACK_LABELS {
+            let all: Vec<(&str, &str)> = base.0.iter().chain(extra).copied().collect();
+            return self.add(name, &all, ts_ms, value);
+        }
+        // The extras and the name, sorted on the stack, merged into the sorted base.
+        let mut buf: [(&str, &str); STACK_LABELS] = [("", ""); STACK_LABELS];
+        let mut n = 0;
+        for l in extra.iter().filter(|(k, v)| !v.is_empty() && *k != "__name__") {
+            buf[n] = *l;
+            n += 1;
+        }
+        buf[n] = ("__name__", name);
+        let n = sort_dedup(&mut buf[..n + 1]);
+        let mut key = std::mem::take(&mut self.scratch);
+        key.clear();
+        let (mut i, mut j) = (0, 0);
+        let b = &base.0;
+        while i < b.len() || j < n {
+            if j == n || (i < b.len() && b[i].0 < buf[j].0) {
+                push_label(&mut key, b[i].0, b[i].1);
+                i += 1;
+            } else {
+                if i < b.len() && b[i].0 == buf[j].0 {
+                    i += 1; // the extra replaces the base's label of that name
+                }
+                push_label(&mut key, buf[j].0, buf[j].1);
+                j += 1;
+            }
+        }
+        self.push(&key, ts_ms, value);
+        self.scratch = key;
+    }
+
+    fn push(&mut self, key: &[u8], ts_ms: i64, value: f64) {
+        let slot = self.index.entry(hash_bytes(key)).or_default();
+        match slot.iter().find(|&&i| *self.keys[i as usize] == *key) {
+            Some(&i) => self.samples[i as usize].push((ts_ms, value)),
+            None => {
+                slot.push(self.keys.len() as u32);
+                self.keys.push(key.into());
+                self.samples.push(vec![(ts_ms, value)]);
+            }
+        }
     }
 
     /// Values left out because they were NaN or infinite.
@@ -71,21 +267,24 @@ impl SeriesSet {
     }
 
     pub fn sample_count(&self) -> usize {
-        self.series.values().map(Vec::len).sum()
+        self.samples.iter().map(Vec::len).sum()
     }
 
     /// Timestamps of every sample (for window checks).
     pub fn timestamps(&self) -> impl Iterator<Item = i64> + '_ {
-        self.series.values().flatten().map(|(t, _)| *t)
+        self.samples.iter().flat_map(|s| s.iter().map(|(t, _)| *t))
     }
 
-    /// The series, each with samples sorted by time (stable, so equal stamps keep their order).
+    /// The series in a fixed order, each with samples sorted by time (stable, so equal stamps
+    /// keep their order).
     pub fn into_series(self) -> Vec<Series> {
-        self.series
-            .into_iter()
-            .map(|(labels, mut samples)| {
+        let mut v: Vec<_> = self.keys.into_iter().zip(self.samples).collect();
+        // By key bytes: a fixed order, so the same cycle always makes the same batches.
+        v.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        v.into_iter()
+            .map(|(key, mut samples)| {
                 samples.sort_by_key(|(t, _)| *t);
-                Series { labels, samples }
+                Series { labels: key_labels(&key), samples }
             })
             .collect()
     }
@@ -93,12 +292,11 @@ impl SeriesSet {
     /// Prometheus text exposition, one line per sample, with millisecond timestamps.
     pub fn to_text(&self) -> String {
         let mut out = String::new();
-        for (labels, samples) in &self.series {
-            let mut sorted = samples.clone();
-            sorted.sort_by_key(|(t, _)| *t);
-            let name = &labels.iter().find(|(k, _)| k == "__name__").expect("every series has a name").1;
+        for s in self.clone().into_series() {
+            let name = &s.labels.iter().find(|(k, _)| k == "__name__").expect("every series has a name").1;
             let mut head = name.clone();
-            let rest: Vec<String> = labels
+            let rest: Vec<String> = s
+                .labels
                 .iter()
                 .filter(|(k, _)| k != "__name__")
                 .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
@@ -106,7 +304,7 @@ impl SeriesSet {
             if !rest.is_empty() {
                 let _ = write!(head, "{{{}}}", rest.join(","));
             }
-            for (t, v) in sorted {
+            for (t, v) in s.samples {
                 let _ = writeln!(out, "{head} {v:?} {t}");
             }
         }
@@ -133,6 +331,20 @@ pub struct CounterState {
 pub struct Counters {
     #[serde(with = "counter_list")]
     pub map: BTreeMap<Labels, CounterState>,
+    /// Label hash → keys of `map`, filled as counters are used, so adding to a counter costs
+    /// no allocation after its first use.
+    #[serde(skip)]
+    index: KeyIndex,
+}
+
+#[derive(Debug, Clone, Default)]
+struct KeyIndex(std::collections::HashMap<u64, Vec<Labels>, BuildIdentity>, Vec<u8>);
+
+/// A cache: two counter sets are equal by their values alone.
+impl PartialEq for KeyIndex {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 /// Counters are stored as a list (JSON maps need string keys).
@@ -171,7 +383,23 @@ impl Counters {
             out.non_finite += u64::from(!delta.is_finite());
             return;
         }
-        let c = self.map.entry(series_key(name, labels)).or_insert(CounterState { value: 0.0, ts_ms: NEW });
+        let Counters { map, index } = self;
+        let c = with_sorted(name, labels, |l| {
+            let bytes = &mut index.1;
+            bytes.clear();
+            for (k, v) in l {
+                push_label(bytes, k, v);
+            }
+            let keys = index.0.entry(hash_bytes(bytes)).or_default();
+            match keys.iter().find(|k| same(k, l)) {
+                Some(k) => map.get_mut(k).expect("indexed keys are in the map"),
+                None => {
+                    let key: Labels = l.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+                    keys.push(key.clone());
+                    map.entry(key).or_insert(CounterState { value: 0.0, ts_ms: NEW })
+                }
+            }
+        });
         let value = c.value + delta;
         if value.is_finite() {
             c.value = value;
@@ -439,9 +667,10 @@ fn job_samples(
     let owned = job_labels(job, r);
     let jl = cat(base, &owned.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>());
     let basis = r.compute_basis.as_str();
+    let sorted = SortedLabels::new(&jl);
     let mut gauge = |name: &str, extra: &[(&str, &str)], v: Option<f64>| {
         if let Some(v) = v {
-            set.add(name, &cat(&jl, extra), ts, v);
+            set.add_to(name, &sorted, extra, ts, v);
         }
     };
 
@@ -578,15 +807,18 @@ fn predicted_samples(
     ts: i64,
 ) {
     let region = ctx.region;
+    let sorted = SortedLabels::new(labels);
+    let names = ["power_watts", "energy_joules", "co2_grams", "cost"].map(|m| format!("{prefix}_{m}"));
+    let conversions = ctx.conversions(region.currency);
     for (bound, watts) in prediction_bounds(p) {
-        let l = cat(labels, &[("bound", bound)]);
+        let l = [("bound", bound)];
         let kwh = watts * seconds / JOULES_PER_KWH;
-        set.add(&format!("{prefix}_power_watts"), &l, ts, watts);
-        set.add(&format!("{prefix}_energy_joules"), &l, ts, watts * seconds);
-        set.add(&format!("{prefix}_co2_grams"), &l, ts, kwh * region.intensity_g_per_kwh);
+        set.add_to(&names[0], &sorted, &l, ts, watts);
+        set.add_to(&names[1], &sorted, &l, ts, watts * seconds);
+        set.add_to(&names[2], &sorted, &l, ts, kwh * region.intensity_g_per_kwh);
         let own = kwh * region.electricity_per_kwh + compute_cost;
-        for (cur, f) in ctx.conversions(region.currency) {
-            set.add(&format!("{prefix}_cost"), &cat(&l, &[("currency", cur.as_str())]), ts, own * f);
+        for (cur, f) in &conversions {
+            set.add_to(&names[3], &sorted, &[("bound", bound), ("currency", cur.as_str())], ts, own * f);
         }
     }
 }
@@ -851,6 +1083,41 @@ mod tests {
             series[0].labels,
             vec![("__name__".into(), "m".into()), ("a".into(), "3".into()), ("z".into(), "1".into())]
         );
+    }
+
+    #[test]
+    fn add_to_a_sorted_base_is_add_of_the_concatenation() {
+        // Names before, between and after the base's; an extra replacing a base label; empty
+        // values; a stray __name__; a repeated extra (the later wins).
+        let base = [("host", "h"), ("region", "r"), ("scenario", "s"), ("a", ""), ("region", "r2")];
+        let extras: [&[(&str, &str)]; 6] = [
+            &[],
+            &[("currency", "EUR")],
+            &[("zone", "z"), ("bound", "mean")],
+            &[("scenario", "other"), ("empty", "")],
+            &[("__name__", "x"), ("bound", "a"), ("bound", "b")],
+            &[("host", "")],
+        ];
+        let sorted = SortedLabels::new(&base);
+        for (i, extra) in extras.iter().enumerate() {
+            let (mut a, mut b) = (SeriesSet::default(), SeriesSet::default());
+            a.add_to("m", &sorted, extra, i as i64, 1.0);
+            a.add_to("m", &sorted, extra, 100, 2.0);
+            let all: Vec<(&str, &str)> = base.iter().chain(extra.iter()).copied().collect();
+            b.add("m", &all, i as i64, 1.0);
+            b.add("m", &all, 100, 2.0);
+            assert_eq!(a.into_series(), b.into_series(), "extra {extra:?}");
+        }
+        // Many series, with both ways of adding landing in the same ones.
+        let mut s = SeriesSet::default();
+        for i in 0..1000 {
+            let v = i.to_string();
+            s.add("m", &[("i", v.as_str())], 1, 1.0);
+            s.add_to("m", &SortedLabels::new(&[("i", v.as_str())]), &[], 2, 1.0);
+        }
+        let all = s.into_series();
+        assert_eq!(all.len(), 1000);
+        assert!(all.iter().all(|x| x.samples.len() == 2));
     }
 
     #[test]
