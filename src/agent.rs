@@ -104,74 +104,182 @@ pub fn list_files(dirs: &[PathBuf], pattern: &glob::Pattern) -> (Vec<PathBuf>, V
     (files.into_iter().collect(), errors)
 }
 
-/// Reads what changed since `state`, computes every new job and builds the cycle's samples.
-/// Reads files; writes nothing.
-pub fn prepare(
-    cfg: &Config,
-    state: &State,
-    ext: &External,
-    delivery: DeliveryStats,
-    now: SystemTime,
-) -> Prepared {
-    let now_ms = now_ms(now);
-    let now_s = now_ms as f64 / 1000.0;
-    let mut next = state.clone();
-    let mut stats = CycleStats { delivery, ..CycleStats::default() };
-    let (files, dir_errors) = list_files(&cfg.results_dirs, &cfg.pattern);
-    for e in dir_errors {
-        warn!("{e}");
-    }
-    stats.files_matched = files.len() as u64;
-    // Forget files that are gone; their jobs stay remembered in `jobs`.
-    next.files.retain(|p, _| files.binary_search(p).is_ok());
+/// Jobs read per chunk of a cycle: a cycle with more new jobs than this (a backfill) is built
+/// and queued in chunks of whole files, so its memory stays bounded (about 35 samples a job).
+pub const CHUNK_JOBS: usize = 1000;
 
-    let mut new_jobs: Vec<(Job, Option<calc::Measured>)> = Vec::new();
-    let mut seen_now = BTreeSet::new();
-    for path in &files {
+/// One cycle, built in chunks: [`Cycle::next_chunk`] reads files until about [`CHUNK_JOBS`]
+/// new jobs are in, computes them and returns their samples; [`Cycle::finish`] adds the
+/// cycle's own samples and every counter. Reads files; writes nothing.
+pub struct Cycle<'a> {
+    cfg: &'a Config,
+    ext: &'a External,
+    prev: &'a State,
+    next: State,
+    stats: CycleStats,
+    files: Vec<PathBuf>,
+    pos: usize,
+    seen_now: BTreeSet<u64>,
+    now_ms: i64,
+    stamps: metrics::Stamps,
+    new_jobs: usize,
+    jobs_without_power: usize,
+    window: (u64, u64),
+    non_finite: u64,
+    skipped: BTreeMap<&'static str, u64>,
+}
+
+impl<'a> Cycle<'a> {
+    pub fn new(
+        cfg: &'a Config,
+        state: &'a State,
+        ext: &'a External,
+        delivery: DeliveryStats,
+        now: SystemTime,
+    ) -> Cycle<'a> {
+        let now_ms = now_ms(now);
+        let mut next = state.clone();
+        let mut stats = CycleStats { delivery, ..CycleStats::default() };
+        let (files, dir_errors) = list_files(&cfg.results_dirs, &cfg.pattern);
+        for e in dir_errors {
+            warn!("{e}");
+        }
+        stats.files_matched = files.len() as u64;
+        // Forget files that are gone; their jobs stay remembered in `jobs`.
+        next.files.retain(|p, _| files.binary_search(p).is_ok());
+        if next.history.is_none() && !state.jobs.is_empty() {
+            // A state from before the history existed: rebuild it from the files.
+            next.history = Some(rebuild_history(cfg, &files, state, now_ms));
+        }
+        Cycle {
+            cfg,
+            ext,
+            prev: state,
+            next,
+            stats,
+            files,
+            pos: 0,
+            seen_now: BTreeSet::new(),
+            now_ms,
+            stamps: metrics::Stamps::default(),
+            new_jobs: 0,
+            jobs_without_power: 0,
+            window: (0, 0),
+            non_finite: 0,
+            skipped: BTreeMap::new(),
+        }
+    }
+
+    fn ctx(&self) -> metrics::Context<'a> {
+        metrics::Context {
+            host: &self.cfg.host,
+            region: &self.cfg.regions[&self.cfg.region],
+            regions: &self.cfg.regions,
+            rates: &self.ext.book,
+            dated_rates: self.ext.dated_rates(),
+            reporting: &self.cfg.reporting,
+            extra_labels: &self.cfg.remote_write.extra_labels,
+            version: env!("CARGO_PKG_VERSION"),
+            cores_without_cpu_samples: self.cfg.cores_without_cpu_samples,
+        }
+    }
+
+    /// The samples of the next chunk of new jobs; `None` when every file has been read.
+    pub fn next_chunk(&mut self) -> Option<SeriesSet> {
+        if self.pos >= self.files.len() {
+            return None;
+        }
+        let mut jobs: Vec<(Job, Option<calc::Measured>)> = Vec::new();
+        while self.pos < self.files.len() && jobs.len() < CHUNK_JOBS {
+            let path = self.files[self.pos].clone();
+            self.pos += 1;
+            self.read_file(&path, &mut jobs);
+        }
+        let cfg = self.cfg;
+        let here = &cfg.regions[&cfg.region];
+        let baseline = idle_baseline(cfg, &mut self.next, &jobs);
+        self.stats.baseline = baseline;
+        let inputs = calc::Inputs {
+            here,
+            regions: &cfg.regions,
+            cores_without_samples: cfg.cores_without_cpu_samples,
+            embodied: cfg.carbon.embodied,
+            baseline,
+        };
+        let ext = self.ext;
+        let reports: Vec<calc::JobReport> = jobs
+            .iter_mut()
+            .map(|(j, m)| {
+                let window = (j.end_s - j.run_s, j.end_s);
+                let r = calc::report(j, *m, &|r| ext.intensity(r, window.0, window.1), &inputs);
+                // The samples are integrated: only memory from here on.
+                j.power_watts = Vec::new();
+                j.cpu_cores = Vec::new();
+                r
+            })
+            .collect();
+        self.jobs_without_power += reports.iter().filter(|r| r.energy_j.is_none()).count();
+        self.new_jobs += jobs.len();
+        let pairs: Vec<(&Job, &calc::JobReport)> = jobs.iter().map(|(j, _)| j).zip(reports.iter()).collect();
+        let predictions = job_predictions(cfg, &mut self.next, &pairs, self.now_ms, &mut self.skipped);
+        let mut set = SeriesSet::default();
+        let ctx = self.ctx();
+        metrics::build_jobs(&ctx, &pairs, &predictions, &mut self.stamps, &mut self.next.counters, &mut set);
+        let (old, new) = metrics::count_window(&set, self.now_ms, cfg.target_retention.as_millis() as i64);
+        self.window = (self.window.0 + old, self.window.1 + new);
+        self.non_finite += set.non_finite();
+        self.next.jobs.extend(jobs.iter().map(|(j, _)| j.id));
+        Some(set)
+    }
+
+    /// Reads one results file if it changed, and adds its new jobs (with their measured power)
+    /// to `out`; jobs a source may still cover wait, and the file is read again next cycle.
+    fn read_file(&mut self, path: &Path, out: &mut Vec<(Job, Option<calc::Measured>)>) {
+        let now_s = self.now_ms as f64 / 1000.0;
         let meta = match std::fs::metadata(path) {
             Ok(m) => m,
             Err(e) => {
                 warn!(file = %path.display(), error = %e, "cannot stat results file");
-                stats.files_unreadable += 1;
-                continue;
+                self.stats.files_unreadable += 1;
+                return;
             }
         };
         let (len, mtime) = (meta.len(), mtime_ns(&meta));
-        let prev = state.files.get(path);
+        let prev = self.prev.files.get(path);
         if prev.is_some_and(|f| f.len == len && f.mtime_ns == mtime && !f.deferred) {
-            continue;
+            return;
         }
         let bytes = match std::fs::read(path) {
             Ok(b) => b,
             Err(e) => {
                 warn!(file = %path.display(), error = %e, "cannot read results file");
-                stats.files_unreadable += 1;
-                continue;
+                self.stats.files_unreadable += 1;
+                return;
             }
         };
         let hash = results::fnv1a(&bytes);
         if let Some(p) = prev.filter(|f| f.hash == hash && !f.deferred) {
             // Touched but not changed.
-            next.files.insert(path.clone(), FileState { len, mtime_ns: mtime, ..p.clone() });
-            continue;
+            self.next.files.insert(path.to_path_buf(), FileState { len, mtime_ns: mtime, ..p.clone() });
+            return;
         }
         let mut reported = prev.map(|f| f.reported.clone()).unwrap_or_default();
         let status = match results::parse(&bytes) {
             Err(FileError::Incomplete(why)) => {
                 warn!(file = %path.display(), reason = %why, "results file is incomplete; it is read again when it changes");
-                stats.files_incomplete += 1;
+                self.stats.files_incomplete += 1;
                 FileStatus::Incomplete
             }
             Err(FileError::Malformed(why)) => {
                 warn!(file = %path.display(), reason = %why, "results file is malformed and skipped");
-                stats.files_malformed += 1;
+                self.stats.files_malformed += 1;
                 FileStatus::Malformed
             }
             Ok(mut parsed) => {
                 // A job ending far ahead of this clock would drag every counter into the
                 // future (they never go back); it is skipped until its file changes.
                 parsed.jobs.retain(|j| {
-                    let ahead_ms = (j.end_s * 1000.0) as i64 - now_ms;
+                    let ahead_ms = (j.end_s * 1000.0) as i64 - self.now_ms;
                     if ahead_ms <= metrics::MAX_FUTURE_MS {
                         return true;
                     }
@@ -190,32 +298,32 @@ pub fn prepare(
                     if reported.insert(key) {
                         warn!("{}: {p}", path.display());
                         match p.severity {
-                            Severity::JobDropped => stats.jobs_invalid += 1,
-                            Severity::FieldLeftOut => stats.fields_left_out += 1,
+                            Severity::JobDropped => self.stats.jobs_invalid += 1,
+                            Severity::FieldLeftOut => self.stats.fields_left_out += 1,
                             Severity::Notice => {}
                         }
                     }
                 }
                 let mut deferred = false;
                 for job in parsed.jobs {
-                    if state.jobs.contains(&job.id) || !seen_now.insert(job.id) {
+                    if self.prev.jobs.contains(&job.id) || !self.seen_now.insert(job.id) {
                         continue;
                     }
-                    match ext.resolve(cfg, &job, now_s, &mut stats.energy_misses) {
+                    match self.ext.resolve(self.cfg, &job, now_s, &mut self.stats.energy_misses) {
                         // Read again next cycle; the job is not taken in yet.
                         Resolution::Wait => {
                             deferred = true;
-                            stats.jobs_waiting += 1;
+                            self.stats.jobs_waiting += 1;
                         }
-                        Resolution::Measured(m) => new_jobs.push((job, Some(m))),
-                        Resolution::Unknown => new_jobs.push((job, None)),
+                        Resolution::Measured(m) => out.push((job, Some(m))),
+                        Resolution::Unknown => out.push((job, None)),
                     }
                 }
                 if prev.is_none_or(|f| f.hash != hash) {
-                    stats.files_ingested += 1;
+                    self.stats.files_ingested += 1;
                 }
-                next.files.insert(
-                    path.clone(),
+                self.next.files.insert(
+                    path.to_path_buf(),
                     FileState {
                         len,
                         mtime_ns: mtime,
@@ -225,73 +333,81 @@ pub fn prepare(
                         deferred,
                     },
                 );
-                continue;
+                return;
             }
         };
-        next.files.insert(
-            path.clone(),
+        self.next.files.insert(
+            path.to_path_buf(),
             FileState { len, mtime_ns: mtime, hash, status, reported, deferred: false },
         );
     }
 
-    let here = &cfg.regions[&cfg.region];
-    let baseline = idle_baseline(cfg, &mut next, &new_jobs);
-    let inputs = calc::Inputs {
-        here,
-        regions: &cfg.regions,
-        cores_without_samples: cfg.cores_without_cpu_samples,
-        embodied: cfg.carbon.embodied,
-        baseline,
-    };
-    let reports: Vec<calc::JobReport> = new_jobs
-        .iter()
-        .map(|(j, m)| {
-            let window = (j.end_s - j.run_s, j.end_s);
-            calc::report(j, *m, &|r| ext.intensity(r, window.0, window.1), &inputs)
-        })
-        .collect();
-    let new_jobs: Vec<Job> = new_jobs.into_iter().map(|(j, _)| j).collect();
-    let jobs_without_power = reports.iter().filter(|r| r.energy_j.is_none()).count();
-    let pairs: Vec<(&Job, &calc::JobReport)> = new_jobs.iter().zip(reports.iter()).collect();
-    if next.history.is_none() && !state.jobs.is_empty() {
-        // A state from before the history existed: rebuild it from the files.
-        next.history = Some(rebuild_history(cfg, &files, state, now_ms));
-    }
-    let insights = insights(cfg, &mut next, &pairs, now_ms);
-    let ctx = metrics::Context {
-        host: &cfg.host,
-        region: here,
-        regions: &cfg.regions,
-        rates: &ext.book,
-        dated_rates: ext.dated_rates(),
-        reporting: &cfg.reporting,
-        extra_labels: &cfg.remote_write.extra_labels,
-        version: env!("CARGO_PKG_VERSION"),
-        cores_without_cpu_samples: cfg.cores_without_cpu_samples,
-    };
-    let retention_ms = cfg.target_retention.as_millis() as i64;
-    stats.baseline = baseline;
-    stats.ecb_fetch_failures = ext.tallies.ecb_fetch_failures.swap(0, std::sync::atomic::Ordering::Relaxed);
-    stats.rapl_read_failures = ext.tallies.rapl_read_failures.swap(0, std::sync::atomic::Ordering::Relaxed);
-    stats.rapl_readings = ext.rapl.as_ref().map(|r| r.ring.lock().expect("rapl ring lock").len() as u64);
-    if stats.jobs_waiting > 0 {
-        info!(
-            jobs = stats.jobs_waiting,
-            "jobs wait for an energy source to cover their run; taken in a later cycle"
+    /// The cycle's own samples and every counter, and the state to commit.
+    pub fn finish(mut self) -> Prepared {
+        let cfg = self.cfg;
+        let ext = self.ext;
+        let mut insights = cycle_insights(cfg, &mut self.next, self.new_jobs > 0, self.now_ms);
+        insights.predictions_skipped = std::mem::take(&mut self.skipped).into_iter().collect();
+        let mut stats = self.stats.clone();
+        stats.ecb_fetch_failures =
+            ext.tallies.ecb_fetch_failures.swap(0, std::sync::atomic::Ordering::Relaxed);
+        stats.rapl_read_failures =
+            ext.tallies.rapl_read_failures.swap(0, std::sync::atomic::Ordering::Relaxed);
+        stats.rapl_readings = ext.rapl.as_ref().map(|r| r.ring.lock().expect("rapl ring lock").len() as u64);
+        if stats.baseline.is_none() {
+            stats.baseline = idle_baseline(cfg, &mut self.next, &[]);
+        }
+        if stats.jobs_waiting > 0 {
+            info!(
+                jobs = stats.jobs_waiting,
+                "jobs wait for an energy source to cover their run; taken in a later cycle"
+            );
+        }
+        let ctx = self.ctx();
+        let counters = std::mem::take(&mut self.next.counters);
+        let retention_ms = cfg.target_retention.as_millis() as i64;
+        let built = metrics::build_cycle(
+            &ctx,
+            &insights,
+            counters,
+            &stats,
+            self.now_ms,
+            retention_ms,
+            self.window,
+            self.non_finite,
         );
+        let mut next = self.next;
+        next.counters = built.counters;
+        Prepared {
+            set: built.set,
+            next,
+            stats,
+            new_jobs: self.new_jobs,
+            jobs_without_power: self.jobs_without_power,
+            too_old: built.too_old,
+            too_new: built.too_new,
+        }
     }
-    let built = metrics::build(&ctx, &pairs, &insights, &state.counters, &stats, now_ms, retention_ms);
-    next.counters = built.counters;
-    next.jobs.extend(new_jobs.iter().map(|j| j.id));
-    Prepared {
-        set: built.set,
-        next,
-        stats,
-        new_jobs: new_jobs.len(),
-        jobs_without_power,
-        too_old: built.too_old,
-        too_new: built.too_new,
+}
+
+/// Reads what changed since `state`, computes every new job and builds the cycle's samples, in
+/// one set (for a dry run and for tests; the agent queues chunk by chunk). Reads files; writes
+/// nothing.
+pub fn prepare(
+    cfg: &Config,
+    state: &State,
+    ext: &External,
+    delivery: DeliveryStats,
+    now: SystemTime,
+) -> Prepared {
+    let mut cycle = Cycle::new(cfg, state, ext, delivery, now);
+    let mut jobs = SeriesSet::default();
+    while let Some(set) = cycle.next_chunk() {
+        jobs.merge(set);
     }
+    let mut p = cycle.finish();
+    p.set.merge(jobs);
+    p
 }
 
 /// The idle power to subtract this cycle: the latest baseline scenario measured (this cycle's
@@ -341,19 +457,62 @@ fn rebuild_history(cfg: &Config, files: &[PathBuf], state: &State, now_ms: i64) 
     h
 }
 
-/// Updates the history with the new jobs and works out predictions and projections.
-fn insights(cfg: &Config, next: &mut State, pairs: &[(&Job, &calc::JobReport)], now_ms: i64) -> Insights {
+/// Adds a chunk's jobs to the history and predicts each one's power with the model fitted on
+/// the history as it now stands. Jobs without a prediction are counted in `skipped` by reason.
+fn job_predictions(
+    cfg: &Config,
+    next: &mut State,
+    pairs: &[(&Job, &calc::JobReport)],
+    now_ms: i64,
+    skipped: &mut BTreeMap<&'static str, u64>,
+) -> Vec<Option<crate::regress::Prediction>> {
+    if !cfg.forecast.enabled && !cfg.predictions.enabled {
+        return Vec::new();
+    }
+    let h = next.history.get_or_insert_with(|| History::new(cfg.forecast.bucket_seconds));
+    h.add(pairs, now_ms as f64 / 1000.0, cfg.forecast.history_buckets, cfg.predictions.max_jobs);
+    if !cfg.predictions.enabled || pairs.is_empty() {
+        return Vec::new();
+    }
+    let rows: Vec<TrainingRow> = h.jobs.iter().cloned().collect();
+    match predict::power_model(&rows, cfg.predictions.min_jobs) {
+        Ok(m) => pairs
+            .iter()
+            .map(|(job, r)| match history::features(job, r) {
+                None => {
+                    *skipped.entry("missing_features").or_default() += 1;
+                    None
+                }
+                Some((rate, bitrate, fps, enc, preset)) => {
+                    let p = m.predict(rate, bitrate, fps, &enc, &preset);
+                    if p.is_none() {
+                        *skipped.entry("unknown_level").or_default() += 1;
+                    }
+                    p
+                }
+            })
+            .collect(),
+        Err(_) => {
+            *skipped.entry("no_model").or_default() += pairs.len() as u64;
+            Vec::new()
+        }
+    }
+}
+
+/// The model's state and the what-if encodes (from the history after every chunk), and the
+/// projections and newly complete buckets.
+fn cycle_insights(cfg: &Config, next: &mut State, had_jobs: bool, now_ms: i64) -> Insights {
     let mut ins = Insights { sigma2: predict::sigma2_name(cfg.forecast.sigma2), ..Insights::default() };
     if !cfg.forecast.enabled && !cfg.predictions.enabled {
         return ins;
     }
     let now_s = now_ms as f64 / 1000.0;
     let h = next.history.get_or_insert_with(|| History::new(cfg.forecast.bucket_seconds));
-    h.add(pairs, now_s, cfg.forecast.history_buckets, cfg.predictions.max_jobs);
+    // Extends the buckets to now (quiet hours are zeros) when no job came in.
+    h.add(&[], now_s, cfg.forecast.history_buckets, cfg.predictions.max_jobs);
 
     if cfg.predictions.enabled {
         let rows: Vec<TrainingRow> = h.jobs.iter().cloned().collect();
-        let mut skipped: BTreeMap<&'static str, u64> = BTreeMap::new();
         match predict::power_model(&rows, cfg.predictions.min_jobs) {
             Ok(m) => {
                 ins.model = Some(ModelState::Fitted {
@@ -367,22 +526,6 @@ fn insights(cfg: &Config, next: &mut State, pairs: &[(&Job, &calc::JobReport)], 
                     rank_deficient: m.rank_deficient(),
                     ill_conditioned: m.ill_conditioned(),
                 });
-                for (job, r) in pairs {
-                    let p = match history::features(job, r) {
-                        None => {
-                            *skipped.entry("missing_features").or_default() += 1;
-                            None
-                        }
-                        Some((rate, bitrate, fps, enc, preset)) => {
-                            let p = m.predict(rate, bitrate, fps, &enc, &preset);
-                            if p.is_none() {
-                                *skipped.entry("unknown_level").or_default() += 1;
-                            }
-                            p
-                        }
-                    };
-                    ins.job_predictions.push(p);
-                }
                 ins.encodes = cfg
                     .predictions
                     .whatif
@@ -401,12 +544,8 @@ fn insights(cfg: &Config, next: &mut State, pairs: &[(&Job, &calc::JobReport)], 
                     NoModel::TooFewJobs { .. } => "too_few_jobs",
                     NoModel::FitFailed(_) => "fit_failed",
                 }));
-                if !pairs.is_empty() {
-                    *skipped.entry("no_model").or_default() += pairs.len() as u64;
-                }
             }
         }
-        ins.predictions_skipped = skipped.into_iter().collect();
     } else {
         ins.model = Some(ModelState::Unavailable("disabled"));
     }
@@ -414,9 +553,10 @@ fn insights(cfg: &Config, next: &mut State, pairs: &[(&Job, &calc::JobReport)], 
     if cfg.forecast.enabled {
         let current = h.bucket_of(now_s);
         // Refit when a bucket starts, or when new jobs may end a "too short" wait.
-        let fresh = next.forecast_cache.as_ref().is_none_or(|c| {
-            c.bucket != current || (!pairs.is_empty() && c.projections.iter().any(Result::is_err))
-        });
+        let fresh = next
+            .forecast_cache
+            .as_ref()
+            .is_none_or(|c| c.bucket != current || (had_jobs && c.projections.iter().any(Result::is_err)));
         if fresh {
             let projections = predict::project(h, now_s, &cfg.forecast);
             for p in &projections {
@@ -427,12 +567,13 @@ fn insights(cfg: &Config, next: &mut State, pairs: &[(&Job, &calc::JobReport)], 
             next.forecast_cache = Some(ForecastCache { bucket: current, projections });
             let half_bucket_ms = (cfg.forecast.bucket_seconds as i64 * 1000 / 2).max(1);
             // grows with every forecast (a new bucket, or new jobs within one): no two share stamps
-            let issue = current + next.jobs.len() as i64 + pairs.len() as i64;
+            let issue = current + next.jobs.len() as i64;
             ins.curve_offset_ms = Some(issue.rem_euclid(half_bucket_ms));
         }
         let cache = next.forecast_cache.as_ref().expect("set above");
         // totals and diagnostics every cycle; a missing projection is counted once per bucket
         ins.projections = cache.projections.iter().filter(|p| fresh || p.is_ok()).cloned().collect();
+        let h = next.history.as_mut().expect("set above");
         let bs_ms = cfg.forecast.bucket_seconds as i64 * 1000;
         ins.buckets =
             h.complete(now_s).filter(|(i, _)| *i >= h.pushed_until).map(|(i, b)| (i * bs_ms, *b)).collect();
@@ -493,7 +634,9 @@ pub fn open_queue(cfg: &Config, state: &State) -> anyhow::Result<Arc<Shared>> {
     Ok(Shared::new(queue, &dir))
 }
 
-/// One cycle: prepare, write the batches to the queue, commit the state, wake the sender.
+/// One cycle: build it chunk by chunk, writing each chunk's batches to the queue as it goes
+/// (so a backfill of any size needs the memory of one chunk), then commit the state and wake
+/// the sender. The batches become deliverable only with the commit.
 pub fn enqueue_cycle(
     cfg: &Config,
     state: &mut State,
@@ -502,27 +645,41 @@ pub fn enqueue_cycle(
     now: SystemTime,
 ) -> anyhow::Result<Enqueued> {
     ext.refresh();
-    let p = prepare(cfg, state, ext, delivery_stats(shared), now);
-    report(&p, cfg);
-    let samples = p.set.sample_count();
-    let batches = encode::batches(p.set.into_series(), cfg.remote_write.max_samples_per_request);
-    let mut next = p.next;
-    let written = {
+    let mut cycle = Cycle::new(cfg, state, ext, delivery_stats(shared), now);
+    let mut written = Vec::new();
+    let mut samples = 0;
+    let mut encoder = encode::BodyEncoder::default();
+    let mut write = |set: SeriesSet, written: &mut Vec<_>| -> anyhow::Result<()> {
+        samples += set.sample_count();
+        let bodies = set.into_bodies(cfg.remote_write.max_samples_per_request, &mut encoder);
         let q = shared.queue.lock().expect("queue lock");
-        let mut written = Vec::with_capacity(batches.len());
-        let mut result = Ok(());
-        let mut encoder = encode::BodyEncoder::default();
-        for (i, b) in batches.iter().enumerate() {
-            let n: u64 = b.iter().map(|s| s.samples.len() as u64).sum();
-            match q.write(state.next_seq + i as u64, &encoder.body(b), n) {
+        for (body, n) in &bodies {
+            match q.write(state.next_seq + written.len() as u64, body, *n) {
                 Ok(e) => written.push(e),
                 Err(e) => {
-                    result = Err(e);
-                    break;
+                    q.discard(written);
+                    return Err(e).context("writing the cycle's batches to the queue");
                 }
             }
         }
-        if let Err(e) = result.and_then(|()| q.sync_dir()) {
+        Ok(())
+    };
+    // The last chunk waits for the cycle's own samples, so a small cycle stays one request.
+    let mut pending: Option<SeriesSet> = None;
+    while let Some(set) = cycle.next_chunk() {
+        if let Some(full) = pending.replace(set) {
+            write(full, &mut written)?;
+        }
+    }
+    let p = cycle.finish();
+    report(&p, cfg);
+    let mut last = pending.unwrap_or_default();
+    last.merge(p.set);
+    write(last, &mut written)?;
+    let mut next = p.next;
+    {
+        let q = shared.queue.lock().expect("queue lock");
+        if let Err(e) = q.sync_dir() {
             q.discard(&written);
             return Err(e).context("writing the cycle's batches to the queue");
         }
@@ -531,9 +688,9 @@ pub fn enqueue_cycle(
             q.discard(&written);
             return Err(e).context("committing the cycle's state");
         }
-        written
-    };
+    }
     *state = next;
+    let batches = written.len();
     let dropped = shared.queue.lock().expect("queue lock").admit(written);
     match dropped {
         Ok(d) if !d.is_empty() => {
@@ -550,8 +707,8 @@ pub fn enqueue_cycle(
         Err(e) => warn!(error = %e, "cannot enforce the queue cap"),
     }
     shared.wake.notify_one();
-    info!(new_jobs = p.new_jobs, samples, batches = batches.len(), "cycle queued");
-    Ok(Enqueued { new_jobs: p.new_jobs, samples, batches: batches.len() })
+    info!(new_jobs = p.new_jobs, samples, batches, "cycle queued");
+    Ok(Enqueued { new_jobs: p.new_jobs, samples, batches })
 }
 
 fn backoff(cfg: &Config) -> Backoff {

@@ -261,6 +261,16 @@ impl SeriesSet {
         }
     }
 
+    /// Adds every sample of `other` (for a cycle built in parts).
+    pub fn merge(&mut self, other: SeriesSet) {
+        for (key, samples) in other.keys.into_iter().zip(other.samples) {
+            for (t, v) in samples {
+                self.push(&key, t, v);
+            }
+        }
+        self.non_finite += other.non_finite;
+    }
+
     /// Values left out because they were NaN or infinite.
     pub fn non_finite(&self) -> u64 {
         self.non_finite
@@ -287,6 +297,39 @@ impl SeriesSet {
                 Series { labels: key_labels(&key), samples }
             })
             .collect()
+    }
+
+    /// Request bodies of at most `max_samples` samples each, with their sample counts: the
+    /// same requests as `encode::batches` over [`SeriesSet::into_series`], written straight
+    /// from the keys (no label strings are made).
+    pub fn into_bodies(
+        self,
+        max_samples: usize,
+        enc: &mut crate::remote_write::encode::BodyEncoder,
+    ) -> Vec<(Vec<u8>, u64)> {
+        let max = max_samples.max(1);
+        let mut v: Vec<_> = self.keys.into_iter().zip(self.samples).collect();
+        v.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let mut out = Vec::new();
+        let mut room = max;
+        for (key, mut samples) in v {
+            samples.sort_by_key(|(t, _)| *t);
+            let mut rest = samples.as_slice();
+            while !rest.is_empty() {
+                let take = rest.len().min(room);
+                enc.push_keyed(&key, &rest[..take]);
+                rest = &rest[take..];
+                room -= take;
+                if room == 0 {
+                    out.push((enc.finish(), max as u64));
+                    room = max;
+                }
+            }
+        }
+        if room < max {
+            out.push((enc.finish(), (max - room) as u64));
+        }
+        out
     }
 
     /// Prometheus text exposition, one line per sample, with millisecond timestamps.
@@ -576,7 +619,8 @@ fn ms(seconds: f64) -> i64 {
     (seconds * 1000.0).round() as i64
 }
 
-/// Builds every sample of one cycle.
+/// Builds every sample of one cycle (the jobs, then the cycle's own samples; see
+/// [`build_jobs`] and [`build_cycle`], which a chunked cycle calls separately).
 pub fn build(
     ctx: &Context<'_>,
     jobs: &[(&Job, &JobReport)],
@@ -588,38 +632,52 @@ pub fn build(
 ) -> Built {
     let mut set = SeriesSet::default();
     let mut counters = prev.clone();
-    let extra: Vec<(&str, &str)> = ctx.extra_labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let base: Vec<(&str, &str)> = [("host", ctx.host), ("region", ctx.region.name.as_str())]
-        .into_iter()
-        .chain(extra.iter().copied())
-        .collect();
+    let mut stamps = Stamps::default();
+    build_jobs(ctx, jobs, &insights.job_predictions, &mut stamps, &mut counters, &mut set);
+    let window = count_window(&set, now_ms, retention_ms);
+    let mut built =
+        build_cycle(ctx, insights, counters, stats, now_ms, retention_ms, window, set.non_finite());
+    built.set.merge(set);
+    built
+}
 
-    let mut order: Vec<(&(&Job, &JobReport), Option<&Prediction>)> = jobs
-        .iter()
-        .enumerate()
-        .map(|(i, j)| (j, insights.job_predictions.get(i).and_then(Option::as_ref)))
-        .collect();
+/// The last stamp used per job label set, so that two jobs with the same labels never share
+/// a timestamp within a cycle.
+#[derive(Debug, Default)]
+pub struct Stamps(BTreeMap<Vec<(&'static str, String)>, i64>);
+
+/// The samples of `jobs` (each with its prediction, if any), in time order, into `set`, and
+/// their share of the counters.
+pub fn build_jobs(
+    ctx: &Context<'_>,
+    jobs: &[(&Job, &JobReport)],
+    predictions: &[Option<Prediction>],
+    stamps: &mut Stamps,
+    counters: &mut Counters,
+    set: &mut SeriesSet,
+) {
+    let base = base_labels(ctx);
+    let mut order: Vec<(&(&Job, &JobReport), Option<&Prediction>)> =
+        jobs.iter().enumerate().map(|(i, j)| (j, predictions.get(i).and_then(Option::as_ref))).collect();
     order.sort_by(|(a, _), (b, _)| a.0.end_s.total_cmp(&b.0.end_s).then(a.0.id.cmp(&b.0.id)));
     // Two jobs with the same labels ending in the same millisecond would share a timestamp,
     // and a deduplicating receiver keeps only one; the later one moves 1 ms on.
-    let mut last_ts: BTreeMap<Vec<(&'static str, String)>, i64> = BTreeMap::new();
     for ((job, r), pred) in order {
         let mut ts = ms(job.end_s);
-        let prev = last_ts.entry(job_labels(job, r)).or_insert(i64::MIN);
+        let prev = stamps.0.entry(job_labels(job, r)).or_insert(i64::MIN);
         if ts <= *prev {
             ts = *prev + 1;
         }
         *prev = ts;
-        job_samples(ctx, &base, job, r, ts, &mut set, &mut counters);
+        job_samples(ctx, &base, job, r, ts, set, counters);
         if let Some(p) = pred {
-            prediction_samples(ctx, &base, job, r, p, ts, &mut set);
+            prediction_samples(ctx, &base, job, r, p, ts, set);
         }
     }
+}
 
-    health_samples(ctx, &base, stats, now_ms, &mut set, &mut counters);
-    insight_samples(ctx, &base, insights, now_ms, &mut set, &mut counters);
-
-    // Window check over everything built so far, then the counters that report it.
+/// Samples stamped older than the retention or more than 2 days ahead: (too old, too new).
+pub fn count_window(set: &SeriesSet, now_ms: i64, retention_ms: i64) -> (u64, u64) {
     let (mut too_old, mut too_new) = (0u64, 0u64);
     for t in set.timestamps() {
         if t < now_ms - retention_ms {
@@ -628,11 +686,42 @@ pub fn build(
             too_new += 1;
         }
     }
+    (too_old, too_new)
+}
+
+fn base_labels<'a>(ctx: &Context<'a>) -> Vec<(&'a str, &'a str)> {
+    [("host", ctx.host), ("region", ctx.region.name.as_str())]
+        .into_iter()
+        .chain(ctx.extra_labels.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .collect()
+}
+
+/// The cycle's own samples (health, insights) and every counter, after the jobs: `jobs_window`
+/// and `jobs_non_finite` are what the jobs' samples counted (see [`count_window`]).
+#[allow(clippy::too_many_arguments)]
+pub fn build_cycle(
+    ctx: &Context<'_>,
+    insights: &Insights,
+    mut counters: Counters,
+    stats: &CycleStats,
+    now_ms: i64,
+    retention_ms: i64,
+    jobs_window: (u64, u64),
+    jobs_non_finite: u64,
+) -> Built {
+    let mut set = SeriesSet::default();
+    let base = base_labels(ctx);
+    health_samples(ctx, &base, stats, now_ms, &mut set, &mut counters);
+    insight_samples(ctx, &base, insights, now_ms, &mut set, &mut counters);
+
+    // Window check over everything built, then the counters that report it.
+    let (old, new) = count_window(&set, now_ms, retention_ms);
+    let (too_old, too_new) = (jobs_window.0 + old, jobs_window.1 + new);
     for (reason, n) in [("too_old", too_old), ("too_new", too_new)] {
         let l = cat(&base, &[("reason", reason)]);
         counters.add(&mut set, "costpush_samples_outside_retention_total", &l, n as f64);
     }
-    let nf = set.non_finite() as f64;
+    let nf = (set.non_finite() + jobs_non_finite) as f64;
     counters.add(&mut set, "costpush_samples_non_finite_total", &base, nf);
     counters.emit(&mut set, now_ms);
     Built { set, counters, too_old, too_new }
@@ -1118,6 +1207,23 @@ mod tests {
         let all = s.into_series();
         assert_eq!(all.len(), 1000);
         assert!(all.iter().all(|x| x.samples.len() == 2));
+    }
+
+    #[test]
+    fn bodies_from_keys_are_the_batches_of_the_series() {
+        use crate::remote_write::encode;
+        let mut s = SeriesSet::default();
+        for i in 0..40 {
+            let v = (i % 7).to_string();
+            s.add("m", &[("a", v.as_str()), ("z", "é \"q\"")], 1000 - i, i as f64);
+            s.add("n", &[], i, 0.0);
+        }
+        let want: Vec<Vec<u8>> =
+            encode::batches(s.clone().into_series(), 9).iter().map(|b| encode::body(b)).collect();
+        let got = s.into_bodies(9, &mut encode::BodyEncoder::default());
+        assert_eq!(got.iter().map(|(b, _)| b.clone()).collect::<Vec<_>>(), want);
+        assert_eq!(got.iter().map(|(_, n)| n).sum::<u64>(), 80);
+        assert!(got.iter().all(|(_, n)| *n <= 9));
     }
 
     #[test]

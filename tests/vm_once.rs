@@ -343,3 +343,27 @@ fn samples_outside_the_target_retention_are_warned_about_and_counted() {
     assert_eq!(vm.one(&sel("costpush_jobs_invalid_total", "")).last().1, 1.0);
     assert_eq!(vm.one(&sel("costpush_jobs_total", "")).last().1, 2.0, "the future job is not counted");
 }
+
+#[test]
+fn a_backfill_larger_than_a_chunk_lands_every_job_once() {
+    // 3000 new jobs in five files: the cycle is built and queued in two chunks of whole files.
+    let vm = Vm::start_with(&["-dedup.minScrapeInterval=1ms"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let results = tmp.path().join("results");
+    std::fs::create_dir(&results).unwrap();
+    for i in 0..5 {
+        // 10 000 s apart, so that no two files hold the same job
+        write_jobs_file(&results, i * 10, 600);
+    }
+    const { assert!(3000 > costpush::agent::CHUNK_JOBS) };
+    let cfg = write_config(tmp.path(), &results, &vm.write_url(), "test_results_*.json", "");
+    let out = run(&["once", "--config", cfg.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let got = points_in(&vm, is_job_data);
+    assert_eq!(assert_same_points(&got, &expected_points(&results)), 0, "no sample twice");
+    let runs: usize =
+        got.iter().filter(|(k, _)| k.starts_with("costpush_job_run_seconds")).map(|(_, p)| p.len()).sum();
+    assert_eq!(runs, 3000, "every job once");
+    assert_eq!(vm.one(&sel("costpush_jobs_total", "")).last().1, 3000.0);
+    assert_eq!(vm.one(&sel("costpush_files_ingested_total", "")).last().1, 5.0);
+}

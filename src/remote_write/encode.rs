@@ -144,6 +144,68 @@ pub fn body(series: &[Series]) -> Vec<u8> {
         .expect("snappy block compression of an in-memory buffer cannot fail")
 }
 
+/// The `(name, value)` pairs of a series key (`name 0xff value 0xfe`, see `metrics::SeriesSet`).
+fn key_pairs(key: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+    key.split(|b| *b == 0xfe).filter(|kv| !kv.is_empty()).map(|kv| {
+        let at = kv.iter().position(|b| *b == 0xff).unwrap_or(kv.len());
+        (&kv[..at], kv.get(at + 1..).unwrap_or_default())
+    })
+}
+
+fn bytes_field_len(b: &[u8]) -> usize {
+    if b.is_empty() {
+        0
+    } else {
+        1 + varint_len(b.len() as u64) + b.len()
+    }
+}
+
+fn put_bytes_field(buf: &mut Vec<u8>, tag: u8, b: &[u8]) {
+    if !b.is_empty() {
+        buf.push(tag);
+        put_varint(buf, b.len() as u64);
+        buf.extend_from_slice(b);
+    }
+}
+
+/// One `TimeSeries` written from a series key and samples: the same bytes as [`encode`] writes
+/// for the decoded labels, without decoding them into strings.
+pub fn encode_keyed(key: &[u8], samples: &[(i64, f64)], buf: &mut Vec<u8>) {
+    let labels: usize = key_pairs(key)
+        .map(|(n, v)| {
+            let l = bytes_field_len(n) + bytes_field_len(v);
+            1 + varint_len(l as u64) + l
+        })
+        .sum();
+    let sample_bytes: usize = samples
+        .iter()
+        .map(|(t, v)| {
+            let l = sample_len(*t, *v);
+            1 + varint_len(l as u64) + l
+        })
+        .sum();
+    buf.push(0x0a);
+    put_varint(buf, (labels + sample_bytes) as u64);
+    for (n, v) in key_pairs(key) {
+        buf.push(0x0a);
+        put_varint(buf, (bytes_field_len(n) + bytes_field_len(v)) as u64);
+        put_bytes_field(buf, 0x0a, n);
+        put_bytes_field(buf, 0x12, v);
+    }
+    for (t, v) in samples {
+        buf.push(0x12);
+        put_varint(buf, sample_len(*t, *v) as u64);
+        if *v != 0.0 {
+            buf.push(0x09);
+            buf.extend_from_slice(&v.to_le_bytes());
+        }
+        if *t != 0 {
+            buf.push(0x10);
+            put_varint(buf, *t as u64);
+        }
+    }
+}
+
 /// [`body`] for many batches, reusing the protobuf buffer and snappy's table between them.
 #[derive(Default)]
 pub struct BodyEncoder {
@@ -155,6 +217,22 @@ impl BodyEncoder {
     pub fn body(&mut self, series: &[Series]) -> Vec<u8> {
         self.raw.clear();
         encode(series, &mut self.raw);
+        self.compress()
+    }
+
+    /// Appends one series, from its key, to the request being built (see [`BodyEncoder::finish`]).
+    pub fn push_keyed(&mut self, key: &[u8], samples: &[(i64, f64)]) {
+        encode_keyed(key, samples, &mut self.raw);
+    }
+
+    /// The compressed body of the series pushed since the last call.
+    pub fn finish(&mut self) -> Vec<u8> {
+        let body = self.compress();
+        self.raw.clear();
+        body
+    }
+
+    fn compress(&mut self) -> Vec<u8> {
         self.snappy
             .get_or_insert_with(snap::raw::Encoder::new)
             .compress_vec(&self.raw)
