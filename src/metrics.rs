@@ -95,16 +95,18 @@ fn push_label(key: &mut Vec<u8>, k: &str, v: &str) {
     key.push(0xfe);
 }
 
+/// The `(name, value)` pairs of a series key, in order.
+pub(crate) fn key_pairs(key: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> + Clone {
+    key.split(|b| *b == 0xfe).filter(|kv| !kv.is_empty()).map(|kv| {
+        let at = kv.iter().position(|b| *b == 0xff).unwrap_or(kv.len());
+        (&kv[..at], kv.get(at + 1..).unwrap_or_default())
+    })
+}
+
 /// The labels of a key, in order.
 fn key_labels(key: &[u8]) -> Labels {
-    key.split(|b| *b == 0xfe)
-        .filter(|kv| !kv.is_empty())
-        .map(|kv| {
-            let at = kv.iter().position(|b| *b == 0xff).unwrap_or(kv.len());
-            let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-            (text(&kv[..at]), text(kv.get(at + 1..).unwrap_or_default()))
-        })
-        .collect()
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    key_pairs(key).map(|(k, v)| (text(k), text(v))).collect()
 }
 
 /// Labels sorted by name, each name once, none empty and no `__name__`: the part of a series

@@ -57,23 +57,6 @@ fn put_varint(buf: &mut Vec<u8>, mut v: u64) {
     buf.push(v as u8);
 }
 
-/// Bytes of a string field with its tag and length (proto3 leaves an empty one out).
-fn str_field_len(s: &str) -> usize {
-    if s.is_empty() {
-        0
-    } else {
-        1 + varint_len(s.len() as u64) + s.len()
-    }
-}
-
-fn put_str_field(buf: &mut Vec<u8>, tag: u8, s: &str) {
-    if !s.is_empty() {
-        buf.push(tag);
-        put_varint(buf, s.len() as u64);
-        buf.extend_from_slice(s.as_bytes());
-    }
-}
-
 /// `Sample { value = 1 (double), timestamp = 2 (int64) }`; zeros are left out, as in proto3.
 fn sample_len(t: i64, v: f64) -> usize {
     (if v != 0.0 { 9 } else { 0 }) + (if t != 0 { 1 + varint_len(t as u64) } else { 0 })
@@ -83,41 +66,48 @@ fn sample_len(t: i64, v: f64) -> usize {
 /// same bytes prost writes for [`write_request`], without building the message first.
 pub fn encode(series: &[Series], buf: &mut Vec<u8>) {
     for s in series {
-        let labels: usize = s
-            .labels
-            .iter()
-            .map(|(n, v)| {
-                let l = str_field_len(n) + str_field_len(v);
-                1 + varint_len(l as u64) + l
-            })
-            .sum();
-        let samples: usize = s
-            .samples
-            .iter()
-            .map(|(t, v)| {
-                let l = sample_len(*t, *v);
-                1 + varint_len(l as u64) + l
-            })
-            .sum();
-        buf.push(0x0a); // WriteRequest.timeseries = 1
-        put_varint(buf, (labels + samples) as u64);
-        for (n, v) in &s.labels {
-            buf.push(0x0a); // TimeSeries.labels = 1
-            put_varint(buf, (str_field_len(n) + str_field_len(v)) as u64);
-            put_str_field(buf, 0x0a, n);
-            put_str_field(buf, 0x12, v);
+        put_timeseries(buf, s.labels.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())), &s.samples);
+    }
+}
+
+/// One `WriteRequest.timeseries` entry: its length first, so the labels are walked twice.
+fn put_timeseries<'a>(
+    buf: &mut Vec<u8>,
+    labels: impl Iterator<Item = (&'a [u8], &'a [u8])> + Clone,
+    samples: &[(i64, f64)],
+) {
+    let label_bytes: usize = labels
+        .clone()
+        .map(|(n, v)| {
+            let l = bytes_field_len(n) + bytes_field_len(v);
+            1 + varint_len(l as u64) + l
+        })
+        .sum();
+    let sample_bytes: usize = samples
+        .iter()
+        .map(|(t, v)| {
+            let l = sample_len(*t, *v);
+            1 + varint_len(l as u64) + l
+        })
+        .sum();
+    buf.push(0x0a); // WriteRequest.timeseries = 1
+    put_varint(buf, (label_bytes + sample_bytes) as u64);
+    for (n, v) in labels {
+        buf.push(0x0a); // TimeSeries.labels = 1
+        put_varint(buf, (bytes_field_len(n) + bytes_field_len(v)) as u64);
+        put_bytes_field(buf, 0x0a, n);
+        put_bytes_field(buf, 0x12, v);
+    }
+    for (t, v) in samples {
+        buf.push(0x12); // TimeSeries.samples = 2
+        put_varint(buf, sample_len(*t, *v) as u64);
+        if *v != 0.0 {
+            buf.push(0x09);
+            buf.extend_from_slice(&v.to_le_bytes());
         }
-        for (t, v) in &s.samples {
-            buf.push(0x12); // TimeSeries.samples = 2
-            put_varint(buf, sample_len(*t, *v) as u64);
-            if *v != 0.0 {
-                buf.push(0x09);
-                buf.extend_from_slice(&v.to_le_bytes());
-            }
-            if *t != 0 {
-                buf.push(0x10);
-                put_varint(buf, *t as u64);
-            }
+        if *t != 0 {
+            buf.push(0x10);
+            put_varint(buf, *t as u64);
         }
     }
 }
@@ -144,14 +134,6 @@ pub fn body(series: &[Series]) -> Vec<u8> {
         .expect("snappy block compression of an in-memory buffer cannot fail")
 }
 
-/// The `(name, value)` pairs of a series key (`name 0xff value 0xfe`, see `metrics::SeriesSet`).
-fn key_pairs(key: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
-    key.split(|b| *b == 0xfe).filter(|kv| !kv.is_empty()).map(|kv| {
-        let at = kv.iter().position(|b| *b == 0xff).unwrap_or(kv.len());
-        (&kv[..at], kv.get(at + 1..).unwrap_or_default())
-    })
-}
-
 fn bytes_field_len(b: &[u8]) -> usize {
     if b.is_empty() {
         0
@@ -171,39 +153,7 @@ fn put_bytes_field(buf: &mut Vec<u8>, tag: u8, b: &[u8]) {
 /// One `TimeSeries` written from a series key and samples: the same bytes as [`encode`] writes
 /// for the decoded labels, without decoding them into strings.
 pub fn encode_keyed(key: &[u8], samples: &[(i64, f64)], buf: &mut Vec<u8>) {
-    let labels: usize = key_pairs(key)
-        .map(|(n, v)| {
-            let l = bytes_field_len(n) + bytes_field_len(v);
-            1 + varint_len(l as u64) + l
-        })
-        .sum();
-    let sample_bytes: usize = samples
-        .iter()
-        .map(|(t, v)| {
-            let l = sample_len(*t, *v);
-            1 + varint_len(l as u64) + l
-        })
-        .sum();
-    buf.push(0x0a);
-    put_varint(buf, (labels + sample_bytes) as u64);
-    for (n, v) in key_pairs(key) {
-        buf.push(0x0a);
-        put_varint(buf, (bytes_field_len(n) + bytes_field_len(v)) as u64);
-        put_bytes_field(buf, 0x0a, n);
-        put_bytes_field(buf, 0x12, v);
-    }
-    for (t, v) in samples {
-        buf.push(0x12);
-        put_varint(buf, sample_len(*t, *v) as u64);
-        if *v != 0.0 {
-            buf.push(0x09);
-            buf.extend_from_slice(&v.to_le_bytes());
-        }
-        if *t != 0 {
-            buf.push(0x10);
-            put_varint(buf, *t as u64);
-        }
-    }
+    put_timeseries(buf, crate::metrics::key_pairs(key), samples);
 }
 
 /// [`body`] for many batches, reusing the protobuf buffer and snappy's table between them.
