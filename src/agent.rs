@@ -127,6 +127,9 @@ pub struct Cycle<'a> {
     window: (u64, u64),
     non_finite: u64,
     skipped: BTreeMap<&'static str, u64>,
+    /// The power model the last chunk fitted: the history's training jobs do not change after
+    /// it, so `finish` reuses it instead of fitting again.
+    model: Option<Result<predict::PowerModel, NoModel>>,
 }
 
 impl<'a> Cycle<'a> {
@@ -167,6 +170,7 @@ impl<'a> Cycle<'a> {
             window: (0, 0),
             non_finite: 0,
             skipped: BTreeMap::new(),
+            model: None,
         }
     }
 
@@ -221,7 +225,11 @@ impl<'a> Cycle<'a> {
         self.jobs_without_power += reports.iter().filter(|r| r.energy_j.is_none()).count();
         self.new_jobs += jobs.len();
         let pairs: Vec<(&Job, &calc::JobReport)> = jobs.iter().map(|(j, _)| j).zip(reports.iter()).collect();
-        let predictions = job_predictions(cfg, &mut self.next, &pairs, self.now_ms, &mut self.skipped);
+        let (predictions, model) =
+            job_predictions(cfg, &mut self.next, &pairs, self.now_ms, &mut self.skipped);
+        if model.is_some() {
+            self.model = model;
+        }
         let mut set = SeriesSet::default();
         let ctx = self.ctx();
         metrics::build_jobs(&ctx, &pairs, &predictions, &mut self.stamps, &mut self.next.counters, &mut set);
@@ -346,7 +354,8 @@ impl<'a> Cycle<'a> {
     pub fn finish(mut self) -> Prepared {
         let cfg = self.cfg;
         let ext = self.ext;
-        let mut insights = cycle_insights(cfg, &mut self.next, self.new_jobs > 0, self.now_ms);
+        let mut insights =
+            cycle_insights(cfg, &mut self.next, self.new_jobs > 0, self.model.take(), self.now_ms);
         insights.predictions_skipped = std::mem::take(&mut self.skipped).into_iter().collect();
         let mut stats = self.stats.clone();
         stats.ecb_fetch_failures =
@@ -457,25 +466,30 @@ fn rebuild_history(cfg: &Config, files: &[PathBuf], state: &State, now_ms: i64) 
     h
 }
 
+/// A power model fitted this cycle, or why there is none.
+type Fitted = Result<predict::PowerModel, NoModel>;
+
 /// Adds a chunk's jobs to the history and predicts each one's power with the model fitted on
-/// the history as it now stands. Jobs without a prediction are counted in `skipped` by reason.
+/// the history as it now stands (returned too, if one was fitted). Jobs without a prediction
+/// are counted in `skipped` by reason.
 fn job_predictions(
     cfg: &Config,
     next: &mut State,
     pairs: &[(&Job, &calc::JobReport)],
     now_ms: i64,
     skipped: &mut BTreeMap<&'static str, u64>,
-) -> Vec<Option<crate::regress::Prediction>> {
+) -> (Vec<Option<crate::regress::Prediction>>, Option<Fitted>) {
     if !cfg.forecast.enabled && !cfg.predictions.enabled {
-        return Vec::new();
+        return (Vec::new(), None);
     }
     let h = next.history.get_or_insert_with(|| History::new(cfg.forecast.bucket_seconds));
     h.add(pairs, now_ms as f64 / 1000.0, cfg.forecast.history_buckets, cfg.predictions.max_jobs);
     if !cfg.predictions.enabled || pairs.is_empty() {
-        return Vec::new();
+        return (Vec::new(), None);
     }
     let rows: Vec<TrainingRow> = h.jobs.iter().cloned().collect();
-    match predict::power_model(&rows, cfg.predictions.min_jobs) {
+    let fitted = predict::power_model(&rows, cfg.predictions.min_jobs);
+    let predictions = match &fitted {
         Ok(m) => pairs
             .iter()
             .map(|(job, r)| match history::features(job, r) {
@@ -496,12 +510,19 @@ fn job_predictions(
             *skipped.entry("no_model").or_default() += pairs.len() as u64;
             Vec::new()
         }
-    }
+    };
+    (predictions, Some(fitted))
 }
 
 /// The model's state and the what-if encodes (from the history after every chunk), and the
 /// projections and newly complete buckets.
-fn cycle_insights(cfg: &Config, next: &mut State, had_jobs: bool, now_ms: i64) -> Insights {
+fn cycle_insights(
+    cfg: &Config,
+    next: &mut State,
+    had_jobs: bool,
+    fitted: Option<Fitted>,
+    now_ms: i64,
+) -> Insights {
     let mut ins = Insights { sigma2: predict::sigma2_name(cfg.forecast.sigma2), ..Insights::default() };
     if !cfg.forecast.enabled && !cfg.predictions.enabled {
         return ins;
@@ -512,8 +533,11 @@ fn cycle_insights(cfg: &Config, next: &mut State, had_jobs: bool, now_ms: i64) -
     h.add(&[], now_s, cfg.forecast.history_buckets, cfg.predictions.max_jobs);
 
     if cfg.predictions.enabled {
-        let rows: Vec<TrainingRow> = h.jobs.iter().cloned().collect();
-        match predict::power_model(&rows, cfg.predictions.min_jobs) {
+        let fitted = fitted.unwrap_or_else(|| {
+            let rows: Vec<TrainingRow> = h.jobs.iter().cloned().collect();
+            predict::power_model(&rows, cfg.predictions.min_jobs)
+        });
+        match fitted {
             Ok(m) => {
                 ins.model = Some(ModelState::Fitted {
                     n: m.ols.n,
