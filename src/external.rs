@@ -209,7 +209,7 @@ impl External {
             match method {
                 EnergyMethod::File => {
                     if let Some(found) = Measured::from_file(job) {
-                        return decided(found, missed, misses);
+                        return decided(Resolution::Measured(found), missed, misses);
                     }
                 }
                 EnergyMethod::Query => {
@@ -219,7 +219,11 @@ impl External {
                     }
                     match query_mean_power(q, start_s, end_s) {
                         Ok(Some(w)) => {
-                            return decided(Measured { method: *method, mean_power_w: w }, missed, misses)
+                            return decided(
+                                Resolution::Measured(Measured { method: *method, mean_power_w: w }),
+                                missed,
+                                misses,
+                            )
                         }
                         Ok(None) if may_wait => return Resolution::Wait,
                         Ok(None) => missed.push((m, "no_data")),
@@ -247,7 +251,7 @@ impl External {
                     match cov {
                         rapl::Coverage::Joules(j) if job.run_s > 0.0 => {
                             let found = Measured { method: *method, mean_power_w: j / job.run_s };
-                            return decided(found, missed, misses);
+                            return decided(Resolution::Measured(found), missed, misses);
                         }
                         rapl::Coverage::Joules(_) => missed.push((m, "no_data")),
                         rapl::Coverage::NotYet if may_wait => return Resolution::Wait,
@@ -256,22 +260,20 @@ impl External {
                 }
             }
         }
-        for k in missed {
-            *misses.entry(k).or_insert(0) += 1;
-        }
-        Resolution::Unknown
+        decided(Resolution::Unknown, missed, misses)
     }
 }
 
+/// A decided job: the sources that missed it before are counted now.
 fn decided(
-    found: Measured,
+    outcome: Resolution,
     missed: Vec<(&'static str, &'static str)>,
     misses: &mut BTreeMap<(&'static str, &'static str), u64>,
 ) -> Resolution {
     for k in missed {
         *misses.entry(k).or_insert(0) += 1;
     }
-    Resolution::Measured(found)
+    outcome
 }
 
 /// Mean power over a window from the query API; `Ok(None)` when it has no points there.

@@ -290,15 +290,18 @@ impl SeriesSet {
     /// The series in a fixed order, each with samples sorted by time (stable, so equal stamps
     /// keep their order).
     pub fn into_series(self) -> Vec<Series> {
+        self.into_sorted().map(|(key, samples)| Series { labels: key_labels(&key), samples }).collect()
+    }
+
+    /// Keys and samples, series in key order (a fixed order, so the same cycle always makes the
+    /// same batches) and samples in time order (stable, so equal stamps keep their order).
+    fn into_sorted(self) -> impl Iterator<Item = (Box<[u8]>, Vec<(i64, f64)>)> {
         let mut v: Vec<_> = self.keys.into_iter().zip(self.samples).collect();
-        // By key bytes: a fixed order, so the same cycle always makes the same batches.
         v.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        v.into_iter()
-            .map(|(key, mut samples)| {
-                samples.sort_by_key(|(t, _)| *t);
-                Series { labels: key_labels(&key), samples }
-            })
-            .collect()
+        v.into_iter().map(|(key, mut samples)| {
+            samples.sort_by_key(|(t, _)| *t);
+            (key, samples)
+        })
     }
 
     /// Request bodies of at most `max_samples` samples each, with their sample counts: the
@@ -310,12 +313,9 @@ impl SeriesSet {
         enc: &mut crate::remote_write::encode::BodyEncoder,
     ) -> Vec<(Vec<u8>, u64)> {
         let max = max_samples.max(1);
-        let mut v: Vec<_> = self.keys.into_iter().zip(self.samples).collect();
-        v.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let mut out = Vec::new();
         let mut room = max;
-        for (key, mut samples) in v {
-            samples.sort_by_key(|(t, _)| *t);
+        for (key, samples) in self.into_sorted() {
             let mut rest = samples.as_slice();
             while !rest.is_empty() {
                 let take = rest.len().min(room);
@@ -802,14 +802,17 @@ fn job_samples(
         gauge("costpush_job_cost", &[cur, cb], c.total);
         gauge("costpush_job_cost_per_pixel", &[cur, cb], r.cost_per_pixel.map(|x| x * f));
     }
-    for w in &r.whatif {
+    // Each what-if region's conversions, worked out once for its gauge and its counter.
+    let whatif_conversions: Vec<Vec<(Currency, f64)>> =
+        r.whatif.iter().map(|w| ctx.conversions_at(w.currency, job.end_s).0).collect();
+    for (w, conversions) in r.whatif.iter().zip(&whatif_conversions) {
         let target = [("target_region", w.region.as_str()), ("actual", ctx.actual(&w.region))];
         gauge(
             "costpush_job_whatif_co2_grams",
             &cat(&target, &[("intensity_source", w.intensity.source())]),
             w.co2_g,
         );
-        for (cur, f) in ctx.conversions_at(w.currency, job.end_s).0 {
+        for &(cur, f) in conversions {
             gauge(
                 "costpush_job_whatif_cost",
                 &cat(&target, &[("currency", cur.as_str())]),
@@ -850,13 +853,13 @@ fn job_samples(
             counters.add(set, "costpush_cost_total", &l, t);
         }
     }
-    for w in &r.whatif {
+    for (w, conversions) in r.whatif.iter().zip(&whatif_conversions) {
         let l = cat(base, &[("target_region", w.region.as_str()), ("actual", ctx.actual(&w.region))]);
         if let Some(g) = w.co2_g {
             counters.add(set, "costpush_whatif_co2_grams_total", &l, g);
         }
         if let Some(t) = w.cost.total {
-            for (cur, f) in ctx.conversions_at(w.currency, job.end_s).0 {
+            for &(cur, f) in conversions {
                 counters.add(
                     set,
                     "costpush_whatif_cost_total",
