@@ -34,15 +34,41 @@ pub type Labels = Vec<(String, String)>;
 /// as one byte string of its sorted labels (`name 0xff value 0xfe` per label; UTF-8 never
 /// holds those two bytes), built in a reused buffer: a sample for a series already held costs
 /// a hash and one comparison, and no allocation.
+///
+/// Per-job samples go through groups ([`SeriesSet::group`], [`SeriesSet::add_in`]): the labels
+/// every sample of a job shares are found once per job, and each sample is then matched by its
+/// name and few extra labels alone. A job adds its samples in the same order as the job before
+/// it, so the match is usually the group's next series (one short comparison, no hashing).
 #[derive(Debug, Default, Clone)]
 pub struct SeriesSet {
     keys: Vec<Box<[u8]>>,
     samples: Vec<Vec<(i64, f64)>>,
     /// Key hash → indices into `keys` (more than one only on a hash collision).
     index: std::collections::HashMap<u64, Vec<u32>, BuildIdentity>,
+    groups: Vec<Group>,
+    /// Group key hash → indices into `groups`.
+    group_index: std::collections::HashMap<u64, Vec<u32>, BuildIdentity>,
     scratch: Vec<u8>,
     non_finite: u64,
 }
+
+/// Series sharing one set of labels: the full key of each is the group's labels merged with
+/// its own (`__name__` and the extras; an extra replaces a group label of the same name).
+#[derive(Debug, Default, Clone)]
+struct Group {
+    key: Box<[u8]>,
+    /// Own key (in key format, sorted) and samples of each series.
+    series: Vec<KeyedSamples>,
+    /// Where the next sample's series most likely is.
+    cursor: usize,
+}
+
+/// A series key (see [`SeriesSet`]) and its samples.
+type KeyedSamples = (Box<[u8]>, Vec<(i64, f64)>);
+
+/// A handle on a group of a [`SeriesSet`] (valid for that set only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupId(u32);
 
 /// The keys are hashed already: the index uses the hash as is.
 #[derive(Debug, Default, Clone, Copy)]
@@ -107,6 +133,32 @@ pub(crate) fn key_pairs(key: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> + Cl
 fn key_labels(key: &[u8]) -> Labels {
     let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     key_pairs(key).map(|(k, v)| (text(k), text(v))).collect()
+}
+
+/// The full key of a group's series: the group's labels and the series' own, in name order;
+/// where both have a name, the series' own value is kept.
+fn merge_keys(group: &[u8], own: &[u8], out: &mut Vec<u8>) {
+    out.clear();
+    let (mut a, mut b) = (key_pairs(group).peekable(), key_pairs(own).peekable());
+    loop {
+        let take_a = match (a.peek(), b.peek()) {
+            (None, None) => break,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (Some(x), Some(y)) => {
+                if x.0 == y.0 {
+                    a.next(); // replaced by the series' own label
+                    continue;
+                }
+                x.0 < y.0
+            }
+        };
+        let (k, v) = if take_a { a.next() } else { b.next() }.expect("peeked");
+        out.extend_from_slice(k);
+        out.push(0xff);
+        out.extend_from_slice(v);
+        out.push(0xfe);
+    }
 }
 
 /// Labels sorted by name, each name once, none empty and no `__name__`: the part of a series
@@ -214,60 +266,109 @@ impl SeriesSet {
         ts_ms: i64,
         value: f64,
     ) {
+        let g = self.group(base);
+        self.add_in(g, name, extra, ts_ms, value);
+    }
+
+    /// The group of series that share the labels `base` (created if new); its next series
+    /// is expected to be its first (see [`SeriesSet::add_in`]).
+    pub fn group(&mut self, base: &SortedLabels<'_>) -> GroupId {
+        let mut key = std::mem::take(&mut self.scratch);
+        key.clear();
+        for (k, v) in &base.0 {
+            push_label(&mut key, k, v);
+        }
+        let slot = self.group_index.entry(hash_bytes(&key)).or_default();
+        let i = match slot.iter().find(|&&i| *self.groups[i as usize].key == *key) {
+            Some(&i) => i,
+            None => {
+                let i = self.groups.len() as u32;
+                slot.push(i);
+                self.groups.push(Group { key: key.as_slice().into(), ..Group::default() });
+                i
+            }
+        };
+        self.scratch = key;
+        self.groups[i as usize].cursor = 0;
+        GroupId(i)
+    }
+
+    /// The labels of group `g`, in key format (a stable identity of the label set).
+    pub fn group_key(&self, g: GroupId) -> &[u8] {
+        &self.groups[g.0 as usize].key
+    }
+
+    /// Adds a sample to the series of group `g` named `name` with the labels `extra` (as in
+    /// [`SeriesSet::add_to`]); NaN and ±Inf are counted, not added.
+    pub fn add_in(&mut self, g: GroupId, name: &str, extra: &[(&str, &str)], ts_ms: i64, value: f64) {
         if !value.is_finite() {
             self.non_finite += 1;
             return;
         }
-        if extra.len() >= STACK_LABELS {
-            let all: Vec<(&str, &str)> = base.0.iter().chain(extra).copied().collect();
-            return self.add(name, &all, ts_ms, value);
-        }
-        // The extras and the name, sorted on the stack, merged into the sorted base.
-        let mut buf: [(&str, &str); STACK_LABELS] = [("", ""); STACK_LABELS];
-        let mut n = 0;
-        for l in extra.iter().filter(|(k, v)| !v.is_empty() && *k != "__name__") {
-            buf[n] = *l;
-            n += 1;
-        }
-        buf[n] = ("__name__", name);
-        let n = sort_dedup(&mut buf[..n + 1]);
         let mut key = std::mem::take(&mut self.scratch);
         key.clear();
-        let (mut i, mut j) = (0, 0);
-        let b = &base.0;
-        while i < b.len() || j < n {
-            if j == n || (i < b.len() && b[i].0 < buf[j].0) {
-                push_label(&mut key, b[i].0, b[i].1);
-                i += 1;
-            } else {
-                if i < b.len() && b[i].0 == buf[j].0 {
-                    i += 1; // the extra replaces the base's label of that name
-                }
-                push_label(&mut key, buf[j].0, buf[j].1);
-                j += 1;
+        with_sorted(name, extra, |l| {
+            for (k, v) in l {
+                push_label(&mut key, k, v);
+            }
+        });
+        let group = &mut self.groups[g.0 as usize];
+        let at = match group.series.get(group.cursor) {
+            Some((own, _)) if **own == *key => Some(group.cursor),
+            _ => group.series.iter().position(|(own, _)| **own == *key),
+        };
+        match at {
+            Some(i) => {
+                group.series[i].1.push((ts_ms, value));
+                group.cursor = i + 1;
+            }
+            None => {
+                group.series.push((key.as_slice().into(), vec![(ts_ms, value)]));
+                group.cursor = group.series.len();
             }
         }
-        self.push(&key, ts_ms, value);
         self.scratch = key;
     }
 
     fn push(&mut self, key: &[u8], ts_ms: i64, value: f64) {
+        self.push_all(key, std::iter::once((ts_ms, value)));
+    }
+
+    fn push_all(&mut self, key: &[u8], samples: impl IntoIterator<Item = (i64, f64)>) {
         let slot = self.index.entry(hash_bytes(key)).or_default();
-        match slot.iter().find(|&&i| *self.keys[i as usize] == *key) {
-            Some(&i) => self.samples[i as usize].push((ts_ms, value)),
+        let i = match slot.iter().find(|&&i| *self.keys[i as usize] == *key) {
+            Some(&i) => i as usize,
             None => {
                 slot.push(self.keys.len() as u32);
                 self.keys.push(key.into());
-                self.samples.push(vec![(ts_ms, value)]);
+                self.samples.push(Vec::new());
+                self.keys.len() - 1
             }
-        }
+        };
+        self.samples[i].extend(samples);
     }
 
     /// Adds every sample of `other` (for a cycle built in parts).
     pub fn merge(&mut self, other: SeriesSet) {
         for (key, samples) in other.keys.into_iter().zip(other.samples) {
-            for (t, v) in samples {
-                self.push(&key, t, v);
+            self.push_all(&key, samples);
+        }
+        for g in other.groups {
+            let slot = self.group_index.entry(hash_bytes(&g.key)).or_default();
+            match slot.iter().find(|&&i| self.groups[i as usize].key == g.key) {
+                None => {
+                    slot.push(self.groups.len() as u32);
+                    self.groups.push(g);
+                }
+                Some(&i) => {
+                    let mine = &mut self.groups[i as usize];
+                    for (own, samples) in g.series {
+                        match mine.series.iter_mut().find(|(k, _)| *k == own) {
+                            Some((_, s)) => s.extend(samples),
+                            None => mine.series.push((own, samples)),
+                        }
+                    }
+                }
             }
         }
         self.non_finite += other.non_finite;
@@ -279,12 +380,16 @@ impl SeriesSet {
     }
 
     pub fn sample_count(&self) -> usize {
-        self.samples.iter().map(Vec::len).sum()
+        self.all_samples().map(Vec::len).sum()
+    }
+
+    fn all_samples(&self) -> impl Iterator<Item = &Vec<(i64, f64)>> + '_ {
+        self.samples.iter().chain(self.groups.iter().flat_map(|g| g.series.iter().map(|(_, s)| s)))
     }
 
     /// Timestamps of every sample (for window checks).
     pub fn timestamps(&self) -> impl Iterator<Item = i64> + '_ {
-        self.samples.iter().flat_map(|s| s.iter().map(|(t, _)| *t))
+        self.all_samples().flat_map(|s| s.iter().map(|(t, _)| *t))
     }
 
     /// The series in a fixed order, each with samples sorted by time (stable, so equal stamps
@@ -295,10 +400,26 @@ impl SeriesSet {
 
     /// Keys and samples, series in key order (a fixed order, so the same cycle always makes the
     /// same batches) and samples in time order (stable, so equal stamps keep their order).
-    fn into_sorted(self) -> impl Iterator<Item = (Box<[u8]>, Vec<(i64, f64)>)> {
+    fn into_sorted(self) -> impl Iterator<Item = KeyedSamples> {
         let mut v: Vec<_> = self.keys.into_iter().zip(self.samples).collect();
-        v.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        v.into_iter().map(|(key, mut samples)| {
+        let mut key = Vec::new();
+        for g in self.groups {
+            for (own, samples) in g.series {
+                merge_keys(&g.key, &own, &mut key);
+                v.push((key.as_slice().into(), samples));
+            }
+        }
+        // Stable, so that a series reached both ways keeps its samples in the order added.
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        // A series reached both as a group's and directly comes out once.
+        let mut out: Vec<KeyedSamples> = Vec::with_capacity(v.len());
+        for (key, samples) in v {
+            match out.last_mut() {
+                Some(last) if last.0 == key => last.1.extend(samples),
+                _ => out.push((key, samples)),
+            }
+        }
+        out.into_iter().map(|(key, mut samples)| {
             samples.sort_by_key(|(t, _)| *t);
             (key, samples)
         })
@@ -372,27 +493,37 @@ pub struct CounterState {
 }
 
 /// Every counter costpush keeps, persisted so they survive restarts.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Counters {
+    /// In the order first used; stored sorted by labels.
     #[serde(with = "counter_list")]
-    pub map: BTreeMap<Labels, CounterState>,
-    /// Label hash → keys of `map`, filled as counters are used, so adding to a counter costs
-    /// no allocation after its first use.
+    entries: Vec<(Labels, CounterState)>,
+    /// Label hash → indices into `entries`, so finding a counter costs no allocation.
     #[serde(skip)]
     index: KeyIndex,
 }
 
 #[derive(Debug, Clone, Default)]
-struct KeyIndex(std::collections::HashMap<u64, Vec<Labels>, BuildIdentity>, Vec<u8>);
+struct KeyIndex {
+    by_hash: std::collections::HashMap<u64, Vec<u32>, BuildIdentity>,
+    /// How many of the entries are in `by_hash` (loaded ones are indexed on first use).
+    indexed: usize,
+    scratch: Vec<u8>,
+}
 
-/// A cache: two counter sets are equal by their values alone.
-impl PartialEq for KeyIndex {
-    fn eq(&self, _: &Self) -> bool {
-        true
+/// Two counter sets are equal when they hold the same counters, in whatever order.
+impl PartialEq for Counters {
+    fn eq(&self, other: &Self) -> bool {
+        let sorted = |c: &Counters| {
+            let mut v: Vec<&(Labels, CounterState)> = c.entries.iter().collect();
+            v.sort_by(|a, b| a.0.cmp(&b.0));
+            v.into_iter().cloned().collect::<Vec<_>>()
+        };
+        self.entries.len() == other.entries.len() && sorted(self) == sorted(other)
     }
 }
 
-/// Counters are stored as a list (JSON maps need string keys).
+/// Counters are stored as a list sorted by labels (JSON maps need string keys).
 mod counter_list {
     use super::{CounterState, Labels};
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -405,19 +536,31 @@ mod counter_list {
         ts_ms: i64,
     }
 
-    pub fn serialize<S: Serializer>(m: &BTreeMap<Labels, CounterState>, s: S) -> Result<S::Ok, S::Error> {
-        let v: Vec<Entry> = m
-            .iter()
+    pub fn serialize<S: Serializer>(m: &[(Labels, CounterState)], s: S) -> Result<S::Ok, S::Error> {
+        let mut sorted: Vec<&(Labels, CounterState)> = m.iter().collect();
+        sorted.sort_by(|a, b| a.0.cmp(&b.0));
+        let v: Vec<Entry> = sorted
+            .into_iter()
             .map(|(l, c)| Entry { labels: l.iter().cloned().collect(), value: c.value, ts_ms: c.ts_ms })
             .collect();
         v.serialize(s)
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<Labels, CounterState>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<(Labels, CounterState)>, D::Error> {
         let v: Vec<Entry> = Vec::deserialize(d)?;
-        Ok(v.into_iter()
-            .map(|e| (e.labels.into_iter().collect(), CounterState { value: e.value, ts_ms: e.ts_ms }))
-            .collect())
+        let mut out: BTreeMap<Labels, CounterState> = BTreeMap::new();
+        for e in v {
+            out.insert(e.labels.into_iter().collect(), CounterState { value: e.value, ts_ms: e.ts_ms });
+        }
+        Ok(out.into_iter().collect())
+    }
+}
+
+/// The key bytes of a counter's labels (as [`SeriesSet`] keys them).
+fn key_of(labels: &Labels, buf: &mut Vec<u8>) {
+    buf.clear();
+    for (k, v) in labels {
+        push_label(buf, k, v);
     }
 }
 
@@ -428,23 +571,47 @@ impl Counters {
             out.non_finite += u64::from(!delta.is_finite());
             return;
         }
-        let Counters { map, index } = self;
-        let c = with_sorted(name, labels, |l| {
-            let bytes = &mut index.1;
-            bytes.clear();
+        let slot = self.slot(name, labels);
+        self.add_at(out, slot, delta);
+    }
+
+    /// Where the counter [`series_key`] names is (created at 0 if new).
+    fn slot(&mut self, name: &str, labels: &[(&str, &str)]) -> usize {
+        let Counters { entries, index } = self;
+        let mut key = std::mem::take(&mut index.scratch);
+        while index.indexed < entries.len() {
+            key_of(&entries[index.indexed].0, &mut key);
+            index.by_hash.entry(hash_bytes(&key)).or_default().push(index.indexed as u32);
+            index.indexed += 1;
+        }
+        let at = with_sorted(name, labels, |l| {
+            key.clear();
             for (k, v) in l {
-                push_label(bytes, k, v);
+                push_label(&mut key, k, v);
             }
-            let keys = index.0.entry(hash_bytes(bytes)).or_default();
-            match keys.iter().find(|k| same(k, l)) {
-                Some(k) => map.get_mut(k).expect("indexed keys are in the map"),
+            let slot = index.by_hash.entry(hash_bytes(&key)).or_default();
+            match slot.iter().find(|&&i| same(&entries[i as usize].0, l)) {
+                Some(&i) => i as usize,
                 None => {
-                    let key: Labels = l.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-                    keys.push(key.clone());
-                    map.entry(key).or_insert(CounterState { value: 0.0, ts_ms: NEW })
+                    slot.push(entries.len() as u32);
+                    let labels: Labels = l.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+                    entries.push((labels, CounterState { value: 0.0, ts_ms: NEW }));
+                    index.indexed = entries.len();
+                    entries.len() - 1
                 }
             }
         });
+        index.scratch = key;
+        at
+    }
+
+    /// Adds `delta` to the counter at `slot` (see [`Counters::add`] for what is refused).
+    fn add_at(&mut self, out: &mut SeriesSet, slot: usize, delta: f64) {
+        if !delta.is_finite() || delta < 0.0 {
+            out.non_finite += u64::from(!delta.is_finite());
+            return;
+        }
+        let c = &mut self.entries[slot].1;
         let value = c.value + delta;
         if value.is_finite() {
             c.value = value;
@@ -457,7 +624,7 @@ impl Counters {
     /// finds recent samples). A new counter also gets a 0 one millisecond earlier. A clock that
     /// went back never makes a counter go back in time: its stamp moves to its last one + 1 ms.
     pub fn emit(&mut self, out: &mut SeriesSet, now_ms: i64) {
-        for (key, c) in self.map.iter_mut() {
+        for (key, c) in self.entries.iter_mut() {
             let name = &key.iter().find(|(k, _)| k == "__name__").expect("a counter has a name").1;
             let labels: Vec<(&str, &str)> =
                 key.iter().filter(|(k, _)| k != "__name__").map(|(k, v)| (k.as_str(), v.as_str())).collect();
@@ -474,7 +641,8 @@ impl Counters {
 
     /// Current value of a counter, 0 if it does not exist yet.
     pub fn value(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
-        self.map.get(&series_key(name, labels)).map_or(0.0, |c| c.value)
+        let key = series_key(name, labels);
+        self.entries.iter().find(|(l, _)| *l == key).map_or(0.0, |(_, c)| c.value)
     }
 }
 
@@ -644,9 +812,76 @@ pub fn build(
 }
 
 /// The last stamp used per job label set, so that two jobs with the same labels never share
-/// a timestamp within a cycle.
+/// a timestamp within a cycle. Keyed by the group key of the labels (see [`SeriesSet::group`]).
 #[derive(Debug, Default)]
-pub struct Stamps(BTreeMap<Vec<(&'static str, String)>, i64>);
+pub struct Stamps(std::collections::HashMap<u64, Vec<KeyedStamp>, BuildIdentity>);
+
+/// A group key and the last stamp used for it.
+type KeyedStamp = (Box<[u8]>, i64);
+
+impl Stamps {
+    /// The last stamp of the label set `key`, `i64::MIN` before its first.
+    fn last(&mut self, key: &[u8]) -> &mut i64 {
+        let slot = self.0.entry(hash_bytes(key)).or_default();
+        let i = match slot.iter().position(|(k, _)| **k == *key) {
+            Some(i) => i,
+            None => {
+                slot.push((key.into(), i64::MIN));
+                slot.len() - 1
+            }
+        };
+        &mut slot[i].1
+    }
+}
+
+/// The counters a job adds to, found by the name and extra labels of each addition. Jobs add
+/// to the same counters in the same order, so the next one is usually where the job before
+/// left off: one short comparison, no hashing.
+struct JobCounters<'c, 'b> {
+    counters: &'c mut Counters,
+    base: &'b [(&'b str, &'b str)],
+    /// Name and extras (as given, `0` between) → counter slot.
+    seen: Vec<(Box<[u8]>, usize)>,
+    cursor: usize,
+    scratch: Vec<u8>,
+}
+
+impl JobCounters<'_, '_> {
+    fn next_job(&mut self) {
+        self.cursor = 0;
+    }
+
+    /// Adds `delta` to the counter `name` with the base labels plus `extra`.
+    fn add(&mut self, out: &mut SeriesSet, name: &str, extra: &[(&str, &str)], delta: f64) {
+        if !delta.is_finite() || delta < 0.0 {
+            out.non_finite += u64::from(!delta.is_finite());
+            return;
+        }
+        let key = &mut self.scratch;
+        key.clear();
+        key.extend_from_slice(name.as_bytes());
+        for (k, v) in extra {
+            key.push(0);
+            key.extend_from_slice(k.as_bytes());
+            key.push(0);
+            key.extend_from_slice(v.as_bytes());
+        }
+        let at = match self.seen.get(self.cursor) {
+            Some((k, _)) if **k == **key => Some(self.cursor),
+            _ => self.seen.iter().position(|(k, _)| **k == **key),
+        };
+        let i = match at {
+            Some(i) => i,
+            None => {
+                let slot = self.counters.slot(name, &cat(self.base, extra));
+                self.seen.push((key.as_slice().into(), slot));
+                self.seen.len() - 1
+            }
+        };
+        self.cursor = i + 1;
+        self.counters.add_at(out, self.seen[i].1, delta);
+    }
+}
 
 /// The samples of `jobs` (each with its prediction, if any), in time order, into `set`, and
 /// their share of the counters.
@@ -662,18 +897,32 @@ pub fn build_jobs(
     let mut order: Vec<(&(&Job, &JobReport), Option<&Prediction>)> =
         jobs.iter().enumerate().map(|(i, j)| (j, predictions.get(i).and_then(Option::as_ref))).collect();
     order.sort_by(|(a, _), (b, _)| a.0.end_s.total_cmp(&b.0.end_s).then(a.0.id.cmp(&b.0.id)));
-    // Two jobs with the same labels ending in the same millisecond would share a timestamp,
-    // and a deduplicating receiver keeps only one; the later one moves 1 ms on.
+    let mut tally = JobCounters { counters, base: &base, seen: Vec::new(), cursor: 0, scratch: Vec::new() };
     for ((job, r), pred) in order {
+        let resolution = job.resolution.map(|(w, h)| format!("{w}x{h}")).unwrap_or_default();
+        let streams = r.streams.to_string();
+        let mut labels = base.clone();
+        labels.extend([
+            ("scenario", job.scenario.as_str()),
+            ("encoder", job.encoder.as_deref().unwrap_or_default()),
+            ("preset", job.preset.as_deref().unwrap_or_default()),
+            ("bitrate", job.bitrate.as_deref().unwrap_or_default()),
+            ("resolution", resolution.as_str()),
+            ("streams", streams.as_str()),
+        ]);
+        let g = set.group(&SortedLabels::new(&labels));
+        // Two jobs with the same labels ending in the same millisecond would share a timestamp,
+        // and a deduplicating receiver keeps only one; the later one moves 1 ms on.
         let mut ts = ms(job.end_s);
-        let prev = stamps.0.entry(job_labels(job, r)).or_insert(i64::MIN);
+        let prev = stamps.last(set.group_key(g));
         if ts <= *prev {
             ts = *prev + 1;
         }
         *prev = ts;
-        job_samples(ctx, &base, job, r, ts, set, counters);
+        tally.next_job();
+        job_samples(ctx, job, r, ts, set, g, &mut tally);
         if let Some(p) = pred {
-            prediction_samples(ctx, &base, job, r, p, ts, set);
+            predicted_samples(ctx, set, g, JOB_PREDICTED, p, r.run_s, r.cost.compute, ts);
         }
     }
 }
@@ -734,34 +983,21 @@ fn cat<'a>(a: &[(&'a str, &'a str)], b: &[(&'a str, &'a str)]) -> Vec<(&'a str, 
     a.iter().chain(b).copied().collect()
 }
 
-/// The per-job labels (see docs/metrics.md, `{job}`), without `{base}`.
-fn job_labels(job: &Job, r: &JobReport) -> Vec<(&'static str, String)> {
-    vec![
-        ("scenario", job.scenario.clone()),
-        ("encoder", job.encoder.clone().unwrap_or_default()),
-        ("preset", job.preset.clone().unwrap_or_default()),
-        ("bitrate", job.bitrate.clone().unwrap_or_default()),
-        ("resolution", job.resolution.map(|(w, h)| format!("{w}x{h}")).unwrap_or_default()),
-        ("streams", r.streams.to_string()),
-    ]
-}
-
+/// One job's gauges into its group `g` of `set` (labels `{job}`, see docs/metrics.md), and its
+/// share of the counters.
 fn job_samples(
     ctx: &Context<'_>,
-    base: &[(&str, &str)],
     job: &Job,
     r: &JobReport,
     ts: i64,
     set: &mut SeriesSet,
-    counters: &mut Counters,
+    g: GroupId,
+    counters: &mut JobCounters<'_, '_>,
 ) {
-    let owned = job_labels(job, r);
-    let jl = cat(base, &owned.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>());
     let basis = r.compute_basis.as_str();
-    let sorted = SortedLabels::new(&jl);
     let mut gauge = |name: &str, extra: &[(&str, &str)], v: Option<f64>| {
         if let Some(v) = v {
-            set.add_to(name, &sorted, extra, ts, v);
+            set.add_in(g, name, extra, ts, v);
         }
     };
 
@@ -822,31 +1058,31 @@ fn job_samples(
     }
 
     // Counters per host and region.
-    counters.add(set, "costpush_jobs_total", base, 1.0);
-    counters.add(set, "costpush_jobs_by_energy_method_total", &cat(base, &[("method", method)]), 1.0);
+    counters.add(set, "costpush_jobs_total", &[], 1.0);
+    counters.add(set, "costpush_jobs_by_energy_method_total", &[("method", method)], 1.0);
     if fallback {
-        counters.add(set, "costpush_jobs_at_fallback_rates_total", base, 1.0);
+        counters.add(set, "costpush_jobs_at_fallback_rates_total", &[], 1.0);
     }
-    counters.add(set, "costpush_run_seconds_total", base, r.run_s);
-    counters.add(set, "costpush_cpu_core_seconds_total", &cat(base, &[("compute_basis", basis)]), r.core_s);
+    counters.add(set, "costpush_run_seconds_total", &[], r.run_s);
+    counters.add(set, "costpush_cpu_core_seconds_total", &[("compute_basis", basis)], r.core_s);
     if let Some(g) = r.embodied_co2_g {
-        counters.add(set, "costpush_embodied_co2_grams_total", base, g);
+        counters.add(set, "costpush_embodied_co2_grams_total", &[], g);
     }
     match r.energy_j {
-        None => counters.add(set, "costpush_jobs_without_power_total", base, 1.0),
+        None => counters.add(set, "costpush_jobs_without_power_total", &[], 1.0),
         Some(e) => {
-            counters.add(set, "costpush_energy_joules_total", base, e);
+            counters.add(set, "costpush_energy_joules_total", &[], e);
             if let Some((net, kind)) = r.net_energy_j {
-                counters.add(set, "costpush_net_energy_joules_total", &cat(base, &[("baseline", kind)]), net);
+                counters.add(set, "costpush_net_energy_joules_total", &[("baseline", kind)], net);
             }
             if let Some(g) = r.co2_g {
-                counters.add(set, "costpush_co2_grams_total", base, g);
+                counters.add(set, "costpush_co2_grams_total", &[], g);
             }
         }
     }
     for (cur, f) in conversions {
         let c = r.cost.scaled(f);
-        let l = cat(base, &[("currency", cur.as_str())]);
+        let l = [("currency", cur.as_str())];
         counters.add(set, "costpush_compute_cost_total", &l, c.compute);
         if let (Some(e), Some(t)) = (c.energy, c.total) {
             counters.add(set, "costpush_energy_cost_total", &l, e);
@@ -854,7 +1090,7 @@ fn job_samples(
         }
     }
     for (w, conversions) in r.whatif.iter().zip(&whatif_conversions) {
-        let l = cat(base, &[("target_region", w.region.as_str()), ("actual", ctx.actual(&w.region))]);
+        let l = [("target_region", w.region.as_str()), ("actual", ctx.actual(&w.region))];
         if let Some(g) = w.co2_g {
             counters.add(set, "costpush_whatif_co2_grams_total", &l, g);
         }
@@ -871,48 +1107,47 @@ fn job_samples(
     }
 }
 
-/// Predicted power, energy, cost and CO2 of a job, with the model's bands.
-fn prediction_samples(
-    ctx: &Context<'_>,
-    base: &[(&str, &str)],
-    job: &Job,
-    r: &JobReport,
-    p: &Prediction,
-    ts: i64,
-    set: &mut SeriesSet,
-) {
-    let owned = job_labels(job, r);
-    let jl = cat(base, &owned.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>());
-    predicted_samples(ctx, set, "costpush_job_predicted", &jl, p, r.run_s, r.cost.compute, ts);
-}
+/// The metric names of a job's predictions.
+const JOB_PREDICTED: [&str; 4] = [
+    "costpush_job_predicted_power_watts",
+    "costpush_job_predicted_energy_joules",
+    "costpush_job_predicted_co2_grams",
+    "costpush_job_predicted_cost",
+];
 
-/// `<prefix>_power_watts`, `_energy_joules`, `_co2_grams` and `_cost` (every currency) for each
-/// bound of a power prediction over `seconds`, with `compute_cost` (region currency) added to the
-/// energy's cost.
+/// The metric names of a what-if encode's predictions.
+const ENCODE_PREDICTED: [&str; 4] = [
+    "costpush_encode_predicted_power_watts",
+    "costpush_encode_predicted_energy_joules",
+    "costpush_encode_predicted_co2_grams",
+    "costpush_encode_predicted_cost",
+];
+
+/// `names` (power, energy, CO2 and cost in every currency) for each bound of a power
+/// prediction over `seconds`, into group `g`, with `compute_cost` (region currency) added to
+/// the energy's cost.
 #[allow(clippy::too_many_arguments)]
 fn predicted_samples(
     ctx: &Context<'_>,
     set: &mut SeriesSet,
-    prefix: &str,
-    labels: &[(&str, &str)],
+    g: GroupId,
+    names: [&str; 4],
     p: &Prediction,
     seconds: f64,
     compute_cost: f64,
     ts: i64,
 ) {
     let region = ctx.region;
-    let sorted = SortedLabels::new(labels);
-    let names = ["power_watts", "energy_joules", "co2_grams", "cost"].map(|m| format!("{prefix}_{m}"));
     let conversions = ctx.conversions(region.currency);
     for (bound, watts) in prediction_bounds(p) {
         let l = [("bound", bound)];
         let kwh = watts * seconds / JOULES_PER_KWH;
-        set.add_to(&names[0], &sorted, &l, ts, watts);
-        set.add_to(&names[1], &sorted, &l, ts, watts * seconds);
-        set.add_to(&names[2], &sorted, &l, ts, kwh * region.intensity_g_per_kwh);
+        set.add_in(g, names[0], &l, ts, watts);
+        set.add_in(g, names[1], &l, ts, watts * seconds);
+        set.add_in(g, names[2], &l, ts, kwh * region.intensity_g_per_kwh);
         let own = kwh * region.electricity_per_kwh + compute_cost;
         for (cur, f) in &conversions {
-            set.add_to(&names[3], &sorted, &[("bound", bound), ("currency", cur.as_str())], ts, own * f);
+            set.add_in(g, names[3], &[("bound", bound), ("currency", cur.as_str())], ts, own * f);
         }
     }
 }
@@ -970,8 +1205,8 @@ fn insight_samples(
     for e in &ins.encodes {
         // compute billed on wall time, as for a job without CPU samples
         let compute = e.duration_s / 3600.0 * ctx.cores_without_cpu_samples * region.compute_per_core_hour;
-        let l = cat(base, &[("encode", e.name.as_str())]);
-        predicted_samples(ctx, set, "costpush_encode_predicted", &l, &e.power, e.duration_s, compute, now_ms);
+        let g = set.group(&SortedLabels::new(&cat(base, &[("encode", e.name.as_str())])));
+        predicted_samples(ctx, set, g, ENCODE_PREDICTED, &e.power, e.duration_s, compute, now_ms);
     }
     for p in &ins.projections {
         match p {
@@ -1212,6 +1447,68 @@ mod tests {
         let all = s.into_series();
         assert_eq!(all.len(), 1000);
         assert!(all.iter().all(|x| x.samples.len() == 2));
+    }
+
+    #[test]
+    fn grouped_samples_land_in_the_series_add_names_whatever_the_order() {
+        // Jobs that skip a series, reorder them, or bring a new one; groups across two sets
+        // merged; the same series reached directly too.
+        let bases = [[("host", "h"), ("scenario", "a")], [("host", "h"), ("scenario", "b")]];
+        let jobs: [&[(&str, &str)]; 4] = [
+            &[("currency", "EUR"), ("currency", "SEK")],
+            &[("currency", "SEK")],
+            &[("currency", "SEK"), ("currency", "EUR"), ("currency", "USD")],
+            &[],
+        ];
+        let (mut parts, mut want) = (vec![SeriesSet::default(), SeriesSet::default()], SeriesSet::default());
+        for (t, extras) in jobs.iter().enumerate() {
+            for (b, base) in bases.iter().enumerate() {
+                let set = &mut parts[t % 2];
+                let g = set.group(&SortedLabels::new(base));
+                for (i, cur) in extras.iter().enumerate() {
+                    let v = (t * 10 + i + b) as f64;
+                    set.add_in(g, "cost", &[*cur], t as i64, v);
+                    set.add_in(g, "run", &[], t as i64, v);
+                    let all: Vec<(&str, &str)> = base.iter().chain([cur]).copied().collect();
+                    want.add("cost", &all, t as i64, v);
+                    want.add("run", base, t as i64, v);
+                }
+            }
+        }
+        parts[0].add("run", &bases[0], 99, 1.0);
+        want.add("run", &bases[0], 99, 1.0);
+        let second = parts.pop().unwrap();
+        let mut got = parts.pop().unwrap();
+        got.merge(second);
+        assert_eq!(got.sample_count(), want.sample_count());
+        assert_eq!(got.into_series(), want.into_series());
+    }
+
+    #[test]
+    fn job_counters_add_what_counters_add() {
+        let base = [("host", "h"), ("region", "r")];
+        let (mut a, mut b) = (Counters::default(), Counters::default());
+        let (mut sa, mut sb) = (SeriesSet::default(), SeriesSet::default());
+        let mut tally =
+            JobCounters { counters: &mut a, base: &base, seen: Vec::new(), cursor: 0, scratch: Vec::new() };
+        type Add<'a> = (&'a str, &'a [(&'a str, &'a str)], f64);
+        let adds: [Add; 5] = [
+            ("x_total", &[], 1.0),
+            ("y_total", &[("currency", "EUR")], 0.5),
+            ("y_total", &[("currency", "SEK")], 2.5),
+            ("x_total", &[], f64::NAN),
+            ("y_total", &[("currency", "EUR")], -1.0),
+        ];
+        for job in 0..3 {
+            tally.next_job();
+            for (name, extra, d) in adds.iter().skip(job % 2) {
+                tally.add(&mut sa, name, extra, *d);
+                b.add(&mut sb, name, &cat(&base, extra), *d);
+            }
+        }
+        assert_eq!(a, b);
+        assert_eq!(sa.non_finite(), sb.non_finite());
+        assert_eq!(a.value("y_total", &cat(&base, &[("currency", "SEK")])), 7.5);
     }
 
     #[test]
