@@ -177,17 +177,6 @@ pub enum NoModel {
 
 const HEAD: [&str; 6] = ["pixel_rate", "bitrate_kbps", "fps", "encoder", "preset", "power_watts"];
 
-fn cells(r: &TrainingRow) -> Vec<String> {
-    vec![
-        r.pixel_rate.to_string(),
-        r.bitrate_kbps.to_string(),
-        r.fps.to_string(),
-        r.encoder.clone(),
-        r.preset.clone(),
-        r.power_w.to_string(),
-    ]
-}
-
 fn most_common<'a>(v: impl Iterator<Item = &'a String>) -> String {
     let mut counts: std::collections::BTreeMap<&String, usize> = std::collections::BTreeMap::new();
     for s in v {
@@ -201,18 +190,18 @@ pub fn power_model(rows: &[TrainingRow], min_jobs: usize) -> Result<PowerModel, 
     if rows.len() < min_jobs {
         return Err(NoModel::TooFewJobs { have: rows.len(), need: min_jobs });
     }
-    let head: Vec<String> = HEAD.iter().map(|s| s.to_string()).collect();
-    // Text columns must read as text even if every value looks like a number.
-    let table: Vec<Vec<String>> = rows
-        .iter()
-        .map(|r| {
-            let mut c = cells(r);
-            c[3] = format!("enc:{}", c[3]);
-            c[4] = format!("preset:{}", c[4]);
-            c
-        })
-        .collect();
-    let design = Design::from_rows(&head, &table, "power_watts").map_err(NoModel::FitFailed)?;
+    let col = |f: fn(&TrainingRow) -> f64| rows.iter().map(f).collect::<Vec<f64>>();
+    let numeric = vec![
+        (HEAD[0].to_string(), col(|r| r.pixel_rate)),
+        (HEAD[1].to_string(), col(|r| r.bitrate_kbps)),
+        (HEAD[2].to_string(), col(|r| r.fps)),
+    ];
+    // Levels are prefixed so that they read as text even if every value looks like a number.
+    let text = vec![
+        (HEAD[3].to_string(), rows.iter().map(|r| format!("enc:{}", r.encoder)).collect()),
+        (HEAD[4].to_string(), rows.iter().map(|r| format!("preset:{}", r.preset)).collect()),
+    ];
+    let design = Design::from_columns(numeric, text, col(|r| r.power_w)).map_err(NoModel::FitFailed)?;
     let ols = design.fit().map_err(|e| NoModel::FitFailed(e.to_string()))?;
     Ok(PowerModel {
         design,
@@ -241,15 +230,8 @@ impl PowerModel {
         encoder: &str,
         preset: &str,
     ) -> Option<Prediction> {
-        let head: Vec<String> = HEAD[..5].iter().map(|s| s.to_string()).collect();
-        let row = vec![
-            pixel_rate.to_string(),
-            bitrate_kbps.to_string(),
-            fps.to_string(),
-            format!("enc:{encoder}"),
-            format!("preset:{preset}"),
-        ];
-        let x = self.design.row(&head, &row).ok()?;
+        let (enc, preset) = (format!("enc:{encoder}"), format!("preset:{preset}"));
+        let x = self.design.row_of(&[pixel_rate, bitrate_kbps, fps], &[&enc, &preset]).ok()?;
         Some(self.ols.predict(&x, 0.95))
     }
 

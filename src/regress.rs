@@ -237,6 +237,68 @@ impl Design {
         Ok(d)
     }
 
+    /// The same design as [`Design::from_rows`] over a table whose numeric columns come first
+    /// and text columns after, given as values: no number is written out and read back.
+    /// Numeric values must be finite.
+    pub fn from_columns(
+        numeric: Vec<(String, Vec<f64>)>,
+        text: Vec<(String, Vec<String>)>,
+        y: Vec<f64>,
+    ) -> Result<Design, String> {
+        let n = y.len();
+        for (name, v) in &numeric {
+            if v.len() != n || v.iter().any(|x| !x.is_finite()) {
+                return Err(format!("{name}: {} values, {n} expected, all finite", v.len()));
+            }
+        }
+        let mut categorical = Vec::with_capacity(text.len());
+        let mut text_values: Vec<Vec<&str>> = Vec::with_capacity(text.len());
+        for (name, v) in &text {
+            if v.len() != n {
+                return Err(format!("{name}: {} values, {n} expected", v.len()));
+            }
+            let values: Vec<&str> = v.iter().map(|s| s.trim()).collect();
+            let mut levels: Vec<String> = values.iter().map(|s| s.to_string()).collect();
+            levels.sort();
+            levels.dedup();
+            categorical.push((name.clone(), levels));
+            text_values.push(values);
+        }
+        let mut names = vec!["const".to_string()];
+        names.extend(numeric.iter().map(|(c, _)| c.clone()));
+        for (c, levels) in &categorical {
+            names.extend(levels[1..].iter().map(|l| format!("{c}={l}")));
+        }
+        // Column-major, as `fit` takes it.
+        let mut x = Vec::with_capacity(n * names.len());
+        x.extend(std::iter::repeat_n(1.0, n));
+        for (_, v) in &numeric {
+            x.extend_from_slice(v);
+        }
+        for ((_, levels), values) in categorical.iter().zip(&text_values) {
+            for l in &levels[1..] {
+                x.extend(values.iter().map(|v| f64::from(u8::from(v == l))));
+            }
+        }
+        let numeric = numeric.into_iter().map(|(c, _)| c).collect();
+        Ok(Design { names, numeric, categorical, x, y })
+    }
+
+    /// The design row of numeric and text values in the order of [`Design::from_columns`].
+    pub fn row_of(&self, numeric: &[f64], text: &[&str]) -> Result<Vec<f64>, String> {
+        let mut out = Vec::with_capacity(self.names.len());
+        out.push(1.0);
+        out.extend_from_slice(numeric);
+        for ((c, levels), v) in self.categorical.iter().zip(text) {
+            let v = v.trim();
+            if !levels.iter().any(|l| l == v) {
+                return Err(format!("{c}: level {v:?} was not in the training data"));
+            }
+            out.extend(levels[1..].iter().map(|l| f64::from(u8::from(l == v))));
+        }
+        Ok(out)
+    }
+
     pub fn names(&self) -> &[String] {
         &self.names
     }
@@ -292,6 +354,36 @@ mod tests {
 
     fn close(a: f64, b: f64, tol: f64) -> bool {
         (a - b).abs() <= tol * b.abs().max(1e-300)
+    }
+
+    #[test]
+    fn a_design_from_columns_is_the_design_from_rows() {
+        let head: Vec<String> = ["a", "b", "t", "y"].iter().map(|s| s.to_string()).collect();
+        let data = [
+            (0.5, 1e-7, " z", 3.0),
+            (2.0, 3.25, "x ", 1.5),
+            (1.0 / 3.0, 7.0, "y", 2.0),
+            (4.0, 0.0, "x", 9.0),
+        ];
+        let rows: Vec<Vec<String>> = data
+            .iter()
+            .map(|(a, b, t, y)| vec![a.to_string(), b.to_string(), t.to_string(), y.to_string()])
+            .collect();
+        let want = Design::from_rows(&head, &rows, "y").unwrap();
+        let got = Design::from_columns(
+            vec![
+                ("a".into(), data.iter().map(|d| d.0).collect()),
+                ("b".into(), data.iter().map(|d| d.1).collect()),
+            ],
+            vec![("t".into(), data.iter().map(|d| d.2.to_string()).collect())],
+            data.iter().map(|d| d.3).collect(),
+        )
+        .unwrap();
+        assert_eq!((&got.names, &got.x, &got.y), (&want.names, &want.x, &want.y));
+        let row = ["0.25".to_string(), "2".to_string(), "y ".to_string()];
+        assert_eq!(got.row_of(&[0.25, 2.0], &["y "]).unwrap(), want.row(&head[..3], &row).unwrap());
+        assert!(got.row_of(&[0.25, 2.0], &["w"]).is_err());
+        assert!(Design::from_columns(vec![("a".into(), vec![f64::NAN])], vec![], vec![1.0]).is_err());
     }
 
     #[test]
