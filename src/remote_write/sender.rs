@@ -6,8 +6,9 @@
 //! a configuration error (401, 403, 404, …) keeps it and retries at the maximum backoff.
 //!
 //! The counters (samples sent, retried, dropped by reason, last success) are kept in
-//! `queue/stats.json`, rewritten (temp file, fsync, rename) after each batch, so they survive
-//! restarts.
+//! `queue/stats.json`, rewritten (temp file, rename) after each batch, so they survive
+//! restarts. It is not fsynced: a power loss may cost the last increments (read as a counter
+//! reset by `increase()`), never a sample, and a fsync per batch was 5 % of a large cycle's CPU.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -83,7 +84,6 @@ impl Stats {
         let write = || -> std::io::Result<()> {
             let mut f = std::fs::File::create(&tmp)?;
             std::io::Write::write_all(&mut f, &serde_json::to_vec(self).map_err(std::io::Error::other)?)?;
-            f.sync_all()?;
             std::fs::rename(&tmp, path)
         };
         if let Err(e) = write() {
