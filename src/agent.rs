@@ -849,6 +849,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
                 if let Err(e) = result {
                     warn!(error = format!("{e:#}"), "cycle failed; the same files are read again next cycle");
                 }
+                crate::release_free_memory();
             }
         }
     }

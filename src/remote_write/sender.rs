@@ -368,6 +368,7 @@ impl<T: Transport> Sender<T> {
             }
             let empty = self.shared.queue.lock().expect("queue lock").is_empty();
             if empty {
+                crate::release_free_memory();
                 tokio::select! {
                     _ = self.shared.wake.notified() => continue,
                     _ = wait_stop(&mut stop) => return,
