@@ -265,7 +265,7 @@ impl<'a> Cycle<'a> {
                 return;
             }
         };
-        let hash = results::fnv1a(&bytes);
+        let hash = results::content_hash(&bytes);
         if let Some(p) = prev.filter(|f| f.hash == hash && !f.deferred) {
             // Touched but not changed.
             self.next.files.insert(path.to_path_buf(), FileState { len, mtime_ns: mtime, ..p.clone() });

@@ -1,8 +1,8 @@
 //! What the agent remembers between cycles and restarts, in `<state_dir>/state.json`.
 //!
-//! - `files`: per results file, the fingerprint (length, mtime, FNV-1a of the content) of the
-//!   version last read, so unchanged files are not re-read and changed ones (the scheduler
-//!   appends) are;
+//! - `files`: per results file, the fingerprint (length, mtime, `results::content_hash` of the
+//!   content) of the version last read, so unchanged files are not re-read and changed ones (the
+//!   scheduler appends) are;
 //! - `jobs`: the identity of every job already pushed, so no job is counted twice across
 //!   cycles, files or restarts;
 //! - `counters`: the value and last timestamp of every counter, so counters survive restarts.
