@@ -98,18 +98,39 @@ fn put_timeseries<'a>(
         put_bytes_field(buf, 0x0a, n);
         put_bytes_field(buf, 0x12, v);
     }
+    buf.reserve(sample_bytes);
     for (t, v) in samples {
-        buf.push(0x12); // TimeSeries.samples = 2
-        put_varint(buf, sample_len(*t, *v) as u64);
-        if *v != 0.0 {
-            buf.push(0x09);
-            buf.extend_from_slice(&v.to_le_bytes());
-        }
-        if *t != 0 {
-            buf.push(0x10);
-            put_varint(buf, *t as u64);
-        }
+        put_sample(buf, *t, *v);
     }
+}
+
+/// One `TimeSeries.samples` entry, assembled on the stack and appended at once (a million of
+/// these make a large cycle: byte-by-byte pushes showed in its profile).
+#[inline]
+fn put_sample(buf: &mut Vec<u8>, t: i64, v: f64) {
+    // tag, length (a sample is at most 20 bytes: one length byte), value, timestamp
+    let mut a = [0u8; 22];
+    let mut n = 2;
+    if v != 0.0 {
+        a[n] = 0x09;
+        a[n + 1..n + 9].copy_from_slice(&v.to_le_bytes());
+        n += 9;
+    }
+    if t != 0 {
+        a[n] = 0x10;
+        n += 1;
+        let mut x = t as u64;
+        while x >= 0x80 {
+            a[n] = (x as u8) | 0x80;
+            x >>= 7;
+            n += 1;
+        }
+        a[n] = x as u8;
+        n += 1;
+    }
+    a[0] = 0x12; // TimeSeries.samples = 2
+    a[1] = (n - 2) as u8;
+    buf.extend_from_slice(&a[..n]);
 }
 
 /// The protobuf message for a group of series.
@@ -237,7 +258,14 @@ mod tests {
         let s = vec![
             Series {
                 labels: vec![("__name__".into(), "a".into()), ("k".into(), long.clone())],
-                samples: vec![(0, 0.0), (-5, -0.0), (1_767_614_520_000, 1.5), (1, f64::MIN_POSITIVE)],
+                samples: vec![
+                    (0, 0.0),
+                    (-5, -0.0),
+                    (1_767_614_520_000, 1.5),
+                    (1, f64::MIN_POSITIVE),
+                    (i64::MIN, f64::MAX),
+                    (i64::MAX, -1.0),
+                ],
             },
             Series {
                 labels: vec![("__name__".into(), "b".into()), ("e".into(), "".into())],
