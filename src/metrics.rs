@@ -122,17 +122,70 @@ fn push_label(key: &mut Vec<u8>, k: &str, v: &str) {
 }
 
 /// The `(name, value)` pairs of a series key, in order.
-pub(crate) fn key_pairs(key: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> + Clone {
-    key.split(|b| *b == 0xfe).filter(|kv| !kv.is_empty()).map(|kv| {
-        let at = kv.iter().position(|b| *b == 0xff).unwrap_or(kv.len());
-        (&kv[..at], kv.get(at + 1..).unwrap_or_default())
-    })
+pub(crate) fn key_pairs(key: &[u8]) -> KeyPairs<'_> {
+    KeyPairs(key)
+}
+
+/// Iterator of [`key_pairs`]: the separators are found with `memchr` (keys are walked for every
+/// series of every request).
+#[derive(Clone)]
+pub(crate) struct KeyPairs<'a>(&'a [u8]);
+
+impl<'a> Iterator for KeyPairs<'a> {
+    type Item = (&'a [u8], &'a [u8]);
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if self.0.is_empty() {
+                return None;
+            }
+            let end = memchr::memchr(0xfe, self.0).unwrap_or(self.0.len());
+            let kv = &self.0[..end];
+            self.0 = self.0.get(end + 1..).unwrap_or_default();
+            if kv.is_empty() {
+                continue;
+            }
+            let at = memchr::memchr(0xff, kv).unwrap_or(kv.len());
+            return Some((&kv[..at], kv.get(at + 1..).unwrap_or_default()));
+        }
+    }
 }
 
 /// The labels of a key, in order.
 fn key_labels(key: &[u8]) -> Labels {
     let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     key_pairs(key).map(|(k, v)| (text(k), text(v))).collect()
+}
+
+/// Whether `extra` is in key order already: names ascending, each once, all after `__name__`,
+/// no empty values (so that `__name__` and `extra` are the series' own key as given).
+fn in_key_order(extra: &[(&str, &str)]) -> bool {
+    let mut prev = "__name__";
+    for (k, v) in extra {
+        if *k <= prev || v.is_empty() {
+            return false;
+        }
+        prev = k;
+    }
+    true
+}
+
+/// Whether `own` is the key of `__name__` = `name` followed by `extra` (in key order).
+fn own_key_is(own: &[u8], name: &str, extra: &[(&str, &str)]) -> bool {
+    let mut rest = own;
+    let mut eat = |k: &str, v: &str| {
+        let (k, v) = (k.as_bytes(), v.as_bytes());
+        let n = k.len() + v.len() + 2;
+        let ok = rest.len() >= n
+            && &rest[..k.len()] == k
+            && rest[k.len()] == 0xff
+            && &rest[k.len() + 1..n - 1] == v
+            && rest[n - 1] == 0xfe;
+        if ok {
+            rest = &rest[n..];
+        }
+        ok
+    };
+    eat("__name__", name) && extra.iter().all(|(k, v)| eat(k, v)) && rest.is_empty()
 }
 
 /// The full key of a group's series: the group's labels and the series' own, in name order;
@@ -305,6 +358,18 @@ impl SeriesSet {
             self.non_finite += 1;
             return;
         }
+        // The common case, checked without building the key: extras given in key order, and
+        // the series is the one after the group's last.
+        let group = &mut self.groups[g.0 as usize];
+        if in_key_order(extra) {
+            if let Some((own, samples)) = group.series.get_mut(group.cursor) {
+                if own_key_is(own, name, extra) {
+                    samples.push((ts_ms, value));
+                    group.cursor += 1;
+                    return;
+                }
+            }
+        }
         let mut key = std::mem::take(&mut self.scratch);
         key.clear();
         with_sorted(name, extra, |l| {
@@ -436,11 +501,13 @@ impl SeriesSet {
         let max = max_samples.max(1);
         let mut out = Vec::new();
         let mut room = max;
+        let mut labels = Vec::new();
         for (key, samples) in self.into_sorted() {
+            crate::remote_write::encode::label_block(key_pairs(&key), &mut labels);
             let mut rest = samples.as_slice();
             while !rest.is_empty() {
                 let take = rest.len().min(room);
-                enc.push_keyed(&key, &rest[..take]);
+                enc.push(&labels, &rest[..take]);
                 rest = &rest[take..];
                 room -= take;
                 if room == 0 {
@@ -1007,7 +1074,7 @@ fn job_samples(
     gauge("costpush_job_power_watts", &[("method", method)], r.mean_power_w);
     gauge("costpush_job_energy_joules", &[("method", method)], r.energy_j);
     if let Some((net, kind)) = r.net_energy_j {
-        gauge("costpush_job_net_energy_joules", &[("method", method), ("baseline", kind)], Some(net));
+        gauge("costpush_job_net_energy_joules", &[("baseline", kind), ("method", method)], Some(net));
     }
     gauge("costpush_job_cpu_core_seconds", &[("compute_basis", basis)], Some(r.core_s));
     gauge("costpush_job_co2_grams", &intensity_source, r.co2_g);
@@ -1034,24 +1101,22 @@ fn job_samples(
         let c = r.cost.scaled(f);
         let (cur, cb) = (("currency", cur.as_str()), ("compute_basis", basis));
         gauge("costpush_job_energy_cost", &[cur], c.energy);
-        gauge("costpush_job_compute_cost", &[cur, cb], Some(c.compute));
-        gauge("costpush_job_cost", &[cur, cb], c.total);
-        gauge("costpush_job_cost_per_pixel", &[cur, cb], r.cost_per_pixel.map(|x| x * f));
+        gauge("costpush_job_compute_cost", &[cb, cur], Some(c.compute));
+        gauge("costpush_job_cost", &[cb, cur], c.total);
+        gauge("costpush_job_cost_per_pixel", &[cb, cur], r.cost_per_pixel.map(|x| x * f));
     }
     // Each what-if region's conversions, worked out once for its gauge and its counter.
     let whatif_conversions: Vec<Vec<(Currency, f64)>> =
         r.whatif.iter().map(|w| ctx.conversions_at(w.currency, job.end_s).0).collect();
     for (w, conversions) in r.whatif.iter().zip(&whatif_conversions) {
-        let target = [("target_region", w.region.as_str()), ("actual", ctx.actual(&w.region))];
-        gauge(
-            "costpush_job_whatif_co2_grams",
-            &cat(&target, &[("intensity_source", w.intensity.source())]),
-            w.co2_g,
-        );
+        // Extras in key order (the fast path of `add_in`).
+        let (region, actual) = (("target_region", w.region.as_str()), ("actual", ctx.actual(&w.region)));
+        let source = ("intensity_source", w.intensity.source());
+        gauge("costpush_job_whatif_co2_grams", &[actual, source, region], w.co2_g);
         for &(cur, f) in conversions {
             gauge(
                 "costpush_job_whatif_cost",
-                &cat(&target, &[("currency", cur.as_str())]),
+                &[actual, ("currency", cur.as_str()), region],
                 w.cost.total.map(|t| t * f),
             );
         }
