@@ -63,7 +63,7 @@ struct Group {
     cursor: usize,
 }
 
-/// A series key (see [`SeriesSet`]) and its samples.
+/// A series' own key (see [`Group`]) and its samples.
 type KeyedSamples = (Box<[u8]>, Vec<(i64, f64)>);
 
 /// A handle on a group of a [`SeriesSet`] (valid for that set only).
@@ -188,11 +188,11 @@ fn own_key_is(own: &[u8], name: &str, extra: &[(&str, &str)]) -> bool {
     eat("__name__", name) && extra.iter().all(|(k, v)| eat(k, v)) && rest.is_empty()
 }
 
-/// The full key of a group's series: the group's labels and the series' own, in name order;
-/// where both have a name, the series' own value is kept.
-fn merge_keys(group: &[u8], own: &[u8], out: &mut Vec<u8>) {
-    out.clear();
-    let (mut a, mut b) = (key_pairs(group).peekable(), key_pairs(own).peekable());
+/// The labels of a group's series, in name order, to `f`: the group's (already split) and its
+/// own; where both have a name, the series' own value is kept.
+fn merge_pairs(group: &[(&[u8], &[u8])], own: &[u8], mut f: impl FnMut(&[u8], &[u8])) {
+    let mut a = group.iter().copied().peekable();
+    let mut b = key_pairs(own).peekable();
     loop {
         let take_a = match (a.peek(), b.peek()) {
             (None, None) => break,
@@ -207,11 +207,16 @@ fn merge_keys(group: &[u8], own: &[u8], out: &mut Vec<u8>) {
             }
         };
         let (k, v) = if take_a { a.next() } else { b.next() }.expect("peeked");
-        out.extend_from_slice(k);
-        out.push(0xff);
-        out.extend_from_slice(v);
-        out.push(0xfe);
+        f(k, v);
     }
+}
+
+/// A series on its way out: its key (its identity and order), its labels as protobuf (see
+/// `encode::label_block`), its samples.
+struct Outgoing {
+    key: Box<[u8]>,
+    labels: Vec<u8>,
+    samples: Vec<(i64, f64)>,
 }
 
 /// Labels sorted by name, each name once, none empty and no `__name__`: the part of a series
@@ -460,33 +465,49 @@ impl SeriesSet {
     /// The series in a fixed order, each with samples sorted by time (stable, so equal stamps
     /// keep their order).
     pub fn into_series(self) -> Vec<Series> {
-        self.into_sorted().map(|(key, samples)| Series { labels: key_labels(&key), samples }).collect()
+        self.into_sorted().map(|o| Series { labels: key_labels(&o.key), samples: o.samples }).collect()
     }
 
-    /// Keys and samples, series in key order (a fixed order, so the same cycle always makes the
-    /// same batches) and samples in time order (stable, so equal stamps keep their order).
-    fn into_sorted(self) -> impl Iterator<Item = KeyedSamples> {
-        let mut v: Vec<_> = self.keys.into_iter().zip(self.samples).collect();
+    /// The series in key order (a fixed order, so the same cycle always makes the same
+    /// batches), samples in time order (stable, so equal stamps keep their order). A group's key
+    /// is split once for all its series, and each series' labels are encoded as they are merged.
+    fn into_sorted(self) -> impl Iterator<Item = Outgoing> {
+        use crate::remote_write::encode::{label_block, put_label};
+        let mut v: Vec<Outgoing> = Vec::with_capacity(self.keys.len());
+        for (key, samples) in self.keys.into_iter().zip(self.samples) {
+            let mut labels = Vec::new();
+            label_block(key_pairs(&key), &mut labels);
+            v.push(Outgoing { key, labels, samples });
+        }
         let mut key = Vec::new();
-        for g in self.groups {
-            for (own, samples) in g.series {
-                merge_keys(&g.key, &own, &mut key);
-                v.push((key.as_slice().into(), samples));
+        for Group { key: group_key, series, .. } in self.groups {
+            let pairs: Vec<(&[u8], &[u8])> = key_pairs(&group_key).collect();
+            for (own, samples) in series {
+                key.clear();
+                let mut labels = Vec::with_capacity(group_key.len() + own.len() + 32);
+                merge_pairs(&pairs, &own, |k, v| {
+                    key.extend_from_slice(k);
+                    key.push(0xff);
+                    key.extend_from_slice(v);
+                    key.push(0xfe);
+                    put_label(&mut labels, k, v);
+                });
+                v.push(Outgoing { key: key.as_slice().into(), labels, samples });
             }
         }
-        // Stable, so that a series reached both ways keeps its samples in the order added.
-        v.sort_by(|a, b| a.0.cmp(&b.0));
-        // A series reached both as a group's and directly comes out once.
-        let mut out: Vec<KeyedSamples> = Vec::with_capacity(v.len());
-        for (key, samples) in v {
+        // Stable, so that a series reached two ways keeps its samples in the order added.
+        v.sort_by(|a, b| a.key.cmp(&b.key));
+        // A series reached two ways (directly and in a group) comes out once.
+        let mut out: Vec<Outgoing> = Vec::with_capacity(v.len());
+        for o in v {
             match out.last_mut() {
-                Some(last) if last.0 == key => last.1.extend(samples),
-                _ => out.push((key, samples)),
+                Some(last) if last.key == o.key => last.samples.extend(o.samples),
+                _ => out.push(o),
             }
         }
-        out.into_iter().map(|(key, mut samples)| {
-            samples.sort_by_key(|(t, _)| *t);
-            (key, samples)
+        out.into_iter().map(|mut o| {
+            o.samples.sort_by_key(|(t, _)| *t);
+            o
         })
     }
 
@@ -501,13 +522,11 @@ impl SeriesSet {
         let max = max_samples.max(1);
         let mut out = Vec::new();
         let mut room = max;
-        let mut labels = Vec::new();
-        for (key, samples) in self.into_sorted() {
-            crate::remote_write::encode::label_block(key_pairs(&key), &mut labels);
-            let mut rest = samples.as_slice();
+        for o in self.into_sorted() {
+            let mut rest = o.samples.as_slice();
             while !rest.is_empty() {
                 let take = rest.len().min(room);
-                enc.push(&labels, &rest[..take]);
+                enc.push(&o.labels, &rest[..take]);
                 rest = &rest[take..];
                 room -= take;
                 if room == 0 {

@@ -77,11 +77,16 @@ pub fn encode(series: &[Series], buf: &mut Vec<u8>) {
 pub fn label_block<'a>(labels: impl Iterator<Item = (&'a [u8], &'a [u8])>, out: &mut Vec<u8>) {
     out.clear();
     for (n, v) in labels {
-        out.push(0x0a); // TimeSeries.labels = 1
-        put_varint(out, (bytes_field_len(n) + bytes_field_len(v)) as u64);
-        put_bytes_field(out, 0x0a, n);
-        put_bytes_field(out, 0x12, v);
+        put_label(out, n, v);
     }
+}
+
+/// Appends one `TimeSeries.labels` entry (see [`label_block`]).
+pub fn put_label(out: &mut Vec<u8>, n: &[u8], v: &[u8]) {
+    out.push(0x0a); // TimeSeries.labels = 1
+    put_varint(out, (bytes_field_len(n) + bytes_field_len(v)) as u64);
+    put_bytes_field(out, 0x0a, n);
+    put_bytes_field(out, 0x12, v);
 }
 
 /// One `WriteRequest.timeseries` entry from its encoded labels (see [`label_block`]).
@@ -172,6 +177,8 @@ fn put_bytes_field(buf: &mut Vec<u8>, tag: u8, b: &[u8]) {
 pub struct BodyEncoder {
     raw: Vec<u8>,
     snappy: Option<snap::raw::Encoder>,
+    /// Snappy's output buffer, kept: a fresh one is zeroed at its largest size every time.
+    compressed: Vec<u8>,
 }
 
 impl BodyEncoder {
@@ -195,10 +202,16 @@ impl BodyEncoder {
     }
 
     fn compress(&mut self) -> Vec<u8> {
-        self.snappy
+        let max = snap::raw::max_compress_len(self.raw.len());
+        if self.compressed.len() < max {
+            self.compressed.resize(max, 0);
+        }
+        let n = self
+            .snappy
             .get_or_insert_with(snap::raw::Encoder::new)
-            .compress_vec(&self.raw)
-            .expect("snappy block compression of an in-memory buffer cannot fail")
+            .compress(&self.raw, &mut self.compressed)
+            .expect("snappy block compression of an in-memory buffer cannot fail");
+        self.compressed[..n].to_vec()
     }
 }
 
