@@ -115,9 +115,13 @@ fn hash_bytes(bytes: &[u8]) -> u64 {
 }
 
 fn push_label(key: &mut Vec<u8>, k: &str, v: &str) {
-    key.extend_from_slice(k.as_bytes());
+    push_pair(key, k.as_bytes(), v.as_bytes());
+}
+
+fn push_pair(key: &mut Vec<u8>, k: &[u8], v: &[u8]) {
+    key.extend_from_slice(k);
     key.push(0xff);
-    key.extend_from_slice(v.as_bytes());
+    key.extend_from_slice(v);
     key.push(0xfe);
 }
 
@@ -211,11 +215,9 @@ fn merge_pairs(group: &[(&[u8], &[u8])], own: &[u8], mut f: impl FnMut(&[u8], &[
     }
 }
 
-/// A series on its way out: its key (its identity and order), its labels as protobuf (see
-/// `encode::label_block`), its samples.
+/// A series on its way out: its key (its identity and order) and its samples.
 struct Outgoing {
     key: Box<[u8]>,
-    labels: Vec<u8>,
     samples: Vec<(i64, f64)>,
 }
 
@@ -470,29 +472,19 @@ impl SeriesSet {
 
     /// The series in key order (a fixed order, so the same cycle always makes the same
     /// batches), samples in time order (stable, so equal stamps keep their order). A group's key
-    /// is split once for all its series, and each series' labels are encoded as they are merged.
+    /// is split once for all its series.
     fn into_sorted(self) -> impl Iterator<Item = Outgoing> {
-        use crate::remote_write::encode::{label_block, put_label};
         let mut v: Vec<Outgoing> = Vec::with_capacity(self.keys.len());
         for (key, samples) in self.keys.into_iter().zip(self.samples) {
-            let mut labels = Vec::new();
-            label_block(key_pairs(&key), &mut labels);
-            v.push(Outgoing { key, labels, samples });
+            v.push(Outgoing { key, samples });
         }
         let mut key = Vec::new();
         for Group { key: group_key, series, .. } in self.groups {
             let pairs: Vec<(&[u8], &[u8])> = key_pairs(&group_key).collect();
             for (own, samples) in series {
                 key.clear();
-                let mut labels = Vec::with_capacity(group_key.len() + own.len() + 32);
-                merge_pairs(&pairs, &own, |k, v| {
-                    key.extend_from_slice(k);
-                    key.push(0xff);
-                    key.extend_from_slice(v);
-                    key.push(0xfe);
-                    put_label(&mut labels, k, v);
-                });
-                v.push(Outgoing { key: key.as_slice().into(), labels, samples });
+                merge_pairs(&pairs, &own, |k, v| push_pair(&mut key, k, v));
+                v.push(Outgoing { key: key.as_slice().into(), samples });
             }
         }
         // Stable, so that a series reached two ways keeps its samples in the order added.
@@ -522,11 +514,15 @@ impl SeriesSet {
         let max = max_samples.max(1);
         let mut out = Vec::new();
         let mut room = max;
+        // Labels are encoded once per series (not per request) and only as they are sent: kept
+        // for every series of a chunk they would double its memory.
+        let mut labels = Vec::new();
         for o in self.into_sorted() {
+            crate::remote_write::encode::label_block(key_pairs(&o.key), &mut labels);
             let mut rest = o.samples.as_slice();
             while !rest.is_empty() {
                 let take = rest.len().min(room);
-                enc.push(&o.labels, &rest[..take]);
+                enc.push(&labels, &rest[..take]);
                 rest = &rest[take..];
                 room -= take;
                 if room == 0 {
