@@ -225,6 +225,10 @@ impl<'a> Cycle<'a> {
         self.jobs_without_power += reports.iter().filter(|r| r.energy_j.is_none()).count();
         self.new_jobs += jobs.len();
         let pairs: Vec<(&Job, &calc::JobReport)> = jobs.iter().map(|(j, _)| j).zip(reports.iter()).collect();
+        if cfg.predictions.enabled && !pairs.is_empty() {
+            // Refitted below: the old fit (its design and factorisation) goes first, not after.
+            self.model = None;
+        }
         let (predictions, model) =
             job_predictions(cfg, &mut self.next, &pairs, self.now_ms, &mut self.skipped);
         if model.is_some() {

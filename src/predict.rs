@@ -201,8 +201,9 @@ pub fn power_model(rows: &[TrainingRow], min_jobs: usize) -> Result<PowerModel, 
         (HEAD[3].to_string(), rows.iter().map(|r| format!("enc:{}", r.encoder)).collect()),
         (HEAD[4].to_string(), rows.iter().map(|r| format!("preset:{}", r.preset)).collect()),
     ];
-    let design = Design::from_columns(numeric, text, col(|r| r.power_w)).map_err(NoModel::FitFailed)?;
+    let mut design = Design::from_columns(numeric, text, col(|r| r.power_w)).map_err(NoModel::FitFailed)?;
     let ols = design.fit().map_err(|e| NoModel::FitFailed(e.to_string()))?;
+    design.forget_data();
     Ok(PowerModel {
         design,
         ols,

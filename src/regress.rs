@@ -299,6 +299,13 @@ impl Design {
         Ok(out)
     }
 
+    /// Drops the training data once fitted: [`Design::row_of`] and [`Design::names`] need only
+    /// the columns and levels.
+    pub fn forget_data(&mut self) {
+        self.x = Vec::new();
+        self.y = Vec::new();
+    }
+
     pub fn names(&self) -> &[String] {
         &self.names
     }
