@@ -43,11 +43,11 @@ pub type Labels = Vec<(String, String)>;
 pub struct SeriesSet {
     keys: Vec<Box<[u8]>>,
     samples: Vec<Vec<(i64, f64)>>,
-    /// Key hash → indices into `keys` (more than one only on a hash collision).
-    index: std::collections::HashMap<u64, Vec<u32>, BuildIdentity>,
+    /// Key hash → indices into `keys`.
+    index: HashIndex,
     groups: Vec<Group>,
     /// Group key hash → indices into `groups`.
-    group_index: std::collections::HashMap<u64, Vec<u32>, BuildIdentity>,
+    group_index: HashIndex,
     scratch: Vec<u8>,
     non_finite: u64,
 }
@@ -96,6 +96,26 @@ impl std::hash::Hasher for IdentityHasher {
     }
     fn write_u64(&mut self, n: u64) {
         self.0 = n;
+    }
+}
+
+/// Positions in a list by the hash of each element's key (more than one position per hash only
+/// on a collision): the lookup shared by series, groups and counters.
+#[derive(Debug, Default, Clone)]
+struct HashIndex(std::collections::HashMap<u64, Vec<u32>, BuildIdentity>);
+
+impl HashIndex {
+    /// The position of the element with key hash `hash` for which `is` holds; else `next` is
+    /// recorded for the hash and returned with `true`, and the caller appends the element there.
+    fn find_or_insert(&mut self, hash: u64, is: impl Fn(usize) -> bool, next: usize) -> (usize, bool) {
+        let slot = self.0.entry(hash).or_default();
+        match slot.iter().find(|&&i| is(i as usize)) {
+            Some(&i) => (i as usize, false),
+            None => {
+                slot.push(next as u32);
+                (next, true)
+            }
+        }
     }
 }
 
@@ -338,19 +358,15 @@ impl SeriesSet {
         for (k, v) in &base.0 {
             push_label(&mut key, k, v);
         }
-        let slot = self.group_index.entry(hash_bytes(&key)).or_default();
-        let i = match slot.iter().find(|&&i| *self.groups[i as usize].key == *key) {
-            Some(&i) => i,
-            None => {
-                let i = self.groups.len() as u32;
-                slot.push(i);
-                self.groups.push(Group { key: key.as_slice().into(), ..Group::default() });
-                i
-            }
-        };
+        let groups = &mut self.groups;
+        let (i, new) =
+            self.group_index.find_or_insert(hash_bytes(&key), |i| *groups[i].key == *key, groups.len());
+        if new {
+            groups.push(Group { key: key.as_slice().into(), ..Group::default() });
+        }
+        groups[i].cursor = 0;
         self.scratch = key;
-        self.groups[i as usize].cursor = 0;
-        GroupId(i)
+        GroupId(i as u32)
     }
 
     /// The labels of group `g`, in key format (a stable identity of the label set).
@@ -407,16 +423,12 @@ impl SeriesSet {
     }
 
     fn push_all(&mut self, key: &[u8], samples: impl IntoIterator<Item = (i64, f64)>) {
-        let slot = self.index.entry(hash_bytes(key)).or_default();
-        let i = match slot.iter().find(|&&i| *self.keys[i as usize] == *key) {
-            Some(&i) => i as usize,
-            None => {
-                slot.push(self.keys.len() as u32);
-                self.keys.push(key.into());
-                self.samples.push(Vec::new());
-                self.keys.len() - 1
-            }
-        };
+        let keys = &mut self.keys;
+        let (i, new) = self.index.find_or_insert(hash_bytes(key), |i| *keys[i] == *key, keys.len());
+        if new {
+            keys.push(key.into());
+            self.samples.push(Vec::new());
+        }
         self.samples[i].extend(samples);
     }
 
@@ -426,20 +438,18 @@ impl SeriesSet {
             self.push_all(&key, samples);
         }
         for g in other.groups {
-            let slot = self.group_index.entry(hash_bytes(&g.key)).or_default();
-            match slot.iter().find(|&&i| self.groups[i as usize].key == g.key) {
-                None => {
-                    slot.push(self.groups.len() as u32);
-                    self.groups.push(g);
-                }
-                Some(&i) => {
-                    let mine = &mut self.groups[i as usize];
-                    for (own, samples) in g.series {
-                        match mine.series.iter_mut().find(|(k, _)| *k == own) {
-                            Some((_, s)) => s.extend(samples),
-                            None => mine.series.push((own, samples)),
-                        }
-                    }
+            let groups = &mut self.groups;
+            let (i, new) =
+                self.group_index.find_or_insert(hash_bytes(&g.key), |i| groups[i].key == g.key, groups.len());
+            if new {
+                groups.push(g);
+                continue;
+            }
+            let mine = &mut groups[i];
+            for (own, samples) in g.series {
+                match mine.series.iter_mut().find(|(k, _)| *k == own) {
+                    Some((_, s)) => s.extend(samples),
+                    None => mine.series.push((own, samples)),
                 }
             }
         }
@@ -587,7 +597,7 @@ pub struct Counters {
 
 #[derive(Debug, Clone, Default)]
 struct KeyIndex {
-    by_hash: std::collections::HashMap<u64, Vec<u32>, BuildIdentity>,
+    by_hash: HashIndex,
     /// How many of the entries are in `by_hash` (loaded ones are indexed on first use).
     indexed: usize,
     scratch: Vec<u8>,
@@ -663,7 +673,8 @@ impl Counters {
         let mut key = std::mem::take(&mut index.scratch);
         while index.indexed < entries.len() {
             key_of(&entries[index.indexed].0, &mut key);
-            index.by_hash.entry(hash_bytes(&key)).or_default().push(index.indexed as u32);
+            // Loaded entries are distinct: each gets its own position.
+            index.by_hash.find_or_insert(hash_bytes(&key), |_| false, index.indexed);
             index.indexed += 1;
         }
         let at = with_sorted(name, labels, |l| {
@@ -671,17 +682,14 @@ impl Counters {
             for (k, v) in l {
                 push_label(&mut key, k, v);
             }
-            let slot = index.by_hash.entry(hash_bytes(&key)).or_default();
-            match slot.iter().find(|&&i| same(&entries[i as usize].0, l)) {
-                Some(&i) => i as usize,
-                None => {
-                    slot.push(entries.len() as u32);
-                    let labels: Labels = l.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-                    entries.push((labels, CounterState { value: 0.0, ts_ms: NEW }));
-                    index.indexed = entries.len();
-                    entries.len() - 1
-                }
+            let (i, new) =
+                index.by_hash.find_or_insert(hash_bytes(&key), |i| same(&entries[i].0, l), entries.len());
+            if new {
+                let labels: Labels = l.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+                entries.push((labels, CounterState { value: 0.0, ts_ms: NEW }));
+                index.indexed = entries.len();
             }
+            i
         });
         index.scratch = key;
         at
