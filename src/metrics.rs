@@ -308,6 +308,16 @@ fn with_sorted<R>(name: &str, labels: &[(&str, &str)], f: impl FnOnce(&[(&str, &
     }
 }
 
+/// The key of `__name__` = `name` plus `labels` (as [`with_sorted`] orders them) into `key`.
+fn write_key(key: &mut Vec<u8>, name: &str, labels: &[(&str, &str)]) {
+    key.clear();
+    with_sorted(name, labels, |l| {
+        for (k, v) in l {
+            push_label(key, k, v);
+        }
+    });
+}
+
 fn same(a: &Labels, b: &[(&str, &str)]) -> bool {
     a.len() == b.len() && a.iter().zip(b).all(|((k1, v1), (k2, v2))| k1 == k2 && v1 == v2)
 }
@@ -326,12 +336,7 @@ impl SeriesSet {
             return;
         }
         let mut key = std::mem::take(&mut self.scratch);
-        key.clear();
-        with_sorted(name, labels, |l| {
-            for (k, v) in l {
-                push_label(&mut key, k, v);
-            }
-        });
+        write_key(&mut key, name, labels);
         self.push(&key, ts_ms, value);
         self.scratch = key;
     }
@@ -394,12 +399,7 @@ impl SeriesSet {
             }
         }
         let mut key = std::mem::take(&mut self.scratch);
-        key.clear();
-        with_sorted(name, extra, |l| {
-            for (k, v) in l {
-                push_label(&mut key, k, v);
-            }
-        });
+        write_key(&mut key, name, extra);
         let group = &mut self.groups[g.0 as usize];
         let at = match group.series.get(group.cursor) {
             Some((own, _)) if **own == *key => Some(group.cursor),
