@@ -225,15 +225,8 @@ impl<'a> Cycle<'a> {
         self.jobs_without_power += reports.iter().filter(|r| r.energy_j.is_none()).count();
         self.new_jobs += jobs.len();
         let pairs: Vec<(&Job, &calc::JobReport)> = jobs.iter().map(|(j, _)| j).zip(reports.iter()).collect();
-        if cfg.predictions.enabled && !pairs.is_empty() {
-            // Refitted below: the old fit (its design and factorisation) goes first, not after.
-            self.model = None;
-        }
-        let (predictions, model) =
-            job_predictions(cfg, &mut self.next, &pairs, self.now_ms, &mut self.skipped);
-        if model.is_some() {
-            self.model = model;
-        }
+        let predictions =
+            job_predictions(cfg, &mut self.next, &pairs, self.now_ms, &mut self.skipped, &mut self.model);
         let mut set = SeriesSet::default();
         let ctx = self.ctx();
         metrics::build_jobs(&ctx, &pairs, &predictions, &mut self.stamps, &mut self.next.counters, &mut set);
@@ -474,26 +467,29 @@ fn rebuild_history(cfg: &Config, files: &[PathBuf], state: &State, now_ms: i64) 
 type Fitted = Result<predict::PowerModel, NoModel>;
 
 /// Adds a chunk's jobs to the history and predicts each one's power with the model fitted on
-/// the history as it now stands (returned too, if one was fitted). Jobs without a prediction
-/// are counted in `skipped` by reason.
+/// the history as it now stands, which replaces `model` (kept as is when nothing was fitted:
+/// predictions off, or no jobs). Jobs without a prediction are counted in `skipped` by reason.
 fn job_predictions(
     cfg: &Config,
     next: &mut State,
     pairs: &[(&Job, &calc::JobReport)],
     now_ms: i64,
     skipped: &mut BTreeMap<&'static str, u64>,
-) -> (Vec<Option<crate::regress::Prediction>>, Option<Fitted>) {
+    model: &mut Option<Fitted>,
+) -> Vec<Option<crate::regress::Prediction>> {
     if !cfg.forecast.enabled && !cfg.predictions.enabled {
-        return (Vec::new(), None);
+        return Vec::new();
     }
     let h = next.history.get_or_insert_with(|| History::new(cfg.forecast.bucket_seconds));
     h.add(pairs, now_ms as f64 / 1000.0, cfg.forecast.history_buckets, cfg.predictions.max_jobs);
     if !cfg.predictions.enabled || pairs.is_empty() {
-        return (Vec::new(), None);
+        return Vec::new();
     }
+    // The old fit (its design and factorisation) goes before the new one is made, not after.
+    *model = None;
     let rows: Vec<TrainingRow> = h.jobs.iter().cloned().collect();
-    let fitted = predict::power_model(&rows, cfg.predictions.min_jobs);
-    let predictions = match &fitted {
+    let fitted = model.insert(predict::power_model(&rows, cfg.predictions.min_jobs));
+    match fitted {
         Ok(m) => pairs
             .iter()
             .map(|(job, r)| match history::features(job, r) {
@@ -514,8 +510,7 @@ fn job_predictions(
             *skipped.entry("no_model").or_default() += pairs.len() as u64;
             Vec::new()
         }
-    };
-    (predictions, Some(fitted))
+    }
 }
 
 /// The model's state and the what-if encodes (from the history after every chunk), and the

@@ -904,23 +904,21 @@ pub fn build(
 /// The last stamp used per job label set, so that two jobs with the same labels never share
 /// a timestamp within a cycle. Keyed by the group key of the labels (see [`SeriesSet::group`]).
 #[derive(Debug, Default)]
-pub struct Stamps(std::collections::HashMap<u64, Vec<KeyedStamp>, BuildIdentity>);
-
-/// A group key and the last stamp used for it.
-type KeyedStamp = (Box<[u8]>, i64);
+pub struct Stamps {
+    index: HashIndex,
+    /// Group key and the last stamp used for it.
+    last: Vec<(Box<[u8]>, i64)>,
+}
 
 impl Stamps {
     /// The last stamp of the label set `key`, `i64::MIN` before its first.
     fn last(&mut self, key: &[u8]) -> &mut i64 {
-        let slot = self.0.entry(hash_bytes(key)).or_default();
-        let i = match slot.iter().position(|(k, _)| **k == *key) {
-            Some(i) => i,
-            None => {
-                slot.push((key.into(), i64::MIN));
-                slot.len() - 1
-            }
-        };
-        &mut slot[i].1
+        let last = &mut self.last;
+        let (i, new) = self.index.find_or_insert(hash_bytes(key), |i| *last[i].0 == *key, last.len());
+        if new {
+            last.push((key.into(), i64::MIN));
+        }
+        &mut last[i].1
     }
 }
 
