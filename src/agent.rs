@@ -237,6 +237,11 @@ impl<'a> Cycle<'a> {
         Some(set)
     }
 
+    /// Whether files are left to read (so [`Cycle::next_chunk`] has more to give).
+    pub fn files_left(&self) -> bool {
+        self.pos < self.files.len()
+    }
+
     /// Reads one results file if it changed, and adds its new jobs (with their measured power)
     /// to `out`; jobs a source may still cover wait, and the file is read again next cycle.
     fn read_file(&mut self, path: &Path, out: &mut Vec<(Job, Option<calc::Measured>)>) {
@@ -674,24 +679,31 @@ pub fn enqueue_cycle(
     let mut encoder = encode::BodyEncoder::default();
     let mut write = |set: SeriesSet, written: &mut Vec<_>| -> anyhow::Result<()> {
         samples += set.sample_count();
-        let bodies = set.into_bodies(cfg.remote_write.max_samples_per_request, &mut encoder);
-        let q = shared.queue.lock().expect("queue lock");
-        for (body, n) in &bodies {
-            match q.write(state.next_seq + written.len() as u64, body, *n) {
-                Ok(e) => written.push(e),
-                Err(e) => {
-                    q.discard(written);
-                    return Err(e).context("writing the cycle's batches to the queue");
-                }
-            }
+        // Each body goes to the queue as soon as it is encoded: a chunk's bodies are never all
+        // in memory at once.
+        let result = set.write_bodies(cfg.remote_write.max_samples_per_request, &mut encoder, |body, n| {
+            let e = shared.queue.lock().expect("queue lock").write(
+                state.next_seq + written.len() as u64,
+                body,
+                n,
+            )?;
+            written.push(e);
+            Ok::<(), crate::queue::QueueError>(())
+        });
+        if let Err(e) = result {
+            shared.queue.lock().expect("queue lock").discard(written);
+            return Err(e).context("writing the cycle's batches to the queue");
         }
         Ok(())
     };
-    // The last chunk waits for the cycle's own samples, so a small cycle stays one request.
+    // The last chunk waits for the cycle's own samples, so a small cycle stays one request;
+    // the others go at once, so only one chunk is ever in memory.
     let mut pending: Option<SeriesSet> = None;
     while let Some(set) = cycle.next_chunk() {
-        if let Some(full) = pending.replace(set) {
-            write(full, &mut written)?;
+        if cycle.files_left() {
+            write(set, &mut written)?;
+        } else {
+            pending = Some(set);
         }
     }
     let p = cycle.finish();

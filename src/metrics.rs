@@ -30,41 +30,54 @@ pub type Labels = Vec<(String, String)>;
 
 /// Samples grouped by series; each series' samples are kept in time order on output.
 ///
-/// This is the hot path of a cycle (a million samples for a large backfill). A series is kept
-/// as one byte string of its sorted labels (`name 0xff value 0xfe` per label; UTF-8 never
-/// holds those two bytes), built in a reused buffer: a sample for a series already held costs
-/// a hash and one comparison, and no allocation.
+/// This is the hot path of a cycle (a million samples for a large backfill), so it is flat: a
+/// series is a pair of small numbers, a sample is one entry in one list, and adding a sample to
+/// a series already held allocates nothing.
 ///
-/// Per-job samples go through groups ([`SeriesSet::group`], [`SeriesSet::add_in`]): the labels
-/// every sample of a job shares are found once per job, and each sample is then matched by its
-/// name and few extra labels alone. A job adds its samples in the same order as the job before
-/// it, so the match is usually the group's next series (one short comparison, no hashing).
+/// - A *group* is the labels a job's samples share (sorted, in key format: `name 0xff value
+///   0xfe` per label; UTF-8 never holds those two bytes), found once per job
+///   ([`SeriesSet::group`]).
+/// - An *own key* is `__name__` plus a sample's few extra labels, in the same format; the same
+///   few dozen serve every group.
+/// - A series is a (group, own key) pair. A job adds its samples in the same order as the job
+///   before it, so the next sample's series is usually the group's next one: one short
+///   comparison, no hashing ([`SeriesSet::add_in`]).
+///
+/// A series' identity is its full label set, however it was split into group and own key: on
+/// output, series with the same labels come out as one.
 #[derive(Debug, Default, Clone)]
 pub struct SeriesSet {
-    keys: Vec<Box<[u8]>>,
-    samples: Vec<Vec<(i64, f64)>>,
-    /// Key hash → indices into `keys`.
-    index: HashIndex,
     groups: Vec<Group>,
     /// Group key hash → indices into `groups`.
     group_index: HashIndex,
+    owns: Vec<Box<[u8]>>,
+    /// Own key hash → indices into `owns`.
+    own_index: HashIndex,
+    /// Each series' group and own key (indices into `groups` and `owns`).
+    series: Vec<(u32, u32)>,
+    /// Every sample, in the order added.
+    samples: Vec<Sample>,
     scratch: Vec<u8>,
     non_finite: u64,
 }
 
-/// Series sharing one set of labels: the full key of each is the group's labels merged with
-/// its own (`__name__` and the extras; an extra replaces a group label of the same name).
+/// The series sharing one set of labels: the full labels of each are the group's merged with
+/// its own key's (an own label replaces a group label of the same name).
 #[derive(Debug, Default, Clone)]
 struct Group {
     key: Box<[u8]>,
-    /// Own key (in key format, sorted) and samples of each series.
-    series: Vec<KeyedSamples>,
+    /// Indices into `SeriesSet::series`, in the order first added.
+    series: Vec<u32>,
     /// Where the next sample's series most likely is.
     cursor: usize,
 }
 
-/// A series' own key (see [`Group`]) and its samples.
-type KeyedSamples = (Box<[u8]>, Vec<(i64, f64)>);
+#[derive(Debug, Clone, Copy)]
+struct Sample {
+    series: u32,
+    ts_ms: i64,
+    value: f64,
+}
 
 /// A handle on a group of a [`SeriesSet`] (valid for that set only).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -174,12 +187,6 @@ impl<'a> Iterator for KeyPairs<'a> {
     }
 }
 
-/// The labels of a key, in order.
-fn key_labels(key: &[u8]) -> Labels {
-    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-    key_pairs(key).map(|(k, v)| (text(k), text(v))).collect()
-}
-
 /// Whether `extra` is in key order already: names ascending, each once, all after `__name__`,
 /// no empty values (so that `__name__` and `extra` are the series' own key as given).
 fn in_key_order(extra: &[(&str, &str)]) -> bool {
@@ -212,33 +219,76 @@ fn own_key_is(own: &[u8], name: &str, extra: &[(&str, &str)]) -> bool {
     eat("__name__", name) && extra.iter().all(|(k, v)| eat(k, v)) && rest.is_empty()
 }
 
-/// The labels of a group's series, in name order, to `f`: the group's (already split) and its
-/// own; where both have a name, the series' own value is kept.
-fn merge_pairs(group: &[(&[u8], &[u8])], own: &[u8], mut f: impl FnMut(&[u8], &[u8])) {
-    let mut a = group.iter().copied().peekable();
-    let mut b = key_pairs(own).peekable();
-    loop {
-        let take_a = match (a.peek(), b.peek()) {
-            (None, None) => break,
-            (Some(_), None) => true,
-            (None, Some(_)) => false,
-            (Some(x), Some(y)) => {
-                if x.0 == y.0 {
-                    a.next(); // replaced by the series' own label
-                    continue;
-                }
-                x.0 < y.0
-            }
-        };
-        let (k, v) = if take_a { a.next() } else { b.next() }.expect("peeked");
-        f(k, v);
+/// The labels of a group's series, in name order: the group's merged with the series' own key's;
+/// where both have a name, the own value is kept.
+struct Merged<'a> {
+    group: std::iter::Peekable<KeyPairs<'a>>,
+    own: std::iter::Peekable<KeyPairs<'a>>,
+}
+
+impl<'a> Merged<'a> {
+    fn new(group: &'a [u8], own: &'a [u8]) -> Merged<'a> {
+        Merged { group: key_pairs(group).peekable(), own: key_pairs(own).peekable() }
     }
 }
 
-/// A series on its way out: its key (its identity and order) and its samples.
-struct Outgoing {
-    key: Box<[u8]>,
+impl<'a> Iterator for Merged<'a> {
+    type Item = (&'a [u8], &'a [u8]);
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let take_group = match (self.group.peek(), self.own.peek()) {
+                (None, None) => return None,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (Some(g), Some(o)) if g.0 == o.0 => {
+                    self.group.next(); // replaced by the own label
+                    continue;
+                }
+                (Some(g), Some(o)) => g.0 < o.0,
+            };
+            return if take_group { self.group.next() } else { self.own.next() };
+        }
+    }
+}
+
+/// A hash of one label, mixed so that labels can be summed into the hash of a label set.
+fn pair_hash(k: &[u8], v: &[u8]) -> u64 {
+    let mut h = hash_bytes(k) ^ hash_bytes(v).rotate_left(32);
+    // MurmurHash3's finaliser: every input bit reaches every output bit.
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
+}
+
+/// A group's labels (name, hash of the label) and the sum of their hashes.
+type LabelHashes<'a> = (Vec<(&'a [u8], u64)>, u64);
+
+/// An own key's metric name, its other label names, and the sum of its label hashes.
+type OwnHashes<'a> = (&'a [u8], Vec<&'a [u8]>, u64);
+
+/// The series of a [`SeriesSet`] in output order, each with its samples in time order.
+struct Sorted {
+    groups: Vec<Group>,
+    owns: Vec<Box<[u8]>>,
+    /// (group, own key) of each output series.
+    out: Vec<(u32, u32)>,
+    /// Output series `i` has the samples `samples[ends[i - 1]..ends[i]]`.
+    ends: Vec<u32>,
     samples: Vec<(i64, f64)>,
+}
+
+impl Sorted {
+    /// Each output series: its labels (in key order) and its samples.
+    fn each(&self, mut f: impl FnMut(Merged<'_>, &[(i64, f64)])) {
+        let mut start = 0;
+        for (&(g, o), &end) in self.out.iter().zip(&self.ends) {
+            let labels = Merged::new(&self.groups[g as usize].key, &self.owns[o as usize]);
+            f(labels, &self.samples[start..end as usize]);
+            start = end as usize;
+        }
+    }
 }
 
 /// Labels sorted by name, each name once, none empty and no `__name__`: the part of a series
@@ -331,14 +381,7 @@ pub fn series_key(name: &str, labels: &[(&str, &str)]) -> Labels {
 impl SeriesSet {
     /// Adds a sample to the series [`series_key`] names; NaN and ±Inf are counted, not added.
     pub fn add(&mut self, name: &str, labels: &[(&str, &str)], ts_ms: i64, value: f64) {
-        if !value.is_finite() {
-            self.non_finite += 1;
-            return;
-        }
-        let mut key = std::mem::take(&mut self.scratch);
-        write_key(&mut key, name, labels);
-        self.push(&key, ts_ms, value);
-        self.scratch = key;
+        self.add_to(name, &SortedLabels::new(labels), &[], ts_ms, value);
     }
 
     /// [`SeriesSet::add`] with the labels `base` (sorted once for many samples) plus `extra`
@@ -363,15 +406,53 @@ impl SeriesSet {
         for (k, v) in &base.0 {
             push_label(&mut key, k, v);
         }
+        let g = self.group_of_key(&key);
+        self.groups[g as usize].cursor = 0;
+        self.scratch = key;
+        GroupId(g)
+    }
+
+    fn group_of_key(&mut self, key: &[u8]) -> u32 {
         let groups = &mut self.groups;
         let (i, new) =
-            self.group_index.find_or_insert(hash_bytes(&key), |i| *groups[i].key == *key, groups.len());
+            self.group_index.find_or_insert(hash_bytes(key), |i| *groups[i].key == *key, groups.len());
         if new {
-            groups.push(Group { key: key.as_slice().into(), ..Group::default() });
+            groups.push(Group { key: key.into(), ..Group::default() });
         }
-        groups[i].cursor = 0;
-        self.scratch = key;
-        GroupId(i as u32)
+        i as u32
+    }
+
+    fn own_of_key(&mut self, key: &[u8]) -> u32 {
+        let owns = &mut self.owns;
+        let (i, new) = self.own_index.find_or_insert(hash_bytes(key), |i| *owns[i] == *key, owns.len());
+        if new {
+            owns.push(key.into());
+        }
+        i as u32
+    }
+
+    /// The series of group `g` with own key `own` (created if new); the group's cursor moves
+    /// past it.
+    fn series_in(&mut self, g: u32, own: u32) -> u32 {
+        let group = &mut self.groups[g as usize];
+        let series = &self.series;
+        let at = match group.series.get(group.cursor) {
+            Some(&s) if series[s as usize].1 == own => Some(group.cursor),
+            _ => group.series.iter().position(|&s| series[s as usize].1 == own),
+        };
+        match at {
+            Some(i) => {
+                group.cursor = i + 1;
+                group.series[i]
+            }
+            None => {
+                let s = self.series.len() as u32;
+                self.series.push((g, own));
+                group.series.push(s);
+                group.cursor = group.series.len();
+                s
+            }
+        }
     }
 
     /// The labels of group `g`, in key format (a stable identity of the label set).
@@ -387,72 +468,32 @@ impl SeriesSet {
             return;
         }
         // The common case, checked without building the key: extras given in key order, and
-        // the series is the one after the group's last.
+        // the series is the group's next.
         let group = &mut self.groups[g.0 as usize];
         if in_key_order(extra) {
-            if let Some((own, samples)) = group.series.get_mut(group.cursor) {
-                if own_key_is(own, name, extra) {
-                    samples.push((ts_ms, value));
+            if let Some(&s) = group.series.get(group.cursor) {
+                if own_key_is(&self.owns[self.series[s as usize].1 as usize], name, extra) {
                     group.cursor += 1;
+                    self.samples.push(Sample { series: s, ts_ms, value });
                     return;
                 }
             }
         }
         let mut key = std::mem::take(&mut self.scratch);
         write_key(&mut key, name, extra);
-        let group = &mut self.groups[g.0 as usize];
-        let at = match group.series.get(group.cursor) {
-            Some((own, _)) if **own == *key => Some(group.cursor),
-            _ => group.series.iter().position(|(own, _)| **own == *key),
-        };
-        match at {
-            Some(i) => {
-                group.series[i].1.push((ts_ms, value));
-                group.cursor = i + 1;
-            }
-            None => {
-                group.series.push((key.as_slice().into(), vec![(ts_ms, value)]));
-                group.cursor = group.series.len();
-            }
-        }
+        let own = self.own_of_key(&key);
         self.scratch = key;
-    }
-
-    fn push(&mut self, key: &[u8], ts_ms: i64, value: f64) {
-        self.push_all(key, std::iter::once((ts_ms, value)));
-    }
-
-    fn push_all(&mut self, key: &[u8], samples: impl IntoIterator<Item = (i64, f64)>) {
-        let keys = &mut self.keys;
-        let (i, new) = self.index.find_or_insert(hash_bytes(key), |i| *keys[i] == *key, keys.len());
-        if new {
-            keys.push(key.into());
-            self.samples.push(Vec::new());
-        }
-        self.samples[i].extend(samples);
+        let series = self.series_in(g.0, own);
+        self.samples.push(Sample { series, ts_ms, value });
     }
 
     /// Adds every sample of `other` (for a cycle built in parts).
     pub fn merge(&mut self, other: SeriesSet) {
-        for (key, samples) in other.keys.into_iter().zip(other.samples) {
-            self.push_all(&key, samples);
-        }
-        for g in other.groups {
-            let groups = &mut self.groups;
-            let (i, new) =
-                self.group_index.find_or_insert(hash_bytes(&g.key), |i| groups[i].key == g.key, groups.len());
-            if new {
-                groups.push(g);
-                continue;
-            }
-            let mine = &mut groups[i];
-            for (own, samples) in g.series {
-                match mine.series.iter_mut().find(|(k, _)| *k == own) {
-                    Some((_, s)) => s.extend(samples),
-                    None => mine.series.push((own, samples)),
-                }
-            }
-        }
+        let groups: Vec<u32> = other.groups.iter().map(|g| self.group_of_key(&g.key)).collect();
+        let owns: Vec<u32> = other.owns.iter().map(|o| self.own_of_key(o)).collect();
+        let series: Vec<u32> =
+            other.series.iter().map(|&(g, o)| self.series_in(groups[g as usize], owns[o as usize])).collect();
+        self.samples.extend(other.samples.iter().map(|s| Sample { series: series[s.series as usize], ..*s }));
         self.non_finite += other.non_finite;
     }
 
@@ -462,95 +503,201 @@ impl SeriesSet {
     }
 
     pub fn sample_count(&self) -> usize {
-        self.all_samples().map(Vec::len).sum()
-    }
-
-    fn all_samples(&self) -> impl Iterator<Item = &Vec<(i64, f64)>> + '_ {
-        self.samples.iter().chain(self.groups.iter().flat_map(|g| g.series.iter().map(|(_, s)| s)))
+        self.samples.len()
     }
 
     /// Timestamps of every sample (for window checks).
     pub fn timestamps(&self) -> impl Iterator<Item = i64> + '_ {
-        self.all_samples().flat_map(|s| s.iter().map(|(t, _)| *t))
+        self.samples.iter().map(|s| s.ts_ms)
     }
 
     /// The series in a fixed order, each with samples sorted by time (stable, so equal stamps
     /// keep their order).
     pub fn into_series(self) -> Vec<Series> {
-        self.into_sorted().map(|o| Series { labels: key_labels(&o.key), samples: o.samples }).collect()
-    }
-
-    /// The series in key order (a fixed order, so the same cycle always makes the same
-    /// batches), samples in time order (stable, so equal stamps keep their order). A group's key
-    /// is split once for all its series.
-    fn into_sorted(self) -> impl Iterator<Item = Outgoing> {
-        let mut v: Vec<Outgoing> = Vec::with_capacity(self.keys.len());
-        for (key, samples) in self.keys.into_iter().zip(self.samples) {
-            v.push(Outgoing { key, samples });
-        }
-        let mut key = Vec::new();
-        for Group { key: group_key, series, .. } in self.groups {
-            let pairs: Vec<(&[u8], &[u8])> = key_pairs(&group_key).collect();
-            for (own, samples) in series {
-                key.clear();
-                merge_pairs(&pairs, &own, |k, v| push_pair(&mut key, k, v));
-                v.push(Outgoing { key: key.as_slice().into(), samples });
-            }
-        }
-        // Stable, so that a series reached two ways keeps its samples in the order added.
-        v.sort_by(|a, b| a.key.cmp(&b.key));
-        // A series reached two ways (directly and in a group) comes out once.
-        let mut out: Vec<Outgoing> = Vec::with_capacity(v.len());
-        for o in v {
-            match out.last_mut() {
-                Some(last) if last.key == o.key => last.samples.extend(o.samples),
-                _ => out.push(o),
-            }
-        }
-        out.into_iter().map(|mut o| {
-            o.samples.sort_by_key(|(t, _)| *t);
-            o
-        })
-    }
-
-    /// Request bodies of at most `max_samples` samples each, with their sample counts: the
-    /// same requests as `encode::batches` over [`SeriesSet::into_series`], written straight
-    /// from the keys (no label strings are made).
-    pub fn into_bodies(
-        self,
-        max_samples: usize,
-        enc: &mut crate::remote_write::encode::BodyEncoder,
-    ) -> Vec<(Vec<u8>, u64)> {
-        let max = max_samples.max(1);
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
         let mut out = Vec::new();
-        let mut room = max;
-        // Labels are encoded once per series (not per request) and only as they are sent: kept
-        // for every series of a chunk they would double its memory.
-        let mut labels = Vec::new();
-        for o in self.into_sorted() {
-            crate::remote_write::encode::label_block(key_pairs(&o.key), &mut labels);
-            let mut rest = o.samples.as_slice();
-            while !rest.is_empty() {
-                let take = rest.len().min(room);
-                enc.push(&labels, &rest[..take]);
-                rest = &rest[take..];
-                room -= take;
-                if room == 0 {
-                    out.push((enc.finish(), max as u64));
-                    room = max;
-                }
-            }
-        }
-        if room < max {
-            out.push((enc.finish(), (max - room) as u64));
-        }
+        self.into_sorted().each(|labels, samples| {
+            out.push(Series {
+                labels: labels.map(|(k, v)| (text(k), text(v))).collect(),
+                samples: samples.to_vec(),
+            })
+        });
         out
     }
 
-    /// Prometheus text exposition, one line per sample, with millisecond timestamps.
+    /// The series in output order, samples in time order (stable, so equal stamps keep the
+    /// order they were added in). Series with the same labels, however split into group and
+    /// own key, come out as one.
+    ///
+    /// The order depends on the series' labels alone (so the same cycle always makes the same
+    /// batches): by metric name, then by a hash of the whole label set (summed from a hash per
+    /// label, so it needs no key built per series), then, in the rare tie, by the labels.
+    fn into_sorted(self) -> Sorted {
+        let SeriesSet { groups, owns, series, samples, .. } = self;
+        // Each group's labels (sorted) with their hashes, and their sum.
+        let group_hashes: Vec<LabelHashes> = groups
+            .iter()
+            .map(|g| {
+                let pairs: Vec<(&[u8], u64)> = key_pairs(&g.key).map(|(k, v)| (k, pair_hash(k, v))).collect();
+                let sum = pairs.iter().fold(0u64, |a, p| a.wrapping_add(p.1));
+                (pairs, sum)
+            })
+            .collect();
+        // Each own key's metric name, other label names and hash sum.
+        let own_info: Vec<OwnHashes> = owns
+            .iter()
+            .map(|o| {
+                let (mut name, mut others, mut sum) = (&[][..], Vec::new(), 0u64);
+                for (k, v) in key_pairs(o) {
+                    sum = sum.wrapping_add(pair_hash(k, v));
+                    if k == b"__name__" {
+                        name = v;
+                    } else {
+                        others.push(k);
+                    }
+                }
+                (name, others, sum)
+            })
+            .collect();
+        let mut names: Vec<&[u8]> = own_info.iter().map(|o| o.0).collect();
+        names.sort_unstable();
+        names.dedup();
+        let rank: Vec<u32> = own_info
+            .iter()
+            .map(|o| names.binary_search(&o.0).expect("every name is listed") as u32)
+            .collect();
+        let mut order: Vec<(u32, u64, u32)> = series
+            .iter()
+            .enumerate()
+            .map(|(i, &(g, o))| {
+                let (pairs, gsum) = &group_hashes[g as usize];
+                let (_, others, osum) = &own_info[o as usize];
+                let mut h = gsum.wrapping_add(*osum);
+                for k in others {
+                    // An own label replaces the group's of the same name.
+                    if let Ok(j) = pairs.binary_search_by(|p| p.0.cmp(k)) {
+                        h = h.wrapping_sub(pairs[j].1);
+                    }
+                }
+                (rank[o as usize], h, i as u32)
+            })
+            .collect();
+        drop(group_hashes);
+        drop(own_info);
+        order.sort_unstable();
+
+        // Output series of each series; equal (name, hash) runs are told apart by their labels.
+        let mut slot_of = vec![0u32; series.len()];
+        let mut out: Vec<(u32, u32)> = Vec::with_capacity(series.len());
+        let full_key = |s: u32| {
+            let (g, o) = series[s as usize];
+            let mut key = Vec::new();
+            for (k, v) in Merged::new(&groups[g as usize].key, &owns[o as usize]) {
+                push_pair(&mut key, k, v);
+            }
+            key
+        };
+        let mut i = 0;
+        while i < order.len() {
+            let mut j = i + 1;
+            while j < order.len() && order[j].0 == order[i].0 && order[j].1 == order[i].1 {
+                j += 1;
+            }
+            if j == i + 1 {
+                slot_of[order[i].2 as usize] = out.len() as u32;
+                out.push(series[order[i].2 as usize]);
+            } else {
+                let mut run: Vec<(Vec<u8>, u32)> = order[i..j].iter().map(|e| (full_key(e.2), e.2)).collect();
+                run.sort();
+                for (n, (key, s)) in run.iter().enumerate() {
+                    if n == 0 || run[n - 1].0 != *key {
+                        out.push(series[*s as usize]);
+                    }
+                    slot_of[*s as usize] = out.len() as u32 - 1;
+                }
+            }
+            i = j;
+        }
+        drop(order);
+
+        // Samples by output series (a counting sort, stable), then each series' by time.
+        let mut ends = vec![0u32; out.len()];
+        for s in &samples {
+            ends[slot_of[s.series as usize] as usize] += 1;
+        }
+        let mut at = 0u32;
+        for e in ends.iter_mut() {
+            at += *e;
+            *e = at - *e; // the start, for now
+        }
+        let mut sorted = vec![(0i64, 0.0f64); samples.len()];
+        for s in &samples {
+            let slot = slot_of[s.series as usize] as usize;
+            sorted[ends[slot] as usize] = (s.ts_ms, s.value);
+            ends[slot] += 1;
+        }
+        drop(samples);
+        let mut start = 0;
+        for &end in &ends {
+            let run = &mut sorted[start..end as usize];
+            if run.len() > 1 {
+                run.sort_by_key(|(t, _)| *t);
+            }
+            start = end as usize;
+        }
+        Sorted { groups, owns, out, ends, samples: sorted }
+    }
+
+    /// Hands `sink` request bodies of at most `max_samples` samples each, with their sample
+    /// counts, one at a time (each body is valid during its call): the same requests as
+    /// `encode::batches` over [`SeriesSet::into_series`], written straight from the keys (no
+    /// label strings are made). Stops at the first error of `sink`.
+    pub fn write_bodies<E>(
+        self,
+        max_samples: usize,
+        enc: &mut crate::remote_write::encode::BodyEncoder,
+        mut sink: impl FnMut(&[u8], u64) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let max = max_samples.max(1);
+        let mut room = max;
+        let mut result = Ok(());
+        // Labels are encoded once per series (not per request) and only as they are sent: kept
+        // for every series of a chunk they would double its memory.
+        let mut block = Vec::new();
+        self.into_sorted().each(|labels, samples| {
+            if result.is_err() {
+                return;
+            }
+            crate::remote_write::encode::label_block(labels, &mut block);
+            let mut rest = samples;
+            while !rest.is_empty() {
+                let take = rest.len().min(room);
+                enc.push(&block, &rest[..take]);
+                rest = &rest[take..];
+                room -= take;
+                if room == 0 {
+                    room = max;
+                    result = sink(enc.finish(), max as u64);
+                    if result.is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        result?;
+        if room < max {
+            sink(enc.finish(), (max - room) as u64)?;
+        }
+        Ok(())
+    }
+
+    /// Prometheus text exposition, one line per sample, with millisecond timestamps; series in
+    /// label order (for people reading a dry run).
     pub fn to_text(&self) -> String {
         let mut out = String::new();
-        for s in self.clone().into_series() {
+        let mut all = self.clone().into_series();
+        all.sort_by(|a, b| a.labels.cmp(&b.labels));
+        for s in all {
             let name = &s.labels.iter().find(|(k, _)| k == "__name__").expect("every series has a name").1;
             let mut head = name.clone();
             let rest: Vec<String> = s
@@ -1608,10 +1755,35 @@ mod tests {
         }
         let want: Vec<Vec<u8>> =
             encode::batches(s.clone().into_series(), 9).iter().map(|b| encode::body(b)).collect();
-        let got = s.into_bodies(9, &mut encode::BodyEncoder::default());
+        let mut got = Vec::new();
+        s.write_bodies(9, &mut encode::BodyEncoder::default(), |b, n| {
+            got.push((b.to_vec(), n));
+            Ok::<(), ()>(())
+        })
+        .unwrap();
         assert_eq!(got.iter().map(|(b, _)| b.clone()).collect::<Vec<_>>(), want);
         assert_eq!(got.iter().map(|(_, n)| n).sum::<u64>(), 80);
         assert!(got.iter().all(|(_, n)| *n <= 9));
+    }
+
+    #[test]
+    fn writing_bodies_stops_at_the_first_refusal() {
+        let mut s = SeriesSet::default();
+        for i in 0..40 {
+            s.add("m", &[("i", i.to_string().as_str())], i, 1.0);
+        }
+        let mut calls = 0;
+        let r = s.write_bodies(10, &mut crate::remote_write::encode::BodyEncoder::default(), |_, n| {
+            calls += 1;
+            assert_eq!(n, 10);
+            if calls == 2 {
+                Err("disk full")
+            } else {
+                Ok(())
+            }
+        });
+        assert_eq!(r, Err("disk full"));
+        assert_eq!(calls, 2);
     }
 
     #[test]

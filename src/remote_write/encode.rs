@@ -185,7 +185,7 @@ impl BodyEncoder {
     pub fn body(&mut self, series: &[Series]) -> Vec<u8> {
         self.raw.clear();
         encode(series, &mut self.raw);
-        self.compress()
+        self.compress().to_vec()
     }
 
     /// Appends one series, from its encoded labels (see [`label_block`]), to the request being
@@ -194,24 +194,28 @@ impl BodyEncoder {
         put_timeseries(&mut self.raw, labels, samples);
     }
 
-    /// The compressed body of the series pushed since the last call.
-    pub fn finish(&mut self) -> Vec<u8> {
-        let body = self.compress();
+    /// The compressed body of the series pushed since the last call (valid until the next).
+    pub fn finish(&mut self) -> &[u8] {
+        let n = self.compress_raw();
         self.raw.clear();
-        body
+        &self.compressed[..n]
     }
 
-    fn compress(&mut self) -> Vec<u8> {
+    fn compress(&mut self) -> &[u8] {
+        let n = self.compress_raw();
+        &self.compressed[..n]
+    }
+
+    /// Compresses `raw` into `compressed`; returns the compressed length.
+    fn compress_raw(&mut self) -> usize {
         let max = snap::raw::max_compress_len(self.raw.len());
         if self.compressed.len() < max {
             self.compressed.resize(max, 0);
         }
-        let n = self
-            .snappy
+        self.snappy
             .get_or_insert_with(snap::raw::Encoder::new)
             .compress(&self.raw, &mut self.compressed)
-            .expect("snappy block compression of an in-memory buffer cannot fail");
-        self.compressed[..n].to_vec()
+            .expect("snappy block compression of an in-memory buffer cannot fail")
     }
 }
 
