@@ -133,6 +133,7 @@ fn offline(cmd: &Command) -> Option<ExitCode> {
 }
 
 fn main() -> ExitCode {
+    costpush::tune_allocator();
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
