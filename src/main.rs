@@ -135,14 +135,21 @@ fn offline(cmd: &Command) -> Option<ExitCode> {
 fn main() -> ExitCode {
     costpush::tune_allocator();
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("COSTPUSH_LOG").unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        // Colours only for a person at a terminal, not for journald or a pipe.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    {
+        use tracing_subscriber::prelude::*;
+        // `COSTPUSH_LOG`: a level, or `target=level` directives (`info,costpush=debug`); a
+        // value that does not parse means `info`. (Targets, not EnvFilter: no regex engine in
+        // the binary.)
+        let filter: tracing_subscriber::filter::Targets = std::env::var("COSTPUSH_LOG")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| tracing_subscriber::filter::Targets::new().with_default(tracing::Level::INFO));
+        let fmt = tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            // Colours only for a person at a terminal, not for journald or a pipe.
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+        tracing_subscriber::registry().with(fmt).with(filter).init();
+    }
     let ov = Overrides {
         results_dirs: cli.results_dir,
         remote_write_url: cli.remote_write_url,
