@@ -119,6 +119,7 @@ pub struct Cycle<'a> {
     stats: CycleStats,
     files: Vec<PathBuf>,
     pos: usize,
+    /// Jobs met this cycle and not in `next.jobs`: this chunk's, and those waiting for energy.
     seen_now: BTreeSet<u64>,
     now_ms: i64,
     stamps: metrics::Stamps,
@@ -234,6 +235,9 @@ impl<'a> Cycle<'a> {
         self.window = (self.window.0 + old, self.window.1 + new);
         self.non_finite += set.non_finite();
         self.next.jobs.extend(jobs.iter().map(|(j, _)| j.id));
+        // The jobs taken in are known by `next.jobs` now; only the waiting ones stay here.
+        let taken = &self.next.jobs;
+        self.seen_now.retain(|id| !taken.contains(*id));
         Some(set)
     }
 
@@ -316,7 +320,7 @@ impl<'a> Cycle<'a> {
                 }
                 let mut deferred = false;
                 for job in parsed.jobs {
-                    if self.prev.jobs.contains(&job.id) || !self.seen_now.insert(job.id) {
+                    if self.next.jobs.contains(job.id) || !self.seen_now.insert(job.id) {
                         continue;
                     }
                     match self.ext.resolve(self.cfg, &job, now_s, &mut self.stats.energy_misses) {
@@ -452,7 +456,7 @@ fn rebuild_history(cfg: &Config, files: &[PathBuf], state: &State, now_ms: i64) 
     for path in files {
         let Ok(bytes) = std::fs::read(path) else { continue };
         let Ok(parsed) = results::parse(&bytes) else { continue };
-        jobs.extend(parsed.jobs.into_iter().filter(|j| state.jobs.contains(&j.id) && seen.insert(j.id)));
+        jobs.extend(parsed.jobs.into_iter().filter(|j| state.jobs.contains(j.id) && seen.insert(j.id)));
     }
     // From the files' own samples: what a query API or the RAPL ring said then is not kept.
     let reports: Vec<calc::JobReport> = jobs

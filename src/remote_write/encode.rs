@@ -177,7 +177,7 @@ fn put_bytes_field(buf: &mut Vec<u8>, tag: u8, b: &[u8]) {
 pub struct BodyEncoder {
     raw: Vec<u8>,
     snappy: Option<snap::raw::Encoder>,
-    /// Snappy's output buffer, kept: a fresh one is zeroed at its largest size every time.
+    /// Snappy's output buffer, kept: a fresh one per body would be faulted in every time.
     compressed: Vec<u8>,
 }
 
@@ -210,7 +210,9 @@ impl BodyEncoder {
     fn compress_raw(&mut self) -> usize {
         let max = snap::raw::max_compress_len(self.raw.len());
         if self.compressed.len() < max {
-            self.compressed.resize(max, 0);
+            // Freshly zeroed (calloc: mapped zero pages, not written), not `resize`: snappy
+            // wants room for the worst case, but only the pages it writes become resident.
+            self.compressed = vec![0; max];
         }
         self.snappy
             .get_or_insert_with(snap::raw::Encoder::new)
