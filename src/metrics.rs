@@ -274,19 +274,20 @@ struct Sorted {
     owns: Vec<Box<[u8]>>,
     /// (group, own key) of each output series.
     out: Vec<(u32, u32)>,
-    /// Output series `i` has the samples `samples[ends[i - 1]..ends[i]]`.
-    ends: Vec<u32>,
-    samples: Vec<(i64, f64)>,
+    /// Every sample, its `series` now its output series: sorted by that, then time.
+    samples: Vec<Sample>,
 }
 
 impl Sorted {
     /// Each output series: its labels (in key order) and its samples.
     fn each(&self, mut f: impl FnMut(Merged<'_>, &[(i64, f64)])) {
-        let mut start = 0;
-        for (&(g, o), &end) in self.out.iter().zip(&self.ends) {
-            let labels = Merged::new(&self.groups[g as usize].key, &self.owns[o as usize]);
-            f(labels, &self.samples[start..end as usize]);
-            start = end as usize;
+        let mut run: Vec<(i64, f64)> = Vec::new();
+        for (i, part) in self.samples.chunk_by(|a, b| a.series == b.series).enumerate() {
+            debug_assert_eq!(part[0].series as usize, i);
+            let (g, o) = self.out[i];
+            run.clear();
+            run.extend(part.iter().map(|s| (s.ts_ms, s.value)));
+            f(Merged::new(&self.groups[g as usize].key, &self.owns[o as usize]), &run);
         }
     }
 }
@@ -511,8 +512,8 @@ impl SeriesSet {
         self.samples.iter().map(|s| s.ts_ms)
     }
 
-    /// The series in a fixed order, each with samples sorted by time (stable, so equal stamps
-    /// keep their order).
+    /// The series in a fixed order, each with samples sorted by time (see
+    /// [`SeriesSet::into_sorted`]).
     pub fn into_series(self) -> Vec<Series> {
         let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
         let mut out = Vec::new();
@@ -525,9 +526,8 @@ impl SeriesSet {
         out
     }
 
-    /// The series in output order, samples in time order (stable, so equal stamps keep the
-    /// order they were added in). Series with the same labels, however split into group and
-    /// own key, come out as one.
+    /// The series in output order, samples in time order (equal stamps by value). Series with
+    /// the same labels, however split into group and own key, come out as one.
     ///
     /// The order depends on the series' labels alone (so the same cycle always makes the same
     /// batches): by metric name, then by a hash of the whole label set (summed from a hash per
@@ -566,7 +566,8 @@ impl SeriesSet {
             .iter()
             .map(|o| names.binary_search(&o.0).expect("every name is listed") as u32)
             .collect();
-        let mut order: Vec<(u32, u64, u32)> = series
+        // (name rank, hash, series) packed in one u128: 16 bytes a series, sorted as numbers.
+        let mut order: Vec<u128> = series
             .iter()
             .enumerate()
             .map(|(i, &(g, o))| {
@@ -579,7 +580,7 @@ impl SeriesSet {
                         h = h.wrapping_sub(pairs[j].1);
                     }
                 }
-                (rank[o as usize], h, i as u32)
+                (rank[o as usize] as u128) << 96 | (h as u128) << 32 | i as u128
             })
             .collect();
         drop(group_hashes);
@@ -597,17 +598,19 @@ impl SeriesSet {
             }
             key
         };
+        let series_of = |e: u128| e as u32;
         let mut i = 0;
         while i < order.len() {
             let mut j = i + 1;
-            while j < order.len() && order[j].0 == order[i].0 && order[j].1 == order[i].1 {
+            while j < order.len() && order[j] >> 32 == order[i] >> 32 {
                 j += 1;
             }
             if j == i + 1 {
-                slot_of[order[i].2 as usize] = out.len() as u32;
-                out.push(series[order[i].2 as usize]);
+                slot_of[series_of(order[i]) as usize] = out.len() as u32;
+                out.push(series[series_of(order[i]) as usize]);
             } else {
-                let mut run: Vec<(Vec<u8>, u32)> = order[i..j].iter().map(|e| (full_key(e.2), e.2)).collect();
+                let mut run: Vec<(Vec<u8>, u32)> =
+                    order[i..j].iter().map(|&e| (full_key(series_of(e)), series_of(e))).collect();
                 run.sort();
                 for (n, (key, s)) in run.iter().enumerate() {
                     if n == 0 || run[n - 1].0 != *key {
@@ -620,32 +623,15 @@ impl SeriesSet {
         }
         drop(order);
 
-        // Samples by output series (a counting sort, stable), then each series' by time.
-        let mut ends = vec![0u32; out.len()];
-        for s in &samples {
-            ends[slot_of[s.series as usize] as usize] += 1;
+        // Samples by output series, then time, in place; equal stamps by value (a receiver
+        // keeps one of them anyway), so the order depends on the samples alone.
+        let mut samples = samples;
+        for s in samples.iter_mut() {
+            s.series = slot_of[s.series as usize];
         }
-        let mut at = 0u32;
-        for e in ends.iter_mut() {
-            at += *e;
-            *e = at - *e; // the start, for now
-        }
-        let mut sorted = vec![(0i64, 0.0f64); samples.len()];
-        for s in &samples {
-            let slot = slot_of[s.series as usize] as usize;
-            sorted[ends[slot] as usize] = (s.ts_ms, s.value);
-            ends[slot] += 1;
-        }
-        drop(samples);
-        let mut start = 0;
-        for &end in &ends {
-            let run = &mut sorted[start..end as usize];
-            if run.len() > 1 {
-                run.sort_by_key(|(t, _)| *t);
-            }
-            start = end as usize;
-        }
-        Sorted { groups, owns, out, ends, samples: sorted }
+        drop(slot_of);
+        samples.sort_unstable_by_key(|s| (s.series, s.ts_ms, s.value.to_bits()));
+        Sorted { groups, owns, out, samples }
     }
 
     /// Hands `sink` request bodies of at most `max_samples` samples each, with their sample
