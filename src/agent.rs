@@ -241,11 +241,6 @@ impl<'a> Cycle<'a> {
         Some(set)
     }
 
-    /// Whether files are left to read (so [`Cycle::next_chunk`] has more to give).
-    pub fn files_left(&self) -> bool {
-        self.pos < self.files.len()
-    }
-
     /// Reads one results file if it changed, and adds its new jobs (with their measured power)
     /// to `out`; jobs a source may still cover wait, and the file is read again next cycle.
     fn read_file(&mut self, path: &Path, out: &mut Vec<(Job, Option<calc::Measured>)>) {
@@ -666,6 +661,57 @@ pub fn open_queue(cfg: &Config, state: &State) -> anyhow::Result<Arc<Shared>> {
     Ok(Shared::new(queue, &dir))
 }
 
+/// Writes a cycle's samples to the queue as request bodies of up to `max` samples, each body as
+/// soon as it is full; a body may hold samples of several chunks.
+struct CycleWriter<'a> {
+    shared: &'a Shared,
+    first_seq: u64,
+    max: usize,
+    encoder: encode::BodyEncoder,
+    /// The batches written so far (removed again if the cycle fails).
+    written: Vec<crate::queue::Entry>,
+    samples: usize,
+}
+
+impl CycleWriter<'_> {
+    fn write(&mut self, set: SeriesSet) -> anyhow::Result<()> {
+        self.samples += set.sample_count();
+        let (shared, first_seq, written) = (self.shared, self.first_seq, &mut self.written);
+        let result = set
+            .write_bodies(self.max, &mut self.encoder, |body, n| queue(shared, first_seq, written, body, n));
+        self.check(result)
+    }
+
+    /// Writes the last, partly filled body.
+    fn flush(&mut self) -> anyhow::Result<()> {
+        let (shared, first_seq, written) = (self.shared, self.first_seq, &mut self.written);
+        let result = self.encoder.flush(|body, n| queue(shared, first_seq, written, body, n));
+        self.check(result)
+    }
+
+    fn check(&mut self, result: Result<(), crate::queue::QueueError>) -> anyhow::Result<()> {
+        if let Err(e) = result {
+            self.shared.queue.lock().expect("queue lock").discard(&self.written);
+            return Err(e).context("writing the cycle's batches to the queue");
+        }
+        Ok(())
+    }
+}
+
+/// Writes one body to the queue as the cycle's next batch.
+fn queue(
+    shared: &Shared,
+    first_seq: u64,
+    written: &mut Vec<crate::queue::Entry>,
+    body: &[u8],
+    samples: u64,
+) -> Result<(), crate::queue::QueueError> {
+    let e =
+        shared.queue.lock().expect("queue lock").write(first_seq + written.len() as u64, body, samples)?;
+    written.push(e);
+    Ok(())
+}
+
 /// One cycle: build it chunk by chunk, writing each chunk's batches to the queue as it goes
 /// (so a backfill of any size needs the memory of one chunk), then commit the state and wake
 /// the sender. The batches become deliverable only with the commit.
@@ -678,43 +724,24 @@ pub fn enqueue_cycle(
 ) -> anyhow::Result<Enqueued> {
     ext.refresh();
     let mut cycle = Cycle::new(cfg, state, ext, delivery_stats(shared), now);
-    let mut written = Vec::new();
-    let mut samples = 0;
-    let mut encoder = encode::BodyEncoder::default();
-    let mut write = |set: SeriesSet, written: &mut Vec<_>| -> anyhow::Result<()> {
-        samples += set.sample_count();
-        // Each body goes to the queue as soon as it is encoded: a chunk's bodies are never all
-        // in memory at once.
-        let result = set.write_bodies(cfg.remote_write.max_samples_per_request, &mut encoder, |body, n| {
-            let e = shared.queue.lock().expect("queue lock").write(
-                state.next_seq + written.len() as u64,
-                body,
-                n,
-            )?;
-            written.push(e);
-            Ok::<(), crate::queue::QueueError>(())
-        });
-        if let Err(e) = result {
-            shared.queue.lock().expect("queue lock").discard(written);
-            return Err(e).context("writing the cycle's batches to the queue");
-        }
-        Ok(())
+    let mut out = CycleWriter {
+        shared,
+        first_seq: state.next_seq,
+        max: cfg.remote_write.max_samples_per_request,
+        encoder: encode::BodyEncoder::default(),
+        written: Vec::new(),
+        samples: 0,
     };
-    // The last chunk waits for the cycle's own samples, so a small cycle stays one request;
-    // the others go at once, so only one chunk is ever in memory.
-    let mut pending: Option<SeriesSet> = None;
+    // Each chunk goes out as soon as it is built, so only one is ever in memory; the cycle's
+    // own samples follow the last chunk's in the same request (a small cycle is one request).
     while let Some(set) = cycle.next_chunk() {
-        if cycle.files_left() {
-            write(set, &mut written)?;
-        } else {
-            pending = Some(set);
-        }
+        out.write(set)?;
     }
     let p = cycle.finish();
     report(&p, cfg);
-    let mut last = pending.unwrap_or_default();
-    last.merge(p.set);
-    write(last, &mut written)?;
+    out.write(p.set)?;
+    out.flush()?;
+    let CycleWriter { written, samples, .. } = out;
     let mut next = p.next;
     {
         let q = shared.queue.lock().expect("queue lock");

@@ -634,18 +634,21 @@ impl SeriesSet {
         Sorted { groups, owns, out, samples }
     }
 
-    /// Hands `sink` request bodies of at most `max_samples` samples each, with their sample
-    /// counts, one at a time (each body is valid during its call): the same requests as
-    /// `encode::batches` over [`SeriesSet::into_series`], written straight from the keys (no
-    /// label strings are made). Stops at the first error of `sink`.
+    /// Hands `sink` request bodies of `max_samples` samples each, one at a time (each body
+    /// valid during its call): the same requests as `encode::batches` over
+    /// [`SeriesSet::into_series`], written straight from the keys (no label strings are made).
+    /// The encoder may hold samples of a set before (they fill the first body); the last body,
+    /// if not full, stays in it for the next set or [`BodyEncoder::flush`]. Stops at the first
+    /// error of `sink`.
+    ///
+    /// [`BodyEncoder::flush`]: crate::remote_write::encode::BodyEncoder::flush
     pub fn write_bodies<E>(
         self,
         max_samples: usize,
         enc: &mut crate::remote_write::encode::BodyEncoder,
         mut sink: impl FnMut(&[u8], u64) -> Result<(), E>,
     ) -> Result<(), E> {
-        let max = max_samples.max(1);
-        let mut room = max;
+        let max = max_samples.max(1) as u64;
         let mut result = Ok(());
         // Labels are encoded once per series (not per request) and only as they are sent: kept
         // for every series of a chunk they would double its memory.
@@ -657,24 +660,20 @@ impl SeriesSet {
             crate::remote_write::encode::label_block(labels, &mut block);
             let mut rest = samples;
             while !rest.is_empty() {
+                let room = max.saturating_sub(enc.pending()).max(1) as usize;
                 let take = rest.len().min(room);
                 enc.push(&block, &rest[..take]);
                 rest = &rest[take..];
-                room -= take;
-                if room == 0 {
-                    room = max;
-                    result = sink(enc.finish(), max as u64);
+                if enc.pending() >= max {
+                    let n = enc.pending();
+                    result = sink(enc.finish(), n);
                     if result.is_err() {
                         return;
                     }
                 }
             }
         });
-        result?;
-        if room < max {
-            sink(enc.finish(), (max - room) as u64)?;
-        }
-        Ok(())
+        result
     }
 
     /// Prometheus text exposition, one line per sample, with millisecond timestamps; series in
@@ -1742,14 +1741,49 @@ mod tests {
         let want: Vec<Vec<u8>> =
             encode::batches(s.clone().into_series(), 9).iter().map(|b| encode::body(b)).collect();
         let mut got = Vec::new();
-        s.write_bodies(9, &mut encode::BodyEncoder::default(), |b, n| {
+        let mut enc = encode::BodyEncoder::default();
+        let mut sink = |b: &[u8], n| {
             got.push((b.to_vec(), n));
             Ok::<(), ()>(())
-        })
-        .unwrap();
+        };
+        s.write_bodies(9, &mut enc, &mut sink).unwrap();
+        enc.flush(&mut sink).unwrap();
         assert_eq!(got.iter().map(|(b, _)| b.clone()).collect::<Vec<_>>(), want);
         assert_eq!(got.iter().map(|(_, n)| n).sum::<u64>(), 80);
         assert!(got.iter().all(|(_, n)| *n <= 9));
+    }
+
+    #[test]
+    fn bodies_fill_up_across_sets_and_the_rest_is_flushed() {
+        use crate::remote_write::encode;
+        let set = |name: &str| {
+            let mut s = SeriesSet::default();
+            for t in 0..7 {
+                s.add(name, &[], t, t as f64);
+            }
+            s
+        };
+        let mut enc = encode::BodyEncoder::default();
+        let mut got: Vec<(Vec<String>, u64)> = Vec::new();
+        let mut sink = |b: &[u8], n| {
+            let req = encode::decode(b).unwrap();
+            let names = req.timeseries.iter().map(|t| t.labels[0].value.clone()).collect();
+            got.push((names, n));
+            Ok::<(), ()>(())
+        };
+        set("a").write_bodies(5, &mut enc, &mut sink).unwrap();
+        set("b").write_bodies(5, &mut enc, &mut sink).unwrap();
+        assert_eq!(enc.pending(), 4);
+        enc.flush(&mut sink).unwrap();
+        enc.flush(&mut sink).unwrap(); // nothing left: no empty body
+        let want = [(vec!["a"], 5), (vec!["a", "b"], 5), (vec!["b"], 4)];
+        assert_eq!(got.len(), want.len());
+        for ((names, n), (want_names, want_n)) in got.iter().zip(want) {
+            assert_eq!(
+                (names.as_slice(), *n),
+                (&want_names.iter().map(|s| s.to_string()).collect::<Vec<_>>()[..], want_n)
+            );
+        }
     }
 
     #[test]

@@ -179,6 +179,8 @@ pub struct BodyEncoder {
     snappy: Option<snap::raw::Encoder>,
     /// Snappy's output buffer, kept: a fresh one per body would be faulted in every time.
     compressed: Vec<u8>,
+    /// Samples in `raw`.
+    pending: u64,
 }
 
 impl BodyEncoder {
@@ -192,13 +194,30 @@ impl BodyEncoder {
     /// built (see [`BodyEncoder::finish`]).
     pub fn push(&mut self, labels: &[u8], samples: &[(i64, f64)]) {
         put_timeseries(&mut self.raw, labels, samples);
+        self.pending += samples.len() as u64;
+    }
+
+    /// Samples pushed since the last [`BodyEncoder::finish`].
+    pub fn pending(&self) -> u64 {
+        self.pending
     }
 
     /// The compressed body of the series pushed since the last call (valid until the next).
     pub fn finish(&mut self) -> &[u8] {
         let n = self.compress_raw();
         self.raw.clear();
+        self.pending = 0;
         &self.compressed[..n]
+    }
+
+    /// Hands `sink` the body of what was pushed and not finished yet, if anything, with its
+    /// sample count.
+    pub fn flush<E>(&mut self, sink: impl FnOnce(&[u8], u64) -> Result<(), E>) -> Result<(), E> {
+        if self.pending == 0 {
+            return Ok(());
+        }
+        let n = self.pending;
+        sink(self.finish(), n)
     }
 
     fn compress(&mut self) -> &[u8] {
