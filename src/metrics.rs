@@ -281,16 +281,71 @@ struct Sorted {
 impl Sorted {
     /// Each output series: its labels (in key order) and its samples.
     fn each(&self, mut f: impl FnMut(Merged<'_>, &[(i64, f64)])) {
+        self.each_series(|g, o, samples| {
+            f(Merged::new(&self.groups[g as usize].key, &self.owns[o as usize]), samples)
+        });
+    }
+
+    /// Each output series: its labels as a protobuf label block (see
+    /// [`crate::remote_write::encode::label_block`]) and its samples. Every label of every
+    /// group and own key is split and encoded once; a series' block is those pieces, merged by
+    /// name and copied.
+    fn each_encoded(&self, mut f: impl FnMut(&[u8], &[(i64, f64)])) {
+        use crate::remote_write::encode::put_label;
+        fn split<'k>(key: &'k [u8], bytes: &mut Vec<u8>) -> Vec<Piece<'k>> {
+            key_pairs(key)
+                .map(|(k, v)| {
+                    let start = bytes.len();
+                    put_label(bytes, k, v);
+                    (k, start as u32, bytes.len() as u32)
+                })
+                .collect()
+        }
+        let mut bytes = Vec::new();
+        let groups: Vec<Vec<Piece<'_>>> = self.groups.iter().map(|g| split(&g.key, &mut bytes)).collect();
+        let owns: Vec<Vec<Piece<'_>>> = self.owns.iter().map(|o| split(o, &mut bytes)).collect();
+        let mut block = Vec::new();
+        self.each_series(|g, o, samples| {
+            let (a, b) = (&groups[g as usize], &owns[o as usize]);
+            block.clear();
+            let (mut i, mut j) = (0, 0);
+            while i < a.len() || j < b.len() {
+                let (take, from_group) = match (a.get(i), b.get(j)) {
+                    (Some(x), Some(y)) if x.0 == y.0 => {
+                        i += 1; // replaced by the own label
+                        continue;
+                    }
+                    (Some(x), Some(y)) => (if x.0 < y.0 { x } else { y }, x.0 < y.0),
+                    (Some(x), None) => (x, true),
+                    (None, Some(y)) => (y, false),
+                    (None, None) => unreachable!("the loop condition"),
+                };
+                block.extend_from_slice(&bytes[take.1 as usize..take.2 as usize]);
+                if from_group {
+                    i += 1;
+                } else {
+                    j += 1;
+                }
+            }
+            f(&block, samples);
+        });
+    }
+
+    /// Each output series' group, own key and samples.
+    fn each_series(&self, mut f: impl FnMut(u32, u32, &[(i64, f64)])) {
         let mut run: Vec<(i64, f64)> = Vec::new();
         for (i, part) in self.samples.chunk_by(|a, b| a.series == b.series).enumerate() {
             debug_assert_eq!(part[0].series as usize, i);
             let (g, o) = self.out[i];
             run.clear();
             run.extend(part.iter().map(|s| (s.ts_ms, s.value)));
-            f(Merged::new(&self.groups[g as usize].key, &self.owns[o as usize]), &run);
+            f(g, o, &run);
         }
     }
 }
+
+/// A label's name, and where its encoded entry is in the shared buffer (start, end).
+type Piece<'a> = (&'a [u8], u32, u32);
 
 /// Labels sorted by name, each name once, none empty and no `__name__`: the part of a series
 /// key shared by every sample of a job, sorted once (see [`SeriesSet::add_to`]).
@@ -623,14 +678,41 @@ impl SeriesSet {
         }
         drop(order);
 
-        // Samples by output series, then time, in place; equal stamps by value (a receiver
-        // keeps one of them anyway), so the order depends on the samples alone.
+        // Samples by output series (in place, in linear time: each is swapped straight into its
+        // series' range), then each series' by time; equal stamps by value (a receiver keeps
+        // one of them anyway), so the order depends on the samples alone.
         let mut samples = samples;
+        let mut end = vec![0u32; out.len()];
         for s in samples.iter_mut() {
             s.series = slot_of[s.series as usize];
+            end[s.series as usize] += 1;
         }
         drop(slot_of);
-        samples.sort_unstable_by_key(|s| (s.series, s.ts_ms, s.value.to_bits()));
+        let mut next = vec![0u32; out.len()];
+        let mut at = 0;
+        for (n, e) in next.iter_mut().zip(end.iter_mut()) {
+            *n = at;
+            at += *e;
+            *e = at;
+        }
+        for b in 0..out.len() {
+            while next[b] < end[b] {
+                let i = next[b] as usize;
+                let home = samples[i].series as usize;
+                if home == b {
+                    next[b] += 1;
+                } else {
+                    samples.swap(i, next[home] as usize);
+                    next[home] += 1;
+                }
+            }
+        }
+        drop((next, end));
+        for run in samples.chunk_by_mut(|a, b| a.series == b.series) {
+            if run.len() > 1 {
+                run.sort_unstable_by_key(|s| (s.ts_ms, s.value.to_bits()));
+            }
+        }
         Sorted { groups, owns, out, samples }
     }
 
@@ -650,19 +732,15 @@ impl SeriesSet {
     ) -> Result<(), E> {
         let max = max_samples.max(1) as u64;
         let mut result = Ok(());
-        // Labels are encoded once per series (not per request) and only as they are sent: kept
-        // for every series of a chunk they would double its memory.
-        let mut block = Vec::new();
-        self.into_sorted().each(|labels, samples| {
+        self.into_sorted().each_encoded(|block, samples| {
             if result.is_err() {
                 return;
             }
-            crate::remote_write::encode::label_block(labels, &mut block);
             let mut rest = samples;
             while !rest.is_empty() {
                 let room = max.saturating_sub(enc.pending()).max(1) as usize;
                 let take = rest.len().min(room);
-                enc.push(&block, &rest[..take]);
+                enc.push(block, &rest[..take]);
                 rest = &rest[take..];
                 if enc.pending() >= max {
                     let n = enc.pending();

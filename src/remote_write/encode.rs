@@ -81,8 +81,9 @@ pub fn label_block<'a>(labels: impl Iterator<Item = (&'a [u8], &'a [u8])>, out: 
     }
 }
 
-/// Appends one `TimeSeries.labels` entry (see [`label_block`]).
-fn put_label(out: &mut Vec<u8>, n: &[u8], v: &[u8]) {
+/// Appends one `TimeSeries.labels` entry (see [`label_block`]); entries encoded apart and
+/// concatenated make a label block.
+pub fn put_label(out: &mut Vec<u8>, n: &[u8], v: &[u8]) {
     out.push(0x0a); // TimeSeries.labels = 1
     put_varint(out, (bytes_field_len(n) + bytes_field_len(v)) as u64);
     put_bytes_field(out, 0x0a, n);
