@@ -196,10 +196,21 @@ pub fn power_model(rows: &[TrainingRow], min_jobs: usize) -> Result<PowerModel, 
         (HEAD[1].to_string(), col(|r| r.bitrate_kbps)),
         (HEAD[2].to_string(), col(|r| r.fps)),
     ];
-    // Levels are prefixed so that they read as text even if every value looks like a number.
-    let text = vec![
-        (HEAD[3].to_string(), rows.iter().map(|r| format!("enc:{}", r.encoder)).collect()),
-        (HEAD[4].to_string(), rows.iter().map(|r| format!("preset:{}", r.preset)).collect()),
+    // Levels are prefixed so that they read as text even if every value looks like a number;
+    // each distinct value once (a model is fitted on thousands of rows, a few dozen values).
+    use std::collections::BTreeMap;
+    fn prefixed<'r>(prefix: &str, values: impl Iterator<Item = &'r str>) -> BTreeMap<&'r str, String> {
+        let mut m = BTreeMap::new();
+        for v in values {
+            m.entry(v).or_insert_with(|| format!("{prefix}{v}"));
+        }
+        m
+    }
+    let encs = prefixed("enc:", rows.iter().map(|r| r.encoder.as_str()));
+    let presets = prefixed("preset:", rows.iter().map(|r| r.preset.as_str()));
+    let text: Vec<(String, Vec<&str>)> = vec![
+        (HEAD[3].to_string(), rows.iter().map(|r| encs[r.encoder.as_str()].as_str()).collect()),
+        (HEAD[4].to_string(), rows.iter().map(|r| presets[r.preset.as_str()].as_str()).collect()),
     ];
     let mut design = Design::from_columns(numeric, text, col(|r| r.power_w)).map_err(NoModel::FitFailed)?;
     let ols = design.fit().map_err(|e| NoModel::FitFailed(e.to_string()))?;

@@ -240,9 +240,9 @@ impl Design {
     /// The same design as [`Design::from_rows`] over a table whose numeric columns come first
     /// and text columns after, given as values: no number is written out and read back.
     /// Numeric values must be finite.
-    pub fn from_columns(
+    pub fn from_columns<T: AsRef<str>>(
         numeric: Vec<(String, Vec<f64>)>,
-        text: Vec<(String, Vec<String>)>,
+        text: Vec<(String, Vec<T>)>,
         y: Vec<f64>,
     ) -> Result<Design, String> {
         let n = y.len();
@@ -252,17 +252,20 @@ impl Design {
             }
         }
         let mut categorical = Vec::with_capacity(text.len());
-        let mut text_values: Vec<Vec<&str>> = Vec::with_capacity(text.len());
+        // Each row's level (an index into its column's sorted levels).
+        let mut text_levels: Vec<Vec<usize>> = Vec::with_capacity(text.len());
         for (name, v) in &text {
             if v.len() != n {
                 return Err(format!("{name}: {} values, {n} expected", v.len()));
             }
-            let values: Vec<&str> = v.iter().map(|s| s.trim()).collect();
-            let mut levels: Vec<String> = values.iter().map(|s| s.to_string()).collect();
-            levels.sort();
+            let values: Vec<&str> = v.iter().map(|s| s.as_ref().trim()).collect();
+            let mut levels: Vec<&str> = values.clone();
+            levels.sort_unstable();
             levels.dedup();
-            categorical.push((name.clone(), levels));
-            text_values.push(values);
+            let at: Vec<usize> =
+                values.iter().map(|v| levels.binary_search(v).expect("every value is a level")).collect();
+            categorical.push((name.clone(), levels.into_iter().map(str::to_string).collect::<Vec<String>>()));
+            text_levels.push(at);
         }
         let mut names = vec!["const".to_string()];
         names.extend(numeric.iter().map(|(c, _)| c.clone()));
@@ -275,9 +278,9 @@ impl Design {
         for (_, v) in &numeric {
             x.extend_from_slice(v);
         }
-        for ((_, levels), values) in categorical.iter().zip(&text_values) {
-            for l in &levels[1..] {
-                x.extend(values.iter().map(|v| f64::from(u8::from(v == l))));
+        for ((_, levels), at) in categorical.iter().zip(&text_levels) {
+            for l in 1..levels.len() {
+                x.extend(at.iter().map(|&a| f64::from(u8::from(a == l))));
             }
         }
         let numeric = numeric.into_iter().map(|(c, _)| c).collect();
@@ -390,7 +393,7 @@ mod tests {
         let row = ["0.25".to_string(), "2".to_string(), "y ".to_string()];
         assert_eq!(got.row_of(&[0.25, 2.0], &["y "]).unwrap(), want.row(&head[..3], &row).unwrap());
         assert!(got.row_of(&[0.25, 2.0], &["w"]).is_err());
-        assert!(Design::from_columns(vec![("a".into(), vec![f64::NAN])], vec![], vec![1.0]).is_err());
+        assert!(Design::from_columns::<&str>(vec![("a".into(), vec![f64::NAN])], vec![], vec![1.0]).is_err());
     }
 
     #[test]
