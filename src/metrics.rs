@@ -968,13 +968,6 @@ impl Context<'_> {
         self.conversions_with(self.rates.newest(), own)
     }
 
-    /// The same at the rates in force at `t_s` (a job's end), and whether those were the
-    /// fixed fallback although dated rates are configured.
-    fn conversions_at(&self, own: Currency, t_s: f64) -> (Vec<(Currency, f64)>, bool) {
-        let (rates, dated) = self.rates.at(t_s);
-        (self.conversions_with(rates, own), self.dated_rates && !dated)
-    }
-
     fn conversions_with(&self, rates: &Rates, own: Currency) -> Vec<(Currency, f64)> {
         let mut v = self.reporting.to_vec();
         if !v.contains(&own) {
@@ -1196,6 +1189,7 @@ pub fn build_jobs(
         jobs.iter().enumerate().map(|(i, j)| (j, predictions.get(i).and_then(Option::as_ref))).collect();
     order.sort_by(|(a, _), (b, _)| a.0.end_s.total_cmp(&b.0.end_s).then(a.0.id.cmp(&b.0.id)));
     let mut tally = JobCounters { counters, base: &base, seen: Vec::new(), cursor: 0, scratch: Vec::new() };
+    let mut conversions = DayConversions::default();
     for ((job, r), pred) in order {
         let resolution = job.resolution.map(|(w, h)| format!("{w}x{h}")).unwrap_or_default();
         let streams = r.streams.to_string();
@@ -1218,7 +1212,7 @@ pub fn build_jobs(
         }
         *prev = ts;
         tally.next_job();
-        job_samples(ctx, job, r, ts, set, g, &mut tally);
+        job_samples(ctx, job, r, ts, set, g, &mut tally, &mut conversions);
         if let Some(p) = pred {
             predicted_samples(ctx, set, g, JOB_PREDICTED, p, r.run_s, r.cost.compute, ts);
         }
@@ -1283,14 +1277,16 @@ fn cat<'a>(a: &[(&'a str, &'a str)], b: &[(&'a str, &'a str)]) -> Vec<(&'a str, 
 
 /// One job's gauges into its group `g` of `set` (labels `{job}`, see docs/metrics.md), and its
 /// share of the counters.
-fn job_samples(
-    ctx: &Context<'_>,
+#[allow(clippy::too_many_arguments)]
+fn job_samples<'a>(
+    ctx: &Context<'a>,
     job: &Job,
     r: &JobReport,
     ts: i64,
     set: &mut SeriesSet,
     g: GroupId,
     counters: &mut JobCounters<'_, '_>,
+    day: &mut DayConversions<'a>,
 ) {
     let basis = r.compute_basis.as_str();
     let mut gauge = |name: &str, extra: &[(&str, &str)], v: Option<f64>| {
@@ -1326,9 +1322,14 @@ fn job_samples(
     gauge("costpush_job_pixels", &[], r.pixels);
     gauge("costpush_job_frames", &[], r.frames);
     gauge("costpush_job_quality_pixels_per_joule", &[], r.quality_pixels_per_joule);
-    // Money converts at the rates of the job's own day.
-    let (conversions, fallback) = ctx.conversions_at(r.currency, job.end_s);
-    for &(cur, f) in &conversions {
+    // Money converts at the rates of the job's own day; each what-if region's conversions are
+    // worked out once for its gauge and its counter.
+    let own = day.index(ctx, r.currency, job.end_s);
+    let mut whatif_at = std::mem::take(&mut day.indices);
+    whatif_at.clear();
+    whatif_at.extend(r.whatif.iter().map(|w| day.index(ctx, w.currency, job.end_s)));
+    let (conversions, fallback) = (&day.lists[own].1, day.fallback);
+    for &(cur, f) in conversions {
         let c = r.cost.scaled(f);
         let (cur, cb) = (("currency", cur.as_str()), ("compute_basis", basis));
         gauge("costpush_job_energy_cost", &[cur], c.energy);
@@ -1336,10 +1337,8 @@ fn job_samples(
         gauge("costpush_job_cost", &[cb, cur], c.total);
         gauge("costpush_job_cost_per_pixel", &[cb, cur], r.cost_per_pixel.map(|x| x * f));
     }
-    // Each what-if region's conversions, worked out once for its gauge and its counter.
-    let whatif_conversions: Vec<Vec<(Currency, f64)>> =
-        r.whatif.iter().map(|w| ctx.conversions_at(w.currency, job.end_s).0).collect();
-    for (w, conversions) in r.whatif.iter().zip(&whatif_conversions) {
+    let whatif_conversions = || whatif_at.iter().map(|&i| &day.lists[i].1);
+    for (w, conversions) in r.whatif.iter().zip(whatif_conversions()) {
         // Extras in key order (the fast path of `add_in`).
         let (region, actual) = (("target_region", w.region.as_str()), ("actual", ctx.actual(&w.region)));
         let source = ("intensity_source", w.intensity.source());
@@ -1376,7 +1375,7 @@ fn job_samples(
             }
         }
     }
-    for (cur, f) in conversions {
+    for &(cur, f) in conversions {
         let c = r.cost.scaled(f);
         let l = [("currency", cur.as_str())];
         counters.add(set, "costpush_compute_cost_total", &l, c.compute);
@@ -1385,7 +1384,7 @@ fn job_samples(
             counters.add(set, "costpush_cost_total", &l, t);
         }
     }
-    for (w, conversions) in r.whatif.iter().zip(&whatif_conversions) {
+    for (w, conversions) in r.whatif.iter().zip(whatif_conversions()) {
         let l = [("target_region", w.region.as_str()), ("actual", ctx.actual(&w.region))];
         if let Some(g) = w.co2_g {
             counters.add(set, "costpush_whatif_co2_grams_total", &l, g);
@@ -1395,9 +1394,43 @@ fn job_samples(
                 counters.add(
                     set,
                     "costpush_whatif_cost_total",
-                    &cat(&l, &[("currency", cur.as_str())]),
+                    &[l[0], l[1], ("currency", cur.as_str())],
                     t * f,
                 );
+            }
+        }
+    }
+    day.indices = whatif_at;
+}
+
+/// [`Context::conversions`] at the rates in force at a job's end, for jobs in time order: each
+/// currency's list is worked out once per day's rate table (jobs of one day share it), not per
+/// job and region.
+#[derive(Default)]
+struct DayConversions<'a> {
+    rates: Option<&'a Rates>,
+    /// Whether `rates` is the fixed fallback although dated rates are configured.
+    fallback: bool,
+    lists: Vec<(Currency, Vec<(Currency, f64)>)>,
+    /// Scratch for a job's indices into `lists`.
+    indices: Vec<usize>,
+}
+
+impl<'a> DayConversions<'a> {
+    /// Where `own`'s list at the rates in force at `t_s` is in `lists` (valid until a call
+    /// for another day).
+    fn index(&mut self, ctx: &Context<'a>, own: Currency, t_s: f64) -> usize {
+        let (rates, dated) = ctx.rates.at(t_s);
+        if !self.rates.is_some_and(|r| std::ptr::eq(r, rates)) {
+            self.rates = Some(rates);
+            self.fallback = ctx.dated_rates && !dated;
+            self.lists.clear();
+        }
+        match self.lists.iter().position(|(c, _)| *c == own) {
+            Some(i) => i,
+            None => {
+                self.lists.push((own, ctx.conversions_with(rates, own)));
+                self.lists.len() - 1
             }
         }
     }
