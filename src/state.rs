@@ -71,7 +71,7 @@ pub struct State {
 }
 
 /// The identities of the jobs already pushed: a sorted list, 8 bytes a job (a `BTreeSet` took
-/// about three times that, twice over during a cycle). Stored as a JSON array, as before.
+/// about twice that, and twice over during a cycle). Stored as a JSON array, as before.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[serde(transparent)]
 pub struct JobIds(Vec<u64>);
