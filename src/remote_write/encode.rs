@@ -173,7 +173,8 @@ fn put_bytes_field(buf: &mut Vec<u8>, tag: u8, b: &[u8]) {
     }
 }
 
-/// [`body`] for many batches, reusing the protobuf buffer and snappy's table between them.
+/// [`body`] for many requests, built series by series ([`BodyEncoder::push`]), reusing the
+/// protobuf buffer and snappy's table between them.
 #[derive(Default)]
 pub struct BodyEncoder {
     raw: Vec<u8>,
@@ -185,12 +186,6 @@ pub struct BodyEncoder {
 }
 
 impl BodyEncoder {
-    pub fn body(&mut self, series: &[Series]) -> Vec<u8> {
-        self.raw.clear();
-        encode(series, &mut self.raw);
-        self.compress().to_vec()
-    }
-
     /// Appends one series, from its encoded labels (see [`label_block`]), to the request being
     /// built (see [`BodyEncoder::finish`]).
     pub fn push(&mut self, labels: &[u8], samples: &[(i64, f64)]) {
@@ -219,11 +214,6 @@ impl BodyEncoder {
         }
         let n = self.pending;
         sink(self.finish(), n)
-    }
-
-    fn compress(&mut self) -> &[u8] {
-        let n = self.compress_raw();
-        &self.compressed[..n]
     }
 
     /// Compresses `raw` into `compressed`; returns the compressed length.
