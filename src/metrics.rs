@@ -220,20 +220,35 @@ fn own_key_is(own: &[u8], name: &str, extra: &[(&str, &str)]) -> bool {
 }
 
 /// The labels of a group's series, in name order: the group's merged with the series' own key's;
-/// where both have a name, the own value is kept.
-struct Merged<'a> {
-    group: std::iter::Peekable<KeyPairs<'a>>,
-    own: std::iter::Peekable<KeyPairs<'a>>,
+/// where both have a name, the own one is kept. Items are `(name, anything)`: the labels
+/// themselves, or where their encoded entries are (see [`Sorted::each_encoded`]).
+struct Merged<A: Iterator, B: Iterator> {
+    group: std::iter::Peekable<A>,
+    own: std::iter::Peekable<B>,
 }
 
-impl<'a> Merged<'a> {
-    fn new(group: &'a [u8], own: &'a [u8]) -> Merged<'a> {
-        Merged { group: key_pairs(group).peekable(), own: key_pairs(own).peekable() }
+/// The labels of a group key merged with an own key's.
+type KeyLabels<'a> = Merged<KeyPairs<'a>, KeyPairs<'a>>;
+
+impl<'a> KeyLabels<'a> {
+    /// The labels of the group key `group` merged with the own key `own`.
+    fn keys(group: &'a [u8], own: &'a [u8]) -> Self {
+        Merged::new(key_pairs(group), key_pairs(own))
     }
 }
 
-impl<'a> Iterator for Merged<'a> {
-    type Item = (&'a [u8], &'a [u8]);
+impl<A: Iterator, B: Iterator> Merged<A, B> {
+    fn new(group: A, own: B) -> Self {
+        Merged { group: group.peekable(), own: own.peekable() }
+    }
+}
+
+impl<'a, T, A, B> Iterator for Merged<A, B>
+where
+    A: Iterator<Item = (&'a [u8], T)>,
+    B: Iterator<Item = (&'a [u8], T)>,
+{
+    type Item = (&'a [u8], T);
     fn next(&mut self) -> Option<Self::Item> {
         loop {
             let take_group = match (self.group.peek(), self.own.peek()) {
@@ -280,9 +295,9 @@ struct Sorted {
 
 impl Sorted {
     /// Each output series: its labels (in key order) and its samples.
-    fn each(&self, mut f: impl FnMut(Merged<'_>, &[(i64, f64)])) {
+    fn each(&self, mut f: impl FnMut(KeyLabels<'_>, &[(i64, f64)])) {
         self.each_series(|g, o, samples| {
-            f(Merged::new(&self.groups[g as usize].key, &self.owns[o as usize]), samples)
+            f(Merged::keys(&self.groups[g as usize].key, &self.owns[o as usize]), samples)
         });
     }
 
@@ -297,7 +312,7 @@ impl Sorted {
                 .map(|(k, v)| {
                     let start = bytes.len();
                     put_label(bytes, k, v);
-                    (k, start as u32, bytes.len() as u32)
+                    (k, (start as u32, bytes.len() as u32))
                 })
                 .collect()
         }
@@ -306,26 +321,10 @@ impl Sorted {
         let owns: Vec<Vec<Piece<'_>>> = self.owns.iter().map(|o| split(o, &mut bytes)).collect();
         let mut block = Vec::new();
         self.each_series(|g, o, samples| {
-            let (a, b) = (&groups[g as usize], &owns[o as usize]);
             block.clear();
-            let (mut i, mut j) = (0, 0);
-            while i < a.len() || j < b.len() {
-                let (take, from_group) = match (a.get(i), b.get(j)) {
-                    (Some(x), Some(y)) if x.0 == y.0 => {
-                        i += 1; // replaced by the own label
-                        continue;
-                    }
-                    (Some(x), Some(y)) => (if x.0 < y.0 { x } else { y }, x.0 < y.0),
-                    (Some(x), None) => (x, true),
-                    (None, Some(y)) => (y, false),
-                    (None, None) => unreachable!("the loop condition"),
-                };
-                block.extend_from_slice(&bytes[take.1 as usize..take.2 as usize]);
-                if from_group {
-                    i += 1;
-                } else {
-                    j += 1;
-                }
+            let (a, b) = (groups[g as usize].iter().copied(), owns[o as usize].iter().copied());
+            for (_, (start, end)) in Merged::new(a, b) {
+                block.extend_from_slice(&bytes[start as usize..end as usize]);
             }
             f(&block, samples);
         });
@@ -345,7 +344,7 @@ impl Sorted {
 }
 
 /// A label's name, and where its encoded entry is in the shared buffer (start, end).
-type Piece<'a> = (&'a [u8], u32, u32);
+type Piece<'a> = (&'a [u8], (u32, u32));
 
 /// Labels sorted by name, each name once, none empty and no `__name__`: the part of a series
 /// key shared by every sample of a job, sorted once (see [`SeriesSet::add_to`]).
@@ -648,7 +647,7 @@ impl SeriesSet {
         let full_key = |s: u32| {
             let (g, o) = series[s as usize];
             let mut key = Vec::new();
-            for (k, v) in Merged::new(&groups[g as usize].key, &owns[o as usize]) {
+            for (k, v) in Merged::keys(&groups[g as usize].key, &owns[o as usize]) {
                 push_pair(&mut key, k, v);
             }
             key
