@@ -597,67 +597,184 @@ pub fn heuristic_init(spec: &Spec, y: &[f64]) -> Init {
     Init { level, trend, seasonal }
 }
 
-/// For linear models: the initial states that minimise the SSE for given parameters (the
-/// fitted values are affine in them). `exact` solves by QR; otherwise by the cheaper normal
-/// equations (used inside the search; the final answer is always solved by QR).
-fn best_init_linear(spec: &Spec, p: &Params, y: &[Option<f64>], exact: bool) -> (Init, Run) {
-    let k = spec.n_states();
-    let zero = vec![0.0; k];
-    let base = run(spec, p, &init_from(spec, &zero), y);
-    let obs: Vec<usize> = (0..y.len()).filter(|t| y[*t].is_some()).collect();
-    let n = obs.len();
-    let mut x = vec![0.0; n * k];
-    for j in 0..k {
-        let mut e = zero.clone();
-        e[j] = 1.0;
-        let r = run(spec, p, &init_from(spec, &e), y);
-        for (row, t) in obs.iter().enumerate() {
-            x[row + j * n] = r.fitted[*t] - base.fitted[*t];
+/// The observed points of a series and the buffers the search reuses on every evaluation.
+///
+/// It runs the recursions like [`run`], with the same arithmetic in the same order (so the same
+/// SSE, bit for bit), but up to the last observation only and keeping the fitted values at the
+/// observed points only. A gap costs next to nothing: the seasonals are kept by `t mod m`, so
+/// across a gap they stand still, and only level and trend move on.
+struct Observed {
+    /// `(t, y_t)` for every observed `t`.
+    points: Vec<(usize, f64)>,
+    /// Seasonal state, slot `t mod m` (what `run` calls `s[t]`).
+    seasonal: Vec<f64>,
+    /// Fitted values at the points, after a run.
+    fitted: Vec<f64>,
+    /// Scratch for the initial-state solve: the base run, a unit vector, the design, the target.
+    base: Vec<f64>,
+    unit: Vec<f64>,
+    design: Vec<f64>,
+    target: Vec<f64>,
+}
+
+impl Observed {
+    fn new(y: &[Option<f64>]) -> Self {
+        let points: Vec<(usize, f64)> = y.iter().enumerate().filter_map(|(t, v)| v.map(|v| (t, v))).collect();
+        let n = points.len();
+        Observed {
+            points,
+            seasonal: Vec::new(),
+            fitted: Vec::with_capacity(n),
+            base: Vec::with_capacity(n),
+            unit: Vec::new(),
+            design: Vec::new(),
+            target: Vec::with_capacity(n),
         }
     }
-    let target: Vec<f64> = obs.iter().map(|t| y[*t].expect("observed") - base.fitted[*t]).collect();
-    let sol = match (exact, crate::linalg::solve_normal(&x, n, k, &target)) {
+
+    /// Runs from the initial states in free form (see [`init_from`]); returns the SSE.
+    fn run_free(&mut self, spec: &Spec, p: &Params, x: &[f64]) -> f64 {
+        let mut i = 1;
+        let trend = if spec.trend != Trend::None {
+            i += 1;
+            x[1]
+        } else {
+            0.0
+        };
+        self.seasonal.clear();
+        if spec.seasonal() {
+            self.seasonal.extend_from_slice(&x[i..i + spec.m - 1]);
+            let total: f64 = self.seasonal.iter().sum();
+            self.seasonal.push(if spec.season == Season::Mul { spec.m as f64 - total } else { -total });
+        }
+        self.go(spec, p, x[0], trend)
+    }
+
+    /// Runs from given initial states; returns the SSE.
+    fn run_init(&mut self, spec: &Spec, p: &Params, init: &Init) -> f64 {
+        self.seasonal.clear();
+        if spec.seasonal() {
+            self.seasonal.extend_from_slice(&init.seasonal[..spec.m]);
+        }
+        self.go(spec, p, init.level, if spec.trend == Trend::None { 0.0 } else { init.trend })
+    }
+
+    fn go(&mut self, spec: &Spec, p: &Params, mut l: f64, mut b: f64) -> f64 {
+        let m = if spec.seasonal() { spec.m } else { 0 };
+        let phi = match spec.trend {
+            Trend::None => 0.0,
+            Trend::Add => 1.0,
+            Trend::Damped => p.phi,
+        };
+        self.fitted.clear();
+        let mut sse = 0.0;
+        let mut t = 0;
+        for &(ti, v) in &self.points {
+            // across a gap the states move on as forecast (without a trend they stand still)
+            if spec.trend != Trend::None {
+                for _ in t..ti {
+                    let bd = phi * b;
+                    l += bd;
+                    b = bd;
+                }
+            }
+            let bd = phi * b;
+            let base = l + bd;
+            let st = if m > 0 { self.seasonal[ti % m] } else { 0.0 };
+            let f = match spec.season {
+                Season::None => base,
+                Season::Add => base + st,
+                Season::Mul => base * st,
+            };
+            self.fitted.push(f);
+            sse += (v - f) * (v - f);
+            let (nl, ns) = match spec.season {
+                Season::None => (p.alpha * v + (1.0 - p.alpha) * base, 0.0),
+                Season::Add => {
+                    (p.alpha * (v - st) + (1.0 - p.alpha) * base, p.gamma * (v - base) + (1.0 - p.gamma) * st)
+                }
+                Season::Mul => {
+                    (p.alpha * v / st + (1.0 - p.alpha) * base, p.gamma * v / base + (1.0 - p.gamma) * st)
+                }
+            };
+            b = p.beta * (nl - l) + (1.0 - p.beta) * bd;
+            l = nl;
+            if m > 0 {
+                self.seasonal[ti % m] = ns;
+            }
+            t = ti + 1;
+        }
+        sse
+    }
+}
+
+/// For linear models: the initial states (free form) that minimise the SSE for given
+/// parameters, and that SSE. The fitted values are affine in the states, so one run per state
+/// gives the design. `exact` solves by QR; otherwise by the cheaper normal equations (used
+/// inside the search; the final answer is always solved by QR).
+fn best_init_linear(spec: &Spec, p: &Params, w: &mut Observed, exact: bool) -> (Vec<f64>, f64) {
+    let k = spec.n_states();
+    let n = w.points.len();
+    w.unit.clear();
+    w.unit.resize(k, 0.0);
+    let mut unit = std::mem::take(&mut w.unit);
+    w.run_free(spec, p, &unit);
+    std::mem::swap(&mut w.base, &mut w.fitted);
+    w.design.clear();
+    w.design.resize(n * k, 0.0);
+    for j in 0..k {
+        unit[j] = 1.0;
+        w.run_free(spec, p, &unit);
+        unit[j] = 0.0;
+        for (d, (f, b)) in w.design[j * n..(j + 1) * n].iter_mut().zip(w.fitted.iter().zip(&w.base)) {
+            *d = f - b;
+        }
+    }
+    w.unit = unit;
+    w.target.clear();
+    w.target.extend(w.points.iter().zip(&w.base).map(|((_, v), b)| v - b));
+    let sol = match (exact, crate::linalg::solve_normal(&w.design, n, k, &w.target)) {
         (false, Some(sol)) => sol,
-        _ => Qr::new(&x, n, k, 1e-12).solve(&target),
+        _ => Qr::new(&w.design, n, k, 1e-12).solve(&w.target),
     };
-    let init = init_from(spec, &sol);
-    let r = run(spec, p, &init, y);
-    (init, r)
+    let sse = w.run_free(spec, p, &sol);
+    (sol, sse)
 }
 
 /// Refines multiplicative-season initial states by a few damped Gauss–Newton steps.
-fn refine_init_nonlinear(spec: &Spec, p: &Params, y: &[Option<f64>], start: Init) -> (Init, Run) {
+fn refine_init_nonlinear(spec: &Spec, p: &Params, w: &mut Observed, start: Init) -> Init {
     let k = spec.n_states();
     let mut x = vec![start.level];
     if spec.trend != Trend::None {
         x.push(start.trend);
     }
     x.extend_from_slice(&start.seasonal[..spec.m - 1]);
-    let obs: Vec<usize> = (0..y.len()).filter(|t| y[*t].is_some()).collect();
-    let n = obs.len();
-    let mut best = run(spec, p, &init_from(spec, &x), y);
+    let n = w.points.len();
+    let mut best_sse = w.run_free(spec, p, &x);
+    let mut best = w.fitted.clone();
     for _ in 0..8 {
         let mut jac = vec![0.0; n * k];
         for j in 0..k {
             let h = 1e-6 * x[j].abs().max(1e-3);
             let mut xp = x.clone();
             xp[j] += h;
-            let r = run(spec, p, &init_from(spec, &xp), y);
-            for (row, t) in obs.iter().enumerate() {
-                jac[row + j * n] = (r.fitted[*t] - best.fitted[*t]) / h;
+            w.run_free(spec, p, &xp);
+            for (row, (f, b)) in w.fitted.iter().zip(&best).enumerate() {
+                jac[row + j * n] = (f - b) / h;
             }
         }
-        let resid: Vec<f64> = obs.iter().map(|t| y[*t].expect("observed") - best.fitted[*t]).collect();
+        let resid: Vec<f64> = w.points.iter().zip(&best).map(|((_, v), f)| v - f).collect();
         let step = Qr::new(&jac, n, k, 1e-12).solve(&resid);
         // halve the step until the SSE goes down
         let mut scale = 1.0;
         let mut improved = false;
         for _ in 0..10 {
             let xn: Vec<f64> = x.iter().zip(&step).map(|(a, d)| a + scale * d).collect();
-            let r = run(spec, p, &init_from(spec, &xn), y);
-            if r.sse.is_finite() && r.sse < best.sse {
+            let sse = w.run_free(spec, p, &xn);
+            if sse.is_finite() && sse < best_sse {
                 x = xn;
-                best = r;
+                best_sse = sse;
+                best.clone_from(&w.fitted);
                 improved = true;
                 break;
             }
@@ -667,7 +784,7 @@ fn refine_init_nonlinear(spec: &Spec, p: &Params, y: &[Option<f64>], start: Init
             break;
         }
     }
-    (init_from(spec, &x), best)
+    init_from(spec, &x)
 }
 
 /// Nelder–Mead minimisation. Returns (best point, value, converged).
@@ -790,12 +907,14 @@ pub fn fit(spec: &Spec, y: &[Option<f64>], opts: FitOptions) -> Result<Fit, FitE
     let filled: Vec<f64> = fill_gaps(&ys);
     let heuristic = heuristic_init(spec, &filled);
 
-    let evaluate = |p: &Params, exact: bool| -> (Init, Run) {
+    let work = std::cell::RefCell::new(Observed::new(&ys));
+    // the SSE at `p` with the best initial states (linear models) or the heuristic ones
+    let sse_at = |p: &Params| -> f64 {
+        let mut w = work.borrow_mut();
         if spec.season == Season::Mul {
-            let r = run(spec, p, &heuristic, &ys);
-            (heuristic.clone(), r)
+            w.run_init(spec, p, &heuristic)
         } else {
-            best_init_linear(spec, p, &ys, exact)
+            best_init_linear(spec, p, &mut w, false).1
         }
     };
 
@@ -803,7 +922,7 @@ pub fn fit(spec: &Spec, y: &[Option<f64>], opts: FitOptions) -> Result<Fit, FitE
         Some(p) => (p, true),
         None => {
             let objective = |u: &[f64]| {
-                let sse = evaluate(&to_params(spec, u), false).1.sse;
+                let sse = sse_at(&to_params(spec, u));
                 if sse.is_finite() {
                     sse
                 } else {
@@ -838,10 +957,12 @@ pub fn fit(spec: &Spec, y: &[Option<f64>], opts: FitOptions) -> Result<Fit, FitE
             (to_params(spec, &x), ok)
         }
     };
-    let (mut init, _) = evaluate(&params, true);
-    if spec.season == Season::Mul {
-        init = refine_init_nonlinear(spec, &params, &ys, init).0;
-    }
+    let mut w = work.into_inner();
+    let mut init = if spec.season == Season::Mul {
+        refine_init_nonlinear(spec, &params, &mut w, heuristic)
+    } else {
+        init_from(spec, &best_init_linear(spec, &params, &mut w, true).0)
+    };
     // back to the original scale (the recursions are scale-equivariant)
     let unscale = |v: f64| v * scale;
     init.level = unscale(init.level);
@@ -952,6 +1073,26 @@ mod tests {
                 Some(50.0 + trend * t as f64 + s + (rng.f64() - 0.5) * 2.0)
             })
             .collect()
+    }
+
+    #[test]
+    fn the_search_runs_only_the_observed_points_and_agrees_with_run_bit_for_bit() {
+        // gaps at the start, in the middle and at the end, longer than a season
+        let mut y = series(120, 6, 0.3, 4.0, 9);
+        for t in (0..20).chain(50..63).chain([70, 71, 90]).chain(115..120) {
+            y[t] = None;
+        }
+        let p = Params { alpha: 0.3, beta: 0.2, gamma: 0.1, phi: 0.9 };
+        for spec in candidates(6, true) {
+            let x: Vec<f64> = (0..spec.n_states()).map(|i| [50.0, 0.5, -1.0, 2.0, 0.5, 1.5][i % 6]).collect();
+            let mut w = Observed::new(&y);
+            let sse = w.run_free(&spec, &p, &x);
+            let r = run(&spec, &p, &init_from(&spec, &x), &y);
+            assert_eq!(sse.to_bits(), r.sse.to_bits(), "{}", spec.name());
+            let at_points: Vec<f64> = w.points.iter().map(|(t, _)| r.fitted[*t]).collect();
+            assert_eq!(w.fitted, at_points, "{}", spec.name());
+            assert_eq!(w.points.len(), r.n_obs);
+        }
     }
 
     #[test]
