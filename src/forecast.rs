@@ -27,6 +27,12 @@
 //! For multiplicative seasonality the initial states come from the heuristic (centred moving
 //! average) and are refined by Gauss–Newton steps at the end.
 //!
+//! The search's evaluations cost the observed points, not the window: a gap moves only level
+//! and trend on (the seasonals are kept by `t mod m`). The design of the initial-state solve
+//! comes from one pass with a lane per state, and its normal equations are summed row by row.
+//! Both do the same arithmetic in the same order as one plain [`run`] per state would, so fits
+//! are the same bit for bit (tested), only faster.
+//!
 //! # Intervals
 //!
 //! For the linear models (seasonality none or additive) the h-step variance comes from the
@@ -610,11 +616,17 @@ struct Observed {
     seasonal: Vec<f64>,
     /// Fitted values at the points, after a run.
     fitted: Vec<f64>,
-    /// Scratch for the initial-state solve: the base run, a unit vector, the design, the target.
+    /// The initial-state solve: the fitted values of the base run (zero initial states), the
+    /// design (row-major: a row per point, a column per state), the target, the normal equations.
     base: Vec<f64>,
-    unit: Vec<f64>,
     design: Vec<f64>,
     target: Vec<f64>,
+    normal: crate::linalg::NormalEquations,
+    /// The lanes of [`Observed::lanes`]: level, trend, seasonals (slot-major), fitted.
+    lane_l: Vec<f64>,
+    lane_b: Vec<f64>,
+    lane_s: Vec<f64>,
+    lane_f: Vec<f64>,
 }
 
 impl Observed {
@@ -626,9 +638,13 @@ impl Observed {
             seasonal: Vec::new(),
             fitted: Vec::with_capacity(n),
             base: Vec::with_capacity(n),
-            unit: Vec::new(),
             design: Vec::new(),
             target: Vec::with_capacity(n),
+            normal: Default::default(),
+            lane_l: Vec::new(),
+            lane_b: Vec::new(),
+            lane_s: Vec::new(),
+            lane_f: Vec::new(),
         }
     }
 
@@ -708,6 +724,110 @@ impl Observed {
     }
 }
 
+impl Observed {
+    /// For a linear model: runs from the zero initial states (lane 0) and from each unit one
+    /// (lane `j` for state `j − 1`) side by side, and fills `base`, `design`, `target` and the
+    /// normal equations. Each lane does exactly what [`Observed::run_free`] does for its initial
+    /// states, so the design is the same as from `k + 1` separate runs; but the lanes of a step
+    /// are independent, so they run in parallel rather than one long chain after another.
+    fn lanes(&mut self, spec: &Spec, p: &Params) {
+        debug_assert!(spec.season != Season::Mul);
+        let k = spec.n_states();
+        let lanes = k + 1;
+        let m = if spec.seasonal() { spec.m } else { 0 };
+        let phi = match spec.trend {
+            Trend::None => 0.0,
+            Trend::Add => 1.0,
+            Trend::Damped => p.phi,
+        };
+        // initial states: lane j has free state j − 1 at 1, the rest at 0 (see `run_free`)
+        let (l, b, s, f) = (&mut self.lane_l, &mut self.lane_b, &mut self.lane_s, &mut self.lane_f);
+        l.clear();
+        l.resize(lanes, 0.0);
+        b.clear();
+        b.resize(lanes, 0.0);
+        f.clear();
+        f.resize(lanes, 0.0);
+        s.clear();
+        s.resize(m * lanes, 0.0);
+        l[1] = 1.0;
+        if spec.trend != Trend::None {
+            b[2] = 1.0;
+        }
+        if m > 0 {
+            // free seasonal i is lane `first + i`; the last one makes a lane's sum 0
+            let first = 2 + usize::from(spec.trend != Trend::None);
+            for i in 0..m - 1 {
+                s[i * lanes + first + i] = 1.0;
+            }
+            for lane in 0..lanes {
+                let total: f64 = (0..m - 1).map(|slot| s[slot * lanes + lane]).sum();
+                s[(m - 1) * lanes + lane] = -total;
+            }
+        }
+        let n = self.points.len();
+        self.base.clear();
+        self.target.clear();
+        self.design.clear();
+        self.design.resize(n * k, 0.0);
+        self.normal.reset(k);
+        let mut t = 0;
+        for (row, &(ti, v)) in self.points.iter().enumerate() {
+            if spec.trend != Trend::None {
+                for _ in t..ti {
+                    for (l, b) in l.iter_mut().zip(b.iter_mut()) {
+                        let bd = phi * *b;
+                        *l += bd;
+                        *b = bd;
+                    }
+                }
+            }
+            if m > 0 {
+                let st = &mut s[(ti % m) * lanes..(ti % m + 1) * lanes];
+                for (((l, b), st), f) in l.iter_mut().zip(b.iter_mut()).zip(st.iter_mut()).zip(f.iter_mut()) {
+                    let bd = phi * *b;
+                    let base = *l + bd;
+                    *f = base + *st;
+                    let nl = p.alpha * (v - *st) + (1.0 - p.alpha) * base;
+                    let ns = p.gamma * (v - base) + (1.0 - p.gamma) * *st;
+                    *b = p.beta * (nl - *l) + (1.0 - p.beta) * bd;
+                    *l = nl;
+                    *st = ns;
+                }
+            } else {
+                for ((l, b), f) in l.iter_mut().zip(b.iter_mut()).zip(f.iter_mut()) {
+                    let bd = phi * *b;
+                    let base = *l + bd;
+                    *f = base;
+                    let nl = p.alpha * v + (1.0 - p.alpha) * base;
+                    *b = p.beta * (nl - *l) + (1.0 - p.beta) * bd;
+                    *l = nl;
+                }
+            }
+            let row_x = &mut self.design[row * k..(row + 1) * k];
+            for (x, fj) in row_x.iter_mut().zip(&f[1..]) {
+                *x = fj - f[0];
+            }
+            self.base.push(f[0]);
+            self.target.push(v - f[0]);
+            self.normal.add_row(row_x, v - f[0]);
+            t = ti + 1;
+        }
+    }
+
+    /// The design, column-major (for QR).
+    fn design_by_column(&self, k: usize) -> Vec<f64> {
+        let n = self.points.len();
+        let mut out = vec![0.0; n * k];
+        for (row, xs) in self.design.chunks_exact(k.max(1)).enumerate() {
+            for (j, x) in xs.iter().enumerate() {
+                out[row + j * n] = *x;
+            }
+        }
+        out
+    }
+}
+
 /// For linear models: the initial states (free form) that minimise the SSE for given
 /// parameters, and that SSE. The fitted values are affine in the states, so one run per state
 /// gives the design. `exact` solves by QR; otherwise by the cheaper normal equations (used
@@ -715,27 +835,10 @@ impl Observed {
 fn best_init_linear(spec: &Spec, p: &Params, w: &mut Observed, exact: bool) -> (Vec<f64>, f64) {
     let k = spec.n_states();
     let n = w.points.len();
-    w.unit.clear();
-    w.unit.resize(k, 0.0);
-    let mut unit = std::mem::take(&mut w.unit);
-    w.run_free(spec, p, &unit);
-    std::mem::swap(&mut w.base, &mut w.fitted);
-    w.design.clear();
-    w.design.resize(n * k, 0.0);
-    for j in 0..k {
-        unit[j] = 1.0;
-        w.run_free(spec, p, &unit);
-        unit[j] = 0.0;
-        for (d, (f, b)) in w.design[j * n..(j + 1) * n].iter_mut().zip(w.fitted.iter().zip(&w.base)) {
-            *d = f - b;
-        }
-    }
-    w.unit = unit;
-    w.target.clear();
-    w.target.extend(w.points.iter().zip(&w.base).map(|((_, v), b)| v - b));
-    let sol = match (exact, crate::linalg::solve_normal(&w.design, n, k, &w.target)) {
+    w.lanes(spec, p);
+    let sol = match (exact, w.normal.solve()) {
         (false, Some(sol)) => sol,
-        _ => Qr::new(&w.design, n, k, 1e-12).solve(&w.target),
+        _ => Qr::new(&w.design_by_column(k), n, k, 1e-12).solve(&w.target),
     };
     let sse = w.run_free(spec, p, &sol);
     (sol, sse)
@@ -1092,6 +1195,45 @@ mod tests {
             let at_points: Vec<f64> = w.points.iter().map(|(t, _)| r.fitted[*t]).collect();
             assert_eq!(w.fitted, at_points, "{}", spec.name());
             assert_eq!(w.points.len(), r.n_obs);
+        }
+    }
+
+    #[test]
+    fn the_lanes_give_the_design_of_one_run_per_initial_state_bit_for_bit() {
+        let mut y = series(100, 6, 0.3, 4.0, 5);
+        for t in (0..9).chain(40..55).chain([77]) {
+            y[t] = None;
+        }
+        let p = Params { alpha: 0.4, beta: 0.15, gamma: 0.2, phi: 0.93 };
+        for spec in candidates(6, false) {
+            let k = spec.n_states();
+            let mut w = Observed::new(&y);
+            w.lanes(&spec, &p);
+            let (design, base, target) = (w.design.clone(), w.base.clone(), w.target.clone());
+            // the same from k + 1 separate runs
+            let mut x = vec![0.0; k];
+            w.run_free(&spec, &p, &x);
+            let base_runs = w.fitted.clone();
+            assert_eq!(base, base_runs, "{}", spec.name());
+            let want_target: Vec<f64> = w.points.iter().zip(&base_runs).map(|((_, v), b)| v - b).collect();
+            assert_eq!(target, want_target, "{}", spec.name());
+            for j in 0..k {
+                x[j] = 1.0;
+                w.run_free(&spec, &p, &x);
+                x[j] = 0.0;
+                for (row, (f, b)) in w.fitted.iter().zip(&base_runs).enumerate() {
+                    assert_eq!(
+                        design[row * k + j].to_bits(),
+                        (f - b).to_bits(),
+                        "{} state {j} row {row}",
+                        spec.name()
+                    );
+                }
+            }
+            // and the normal equations solve as solve_normal does on that design
+            let by_column = w.design_by_column(k);
+            let want = crate::linalg::solve_normal(&by_column, w.points.len(), k, &target);
+            assert_eq!(w.normal.solve(), want, "{}", spec.name());
         }
     }
 

@@ -164,6 +164,51 @@ pub fn solve_normal(x: &[f64], n: usize, p: usize, y: &[f64]) -> Option<Vec<f64>
             g[i + j * p] = ci.iter().zip(cj).map(|(a, b)| a * b).sum();
         }
     }
+    cholesky_solve(&mut g, rhs, p)
+}
+
+/// `XᵀX` (upper triangle) and `Xᵀy` built one row of `X` at a time, for a caller that makes the
+/// rows one by one. The sums run over the rows in order, as in [`solve_normal`], so the answer is
+/// the same bit for bit; but the `p(p+1)/2` sums of a row are independent, so they vectorise.
+#[derive(Debug, Clone, Default)]
+pub struct NormalEquations {
+    p: usize,
+    gram: Vec<f64>,
+    rhs: Vec<f64>,
+}
+
+impl NormalEquations {
+    /// Starts over for `p` columns (keeping the buffers).
+    pub fn reset(&mut self, p: usize) {
+        self.p = p;
+        // `Sum for f64` starts from −0.0; so do these sums
+        self.gram.clear();
+        self.gram.resize(p * p, -0.0);
+        self.rhs.clear();
+        self.rhs.resize(p, -0.0);
+    }
+
+    /// Adds the row `x` (length `p`) with the observation `y`.
+    pub fn add_row(&mut self, x: &[f64], y: f64) {
+        let p = self.p;
+        for (j, &xj) in x.iter().enumerate() {
+            self.rhs[j] += xj * y;
+            for (g, &xi) in self.gram[j * p..j * p + j + 1].iter_mut().zip(x) {
+                *g += xi * xj;
+            }
+        }
+    }
+
+    /// The least-squares solution, as [`solve_normal`] gives it; `None` when `XᵀX` is not
+    /// positive definite.
+    pub fn solve(&mut self) -> Option<Vec<f64>> {
+        cholesky_solve(&mut self.gram, self.rhs.clone(), self.p)
+    }
+}
+
+/// Solves `G b = rhs` for the symmetric `G` given by its upper triangle (column-major, `p × p`),
+/// by Cholesky; `G` is overwritten. `None` when `G` is not positive definite.
+fn cholesky_solve(g: &mut [f64], rhs: Vec<f64>, p: usize) -> Option<Vec<f64>> {
     // Cholesky: G = Lᵀ L stored in the upper triangle
     for j in 0..p {
         let diag = g[j + j * p];
@@ -301,6 +346,32 @@ mod tests {
         let b = solve_normal(&x, 4, 2, &[1.0, 2.0, 2.0, 4.0]).unwrap();
         assert!(close(b[0], 0.9, 1e-13) && close(b[1], 0.9, 1e-13), "{b:?}");
         assert!(solve_normal(&[1.0, 1.0, 2.0, 2.0], 2, 2, &[1.0, 2.0]).is_none(), "singular");
+    }
+
+    #[test]
+    fn normal_equations_by_row_match_solve_normal_bit_for_bit() {
+        let mut rng = fastrand::Rng::with_seed(3);
+        let (n, p) = (40, 5);
+        let x: Vec<f64> = (0..n * p).map(|_| rng.f64() * 10.0 - 5.0).collect();
+        let y: Vec<f64> = (0..n).map(|_| rng.f64()).collect();
+        let mut ne = NormalEquations::default();
+        ne.reset(p);
+        for t in 0..n {
+            let row: Vec<f64> = (0..p).map(|j| x[t + j * n]).collect();
+            ne.add_row(&row, y[t]);
+        }
+        let got = ne.solve().unwrap();
+        let want = solve_normal(&x, n, p, &y).unwrap();
+        assert_eq!(
+            got.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            want.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+        );
+        // a repeated column is singular either way
+        ne.reset(2);
+        for t in 0..n {
+            ne.add_row(&[x[t], x[t]], y[t]);
+        }
+        assert!(ne.solve().is_none());
     }
 
     #[test]
