@@ -773,12 +773,25 @@ impl Observed {
         self.normal.reset(k);
         let mut t = 0;
         for (row, &(ti, v)) in self.points.iter().enumerate() {
-            if spec.trend != Trend::None {
-                for _ in t..ti {
+            if spec.trend != Trend::None && ti > t {
+                if lanes <= 4 {
+                    // few lanes: a tight loop per lane costs fewer instructions
                     for (l, b) in l.iter_mut().zip(b.iter_mut()) {
-                        let bd = phi * *b;
-                        *l += bd;
-                        *b = bd;
+                        let (mut lv, mut bv) = (*l, *b);
+                        for _ in t..ti {
+                            let bd = phi * bv;
+                            lv += bd;
+                            bv = bd;
+                        }
+                        (*l, *b) = (lv, bv);
+                    }
+                } else {
+                    for _ in t..ti {
+                        for (l, b) in l.iter_mut().zip(b.iter_mut()) {
+                            let bd = phi * *b;
+                            *l += bd;
+                            *b = bd;
+                        }
                     }
                 }
             }
