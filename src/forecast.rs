@@ -110,6 +110,15 @@ impl Spec {
         self.season != Season::None
     }
 
+    /// The trend's factor in the recursions: 0 without a trend, 1 undamped, else φ.
+    fn phi(&self, p: &Params) -> f64 {
+        match self.trend {
+            Trend::None => 0.0,
+            Trend::Add => 1.0,
+            Trend::Damped => p.phi,
+        }
+    }
+
     /// Smoothing parameters estimated.
     pub fn n_params(&self) -> usize {
         1 + usize::from(self.trend != Trend::None)
@@ -157,11 +166,7 @@ pub struct Run {
 /// Runs the recursions (see the module doc).
 pub fn run(spec: &Spec, p: &Params, init: &Init, y: &[Option<f64>]) -> Run {
     let m = if spec.seasonal() { spec.m } else { 0 };
-    let phi = match spec.trend {
-        Trend::None => 0.0,
-        Trend::Add => 1.0,
-        Trend::Damped => p.phi,
-    };
+    let phi = spec.phi(p);
     let mut s: Vec<f64> = Vec::with_capacity(y.len() + m);
     s.extend_from_slice(&init.seasonal[..m.min(init.seasonal.len())]);
     let (mut l, mut b) = (init.level, if spec.trend == Trend::None { 0.0 } else { init.trend });
@@ -677,11 +682,7 @@ impl Observed {
 
     fn go(&mut self, spec: &Spec, p: &Params, mut l: f64, mut b: f64) -> f64 {
         let m = if spec.seasonal() { spec.m } else { 0 };
-        let phi = match spec.trend {
-            Trend::None => 0.0,
-            Trend::Add => 1.0,
-            Trend::Damped => p.phi,
-        };
+        let phi = spec.phi(p);
         self.fitted.clear();
         let mut sse = 0.0;
         let mut t = 0;
@@ -722,9 +723,7 @@ impl Observed {
         }
         sse
     }
-}
 
-impl Observed {
     /// For a linear model: runs from the zero initial states (lane 0) and from each unit one
     /// (lane `j` for state `j − 1`) side by side, and fills `base`, `design`, `target` and the
     /// normal equations. Each lane does exactly what [`Observed::run_free`] does for its initial
@@ -735,11 +734,7 @@ impl Observed {
         let k = spec.n_states();
         let lanes = k + 1;
         let m = if spec.seasonal() { spec.m } else { 0 };
-        let phi = match spec.trend {
-            Trend::None => 0.0,
-            Trend::Add => 1.0,
-            Trend::Damped => p.phi,
-        };
+        let phi = spec.phi(p);
         // initial states: lane j has free state j − 1 at 1, the rest at 0 (see `run_free`)
         let (l, b, s, f) = (&mut self.lane_l, &mut self.lane_b, &mut self.lane_s, &mut self.lane_f);
         l.clear();
@@ -842,8 +837,8 @@ impl Observed {
 }
 
 /// For linear models: the initial states (free form) that minimise the SSE for given
-/// parameters, and that SSE. The fitted values are affine in the states, so one run per state
-/// gives the design. `exact` solves by QR; otherwise by the cheaper normal equations (used
+/// parameters, and that SSE. The fitted values are affine in the states, so the runs from the
+/// zero and the unit states give the design ([`Observed::lanes`]). `exact` solves by QR; otherwise by the cheaper normal equations (used
 /// inside the search; the final answer is always solved by QR).
 fn best_init_linear(spec: &Spec, p: &Params, w: &mut Observed, exact: bool) -> (Vec<f64>, f64) {
     let k = spec.n_states();
