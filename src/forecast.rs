@@ -622,10 +622,9 @@ struct Observed {
     /// Fitted values at the points, after a run.
     fitted: Vec<f64>,
     /// The initial-state solve: the fitted values of the base run (zero initial states), the
-    /// design (row-major: a row per point, a column per state), the target, the normal equations.
+    /// design (row-major: a row per point, a column per state), the normal equations.
     base: Vec<f64>,
     design: Vec<f64>,
-    target: Vec<f64>,
     normal: crate::linalg::NormalEquations,
     /// The lanes of [`Observed::lanes`]: level, trend, seasonals (slot-major), fitted.
     lane_l: Vec<f64>,
@@ -644,7 +643,6 @@ impl Observed {
             fitted: Vec::with_capacity(n),
             base: Vec::with_capacity(n),
             design: Vec::new(),
-            target: Vec::with_capacity(n),
             normal: Default::default(),
             lane_l: Vec::new(),
             lane_b: Vec::new(),
@@ -725,7 +723,7 @@ impl Observed {
     }
 
     /// For a linear model: runs from the zero initial states (lane 0) and from each unit one
-    /// (lane `j` for state `j − 1`) side by side, and fills `base`, `design`, `target` and the
+    /// (lane `j` for state `j − 1`) side by side, and fills `base`, `design` and the
     /// normal equations. Each lane does exactly what [`Observed::run_free`] does for its initial
     /// states, so the design is the same as from `k + 1` separate runs; but the lanes of a step
     /// are independent, so they run in parallel rather than one long chain after another.
@@ -762,7 +760,6 @@ impl Observed {
         }
         let n = self.points.len();
         self.base.clear();
-        self.target.clear();
         self.design.clear();
         self.design.resize(n * k, 0.0);
         self.normal.reset(k);
@@ -817,10 +814,14 @@ impl Observed {
                 *x = fj - f[0];
             }
             self.base.push(f[0]);
-            self.target.push(v - f[0]);
             self.normal.add_row(row_x, v - f[0]);
             t = ti + 1;
         }
+    }
+
+    /// What the initial states are fitted to: each observation less the base run's value.
+    fn target(&self) -> Vec<f64> {
+        self.points.iter().zip(&self.base).map(|((_, v), b)| v - b).collect()
     }
 
     /// The design, column-major (for QR).
@@ -846,7 +847,7 @@ fn best_init_linear(spec: &Spec, p: &Params, w: &mut Observed, exact: bool) -> (
     w.lanes(spec, p);
     let sol = match (exact, w.normal.solve()) {
         (false, Some(sol)) => sol,
-        _ => Qr::new(&w.design_by_column(k), n, k, 1e-12).solve(&w.target),
+        _ => Qr::new(&w.design_by_column(k), n, k, 1e-12).solve(&w.target()),
     };
     let sse = w.run_free(spec, p, &sol);
     (sol, sse)
@@ -1217,7 +1218,7 @@ mod tests {
             let k = spec.n_states();
             let mut w = Observed::new(&y);
             w.lanes(&spec, &p);
-            let (design, base, target) = (w.design.clone(), w.base.clone(), w.target.clone());
+            let (design, base, target) = (w.design.clone(), w.base.clone(), w.target());
             // the same from k + 1 separate runs
             let mut x = vec![0.0; k];
             w.run_free(&spec, &p, &x);
