@@ -777,6 +777,53 @@ pub fn enqueue_cycle(
     Ok(Enqueued { new_jobs: p.new_jobs, samples, batches })
 }
 
+/// The daemon's cycle: [`enqueue_cycle`] on a thread of its own, awaited; the caller keeps a
+/// fresh copy of the state it committed.
+///
+/// The runtime's thread stays free meanwhile, so the sender keeps sending while a cycle takes
+/// seconds (a backfill, or model selection when a new bucket starts). And glibc gives each new
+/// thread a malloc arena of its own: everything short-lived a cycle allocates (files, reports,
+/// samples, bodies) comes from that arena, and the state that outlives the cycle is copied out of
+/// it rather than left spread over the pages between the cycle's freed blocks. The cycle's own
+/// thread frees its copy (a block freed on another thread would wait in that thread's cache and
+/// hold its page), so its arena ends up free as a whole for `malloc_trim` (idle memory after a
+/// backfill: BENCHMARKS.md, round 5). The copy costs what `Cycle::new`'s clone costs.
+async fn cycle_apart(
+    cfg: &Arc<Config>,
+    state: &mut State,
+    ext: &mut Option<External>,
+    shared: &Arc<Shared>,
+) -> anyhow::Result<Enqueued> {
+    let (cfg, shared) = (Arc::clone(cfg), Arc::clone(shared));
+    let (mut st, mut ex) = (std::mem::take(state), ext.take().expect("External is back after each cycle"));
+    let (done_tx, done) = tokio::sync::oneshot::channel();
+    let (copied, copied_rx) = std::sync::mpsc::channel::<()>();
+    let thread = std::thread::Builder::new()
+        .name("costpush-cycle".into())
+        .spawn(move || {
+            let result = enqueue_cycle(&cfg, &mut st, &mut ex, &shared, SystemTime::now());
+            let st = Arc::new(st);
+            if done_tx.send((result, Arc::clone(&st), ex)).is_ok() {
+                let _ = copied_rx.recv();
+            }
+            drop(st);
+        })
+        .context("starting the cycle's thread")?;
+    let Ok((result, st, ex)) = done.await else {
+        // The thread ended without a result: it panicked, and so does the daemon, as it did
+        // when the cycle ran on the runtime's thread.
+        std::panic::resume_unwind(thread.join().expect_err("the cycle's thread ended without a result"));
+    };
+    *state = State::clone(&st);
+    *ext = Some(ex);
+    drop(st);
+    let _ = copied.send(());
+    // The thread only drops its copy and exits; its cached blocks go back to its arena before
+    // the caller trims.
+    let _ = thread.join();
+    result
+}
+
 fn backoff(cfg: &Config) -> Backoff {
     Backoff { min: cfg.remote_write.min_backoff, max: cfg.remote_write.max_backoff }
 }
@@ -842,6 +889,7 @@ pub async fn once(cfg: &Config) -> anyhow::Result<OnceOutcome> {
 pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     use tokio_cron_scheduler::{Job as CronJob, JobScheduler};
 
+    let cfg = Arc::new(cfg);
     let _lock = crate::state::lock(&cfg.state_dir)?;
     let mut state = State::load(&cfg.state_dir)?;
     let shared = open_queue(&cfg, &state)?;
@@ -849,7 +897,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     let sender = Sender::new(transport, shared.clone(), backoff(&cfg), None, stop);
     let mut sender_task = tokio::spawn(async move { sender.run().await });
-    let mut ext = External::new(&cfg, true);
+    let ext = External::new(&cfg, true);
     if let Some(r) = &ext.rapl {
         tokio::spawn(crate::external::rapl_loop(r.clone(), ext.tallies.clone(), stop_tx.subscribe()));
     }
@@ -857,9 +905,13 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
         let (dir, tallies) = (cfg.state_dir.clone(), ext.tallies.clone());
         tokio::spawn(crate::external::ecb_fetch_loop(ecb, dir, tallies, stop_tx.subscribe()));
     }
+    // Lent to each cycle's thread and given back.
+    let mut ext = Some(ext);
 
     let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
-    let mut sched = JobScheduler::new().await.context("starting the scheduler")?;
+    // One job whose ticks are merged anyway: the scheduler's ten internal channels need not hold
+    // 200 messages each, as they do by default (about 190 kB of the idle daemon's heap).
+    let mut sched = JobScheduler::new_with_channel_size(8).await.context("starting the scheduler")?;
     let tick = tx.clone();
     sched
         .add(
@@ -883,11 +935,8 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
             _ = &mut shutdown => break,
             Some(()) = rx.recv() => {
                 // A cycle is local work (read, compute, write the queue) and is not interrupted,
-                // so a shutdown never leaves a half-written cycle behind. It can take seconds
-                // when a new bucket starts (model selection): the sender keeps running meanwhile.
-                let result = tokio::task::block_in_place(|| {
-                    enqueue_cycle(&cfg, &mut state, &mut ext, &shared, SystemTime::now())
-                });
+                // so a shutdown never leaves a half-written cycle behind.
+                let result = cycle_apart(&cfg, &mut state, &mut ext, &shared).await;
                 if let Err(e) = result {
                     warn!(error = format!("{e:#}"), "cycle failed; the same files are read again next cycle");
                 }

@@ -159,7 +159,10 @@ fn main() -> ExitCode {
     if let Some(code) = offline(&cli.command) {
         return code;
     }
-    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    // One thread runs every task (the sender, the schedule, the outside sources): they mostly
+    // wait. The daemon's cycles, the CPU-heavy part, each run on a thread of their own
+    // (`agent::run`), so no worker pool is kept idle beside them.
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");

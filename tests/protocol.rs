@@ -300,3 +300,75 @@ async fn redirects_are_not_followed() {
     assert_eq!(f.got().len(), 1);
     assert_eq!(queued(tmp.path()), 1, "kept: a redirect is a configuration matter");
 }
+
+/// The daemon in-process, on a one-thread runtime as `main` builds it: the first cycle is
+/// delivered, a results file that appears later goes out with a later cycle (the sender runs
+/// while cycles come and go on their own threads), and a shutdown ends `run` cleanly.
+#[tokio::test]
+async fn the_daemon_delivers_each_cycle_and_stops_on_shutdown() {
+    let f = fake(always(204)).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let results = tmp.path().join("results");
+    std::fs::create_dir(&results).unwrap();
+    let mut files: Vec<_> =
+        std::fs::read_dir(common::fixtures()).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    let (first, later) = files.split_at(files.len() - 1);
+    for p in first {
+        std::fs::copy(p, results.join(p.file_name().unwrap())).unwrap();
+    }
+    let text = format!(
+        "host: {{name: h1, region: eu-north-1}}\nresults: {{dirs: [\"{}\"]}}\nstate_dir: \"{}\"\nschedule: \"* * * * * *\"\nremote_write: {{url: \"{}\", min_backoff_seconds: 0.01, max_backoff_seconds: 0.05}}\n",
+        results.display(),
+        tmp.path().join("state").display(),
+        f.url
+    );
+    let c = config::parse(&text).unwrap().validate(tmp.path(), &Overrides::default()).unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let daemon = tokio::spawn(costpush::agent::run(c, async {
+        let _ = stopped.await;
+    }));
+    let delivered =
+        |f: &Fake| f.got().iter().filter(|r| r.status == 204).map(Request::samples).sum::<usize>();
+    let wait_for = |what: &'static str, done: Box<dyn Fn() -> bool>| async move {
+        let start = std::time::Instant::now();
+        while !done() {
+            assert!(start.elapsed() < Duration::from_secs(60), "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    // One `costpush_job_run_seconds` sample per job.
+    let jobs_in = |f: &Fake| {
+        let run_seconds = |t: &costpush::remote_write::proto::TimeSeries| {
+            t.labels.iter().any(|l| l.name == "__name__" && l.value == "costpush_job_run_seconds")
+        };
+        let got = f.got();
+        let ok = got.iter().filter(|r| r.status == 204);
+        ok.flat_map(|r| encode::decode(&r.body).unwrap().timeseries)
+            .filter(run_seconds)
+            .map(|t| t.samples.len())
+            .sum::<usize>()
+    };
+    let state = tmp.path().to_path_buf();
+    let f = Arc::new(f);
+    let g = f.clone();
+    wait_for("the first cycle", Box::new(move || delivered(&g) > 0 && queued(&state) == 0)).await;
+    let first_samples = delivered(&f);
+    let first_jobs = jobs_in(&f);
+    assert!(first_jobs > 0);
+
+    for p in later {
+        std::fs::copy(p, results.join(p.file_name().unwrap())).unwrap();
+    }
+    let (g, state) = (f.clone(), tmp.path().to_path_buf());
+    wait_for("the new file's jobs", Box::new(move || jobs_in(&g) > first_jobs && queued(&state) == 0)).await;
+    assert!(delivered(&f) > first_samples);
+
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(30), daemon).await.expect("run returns").unwrap().unwrap();
+    assert_eq!(queued(tmp.path()), 0);
+    let saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(tmp.path().join("state/state.json")).unwrap()).unwrap();
+    let ids = saved["jobs"].as_array().unwrap().len();
+    assert_eq!(ids, jobs_in(&f), "every delivered job is remembered, and only those");
+}
