@@ -1014,7 +1014,7 @@ fn validate_remote_write(
     if !(timeout_s.is_finite() && timeout_s > 0.0 && timeout_s <= 3600.0) {
         p.push(format!("remote_write.timeout_seconds: must be in (0, 3600], got {timeout_s}"));
     }
-    let max_samples = raw.max_samples_per_request.unwrap_or(5000);
+    let max_samples = raw.max_samples_per_request.unwrap_or(10_000);
     if max_samples == 0 {
         p.push("remote_write.max_samples_per_request: must be at least 1".into());
     }
@@ -1394,7 +1394,7 @@ mod tests {
         assert_eq!(cfg.pattern.as_str(), DEFAULT_PATTERN);
         assert_eq!(cfg.target_retention.as_secs(), 31 * 86_400);
         assert_eq!(cfg.reporting.len(), 3);
-        assert_eq!(cfg.remote_write.max_samples_per_request, 5000);
+        assert_eq!(cfg.remote_write.max_samples_per_request, 10_000);
     }
 
     #[test]
