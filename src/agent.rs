@@ -491,7 +491,7 @@ fn job_predictions(
     }
     // The old fit (its design and factorisation) goes before the new one is made, not after.
     *model = None;
-    let rows: Vec<TrainingRow> = h.jobs.iter().cloned().collect();
+    let rows: Vec<TrainingRow> = h.jobs.iter().collect();
     let fitted = model.insert(predict::power_model(&rows, cfg.predictions.min_jobs));
     match fitted {
         Ok(m) => pairs
@@ -537,7 +537,7 @@ fn cycle_insights(
 
     if cfg.predictions.enabled {
         let fitted = fitted.unwrap_or_else(|| {
-            let rows: Vec<TrainingRow> = h.jobs.iter().cloned().collect();
+            let rows: Vec<TrainingRow> = h.jobs.iter().collect();
             predict::power_model(&rows, cfg.predictions.min_jobs)
         });
         match fitted {

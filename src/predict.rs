@@ -177,16 +177,16 @@ pub enum NoModel {
 
 const HEAD: [&str; 6] = ["pixel_rate", "bitrate_kbps", "fps", "encoder", "preset", "power_watts"];
 
-fn most_common<'a>(v: impl Iterator<Item = &'a String>) -> String {
-    let mut counts: std::collections::BTreeMap<&String, usize> = std::collections::BTreeMap::new();
+fn most_common<'a>(v: impl Iterator<Item = &'a str>) -> String {
+    let mut counts: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
     for s in v {
         *counts.entry(s).or_default() += 1;
     }
-    counts.into_iter().max_by_key(|(_, c)| *c).map(|(s, _)| s.clone()).unwrap_or_default()
+    counts.into_iter().max_by_key(|(_, c)| *c).map(|(s, _)| s.to_string()).unwrap_or_default()
 }
 
 /// Fits mean power on pixel rate, bitrate, fps, encoder and preset (one-hot), with an intercept.
-pub fn power_model(rows: &[TrainingRow], min_jobs: usize) -> Result<PowerModel, NoModel> {
+pub fn power_model(rows: &[TrainingRow<'_>], min_jobs: usize) -> Result<PowerModel, NoModel> {
     if rows.len() < min_jobs {
         return Err(NoModel::TooFewJobs { have: rows.len(), need: min_jobs });
     }
@@ -206,11 +206,11 @@ pub fn power_model(rows: &[TrainingRow], min_jobs: usize) -> Result<PowerModel, 
         }
         m
     }
-    let encs = prefixed("enc:", rows.iter().map(|r| r.encoder.as_str()));
-    let presets = prefixed("preset:", rows.iter().map(|r| r.preset.as_str()));
+    let encs = prefixed("enc:", rows.iter().map(|r| r.encoder));
+    let presets = prefixed("preset:", rows.iter().map(|r| r.preset));
     let text: Vec<(String, Vec<&str>)> = vec![
-        (HEAD[3].to_string(), rows.iter().map(|r| encs[r.encoder.as_str()].as_str()).collect()),
-        (HEAD[4].to_string(), rows.iter().map(|r| presets[r.preset.as_str()].as_str()).collect()),
+        (HEAD[3].to_string(), rows.iter().map(|r| encs[r.encoder].as_str()).collect()),
+        (HEAD[4].to_string(), rows.iter().map(|r| presets[r.preset].as_str()).collect()),
     ];
     let mut design = Design::from_columns(numeric, text, col(|r| r.power_w)).map_err(NoModel::FitFailed)?;
     let ols = design.fit().map_err(|e| NoModel::FitFailed(e.to_string()))?;
@@ -218,8 +218,8 @@ pub fn power_model(rows: &[TrainingRow], min_jobs: usize) -> Result<PowerModel, 
     Ok(PowerModel {
         design,
         ols,
-        common_encoder: most_common(rows.iter().map(|r| &r.encoder)),
-        common_preset: most_common(rows.iter().map(|r| &r.preset)),
+        common_encoder: most_common(rows.iter().map(|r| r.encoder)),
+        common_preset: most_common(rows.iter().map(|r| r.preset)),
     })
 }
 
@@ -343,7 +343,7 @@ mod tests {
         assert!(out.iter().all(|p| matches!(p, Err(NoProjection { reason, .. }) if reason == "too_short")));
     }
 
-    fn rows(n: usize) -> Vec<TrainingRow> {
+    fn rows(n: usize) -> Vec<TrainingRow<'static>> {
         (0..n)
             .map(|i| {
                 let rate = [27_648_000.0, 62_208_000.0, 124_416_000.0, 248_832_000.0][i % 4];
@@ -353,8 +353,8 @@ mod tests {
                     pixel_rate: rate,
                     bitrate_kbps: [2000.0, 4000.0, 6000.0][i % 3],
                     fps: [30.0, 60.0][(i / 3) % 2],
-                    encoder: enc.into(),
-                    preset: "fast".into(),
+                    encoder: enc,
+                    preset: "fast",
                     power_w: 20.0
                         + rate * 2e-7
                         + if enc == "x265" { 5.0 } else { 0.0 }
