@@ -788,12 +788,15 @@ pub fn enqueue_cycle(
 /// thread frees its copy (a block freed on another thread would wait in that thread's cache and
 /// hold its page), so its arena ends up free as a whole for `malloc_trim` (idle memory after a
 /// backfill: BENCHMARKS.md, round 5). The copy costs what `Cycle::new`'s clone costs.
+///
+/// The outer error is fatal: no thread could be started, and the state lent to it is gone with
+/// it (the state on disk is intact: nothing was committed).
 async fn cycle_apart(
     cfg: &Arc<Config>,
     state: &mut State,
     ext: &mut Option<External>,
     shared: &Arc<Shared>,
-) -> anyhow::Result<Enqueued> {
+) -> anyhow::Result<anyhow::Result<Enqueued>> {
     let (cfg, shared) = (Arc::clone(cfg), Arc::clone(shared));
     let (mut st, mut ex) = (std::mem::take(state), ext.take().expect("External is back after each cycle"));
     let (done_tx, done) = tokio::sync::oneshot::channel();
@@ -821,7 +824,7 @@ async fn cycle_apart(
     // The thread only drops its copy and exits; its cached blocks go back to its arena before
     // the caller trims.
     let _ = thread.join();
-    result
+    Ok(result)
 }
 
 fn backoff(cfg: &Config) -> Backoff {
@@ -936,7 +939,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
             Some(()) = rx.recv() => {
                 // A cycle is local work (read, compute, write the queue) and is not interrupted,
                 // so a shutdown never leaves a half-written cycle behind.
-                let result = cycle_apart(&cfg, &mut state, &mut ext, &shared).await;
+                let result = cycle_apart(&cfg, &mut state, &mut ext, &shared).await?;
                 if let Err(e) = result {
                     warn!(error = format!("{e:#}"), "cycle failed; the same files are read again next cycle");
                 }
