@@ -27,8 +27,10 @@ pub struct Bucket {
     pub unknown: bool,
 }
 
-/// One job with measured power, as the regression sees it (borrowed from [`Rows`]).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+/// One job with measured power, as the regression sees it (borrowed from [`Rows`]). Serialized
+/// as a row of the state file; read back through [`Rows`] (names may be escaped in JSON, so they
+/// are read as owned strings there).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct TrainingRow<'a> {
     pub end_s: f64,
     /// Pixels per second over every rendition and stream.
@@ -410,5 +412,15 @@ mod tests {
         let back: Rows = serde_json::from_value(json).unwrap();
         assert_eq!(back, rows);
         assert_eq!(back.names, ["x264", "fast", "unknown"]);
+    }
+
+    #[test]
+    fn training_rows_read_back_names_that_json_escapes() {
+        let mut rows = Rows::default();
+        rows.push(row(1.0, "x\"26\u{e9}4", "fast\\slow"));
+        let text = serde_json::to_string(&rows).unwrap();
+        assert!(text.contains(r#""x\"26é4""#), "{text}");
+        let back: Rows = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, rows);
     }
 }
