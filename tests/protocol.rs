@@ -1,7 +1,8 @@
 //! Remote-write protocol details against an in-process fake receiver that decodes every
 //! request: headers, label and timestamp rules, request size bounds, and how each kind of
 //! answer is handled (500 retried, 400 dropped for good, 413 split, 401 kept, a slow receiver
-//! timed out and retried, per-series order under random delays and failures).
+//! timed out and retried, per-series order under random delays and failures), and the daemon's
+//! `run` in-process on a one-thread runtime.
 //! Real-server behaviour is covered by the VictoriaMetrics tests; the waits on `Retry-After`
 //! are tested with paused time in `src/remote_write/sender.rs`.
 
