@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use costpush::forecast::{self, Spec};
+use costpush::stats::forecast::{self, Spec};
 
 fn series(days: usize) -> Vec<Option<f64>> {
     // 90 days of hourly cost: a daily cycle, a weekly wobble, a trend, seeded noise, idle hours at 0

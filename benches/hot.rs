@@ -19,11 +19,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use prost::Message as _;
 
 use costpush::agent;
+use costpush::agent::state::State;
 use costpush::config::{self, Config, Overrides};
-use costpush::metrics::{DeliveryStats, Series};
-use costpush::remote_write::encode;
-use costpush::results;
-use costpush::state::State;
+use costpush::delivery::encode;
+use costpush::ingest::results;
+use costpush::samples::catalogue::{DeliveryStats, Series};
 
 /// Median seconds per call of `f`: each of 7 measurements repeats `f` for at least 0.2 s.
 fn per_call(mut f: impl FnMut()) -> f64 {
@@ -127,7 +127,7 @@ fn main() {
     // --- calc::report ---
     let t = per_call(|| {
         for j in &all_jobs {
-            std::hint::black_box(costpush::calc::report_from_file(
+            std::hint::black_box(costpush::compute::report::report_from_file(
                 j,
                 here,
                 &cfg.regions,
@@ -155,7 +155,7 @@ fn main() {
     let mut full_series = Vec::new();
     for (name, extra) in variants {
         let cfg = config(&corpus, &tmp.path().join("state1"), extra);
-        let ext = costpush::external::External::new(&cfg, false);
+        let ext = costpush::ingest::outside::External::new(&cfg, false);
         let (t, p) =
             timed(5, || agent::prepare(&cfg, &State::default(), &ext, DeliveryStats::default(), now));
         let n = p.set.sample_count();
@@ -242,12 +242,12 @@ fn main() {
         std::fs::create_dir_all(&dir).expect("state dir");
         let mut state = State::default();
         let shared = agent::open_queue(&cfg, &state).expect("queue");
-        let mut ext = costpush::external::External::new(&cfg, false);
+        let mut ext = costpush::ingest::outside::External::new(&cfg, false);
         let t = Instant::now();
         agent::enqueue_cycle(&cfg, &mut state, &mut ext, &shared, now).expect("cycle");
         times.push(t.elapsed().as_secs_f64());
         if i == 0 {
-            let kb = std::fs::metadata(dir.join(costpush::state::FILE_NAME))
+            let kb = std::fs::metadata(dir.join(costpush::agent::state::FILE_NAME))
                 .map_or(0.0, |m| m.len() as f64 / 1024.0);
             let t = Instant::now();
             state.save(&dir).expect("state saved");
@@ -290,7 +290,7 @@ fn memory(dir: &Path) {
         );
     };
     println!("memory of one cycle ({}), start RSS {:.1} MB:", dir.display(), base / 1024.0);
-    let ext = costpush::external::External::new(&cfg, false);
+    let ext = costpush::ingest::outside::External::new(&cfg, false);
     let p = agent::prepare(&cfg, &State::default(), &ext, DeliveryStats::default(), now);
     let n = p.set.sample_count();
     step("agent::prepare (parse, compute, SeriesSet)", format!("{n} samples, {} new jobs", p.new_jobs));

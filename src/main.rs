@@ -94,11 +94,11 @@ fn offline(cmd: &Command) -> Option<ExitCode> {
     let (doc, json, text): (Result<serde_json::Value, String>, bool, Render) = match cmd {
         Command::Forecast { csv, period, horizon, model, params, sigma2, json } => {
             let sigma2 = if sigma2 == "mle" {
-                costpush::forecast::Sigma2::Mle
+                costpush::stats::forecast::Sigma2::Mle
             } else {
-                costpush::forecast::Sigma2::Unbiased
+                costpush::stats::forecast::Sigma2::Unbiased
             };
-            let args = costpush::offline::ForecastArgs {
+            let args = costpush::stats::offline::ForecastArgs {
                 csv,
                 period: *period,
                 horizon: *horizon,
@@ -106,11 +106,13 @@ fn offline(cmd: &Command) -> Option<ExitCode> {
                 params: params.as_deref(),
                 sigma2,
             };
-            (costpush::offline::forecast(&args), *json, costpush::offline::forecast_text)
+            (costpush::stats::offline::forecast(&args), *json, costpush::stats::offline::forecast_text)
         }
-        Command::Regress { csv, target, predict, json } => {
-            (costpush::offline::regress(csv, target, predict), *json, costpush::offline::regress_text)
-        }
+        Command::Regress { csv, target, predict, json } => (
+            costpush::stats::offline::regress(csv, target, predict),
+            *json,
+            costpush::stats::offline::regress_text,
+        ),
         _ => return None,
     };
     Some(match doc {

@@ -79,7 +79,7 @@ fn a_second_agent_on_the_same_state_directory_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let cfg =
         write_config(tmp.path(), &fixtures(), "http://127.0.0.1:9/api/v1/write", "test_results_*.json", "");
-    let held = costpush::state::lock(&tmp.path().join("state")).unwrap();
+    let held = costpush::agent::state::lock(&tmp.path().join("state")).unwrap();
     let out = run(&["once", "--config", cfg.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("another costpush is using this state directory"));

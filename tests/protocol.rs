@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use costpush::config::{self, Overrides};
-use costpush::remote_write::encode;
+use costpush::delivery::encode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -340,7 +340,7 @@ async fn the_daemon_delivers_each_cycle_and_stops_on_shutdown() {
     };
     // One `costpush_job_run_seconds` sample per job.
     let jobs_in = |f: &Fake| {
-        let run_seconds = |t: &costpush::remote_write::proto::TimeSeries| {
+        let run_seconds = |t: &costpush::delivery::proto::TimeSeries| {
             t.labels.iter().any(|l| l.name == "__name__" && l.value == "costpush_job_run_seconds")
         };
         let got = f.got();

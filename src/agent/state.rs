@@ -1,0 +1,254 @@
+//! What the agent remembers between cycles and restarts, in `<state_dir>/state.json`.
+//!
+//! - `files`: per results file, the fingerprint (length, mtime, `results::content_hash` of the
+//!   content) of the version last read, so unchanged files are not re-read and changed ones (the
+//!   scheduler appends) are;
+//! - `jobs`: the identity of every job already pushed, so no job is counted twice across
+//!   cycles, files or restarts;
+//! - `counters`: the value and last timestamp of every counter, so counters survive restarts.
+//!
+//! - `next_seq`: the first queue sequence number not yet used by a committed cycle;
+//! - `idle_baseline`: the idle power the latest baseline scenario measured.
+//!
+//! A cycle commits its state right after its batches are durably in the queue, by writing a
+//! temporary file, fsyncing it, renaming it over `state.json` and fsyncing the directory. A crash
+//! at any point leaves either the old or the new state, never a torn one. With the old state the
+//! queue drops the uncommitted cycle's batches at start and the cycle runs again from the same
+//! files, producing the same samples (same values, same timestamps).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::samples::catalogue::Counters;
+
+pub const FILE_NAME: &str = "state.json";
+const FORMAT: u32 = 1;
+
+/// How the last read of a file ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileStatus {
+    Ingested,
+    Malformed,
+    Incomplete,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileState {
+    pub len: u64,
+    pub mtime_ns: i128,
+    pub hash: u64,
+    pub status: FileStatus,
+    /// Hashes of field problems already reported for this file, so each is logged once.
+    #[serde(default)]
+    pub reported: BTreeSet<u64>,
+    /// A job in this version waits for an energy source: read it again next cycle.
+    #[serde(default)]
+    pub deferred: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct State {
+    pub format: u32,
+    pub files: BTreeMap<PathBuf, FileState>,
+    pub jobs: JobIds,
+    pub counters: Counters,
+    /// The first queue sequence number no committed cycle has used (see `queue`).
+    #[serde(default)]
+    pub next_seq: u64,
+    /// Buckets and training jobs (derived: rebuilt from the results files when missing).
+    #[serde(default)]
+    pub history: Option<crate::compute::history::History>,
+    /// The projections of the current bucket (recomputed when a new bucket starts).
+    #[serde(default)]
+    pub forecast_cache: Option<ForecastCache>,
+    /// The idle power measured by the latest baseline scenario: (its end, Unix s; watts).
+    #[serde(default)]
+    pub idle_baseline: Option<(f64, f64)>,
+}
+
+/// The identities of the jobs already pushed: a sorted list, 8 bytes a job (a `BTreeSet` took
+/// about twice that, and twice over during a cycle). Stored as a JSON array, as before.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(transparent)]
+pub struct JobIds(Vec<u64>);
+
+impl JobIds {
+    pub fn contains(&self, id: u64) -> bool {
+        self.0.binary_search(&id).is_ok()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn insert(&mut self, id: u64) {
+        if let Err(at) = self.0.binary_search(&id) {
+            self.0.insert(at, id);
+        }
+    }
+}
+
+/// Adds many at once: one merge of two sorted runs (the stable sort finds them).
+impl Extend<u64> for JobIds {
+    fn extend<I: IntoIterator<Item = u64>>(&mut self, ids: I) {
+        self.0.extend(ids);
+        self.0.sort();
+        self.0.dedup();
+    }
+}
+
+impl<'de> Deserialize<'de> for JobIds {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let mut ids = JobIds::default();
+        ids.extend(Vec::<u64>::deserialize(d)?);
+        Ok(ids)
+    }
+}
+
+/// Projections computed at the start of a bucket, reused for the rest of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ForecastCache {
+    pub bucket: i64,
+    pub projections: Vec<Result<crate::compute::predict::Projection, crate::compute::predict::NoProjection>>,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State {
+            format: FORMAT,
+            files: BTreeMap::new(),
+            jobs: JobIds::default(),
+            counters: Counters::default(),
+            next_seq: 0,
+            history: None,
+            forecast_cache: None,
+            idle_baseline: None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path} is not a costpush state file ({source}); move it away to start afresh (jobs would be counted again)")]
+    Corrupt { path: PathBuf, source: serde_json::Error },
+    #[error("{path} has state format {found}, this costpush reads format {FORMAT}")]
+    Format { path: PathBuf, found: u32 },
+    #[error("cannot write {path}: {source}")]
+    Write { path: PathBuf, source: std::io::Error },
+    #[error("{path} is locked: another costpush is using this state directory")]
+    Locked { path: PathBuf },
+}
+
+/// An exclusive lock on a state directory, held for as long as the value lives. Two agents on
+/// one state directory would both push the same new jobs and advance the counters twice.
+pub struct StateLock {
+    _file: std::fs::File,
+}
+
+pub const LOCK_FILE: &str = "lock";
+
+/// Takes the lock on `dir` (creating it), or fails at once if another process holds it.
+pub fn lock(dir: &Path) -> Result<StateLock, StateError> {
+    let path = dir.join(LOCK_FILE);
+    let io = |source| StateError::Write { path: path.clone(), source };
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let file =
+        std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(io)?;
+    match file.try_lock() {
+        Ok(()) => Ok(StateLock { _file: file }),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StateError::Locked { path }),
+        Err(std::fs::TryLockError::Error(e)) => Err(io(e)),
+    }
+}
+
+impl State {
+    /// Loads the state, or an empty one if the directory has none yet.
+    pub fn load(dir: &Path) -> Result<State, StateError> {
+        let path = dir.join(FILE_NAME);
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(State::default()),
+            Err(source) => return Err(StateError::Read { path, source }),
+        };
+        let state: State = serde_json::from_slice(&bytes)
+            .map_err(|source| StateError::Corrupt { path: path.clone(), source })?;
+        if state.format != FORMAT {
+            return Err(StateError::Format { path, found: state.format });
+        }
+        Ok(state)
+    }
+
+    /// Writes the state atomically and durably (see the module doc).
+    pub fn save(&self, dir: &Path) -> Result<(), StateError> {
+        let path = dir.join(FILE_NAME);
+        let tmp = dir.join(format!("{FILE_NAME}.tmp"));
+        let write = || -> std::io::Result<()> {
+            std::fs::create_dir_all(dir)?;
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(&serde_json::to_vec(self).map_err(std::io::Error::other)?)?;
+            f.sync_all()?;
+            drop(f);
+            std::fs::rename(&tmp, &path)?;
+            std::fs::File::open(dir)?.sync_all()
+        };
+        write().map_err(|source| StateError::Write { path, source })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_missing_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        let sub = dir.path().join("new");
+        assert_eq!(State::load(&sub).unwrap(), State::default());
+        let mut s = State::default();
+        s.jobs.insert(u64::MAX);
+        s.jobs.extend([3, 1, 3]);
+        assert_eq!(s.jobs.len(), 3);
+        assert!(s.jobs.contains(1) && s.jobs.contains(u64::MAX) && !s.jobs.contains(2));
+        s.files.insert(
+            "/r/test_results_1.json".into(),
+            FileState {
+                len: 3,
+                mtime_ns: -5,
+                hash: 7,
+                status: FileStatus::Malformed,
+                reported: BTreeSet::from([1]),
+                deferred: true,
+            },
+        );
+        s.save(&sub).unwrap();
+        assert_eq!(State::load(&sub).unwrap(), s);
+        assert!(!sub.join("state.json.tmp").exists());
+    }
+
+    #[test]
+    fn one_agent_per_state_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let held = lock(dir.path()).unwrap();
+        assert!(matches!(lock(dir.path()), Err(StateError::Locked { .. })));
+        drop(held);
+        lock(dir.path()).unwrap();
+    }
+
+    #[test]
+    fn corrupt_state_is_an_error_not_a_reset() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(FILE_NAME), b"{not json").unwrap();
+        let e = State::load(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("state.json is not a costpush state file"), "{e}");
+    }
+}

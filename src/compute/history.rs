@@ -1,0 +1,428 @@
+//! What the projections and predictions learn from, kept in the state: the host's cost, energy
+//! and CO2 per time bucket, and the recent jobs with measured power and their features.
+//!
+//! Pure: the caller hands in jobs, reports and the clock.
+//!
+//! Buckets: a job's values are spread over the buckets its run window `[end − run, end]`
+//! overlaps, in proportion to the overlap. Every bucket from the first job's on is known, and a
+//! bucket without jobs is a real zero (no work was done). A bucket is *unknown* when a job in it
+//! has no energy (its energy, and so its total cost and CO2, are not known): it is left out of
+//! fitting, not taken as zero. The derived data can be rebuilt: a state without history gets it
+//! from every results file at the next start.
+
+use std::collections::VecDeque;
+
+use serde::{Deserialize, Serialize};
+
+use crate::compute::report::JobReport;
+use crate::compute::workload;
+use crate::domain::Job;
+
+/// Totals of one bucket, in the region's currency, joules and grams.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Bucket {
+    pub cost: f64,
+    pub energy_j: f64,
+    pub co2_g: f64,
+    /// A job in this bucket had no energy: its totals are not known.
+    pub unknown: bool,
+}
+
+/// One job with measured power, as the regression sees it (borrowed from [`Rows`]). Serialized
+/// as a row of the state file; read back through [`Rows`] (names may be escaped in JSON, so they
+/// are read as owned strings there).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct TrainingRow<'a> {
+    pub end_s: f64,
+    /// Pixels per second over every rendition and stream.
+    pub pixel_rate: f64,
+    pub bitrate_kbps: f64,
+    pub fps: f64,
+    pub encoder: &'a str,
+    pub preset: &'a str,
+    pub power_w: f64,
+}
+
+/// The training rows, newest last. A few encoder and preset names are shared by thousands of
+/// rows, so a row keeps their indices into `names`: 48 bytes a row instead of 88 plus two
+/// strings (the state of a host with 5,000 rows is about 0.5 MB smaller, and the rows are copied
+/// for every fit without allocating). Stored in the state as the rows themselves, names spelled
+/// out, as before.
+#[derive(Debug, Clone, Default)]
+pub struct Rows {
+    rows: VecDeque<Row>,
+    names: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Row {
+    end_s: f64,
+    pixel_rate: f64,
+    bitrate_kbps: f64,
+    fps: f64,
+    power_w: f64,
+    encoder: u32,
+    preset: u32,
+}
+
+impl Rows {
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// Oldest first.
+    pub fn iter(&self) -> impl Iterator<Item = TrainingRow<'_>> {
+        self.rows.iter().map(|r| TrainingRow {
+            end_s: r.end_s,
+            pixel_rate: r.pixel_rate,
+            bitrate_kbps: r.bitrate_kbps,
+            fps: r.fps,
+            encoder: &self.names[r.encoder as usize],
+            preset: &self.names[r.preset as usize],
+            power_w: r.power_w,
+        })
+    }
+
+    pub fn push(&mut self, r: TrainingRow<'_>) {
+        let (encoder, preset) = (self.name(r.encoder), self.name(r.preset));
+        let TrainingRow { end_s, pixel_rate, bitrate_kbps, fps, power_w, .. } = r;
+        self.rows.push_back(Row { end_s, pixel_rate, bitrate_kbps, fps, power_w, encoder, preset });
+    }
+
+    fn name(&mut self, s: &str) -> u32 {
+        match self.names.iter().position(|n| n == s) {
+            Some(i) => i as u32,
+            None => {
+                self.names.push(s.to_string());
+                (self.names.len() - 1) as u32
+            }
+        }
+    }
+
+    /// Keeps the `max` rows that end last (in end-time order), and only the names they use.
+    fn keep_newest(&mut self, max: usize) {
+        if self.rows.len() <= max {
+            return;
+        }
+        let old = std::mem::take(self);
+        let mut v: Vec<TrainingRow> = old.iter().collect();
+        v.sort_by(|a, b| a.end_s.total_cmp(&b.end_s));
+        self.rows.reserve_exact(max);
+        for r in &v[v.len() - max..] {
+            self.push(*r);
+        }
+    }
+}
+
+impl PartialEq for Rows {
+    fn eq(&self, other: &Rows) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl Serialize for Rows {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for Rows {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Rows, D::Error> {
+        #[derive(Deserialize)]
+        struct Owned {
+            end_s: f64,
+            pixel_rate: f64,
+            bitrate_kbps: f64,
+            fps: f64,
+            encoder: String,
+            preset: String,
+            power_w: f64,
+        }
+        let mut rows = Rows::default();
+        for o in Vec::<Owned>::deserialize(d)? {
+            rows.push(TrainingRow {
+                end_s: o.end_s,
+                pixel_rate: o.pixel_rate,
+                bitrate_kbps: o.bitrate_kbps,
+                fps: o.fps,
+                encoder: &o.encoder,
+                preset: &o.preset,
+                power_w: o.power_w,
+            });
+        }
+        Ok(rows)
+    }
+}
+
+/// Buckets and training rows.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct History {
+    pub bucket_seconds: u64,
+    /// Index of `buckets[0]` (its start is `first × bucket_seconds` Unix seconds).
+    pub first: i64,
+    pub buckets: Vec<Bucket>,
+    pub jobs: Rows,
+    /// Complete buckets up to (not including) this index have been pushed.
+    #[serde(default)]
+    pub pushed_until: i64,
+}
+
+/// The features of a job, when it has all of them (`None` otherwise).
+pub fn features(job: &Job, r: &JobReport) -> Option<(f64, f64, f64, String, String)> {
+    let pixels = workload::pixels(job, r.streams)?;
+    if r.run_s <= 0.0 {
+        return None;
+    }
+    let rate = pixels / r.run_s;
+    let (bitrate, fps) = (job.bitrate_kbps?, job.fps?);
+    if !(rate.is_finite() && rate > 0.0) {
+        return None;
+    }
+    Some((
+        rate,
+        bitrate,
+        fps,
+        job.encoder.clone().unwrap_or_else(|| "unknown".into()),
+        job.preset.clone().unwrap_or_else(|| "unknown".into()),
+    ))
+}
+
+impl History {
+    pub fn new(bucket_seconds: u64) -> History {
+        History { bucket_seconds, ..History::default() }
+    }
+
+    pub fn bucket_of(&self, t_s: f64) -> i64 {
+        (t_s / self.bucket_seconds as f64).floor() as i64
+    }
+
+    /// Index one past the last bucket held.
+    pub fn end(&self) -> i64 {
+        self.first + self.buckets.len() as i64
+    }
+
+    /// Makes buckets `lo..=hi` exist (new ones are zero), keeping at most `max` ending at the
+    /// newest.
+    fn cover(&mut self, lo: i64, hi: i64, max: usize) {
+        if self.buckets.is_empty() {
+            self.first = lo;
+            self.buckets = vec![Bucket::default(); (hi - lo + 1).max(1) as usize];
+        } else {
+            if lo < self.first {
+                let add = (self.first - lo) as usize;
+                let mut v = vec![Bucket::default(); add];
+                v.append(&mut self.buckets);
+                self.buckets = v;
+                self.first = lo;
+            }
+            if hi >= self.end() {
+                let add = (hi - self.end() + 1) as usize;
+                self.buckets.extend(std::iter::repeat_n(Bucket::default(), add));
+            }
+        }
+        if self.buckets.len() > max {
+            let drop = self.buckets.len() - max;
+            self.buckets.drain(..drop);
+            self.first += drop as i64;
+        }
+    }
+
+    /// Adds new jobs, and extends the buckets to the one holding `now_s` (quiet hours are zeros).
+    pub fn add(&mut self, jobs: &[(&Job, &JobReport)], now_s: f64, max_buckets: usize, max_jobs: usize) {
+        let now_b = self.bucket_of(now_s);
+        let oldest_kept = now_b - max_buckets as i64 + 1;
+        for (job, r) in jobs {
+            let (start, end) = (job.end_s - r.run_s, job.end_s);
+            let (b0, b1) = (self.bucket_of(start), self.bucket_of(end));
+            if b1 < oldest_kept || b0 > now_b {
+                continue;
+            }
+            self.cover(b0.max(oldest_kept), b1.min(now_b), max_buckets);
+            let values = (r.cost.total, r.energy_j, r.co2_g);
+            for b in b0.max(self.first)..=b1.min(self.end() - 1) {
+                let bs = (b * self.bucket_seconds as i64) as f64;
+                let be = bs + self.bucket_seconds as f64;
+                let share =
+                    if r.run_s > 0.0 { ((end.min(be) - start.max(bs)).max(0.0)) / r.run_s } else { 1.0 };
+                let bucket = &mut self.buckets[(b - self.first) as usize];
+                match values {
+                    (Some(c), Some(e), Some(g)) => {
+                        bucket.cost += c * share;
+                        bucket.energy_j += e * share;
+                        bucket.co2_g += g * share;
+                    }
+                    _ => bucket.unknown = true,
+                }
+            }
+            if let (Some(p), Some((rate, bitrate, fps, encoder, preset))) = (r.mean_power_w, features(job, r))
+            {
+                self.jobs.push(TrainingRow {
+                    end_s: job.end_s,
+                    pixel_rate: rate,
+                    bitrate_kbps: bitrate,
+                    fps,
+                    encoder: &encoder,
+                    preset: &preset,
+                    power_w: p,
+                });
+            }
+        }
+        if !self.buckets.is_empty() {
+            self.cover(self.first, now_b, max_buckets);
+        }
+        self.jobs.keep_newest(max_jobs);
+    }
+
+    /// The complete buckets (the one holding `now_s` is still filling), oldest first, with
+    /// their indices.
+    pub fn complete(&self, now_s: f64) -> impl Iterator<Item = (i64, &Bucket)> {
+        let now_b = self.bucket_of(now_s);
+        self.buckets
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (self.first + i as i64, b))
+            .filter(move |(i, _)| *i < now_b)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compute::report as calc;
+    use crate::domain::money::Currency;
+    use crate::domain::RegionPricing;
+    use crate::ingest::results::parse;
+    use std::collections::BTreeMap;
+
+    fn region() -> RegionPricing {
+        RegionPricing {
+            name: "r".into(),
+            location: String::new(),
+            currency: Currency::EUR,
+            electricity_per_kwh: 0.36,
+            compute_per_core_hour: 0.0,
+            intensity_g_per_kwh: 100.0,
+            intensity_source: "t".into(),
+            intensity_year: 2024,
+            intensity_zone: None,
+        }
+    }
+
+    fn jobs(json: &str) -> (Vec<Job>, Vec<JobReport>) {
+        let jobs = parse(json.as_bytes()).unwrap().jobs;
+        let r = region();
+        let all = BTreeMap::from([("r".to_string(), r.clone())]);
+        let reports = jobs.iter().map(|j| calc::report_from_file(j, &r, &all, 1.0)).collect();
+        (jobs, reports)
+    }
+
+    #[test]
+    fn a_job_is_spread_over_the_buckets_it_ran_in() {
+        // 100 W for 1 h from 00:30 to 01:30: 180 kJ, half in each hourly bucket
+        let (j, r) = jobs(
+            r#"{"scenarios": [{"name": "x", "duration": 3600, "end_time": 5400, "power_watts": [100], "encoder_type": "e"}]}"#,
+        );
+        let pairs: Vec<(&Job, &JobReport)> = j.iter().zip(&r).collect();
+        let mut h = History::new(3600);
+        h.add(&pairs, 4.0 * 3600.0, 100, 100);
+        assert_eq!(h.first, 0);
+        assert_eq!(h.buckets.len(), 5, "extended to the current bucket");
+        assert_eq!(h.buckets[0].energy_j, 180_000.0);
+        assert_eq!(h.buckets[1].energy_j, 180_000.0);
+        assert_eq!(h.buckets[2], Bucket::default(), "a quiet hour is a real zero");
+        // 360 kJ = 0.1 kWh: 0.036 EUR and 10 g in all
+        assert!((h.buckets[0].cost + h.buckets[1].cost - 0.036).abs() < 1e-15);
+        assert!((h.buckets[0].co2_g - 5.0).abs() < 1e-12);
+        assert_eq!(h.complete(4.0 * 3600.0).count(), 4, "the current bucket is not complete");
+    }
+
+    #[test]
+    fn unknown_energy_makes_an_unknown_bucket_and_old_buckets_go() {
+        // "x" has no power (bucket 8 becomes unknown); "y" is older than the 4 buckets kept
+        let (j, r) = jobs(
+            r#"{"scenarios": [{"name": "x", "duration": 10, "end_time": 28900},
+            {"name": "y", "duration": 10, "end_time": 100, "power_watts": [5]}]}"#,
+        );
+        let pairs: Vec<(&Job, &JobReport)> = j.iter().zip(&r).collect();
+        let mut h = History::new(3600);
+        h.add(&pairs, 10.0 * 3600.0, 4, 100);
+        assert_eq!((h.first, h.buckets.len()), (8, 3));
+        assert!(h.buckets[0].unknown);
+        assert!(!h.buckets[1].unknown);
+        // time passes: the window slides, keeping 4
+        h.add(&[], 20.0 * 3600.0, 4, 100);
+        assert_eq!((h.first, h.buckets.len()), (17, 4));
+    }
+
+    #[test]
+    fn training_rows_need_power_and_features() {
+        let (j, r) = jobs(
+            r#"{"scenarios": [
+            {"name": "a", "duration": 10, "end_time": 100, "power_watts": [50], "resolution": "1280x720", "avg_fps": 30, "bitrate": "2000k", "encoder_type": "x264"},
+            {"name": "b", "duration": 10, "end_time": 200, "power_watts": [50], "encoder_type": "x264"},
+            {"name": "c", "duration": 10, "end_time": 300, "resolution": "1280x720", "avg_fps": 30, "bitrate": "2000k"}]}"#,
+        );
+        let pairs: Vec<(&Job, &JobReport)> = j.iter().zip(&r).collect();
+        let mut h = History::new(3600);
+        h.add(&pairs, 400.0, 10, 10);
+        assert_eq!(h.jobs.len(), 1);
+        let row = h.jobs.iter().next().unwrap();
+        assert_eq!((row.pixel_rate, row.bitrate_kbps, row.fps), (1280.0 * 720.0 * 30.0, 2000.0, 30.0));
+        assert_eq!((row.encoder, row.preset, row.power_w), ("x264", "unknown", 50.0));
+    }
+
+    fn row<'a>(end_s: f64, encoder: &'a str, preset: &'a str) -> TrainingRow<'a> {
+        TrainingRow { end_s, pixel_rate: 1.0, bitrate_kbps: 2.0, fps: 3.0, encoder, preset, power_w: end_s }
+    }
+
+    #[test]
+    fn training_rows_keep_the_newest_and_only_the_names_they_use() {
+        let mut rows = Rows::default();
+        for (t, e, p) in
+            [(5.0, "x264", "fast"), (1.0, "x265", "slow"), (3.0, "x264", "slow"), (4.0, "av1", "fast")]
+        {
+            rows.push(row(t, e, p));
+        }
+        assert_eq!(rows.names, ["x264", "fast", "x265", "slow", "av1"], "each name stored once");
+        rows.keep_newest(2);
+        let kept: Vec<_> = rows.iter().collect();
+        assert_eq!(
+            kept,
+            [row(4.0, "av1", "fast"), row(5.0, "x264", "fast")],
+            "the two that end last, in order"
+        );
+        assert_eq!(rows.names, ["av1", "fast", "x264"], "x265 and slow are no longer used");
+    }
+
+    #[test]
+    fn training_rows_are_stored_with_their_names_spelled_out() {
+        let mut rows = Rows::default();
+        rows.push(row(1.0, "x264", "fast"));
+        rows.push(row(2.0, "x264", "unknown"));
+        let json = serde_json::to_value(&rows).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!([
+                {"end_s": 1.0, "pixel_rate": 1.0, "bitrate_kbps": 2.0, "fps": 3.0, "encoder": "x264", "preset": "fast", "power_w": 1.0},
+                {"end_s": 2.0, "pixel_rate": 1.0, "bitrate_kbps": 2.0, "fps": 3.0, "encoder": "x264", "preset": "unknown", "power_w": 2.0}
+            ])
+        );
+        let back: Rows = serde_json::from_value(json).unwrap();
+        assert_eq!(back, rows);
+        assert_eq!(back.names, ["x264", "fast", "unknown"]);
+    }
+
+    #[test]
+    fn training_rows_read_back_names_that_json_escapes() {
+        let mut rows = Rows::default();
+        rows.push(row(1.0, "x\"26\u{e9}4", "fast\\slow"));
+        let text = serde_json::to_string(&rows).unwrap();
+        assert!(text.contains(r#""x\"26é4""#), "{text}");
+        let back: Rows = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, rows);
+    }
+}

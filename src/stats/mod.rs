@@ -1,0 +1,6 @@
+//! Statistics: Holt-Winters forecasting, least squares, and the offline commands.
+
+pub mod forecast;
+pub mod linalg;
+pub mod offline;
+pub mod regress;

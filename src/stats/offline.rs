@@ -1,0 +1,254 @@
+//! The offline analysis commands, `costpush forecast` and `costpush regress`: CSV in, a table or
+//! JSON out. They run the same code the agent uses, on data users exported.
+
+use std::path::Path;
+
+use serde_json::{json, Value};
+
+use crate::stats::forecast::{self, FitOptions, Params, Sigma2, Spec};
+use crate::stats::regress::Design;
+
+/// Reads a CSV file: a header row, then rows. Fields may be double-quoted (with `""` for a quote).
+pub fn read_csv(path: &Path) -> Result<(Vec<String>, Vec<Vec<String>>), String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut rows = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        rows.push(split_csv_line(line).map_err(|e| format!("{}: line {}: {e}", path.display(), i + 1))?);
+    }
+    if rows.is_empty() {
+        return Err(format!("{}: empty file", path.display()));
+    }
+    let head = rows.remove(0).into_iter().map(|h| h.trim().to_string()).collect();
+    Ok((head, rows))
+}
+
+fn split_csv_line(line: &str) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut chars = line.chars().peekable();
+    let mut quoted = false;
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', false) if cur.is_empty() => quoted = true,
+            ('"', true) if chars.peek() == Some(&'"') => {
+                chars.next();
+                cur.push('"');
+            }
+            ('"', true) => quoted = false,
+            (',', false) => out.push(std::mem::take(&mut cur)),
+            (c, _) => cur.push(c),
+        }
+    }
+    if quoted {
+        return Err("unterminated quote".into());
+    }
+    out.push(cur);
+    Ok(out)
+}
+
+/// Parses `alpha=0.3,beta=0.1,...`.
+pub fn parse_params(s: &str) -> Result<Params, String> {
+    let mut p = Params { alpha: f64::NAN, beta: 0.0, gamma: 0.0, phi: 1.0 };
+    for part in s.split(',').filter(|x| !x.trim().is_empty()) {
+        let (k, v) = part.split_once('=').ok_or_else(|| format!("{part:?}: expected name=value"))?;
+        let v: f64 = v.trim().parse().map_err(|_| format!("{k}: {v:?} is not a number"))?;
+        match k.trim() {
+            "alpha" => p.alpha = v,
+            "beta" => p.beta = v,
+            "gamma" => p.gamma = v,
+            "phi" => p.phi = v,
+            other => return Err(format!("unknown parameter {other:?} (alpha, beta, gamma, phi)")),
+        }
+    }
+    if !(p.alpha > 0.0 && p.alpha <= 1.0) {
+        return Err("alpha is required, in (0, 1]".into());
+    }
+    for (name, v) in [("beta", p.beta), ("gamma", p.gamma)] {
+        if !(0.0..=1.0).contains(&v) {
+            return Err(format!("{name} must be in [0, 1]"));
+        }
+    }
+    if !(p.phi > 0.0 && p.phi <= 1.0) {
+        return Err("phi must be in (0, 1]".into());
+    }
+    Ok(p)
+}
+
+/// What `costpush forecast` was asked.
+pub struct ForecastArgs<'a> {
+    pub csv: &'a Path,
+    pub period: usize,
+    pub horizon: usize,
+    pub model: &'a str,
+    pub params: Option<&'a str>,
+    pub sigma2: Sigma2,
+}
+
+/// Runs `costpush forecast` and returns its JSON document.
+pub fn forecast(a: &ForecastArgs<'_>) -> Result<Value, String> {
+    let (head, rows) = read_csv(a.csv)?;
+    let col = head
+        .iter()
+        .position(|h| h == "value")
+        .ok_or_else(|| format!("{}: no column named \"value\"", a.csv.display()))?;
+    let mut y = Vec::with_capacity(rows.len());
+    for (i, r) in rows.iter().enumerate() {
+        let cell = r.get(col).map(|c| c.trim()).unwrap_or("");
+        y.push(match cell {
+            "" | "NaN" | "nan" | "null" | "NA" => None,
+            c => Some(c.parse::<f64>().ok().filter(|v| v.is_finite()).ok_or_else(|| {
+                format!("{}: line {}: value {c:?} is not a number", a.csv.display(), i + 2)
+            })?),
+        });
+    }
+    if a.horizon == 0 {
+        return Err("--horizon must be at least 1".into());
+    }
+    let (fit, skipped) = if a.model == "auto" {
+        if a.params.is_some() {
+            return Err("--params needs a named --model".into());
+        }
+        let s = forecast::select(&y, a.period).map_err(|e| format!("no model: {e}"))?;
+        (s.fit, s.skipped)
+    } else {
+        let spec = Spec::parse(a.model, a.period).ok_or_else(|| format!("unknown model {:?}", a.model))?;
+        let fixed = a.params.map(parse_params).transpose()?;
+        let f =
+            forecast::fit(&spec, &y, FitOptions { fixed }).map_err(|e| format!("{}: {e}", spec.name()))?;
+        (f, Vec::new())
+    };
+    let bands = fit.forecast(a.horizon, a.sigma2);
+    Ok(json!({
+        "model": fit.spec.name(),
+        "params": {"alpha": fit.params.alpha, "beta": fit.params.beta, "gamma": fit.params.gamma, "phi": fit.params.phi},
+        "sse": fit.sse,
+        "loglik": fit.loglik,
+        "aicc": fit.aicc,
+        "converged": fit.converged,
+        "n": fit.n_obs,
+        "sigma2": fit.sigma2(a.sigma2),
+        "sigma2_convention": crate::compute::predict::sigma2_name(a.sigma2),
+        "skipped": skipped.iter().map(|(m, e)| json!({"model": m, "reason": e.to_string()})).collect::<Vec<_>>(),
+        "forecast": bands.iter().enumerate().map(|(h, b)| json!({
+            "h": h + 1, "mean": b.mean, "lower_80": b.lower_80, "upper_80": b.upper_80,
+            "lower_95": b.lower_95, "upper_95": b.upper_95,
+        })).collect::<Vec<_>>(),
+    }))
+}
+
+/// Runs `costpush regress` and returns its JSON document.
+pub fn regress(train: &Path, target: &str, predict: &Path) -> Result<Value, String> {
+    let (head, rows) = read_csv(train)?;
+    let design = Design::from_rows(&head, &rows, target).map_err(|e| format!("{}: {e}", train.display()))?;
+    let fit = design.fit().map_err(|e| format!("{}: {e}", train.display()))?;
+    let (phead, prows) = read_csv(predict)?;
+    let mut predictions = Vec::new();
+    for (i, r) in prows.iter().enumerate() {
+        let x = design.row(&phead, r).map_err(|e| format!("{}: line {}: {e}", predict.display(), i + 2))?;
+        let p = fit.predict(&x, 0.95);
+        predictions.push(json!({
+            "mean": p.mean, "mean_ci_lower": p.mean_ci_lower, "mean_ci_upper": p.mean_ci_upper,
+            "obs_ci_lower": p.obs_ci_lower, "obs_ci_upper": p.obs_ci_upper,
+        }));
+    }
+    let coef: serde_json::Map<String, Value> =
+        design.names().iter().zip(&fit.coef).map(|(n, c)| (n.clone(), json!(c))).collect();
+    Ok(json!({
+        "coef": coef,
+        "r2": fit.r2,
+        "adj_r2": fit.adj_r2,
+        "rmse": fit.rmse,
+        "condition_number": fit.condition_number,
+        "ill_conditioned": fit.condition_number > crate::stats::regress::HIGH_CONDITION,
+        "df_resid": fit.df_resid,
+        "dependent_columns": fit.dependent.iter().map(|j| design.names()[*j].clone()).collect::<Vec<_>>(),
+        "predictions": predictions,
+    }))
+}
+
+/// A plain-text rendering for people.
+pub fn forecast_text(v: &Value) -> String {
+    let mut out = format!(
+        "model {}  alpha {:.4} beta {:.4} gamma {:.4} phi {:.4}  SSE {:.6}  AICc {:.3}  converged {}\n",
+        v["model"].as_str().unwrap_or("?"),
+        v["params"]["alpha"].as_f64().unwrap_or(f64::NAN),
+        v["params"]["beta"].as_f64().unwrap_or(f64::NAN),
+        v["params"]["gamma"].as_f64().unwrap_or(f64::NAN),
+        v["params"]["phi"].as_f64().unwrap_or(f64::NAN),
+        v["sse"].as_f64().unwrap_or(f64::NAN),
+        v["aicc"].as_f64().unwrap_or(f64::NAN),
+        v["converged"],
+    );
+    out.push_str(&format!(
+        "{:>4} {:>14} {:>14} {:>14} {:>14} {:>14}\n",
+        "h", "mean", "lower_95", "lower_80", "upper_80", "upper_95"
+    ));
+    for r in v["forecast"].as_array().into_iter().flatten() {
+        let g = |k: &str| r[k].as_f64().unwrap_or(f64::NAN);
+        out.push_str(&format!(
+            "{:>4} {:>14.6} {:>14.6} {:>14.6} {:>14.6} {:>14.6}\n",
+            r["h"],
+            g("mean"),
+            g("lower_95"),
+            g("lower_80"),
+            g("upper_80"),
+            g("upper_95")
+        ));
+    }
+    out
+}
+
+/// A plain-text rendering for people.
+pub fn regress_text(v: &Value) -> String {
+    let mut out = String::from("coefficients:\n");
+    for (k, c) in v["coef"].as_object().into_iter().flatten() {
+        out.push_str(&format!("  {k:<28} {:>16.8}\n", c.as_f64().unwrap_or(f64::NAN)));
+    }
+    out.push_str(&format!(
+        "R² {:.6}  adjusted {:.6}  RMSE {:.6}  condition number {:.3e}  df {}\n",
+        v["r2"].as_f64().unwrap_or(f64::NAN),
+        v["adj_r2"].as_f64().unwrap_or(f64::NAN),
+        v["rmse"].as_f64().unwrap_or(f64::NAN),
+        v["condition_number"].as_f64().unwrap_or(f64::NAN),
+        v["df_resid"],
+    ));
+    out.push_str(&format!(
+        "{:>14} {:>14} {:>14} {:>14} {:>14}\n",
+        "mean", "mean_lo95", "mean_hi95", "obs_lo95", "obs_hi95"
+    ));
+    for p in v["predictions"].as_array().into_iter().flatten() {
+        let g = |k: &str| p[k].as_f64().unwrap_or(f64::NAN);
+        out.push_str(&format!(
+            "{:>14.6} {:>14.6} {:>14.6} {:>14.6} {:>14.6}\n",
+            g("mean"),
+            g("mean_ci_lower"),
+            g("mean_ci_upper"),
+            g("obs_ci_lower"),
+            g("obs_ci_upper")
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_fields_and_quotes() {
+        assert_eq!(split_csv_line("a,\"b,c\",\"d \"\"q\"\"\",").unwrap(), vec!["a", "b,c", "d \"q\"", ""]);
+        assert!(split_csv_line("\"open").is_err());
+    }
+
+    #[test]
+    fn params() {
+        let p = parse_params("alpha=0.3, beta=0.1,phi=0.9").unwrap();
+        assert_eq!((p.alpha, p.beta, p.gamma, p.phi), (0.3, 0.1, 0.0, 0.9));
+        assert!(parse_params("beta=0.1").is_err());
+        assert!(parse_params("alpha=2").is_err());
+        assert!(parse_params("alpha=0.3,delta=1").is_err());
+    }
+}
