@@ -68,10 +68,6 @@ pub fn queue_dir(state_dir: &Path) -> PathBuf {
     state_dir.join("queue")
 }
 
-pub fn now_ms(t: SystemTime) -> i64 {
-    t.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
-}
-
 fn mtime_ns(m: &std::fs::Metadata) -> i128 {
     m.modified()
         .ok()
@@ -146,7 +142,7 @@ impl<'a> Cycle<'a> {
         delivery: DeliveryStats,
         now: SystemTime,
     ) -> Cycle<'a> {
-        let now_ms = now_ms(now);
+        let now_ms = crate::util::time::unix_ms(now);
         let mut next = state.clone();
         let mut stats = CycleStats { delivery, ..CycleStats::default() };
         let (files, dir_errors) = list_files(&cfg.results_dirs, &cfg.pattern);
@@ -278,7 +274,7 @@ impl<'a> Cycle<'a> {
                 return;
             }
         };
-        let hash = results::content_hash(&bytes);
+        let hash = crate::util::hash::content_hash(&bytes);
         if let Some(p) = prev.filter(|f| f.hash == hash && !f.deferred) {
             // Touched but not changed.
             self.next.files.insert(path.to_path_buf(), FileState { len, mtime_ns: mtime, ..p.clone() });
@@ -315,7 +311,7 @@ impl<'a> Cycle<'a> {
                     false
                 });
                 for p in &parsed.problems {
-                    let key = results::fnv1a(p.to_string().as_bytes());
+                    let key = crate::util::hash::fnv1a(p.to_string().as_bytes());
                     if reported.insert(key) {
                         warn!("{}: {p}", path.display());
                         match p.severity {

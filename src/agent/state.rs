@@ -1,6 +1,6 @@
 //! What the agent remembers between cycles and restarts, in `<state_dir>/state.json`.
 //!
-//! - `files`: per results file, the fingerprint (length, mtime, `results::content_hash` of the
+//! - `files`: per results file, the fingerprint (length, mtime, `util::hash::content_hash` of the
 //!   content) of the version last read, so unchanged files are not re-read and changed ones (the
 //!   scheduler appends) are;
 //! - `jobs`: the identity of every job already pushed, so no job is counted twice across
@@ -17,12 +17,12 @@
 //! files, producing the same samples (same values, same timestamps).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::samples::catalogue::Counters;
+use crate::util::fs::{write_atomic, Durability};
 
 pub const FILE_NAME: &str = "state.json";
 const FORMAT: u32 = 1;
@@ -191,15 +191,10 @@ impl State {
     /// Writes the state atomically and durably (see the module doc).
     pub fn save(&self, dir: &Path) -> Result<(), StateError> {
         let path = dir.join(FILE_NAME);
-        let tmp = dir.join(format!("{FILE_NAME}.tmp"));
         let write = || -> std::io::Result<()> {
             std::fs::create_dir_all(dir)?;
-            let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(&serde_json::to_vec(self).map_err(std::io::Error::other)?)?;
-            f.sync_all()?;
-            drop(f);
-            std::fs::rename(&tmp, &path)?;
-            std::fs::File::open(dir)?.sync_all()
+            let bytes = serde_json::to_vec(self).map_err(std::io::Error::other)?;
+            write_atomic(&path, &[&bytes], Durability::ContentAndName)
         };
         write().map_err(|source| StateError::Write { path, source })
     }

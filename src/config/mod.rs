@@ -674,7 +674,7 @@ impl RawConfig {
                 Err(e) => p.push(format!("currencies.rates.per_eur.{code}: {e}")),
             }
         }
-        let rate_date = match parse_date(&rates_raw.date) {
+        let rate_date = match crate::util::time::parse_date(&rates_raw.date) {
             Ok(d) => d,
             Err(e) => {
                 p.push(format!("currencies.rates.date: {e}"));
@@ -1300,42 +1300,6 @@ fn validate_carbon(raw: RawCarbon, base: &Path, p: &mut Vec<String>) -> CarbonCo
     CarbonConfig { intensity_file, embodied }
 }
 
-/// Parses `YYYY-MM-DD` into Unix seconds at midnight UTC.
-pub fn parse_date(s: &str) -> Result<i64, String> {
-    let bad = || format!("{s:?} is not a date in the form YYYY-MM-DD");
-    let parts: Vec<&str> = s.split('-').collect();
-    if parts.len() != 3 || parts[0].len() != 4 || parts[1].len() != 2 || parts[2].len() != 2 {
-        return Err(bad());
-    }
-    let y: i64 = parts[0].parse().map_err(|_| bad())?;
-    let m: u32 = parts[1].parse().map_err(|_| bad())?;
-    let d: u32 = parts[2].parse().map_err(|_| bad())?;
-    if !(1..=12).contains(&m) || d == 0 || d > days_in_month(y, m) {
-        return Err(bad());
-    }
-    Ok(days_from_civil(y, m, d) * 86_400)
-}
-
-fn days_in_month(y: i64, m: u32) -> u32 {
-    match m {
-        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = m as i64;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d as i64 - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1522,14 +1486,5 @@ mod tests {
         for bad in ["every minute", "* * *", "61 * * * * *"] {
             assert!(check_schedule(&normalize_schedule(bad)).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn dates() {
-        assert_eq!(parse_date("1970-01-01"), Ok(0));
-        assert_eq!(parse_date("2024-02-29"), Ok(1_709_164_800));
-        assert_eq!(parse_date("2000-03-01"), Ok(951_868_800));
-        assert!(parse_date("2023-02-29").is_err());
-        assert!(parse_date("2024-1-01").is_err());
     }
 }

@@ -15,7 +15,7 @@
 //!
 //! # Durability (fsync policy)
 //!
-//! A batch is written to `<seq>.tmp`, fsynced, and renamed to `<seq>.batch`; after a cycle's
+//! A batch is written to `<seq>.batch.tmp`, fsynced, and renamed to `<seq>.batch`; after a cycle's
 //! batches, the directory is fsynced once. Only then does the cycle commit its state (which
 //! records `next_seq`, the first sequence number not yet used) by the state file's own
 //! write-fsync-rename. Batches with `seq >= next_seq` found at start belong to a cycle that never
@@ -33,8 +33,10 @@
 //! with reason `queue_full`.
 
 use std::collections::VecDeque;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
+
+use crate::util::fs::{sync_dir, write_atomic, Durability};
 
 const MAGIC: &[u8; 4] = b"CPQ1";
 const HEADER: usize = 16;
@@ -124,30 +126,22 @@ impl Queue {
     /// Writes one batch durably (temp file, fsync, rename). It joins the index only through
     /// [`Queue::admit`], after the cycle has committed.
     pub fn write(&self, seq: u64, body: &[u8], samples: u64) -> Result<Entry, QueueError> {
-        let tmp = self.dir.join(format!("{seq:020}.tmp"));
         let path = self.dir.join(name(seq));
         let io = |source| QueueError::Io { path: path.clone(), source };
         let len =
             u32::try_from(body.len()).map_err(|_| io(std::io::Error::other("batch larger than 4 GiB")))?;
-        let mut f = std::fs::File::create(&tmp).map_err(io)?;
         let mut head = Vec::with_capacity(HEADER);
         head.extend_from_slice(MAGIC);
         head.extend_from_slice(&u32::try_from(samples).unwrap_or(u32::MAX).to_le_bytes());
         head.extend_from_slice(&crc32fast::hash(body).to_le_bytes());
         head.extend_from_slice(&len.to_le_bytes());
-        f.write_all(&head).map_err(io)?;
-        f.write_all(body).map_err(io)?;
-        f.sync_all().map_err(io)?;
-        drop(f);
-        std::fs::rename(&tmp, &path).map_err(io)?;
+        write_atomic(&path, &[&head, body], Durability::Content).map_err(io)?;
         Ok(Entry { seq, bytes: (HEADER + body.len()) as u64, samples })
     }
 
     /// Makes the renames of [`Queue::write`] durable.
     pub fn sync_dir(&self) -> Result<(), QueueError> {
-        std::fs::File::open(&self.dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|source| QueueError::Io { path: self.dir.clone(), source })
+        sync_dir(&self.dir).map_err(|source| QueueError::Io { path: self.dir.clone(), source })
     }
 
     /// Deletes batches written for a cycle that then failed to commit.

@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use prost::Message;
 use serde::{Deserialize, Serialize};
@@ -23,6 +23,7 @@ use tracing::{error, warn};
 use super::client::{decide, Backoff, Decision, Transport};
 use super::proto::WriteRequest;
 use crate::delivery::queue::{Entry, Queue};
+use crate::util::fs::{write_atomic, Durability};
 
 /// Why samples were dropped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,11 +81,9 @@ impl Stats {
     }
 
     fn save(&self, path: &Path) {
-        let tmp = path.with_extension("json.tmp");
         let write = || -> std::io::Result<()> {
-            let mut f = std::fs::File::create(&tmp)?;
-            std::io::Write::write_all(&mut f, &serde_json::to_vec(self).map_err(std::io::Error::other)?)?;
-            std::fs::rename(&tmp, path)
+            let bytes = serde_json::to_vec(self).map_err(std::io::Error::other)?;
+            write_atomic(path, &[&bytes], Durability::Process)
         };
         if let Err(e) = write() {
             warn!(file = %path.display(), error = %e, "cannot save delivery counters");
@@ -195,10 +194,6 @@ pub fn split(body: &[u8]) -> Option<[(Vec<u8>, u64); 2]> {
         (snap::raw::Encoder::new().compress_vec(&raw).expect("in-memory snappy"), n)
     };
     Some([enc(a), enc(b)])
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 impl<T: Transport> Sender<T> {
@@ -331,7 +326,7 @@ impl<T: Transport> Sender<T> {
             s.sent_samples += t.delivered;
             s.sent_requests += t.requests;
             if t.delivered > 0 {
-                s.last_success_ms = Some(now_ms());
+                s.last_success_ms = Some(crate::util::time::now_ms());
             }
             for (r, n) in &t.dropped {
                 s.drop_samples(*r, *n);

@@ -19,6 +19,7 @@ use crate::domain::{Currency, EnergyMethod, Intensity, Job, Measured, RateBook, 
 use crate::ingest::sources::ecb::RateTable;
 use crate::ingest::sources::intensity::IntensityTable;
 use crate::ingest::sources::{query, rapl};
+use crate::util::fs::{write_atomic, Durability};
 
 /// Where fetched ECB rates are kept, in the state directory.
 pub const ECB_CACHE: &str = "ecb-rates.csv";
@@ -336,9 +337,7 @@ pub async fn fetch_ecb(cfg: &EcbConfig, state_dir: &Path) -> Result<usize, Strin
     let mut table = std::fs::read(&path).ok().and_then(|b| RateTable::parse(&b).ok()).unwrap_or_default();
     table.merge(fetched);
     std::fs::create_dir_all(state_dir).map_err(|e| format!("{}: {e}", state_dir.display()))?;
-    let tmp = state_dir.join(format!("{ECB_CACHE}.tmp"));
-    std::fs::write(&tmp, table.to_csv())
-        .and_then(|()| std::fs::rename(&tmp, &path))
+    write_atomic(&path, &[table.to_csv().as_bytes()], Durability::Process)
         .map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(days)
 }

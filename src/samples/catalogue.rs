@@ -25,6 +25,7 @@ use crate::compute::report::JobReport;
 use crate::domain::Job;
 use crate::domain::{Currency, RateBook, Rates, RegionPricing, JOULES_PER_KWH};
 use crate::stats::regress::Prediction;
+use crate::util::hash;
 
 pub type Labels = Vec<(String, String)>;
 
@@ -130,21 +131,6 @@ impl HashIndex {
             }
         }
     }
-}
-
-/// A 64-bit hash of a key, eight bytes at a time (FxHash's mixing step).
-fn hash_bytes(bytes: &[u8]) -> u64 {
-    const K: u64 = 0x517c_c1b7_2722_0a95;
-    let mut h: u64 = bytes.len() as u64;
-    let mut chunks = bytes.chunks_exact(8);
-    for c in &mut chunks {
-        let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
-        h = (h.rotate_left(5) ^ w).wrapping_mul(K);
-    }
-    let mut tail = [0u8; 8];
-    let rest = chunks.remainder();
-    tail[..rest.len()].copy_from_slice(rest);
-    (h.rotate_left(5) ^ u64::from_le_bytes(tail)).wrapping_mul(K)
 }
 
 fn push_label(key: &mut Vec<u8>, k: &str, v: &str) {
@@ -268,13 +254,7 @@ where
 
 /// A hash of one label, mixed so that labels can be summed into the hash of a label set.
 fn pair_hash(k: &[u8], v: &[u8]) -> u64 {
-    let mut h = hash_bytes(k) ^ hash_bytes(v).rotate_left(32);
-    // MurmurHash3's finaliser: every input bit reaches every output bit.
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    h ^ (h >> 33)
+    hash::mix(hash::words(k) ^ hash::words(v).rotate_left(32))
 }
 
 /// A group's labels (name, hash of the label) and the sum of their hashes.
@@ -470,7 +450,7 @@ impl SeriesSet {
     fn group_of_key(&mut self, key: &[u8]) -> u32 {
         let groups = &mut self.groups;
         let (i, new) =
-            self.group_index.find_or_insert(hash_bytes(key), |i| *groups[i].key == *key, groups.len());
+            self.group_index.find_or_insert(hash::words(key), |i| *groups[i].key == *key, groups.len());
         if new {
             groups.push(Group { key: key.into(), ..Group::default() });
         }
@@ -479,7 +459,7 @@ impl SeriesSet {
 
     fn own_of_key(&mut self, key: &[u8]) -> u32 {
         let owns = &mut self.owns;
-        let (i, new) = self.own_index.find_or_insert(hash_bytes(key), |i| *owns[i] == *key, owns.len());
+        let (i, new) = self.own_index.find_or_insert(hash::words(key), |i| *owns[i] == *key, owns.len());
         if new {
             owns.push(key.into());
         }
@@ -883,7 +863,7 @@ impl Counters {
         while index.indexed < entries.len() {
             key_of(&entries[index.indexed].0, &mut key);
             // Loaded entries are distinct: each gets its own position.
-            index.by_hash.find_or_insert(hash_bytes(&key), |_| false, index.indexed);
+            index.by_hash.find_or_insert(hash::words(&key), |_| false, index.indexed);
             index.indexed += 1;
         }
         let at = with_sorted(name, labels, |l| {
@@ -892,7 +872,7 @@ impl Counters {
                 push_label(&mut key, k, v);
             }
             let (i, new) =
-                index.by_hash.find_or_insert(hash_bytes(&key), |i| same(&entries[i].0, l), entries.len());
+                index.by_hash.find_or_insert(hash::words(&key), |i| same(&entries[i].0, l), entries.len());
             if new {
                 let labels: Labels = l.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
                 entries.push((labels, CounterState { value: 0.0, ts_ms: NEW }));
@@ -1116,7 +1096,7 @@ impl Stamps {
     /// The last stamp of the label set `key`, `i64::MIN` before its first.
     fn last(&mut self, key: &[u8]) -> &mut i64 {
         let last = &mut self.last;
-        let (i, new) = self.index.find_or_insert(hash_bytes(key), |i| *last[i].0 == *key, last.len());
+        let (i, new) = self.index.find_or_insert(hash::words(key), |i| *last[i].0 == *key, last.len());
         if new {
             last.push((key.into(), i64::MIN));
         }

@@ -47,3 +47,17 @@ pub(crate) fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     era * 146_097 + doe - 719_468
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates() {
+        assert_eq!(parse_date("1970-01-01"), Ok(0));
+        assert_eq!(parse_date("2024-02-29"), Ok(1_709_164_800));
+        assert_eq!(parse_date("2000-03-01"), Ok(951_868_800));
+        assert!(parse_date("2023-02-29").is_err());
+        assert!(parse_date("2024-1-01").is_err());
+    }
+}

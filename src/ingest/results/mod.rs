@@ -1132,38 +1132,6 @@ pub fn parse_resolution(s: &str) -> Result<Option<(u32, u32)>, BadResolution> {
     }
 }
 
-/// A 64-bit fingerprint of a file's content, to tell a touched file from a changed one. Eight
-/// bytes a step (FNV-1a's byte a step was 4 % of a large cycle's CPU), then murmur3's
-/// finaliser. Every step is a bijection of the running hash and of the word, so a file that
-/// differs in one word always hashes differently; it is not meant to resist a forger.
-pub fn content_hash(bytes: &[u8]) -> u64 {
-    const K: u64 = 0x517c_c1b7_2722_0a95;
-    let mut h: u64 = bytes.len() as u64;
-    let mut words = bytes.chunks_exact(8);
-    for w in &mut words {
-        let w = u64::from_le_bytes(w.try_into().expect("chunks of 8"));
-        h = (h.rotate_left(5) ^ w).wrapping_mul(K);
-    }
-    let mut tail = [0u8; 8];
-    tail[..words.remainder().len()].copy_from_slice(words.remainder());
-    h = (h.rotate_left(5) ^ u64::from_le_bytes(tail)).wrapping_mul(K);
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    h ^ (h >> 33)
-}
-
-/// FNV-1a, 64 bit: small, stable across versions and platforms.
-pub fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
-}
-
 fn identity(o: &Scenario<'_>, name: &str, encoder: Option<&str>) -> u64 {
     let mut key = String::with_capacity(128);
     key.push_str(name);
@@ -1177,7 +1145,7 @@ fn identity(o: &Scenario<'_>, name: &str, encoder: Option<&str>) -> u64 {
     key.push_str(o.get("bitrate").and_then(Json::as_str).unwrap_or(""));
     key.push('\u{1f}');
     key.push_str(encoder.unwrap_or(""));
-    fnv1a(key.as_bytes())
+    crate::util::hash::fnv1a(key.as_bytes())
 }
 
 #[cfg(test)]
@@ -1560,34 +1528,5 @@ mod tests {
         assert_eq!(parse_resolution("0x0"), Ok(None));
         assert!(parse_resolution("1920").is_err());
         assert!(parse_resolution("0x1080").is_err());
-    }
-
-    #[test]
-    fn content_hashes_tell_files_apart() {
-        let base = br#"{"scenarios": [{"name": "a", "duration": 10, "end_time": 100}]}"#.to_vec();
-        let mut seen = std::collections::BTreeSet::from([content_hash(&base)]);
-        assert_eq!(content_hash(&base), content_hash(&base.clone()));
-        // Every one-byte change, an appended byte, a dropped one, a trailing zero byte.
-        for i in 0..base.len() {
-            let mut b = base.clone();
-            b[i] ^= 1;
-            assert!(seen.insert(content_hash(&b)), "byte {i}");
-        }
-        for b in [
-            [base.as_slice(), b"\n"].concat(),
-            base[..base.len() - 1].to_vec(),
-            [base.as_slice(), &[0]].concat(),
-        ] {
-            assert!(seen.insert(content_hash(&b)));
-        }
-        assert_ne!(content_hash(b""), content_hash(&[0]));
-    }
-
-    #[test]
-    fn fnv_reference_values() {
-        // Published FNV-1a 64 test vectors.
-        assert_eq!(fnv1a(b""), 0xcbf29ce484222325);
-        assert_eq!(fnv1a(b"a"), 0xaf63dc4c8601ec8c);
-        assert_eq!(fnv1a(b"foobar"), 0x85944171f73967e8);
     }
 }

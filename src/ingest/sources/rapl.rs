@@ -25,6 +25,8 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+use crate::util::fs::{write_atomic, Durability};
+
 /// Above this power per zone (watts) a counter going back is a reset, not a wrap.
 pub const MAX_PLAUSIBLE_W: u64 = 10_000;
 
@@ -254,22 +256,13 @@ impl Ring {
     }
 
     fn rewrite(&self, path: &Path) -> io::Result<()> {
-        let mut tmp_name = path
-            .file_name()
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "ring path has no file name"))?
-            .to_os_string();
-        tmp_name.push(".tmp");
-        let tmp = path.with_file_name(tmp_name);
         let mut text = header(&self.zones);
         text.push('\n');
         for r in &self.readings {
             text.push_str(&format_reading(r));
         }
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        // Rare (once per cap readings): make sure the rename never exposes an empty file.
-        f.sync_all()?;
-        fs::rename(&tmp, path)
+        // Rare (once per cap readings): the rename never exposes an empty file.
+        write_atomic(path, &[text.as_bytes()], Durability::Content)
     }
 
     /// Microjoules between two consecutive readings, summed over zones; None if the interval
