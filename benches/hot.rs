@@ -1,7 +1,7 @@
 //! Micro benchmarks of costpush's hot paths, on a corpus from `examples/gen_corpus.rs`: JSON
 //! parse (`results::parse`, per schema), per-job computation (`calc::report`), building a cycle's
 //! samples (`agent::prepare`, with and without forecast and predictions, and a cycle with nothing
-//! new), protobuf encoding (`encode::write_request` + prost), snappy compression, a whole queued
+//! new), request bodies (`SeriesSet::write_bodies`: protobuf and snappy), a whole queued
 //! cycle (`agent::enqueue_cycle`: prepare, encode, fsynced queue files, state commit) and the
 //! dry-run text. Then, in a fresh child process per corpus size, the peak RSS (VmHWM) after each
 //! step of one cycle.
@@ -16,14 +16,12 @@ mod gen_corpus;
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use prost::Message as _;
-
 use costpush::agent;
 use costpush::agent::state::State;
 use costpush::config::{self, Config, Overrides};
-use costpush::delivery::encode;
 use costpush::ingest::results;
-use costpush::samples::catalogue::{DeliveryStats, Series};
+use costpush::samples::catalogue::DeliveryStats;
+use costpush::samples::{BodyEncoder, SeriesSet};
 
 /// Median seconds per call of `f`: each of 7 measurements repeats `f` for at least 0.2 s.
 fn per_call(mut f: impl FnMut()) -> f64 {
@@ -72,10 +70,6 @@ fn config(results: &Path, state: &Path, extra: &str) -> Config {
         state.display()
     );
     config::from_str(&yaml, Path::new("."), &Overrides::default()).expect("bench config is valid")
-}
-
-fn samples(series: &[Series]) -> usize {
-    series.iter().map(|s| s.samples.len()).sum()
 }
 
 fn main() {
@@ -152,7 +146,7 @@ fn main() {
         ("predictions, no forecast", "forecast: {enabled: false}\n"),
         ("core (neither)", "forecast: {enabled: false}\npredictions: {enabled: false}\n"),
     ];
-    let mut full_series = Vec::new();
+    let mut full_set = SeriesSet::default();
     for (name, extra) in variants {
         let cfg = config(&corpus, &tmp.path().join("state1"), extra);
         let ext = costpush::ingest::outside::External::new(&cfg, false);
@@ -166,9 +160,7 @@ fn main() {
             corpus_mb
         );
         if extra.is_empty() {
-            full_series = agent::prepare(&cfg, &State::default(), &ext, DeliveryStats::default(), now)
-                .set
-                .into_series();
+            full_set = agent::prepare(&cfg, &State::default(), &ext, DeliveryStats::default(), now).set;
             // nothing new: the idle cycle, with the state the first cycle committed
             let state = p.next;
             let t = per_call(|| {
@@ -188,51 +180,28 @@ fn main() {
         }
     }
 
-    // --- encode: protobuf, snappy ---
-    let n = samples(&full_series);
-    let nseries = full_series.len();
-    let (t, batches) = timed(5, || encode::batches(full_series.clone(), 5000));
-    println!("encode::batches (5000 samples each): {:.1} ms for {n} samples in {nseries} series", t * 1e3);
-    let raw: Vec<Vec<u8>> = batches.iter().map(|b| encode::write_request(b).encode_to_vec()).collect();
-    let raw_bytes: usize = raw.iter().map(Vec::len).sum();
+    // --- request bodies: protobuf written from the keys, snappy ---
+    let n = full_set.sample_count();
+    let mut bodies = 0usize;
+    let mut bytes = 0usize;
     let t = per_call(|| {
-        for b in &batches {
-            std::hint::black_box(encode::write_request(b).encode_to_vec());
-        }
+        let (mut count, mut size) = (0usize, 0usize);
+        let mut enc = BodyEncoder::default();
+        let mut sink = |b: &[u8], _n: u64| {
+            count += 1;
+            size += b.len();
+            Ok::<(), ()>(())
+        };
+        full_set.clone().write_bodies(10_000, &mut enc, &mut sink).expect("bodies");
+        enc.flush(&mut sink).expect("bodies");
+        (bodies, bytes) = (count, size);
     });
     println!(
-        "protobuf (write_request + encode_to_vec): {:.1} ms, {:.2} M samples/s, {:.0} MB/s out ({:.1} bytes/sample)",
+        "SeriesSet::write_bodies (10000 samples each, protobuf + snappy): {:.1} ms, {:.2} M samples/s, {bodies} bodies, {:.1} bytes/sample on the wire",
         t * 1e3,
         n as f64 / t / 1e6,
-        raw_bytes as f64 / t / 1e6,
-        raw_bytes as f64 / n as f64
+        bytes as f64 / n as f64
     );
-    let t_wr = per_call(|| {
-        for b in &batches {
-            std::hint::black_box(encode::write_request(b));
-        }
-    });
-    println!("  of which write_request (cloning labels into the message): {:.1} ms", t_wr * 1e3);
-    let mut compressed = 0;
-    let t = per_call(|| {
-        compressed = 0;
-        for r in &raw {
-            compressed += snap::raw::Encoder::new().compress_vec(r).expect("snappy").len();
-        }
-    });
-    println!(
-        "snappy block compression: {:.1} ms, {:.0} MB/s in, ratio {:.2} ({:.1} bytes/sample on the wire)",
-        t * 1e3,
-        raw_bytes as f64 / t / 1e6,
-        raw_bytes as f64 / compressed as f64,
-        compressed as f64 / n as f64
-    );
-    let t = per_call(|| {
-        for b in &batches {
-            std::hint::black_box(encode::body(b));
-        }
-    });
-    println!("encode::body (both): {:.1} ms, {:.2} M samples/s", t * 1e3, n as f64 / t / 1e6);
 
     // --- a whole queued cycle: prepare, encode, fsynced batch files, state commit ---
     let mut times = Vec::new();
@@ -294,29 +263,19 @@ fn memory(dir: &Path) {
     let p = agent::prepare(&cfg, &State::default(), &ext, DeliveryStats::default(), now);
     let n = p.set.sample_count();
     step("agent::prepare (parse, compute, SeriesSet)", format!("{n} samples, {} new jobs", p.new_jobs));
-    let series = p.set.into_series();
-    let label_bytes: usize =
-        series.iter().map(|s| s.labels.iter().map(|(k, v)| k.len() + v.len() + 48).sum::<usize>()).sum();
+    let (mut bodies, mut largest) = (0, 0);
+    let mut enc = BodyEncoder::default();
+    let mut sink = |b: &[u8], _n: u64| {
+        bodies += 1;
+        largest = largest.max(b.len());
+        Ok::<(), ()>(())
+    };
+    p.set.write_bodies(cfg.remote_write.max_samples_per_request, &mut enc, &mut sink).expect("bodies");
+    enc.flush(&mut sink).expect("bodies");
     step(
-        "SeriesSet::into_series",
-        format!(
-            "{} series, ~{:.1} MB of labels, {:.1} MB of samples",
-            series.len(),
-            label_bytes as f64 / 1e6,
-            n as f64 * 16.0 / 1e6
-        ),
+        "SeriesSet::write_bodies, one body at a time",
+        format!("{bodies} bodies, largest {:.0} KB", largest as f64 / 1024.0),
     );
-    let batches = encode::batches(series, cfg.remote_write.max_samples_per_request);
-    step("encode::batches", format!("{} batches", batches.len()));
-    let mut largest = 0;
-    for b in &batches {
-        largest = largest.max(encode::body(b).len());
-    }
-    step(
-        "encode::body of each batch, one at a time",
-        format!("largest body {:.0} KB", largest as f64 / 1024.0),
-    );
-    drop(batches);
     let state = p.next;
     let text = serde_json::to_vec(&state).expect("state serialises");
     step(

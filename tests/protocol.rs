@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use costpush::config::{self, Overrides};
-use costpush::delivery::encode;
+use costpush::delivery::proto;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -29,7 +29,7 @@ struct Request {
 
 impl Request {
     fn samples(&self) -> usize {
-        encode::decode(&self.body).unwrap().timeseries.iter().map(|t| t.samples.len()).sum()
+        proto::decode(&self.body).unwrap().timeseries.iter().map(|t| t.samples.len()).sum()
     }
 }
 
@@ -94,7 +94,7 @@ async fn fake(script: impl Fn(usize, usize) -> (u16, Duration) + Send + Sync + '
                     *c - 1
                 };
                 let samples: usize =
-                    encode::decode(&body).unwrap().timeseries.iter().map(|t| t.samples.len()).sum();
+                    proto::decode(&body).unwrap().timeseries.iter().map(|t| t.samples.len()).sum();
                 let (status, delay) = script(i, samples);
                 tokio::time::sleep(delay).await;
                 rec.lock().unwrap().push(Request { path, headers, body, status });
@@ -147,7 +147,7 @@ async fn requests_follow_remote_write_1_0() {
         assert_eq!(r.headers["x-prometheus-remote-write-version"], "0.1.0");
         assert_eq!(r.headers["user-agent"], format!("costpush/{}", env!("CARGO_PKG_VERSION")));
         assert_eq!(r.headers["authorization"], "Bearer t0ken");
-        let req = encode::decode(&r.body).expect("snappy block + protobuf");
+        let req = proto::decode(&r.body).expect("snappy block + protobuf");
         let n = r.samples();
         assert!(n <= 50 && n > 0);
         total += n;
@@ -200,7 +200,7 @@ async fn a_400_is_dropped_counted_and_never_sent_again() {
     assert!(got[1..].iter().all(|r| r.body != first[0].body));
     let text: Vec<String> = got[1..]
         .iter()
-        .flat_map(|r| encode::decode(&r.body).unwrap().timeseries)
+        .flat_map(|r| proto::decode(&r.body).unwrap().timeseries)
         .map(|t| format!("{t:?}"))
         .collect();
     let dropped = text
@@ -269,7 +269,7 @@ async fn per_series_order_holds_with_random_delays_and_failures() {
     let mut last: BTreeMap<String, i64> = BTreeMap::new();
     let mut delivered = 0;
     for r in got.iter().filter(|r| r.status == 204) {
-        for t in encode::decode(&r.body).unwrap().timeseries {
+        for t in proto::decode(&r.body).unwrap().timeseries {
             let key = format!("{:?}", t.labels);
             for s in t.samples {
                 delivered += 1;
@@ -345,7 +345,7 @@ async fn the_daemon_delivers_each_cycle_and_stops_on_shutdown() {
         };
         let got = f.got();
         let ok = got.iter().filter(|r| r.status == 204);
-        ok.flat_map(|r| encode::decode(&r.body).unwrap().timeseries)
+        ok.flat_map(|r| proto::decode(&r.body).unwrap().timeseries)
             .filter(run_seconds)
             .map(|t| t.samples.len())
             .sum::<usize>()

@@ -28,14 +28,12 @@ use crate::agent::state::{FileState, FileStatus, State};
 use crate::compute::history::{self, History, TrainingRow};
 use crate::compute::predict::{self, NoModel};
 use crate::delivery::client::{Backoff, HttpTransport};
-use crate::delivery::encode;
 use crate::delivery::queue::Queue;
 use crate::delivery::sender::{Drained, Reason, Sender, Shared, Stats};
 use crate::domain::Job;
 use crate::ingest::results::{self, FileError, Severity};
-use crate::samples::catalogue::{
-    self, CycleStats, DeliveryStats, EncodePrediction, Insights, ModelState, SeriesSet,
-};
+use crate::samples::catalogue::{self, CycleStats, DeliveryStats, EncodePrediction, Insights, ModelState};
+use crate::samples::{BodyEncoder, SeriesSet};
 
 /// A cycle's samples and the state to commit once they are queued.
 pub struct Prepared {
@@ -675,7 +673,7 @@ struct CycleWriter<'a> {
     shared: &'a Shared,
     first_seq: u64,
     max: usize,
-    encoder: encode::BodyEncoder,
+    encoder: BodyEncoder,
     /// The batches written so far (removed again if the cycle fails).
     written: Vec<crate::delivery::queue::Entry>,
     samples: usize,
@@ -736,7 +734,7 @@ pub fn enqueue_cycle(
         shared,
         first_seq: state.next_seq,
         max: cfg.remote_write.max_samples_per_request,
-        encoder: encode::BodyEncoder::default(),
+        encoder: BodyEncoder::default(),
         written: Vec::new(),
         samples: 0,
     };

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::samples::catalogue::Counters;
+use crate::samples::Counters;
 use crate::util::fs::{write_atomic, Durability};
 
 pub const FILE_NAME: &str = "state.json";

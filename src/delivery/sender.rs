@@ -389,8 +389,7 @@ async fn wait_stop(stop: &mut watch::Receiver<bool>) {
 mod tests {
     use super::*;
     use crate::delivery::client::{Response, RetryAfter, TransportError};
-    use crate::delivery::encode;
-    use crate::samples::catalogue::Series;
+    use crate::delivery::proto::{self, Label, Sample, TimeSeries};
     use std::collections::VecDeque;
     use tokio::time::Instant;
 
@@ -415,7 +414,7 @@ mod tests {
     impl Transport for Scripted {
         async fn send(&self, body: Vec<u8>) -> Result<Response, TransportError> {
             let samples: u64 =
-                encode::decode(&body).unwrap().timeseries.iter().map(|t| t.samples.len() as u64).sum();
+                proto::decode(&body).unwrap().timeseries.iter().map(|t| t.samples.len() as u64).sum();
             self.seen.lock().unwrap().push((Instant::now(), body));
             if let Some(max) = self.max_samples {
                 return status(if samples > max { 413 } else { 204 }, None);
@@ -430,13 +429,15 @@ mod tests {
     }
 
     fn body(series: usize, samples: usize) -> (Vec<u8>, u64) {
-        let s: Vec<Series> = (0..series)
-            .map(|i| Series {
-                labels: vec![("__name__".into(), format!("m{i}"))],
-                samples: (0..samples).map(|t| (1_700_000_000_000 + t as i64, t as f64)).collect(),
+        let timeseries = (0..series)
+            .map(|i| TimeSeries {
+                labels: vec![Label { name: "__name__".into(), value: format!("m{i}") }],
+                samples: (0..samples)
+                    .map(|t| Sample { timestamp: 1_700_000_000_000 + t as i64, value: t as f64 })
+                    .collect(),
             })
             .collect();
-        (encode::body(&s), (series * samples) as u64)
+        (proto::encode(&WriteRequest { timeseries }), (series * samples) as u64)
     }
 
     fn sender(
@@ -535,7 +536,7 @@ mod tests {
         let seen = s.transport.seen.lock().unwrap().clone();
         let accepted: Vec<String> = seen
             .iter()
-            .map(|(_, b)| encode::decode(b).unwrap())
+            .map(|(_, b)| proto::decode(b).unwrap())
             .filter(|r| r.timeseries.iter().map(|t| t.samples.len()).sum::<usize>() <= 3)
             .flat_map(|r| r.timeseries.into_iter().map(|t| t.labels[0].value.clone()))
             .collect();
@@ -555,7 +556,7 @@ mod tests {
         let [(a, na), (c, nc)] = split(&b).unwrap();
         assert_eq!((na, nc), (2, 3));
         let ts = |b: &[u8]| {
-            encode::decode(b).unwrap().timeseries[0].samples.iter().map(|s| s.timestamp).collect::<Vec<_>>()
+            proto::decode(b).unwrap().timeseries[0].samples.iter().map(|s| s.timestamp).collect::<Vec<_>>()
         };
         assert!(ts(&a).last() < ts(&c).first());
         assert!(split(&body(1, 1).0).is_none());

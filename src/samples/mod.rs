@@ -1,3 +1,16 @@
-//! Samples: reports into series, the metric catalogue of `docs/metrics.md`.
+//! Samples: a cycle's reports and insights become series (the metric catalogue, the contract of
+//! `docs/metrics.md`), kept in a flat store, put in output order, and written as request bodies.
 
+mod body;
 pub mod catalogue;
+mod counters;
+mod index;
+mod key;
+mod order;
+mod series;
+mod text;
+
+pub use body::BodyEncoder;
+pub use counters::{CounterState, Counters};
+pub use key::{series_key, Labels, SortedLabels};
+pub use series::{GroupId, Series, SeriesSet};

@@ -1,0 +1,155 @@
+//! Model diagnostics, what-if encodes, projections, forecast curves and bucket totals.
+
+use super::jobs::{predicted_samples, ENCODE_PREDICTED};
+use super::{cat, Context, Insights, ModelState};
+use crate::compute::predict::Projection;
+use crate::domain::Currency;
+use crate::samples::key::SortedLabels;
+use crate::samples::{Counters, SeriesSet};
+
+/// Model diagnostics, what-if encodes, projections, forecast curves and bucket totals.
+pub(super) fn insight_samples(
+    ctx: &Context<'_>,
+    base: &[(&str, &str)],
+    ins: &Insights,
+    now_ms: i64,
+    set: &mut SeriesSet,
+    counters: &mut Counters,
+) {
+    for (reason, n) in &ins.predictions_skipped {
+        counters.add(set, "costpush_predictions_skipped_total", &cat(base, &[("reason", reason)]), *n as f64);
+    }
+    match &ins.model {
+        Some(ModelState::Fitted {
+            n,
+            p,
+            r2,
+            adj_r2,
+            rmse,
+            condition_number,
+            loo_coverage,
+            rank_deficient,
+            ill_conditioned,
+        }) => {
+            let flag = |b: bool| if b { "true" } else { "false" };
+            let info = cat(
+                base,
+                &[
+                    ("status", "fitted"),
+                    ("rank_deficient", flag(*rank_deficient)),
+                    ("ill_conditioned", flag(*ill_conditioned)),
+                ],
+            );
+            set.add("costpush_model_info", &info, now_ms, 1.0);
+            set.add("costpush_model_observations", base, now_ms, *n as f64);
+            set.add("costpush_model_parameters", base, now_ms, *p as f64);
+            set.add("costpush_model_r2", base, now_ms, *r2);
+            set.add("costpush_model_adjusted_r2", base, now_ms, *adj_r2);
+            set.add("costpush_model_rmse_watts", base, now_ms, *rmse);
+            set.add("costpush_model_condition_number", base, now_ms, *condition_number);
+            if let Some(c) = loo_coverage {
+                set.add("costpush_model_loo_coverage_ratio", base, now_ms, *c);
+            }
+        }
+        Some(ModelState::Unavailable(why)) => {
+            set.add("costpush_model_info", &cat(base, &[("status", why)]), now_ms, 1.0);
+        }
+        None => {}
+    }
+    let region = ctx.region;
+    for e in &ins.encodes {
+        // compute billed on wall time, as for a job without CPU samples
+        let compute = e.duration_s / 3600.0 * ctx.cores_without_cpu_samples * region.compute_per_core_hour;
+        let g = set.group(&SortedLabels::new(&cat(base, &[("encode", e.name.as_str())])));
+        predicted_samples(ctx, set, g, ENCODE_PREDICTED, &e.power, e.duration_s, compute, now_ms);
+    }
+    for p in &ins.projections {
+        match p {
+            Err(no) => {
+                let l = cat(base, &[("quantity", no.quantity.as_str()), ("reason", no.reason.as_str())]);
+                counters.add(set, "costpush_forecasts_unavailable_total", &l, 1.0);
+            }
+            Ok(p) => projection_samples(ctx, base, ins, p, now_ms, set),
+        }
+    }
+    for (start_ms, b) in &ins.buckets {
+        if b.unknown {
+            continue;
+        }
+        set.add("costpush_bucket_energy_joules", base, *start_ms, b.energy_j);
+        set.add("costpush_bucket_co2_grams", base, *start_ms, b.co2_g);
+        for (cur, f) in ctx.conversions(region.currency) {
+            set.add("costpush_bucket_cost", &cat(base, &[("currency", cur.as_str())]), *start_ms, b.cost * f);
+        }
+    }
+}
+
+fn projection_samples(
+    ctx: &Context<'_>,
+    base: &[(&str, &str)],
+    ins: &Insights,
+    p: &Projection,
+    now_ms: i64,
+    set: &mut SeriesSet,
+) {
+    use crate::compute::predict::Quantity;
+    let q = p.quantity.as_str();
+    let ql = cat(base, &[("quantity", q)]);
+    set.add(
+        "costpush_forecast_model_info",
+        &cat(&ql, &[("model", p.model.as_str()), ("sigma2", ins.sigma2)]),
+        now_ms,
+        1.0,
+    );
+    for (name, v) in [("alpha", p.alpha), ("beta", p.beta), ("gamma", p.gamma), ("phi", p.phi)] {
+        set.add("costpush_forecast_parameter", &cat(&ql, &[("parameter", name)]), now_ms, v);
+    }
+    set.add("costpush_forecast_sse", &ql, now_ms, p.sse);
+    set.add("costpush_forecast_aicc", &ql, now_ms, p.aicc);
+    set.add("costpush_forecast_converged", &ql, now_ms, f64::from(u8::from(p.converged)));
+    if let Some(bt) = p.backtest {
+        set.add("costpush_forecast_backtest_mae", &ql, now_ms, bt.mae);
+        set.add(
+            "costpush_forecast_backtest_coverage_ratio",
+            &cat(&ql, &[("level", "80")]),
+            now_ms,
+            bt.coverage_80,
+        );
+        set.add(
+            "costpush_forecast_backtest_coverage_ratio",
+            &cat(&ql, &[("level", "95")]),
+            now_ms,
+            bt.coverage_95,
+        );
+    }
+    // The values themselves: cost in every currency, the others in their base unit.
+    let conversions: Vec<(Option<Currency>, f64)> = match p.quantity {
+        Quantity::Cost => {
+            ctx.conversions(ctx.region.currency).into_iter().map(|(c, f)| (Some(c), f)).collect()
+        }
+        _ => vec![(None, 1.0)],
+    };
+    let (curve_name, total_name) = match p.quantity {
+        Quantity::Cost => ("costpush_forecast_cost", "costpush_projection_cost"),
+        Quantity::EnergyJoules => ("costpush_forecast_energy_joules", "costpush_projection_energy_joules"),
+        Quantity::Co2Grams => ("costpush_forecast_co2_grams", "costpush_projection_co2_grams"),
+    };
+    for (cur, f) in conversions {
+        let cl: Vec<(&str, &str)> = match &cur {
+            Some(c) => cat(base, &[("currency", c.as_str())]),
+            None => base.to_vec(),
+        };
+        for (horizon, b) in &p.totals {
+            for (bound, v) in b.scaled(f).labelled() {
+                set.add(total_name, &cat(&cl, &[("horizon", horizon.as_str()), ("bound", bound)]), now_ms, v);
+            }
+        }
+        if let Some(offset) = ins.curve_offset_ms {
+            for (start, b) in &p.curve {
+                for (bound, v) in b.scaled(f).labelled() {
+                    set.add(curve_name, &cat(&cl, &[("bound", bound)]), start + offset, v);
+                }
+            }
+        }
+    }
+}

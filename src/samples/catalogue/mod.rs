@@ -1,0 +1,209 @@
+//! The metric catalogue: every sample `docs/metrics.md` promises, built from a cycle's reports and
+//! insights, and nowhere else. Pure: the caller passes the clock (`now_ms`), the previous counter
+//! values and the reports, and gets back a [`SeriesSet`] and the advanced counters.
+//!
+//! Invariants the builder keeps, whatever the input:
+//! - every series has `__name__`; label names are unique and sorted; no empty label values;
+//! - no NaN or ±Inf is ever added: such a value is left out and counted
+//!   (`costpush_samples_non_finite_total`);
+//! - per-job values are stamped at the job's end (milliseconds);
+//! - counters follow the rules of [`Counters`].
+
+mod cycle;
+mod insights;
+mod jobs;
+
+use std::collections::BTreeMap;
+
+pub use cycle::build_cycle;
+pub use jobs::{build_jobs, Stamps};
+
+use super::{Counters, SeriesSet};
+use crate::compute::history::Bucket;
+use crate::compute::predict::{NoProjection, Projection};
+use crate::compute::report::JobReport;
+use crate::domain::{Currency, Job, RateBook, Rates, RegionPricing};
+use crate::stats::regress::Prediction;
+
+/// What the builder needs to know about this host and its pricing.
+pub struct Context<'a> {
+    pub host: &'a str,
+    pub region: &'a RegionPricing,
+    pub regions: &'a BTreeMap<String, RegionPricing>,
+    /// Rates by day: a job converts at its day's, everything else at the newest.
+    pub rates: &'a RateBook,
+    /// Whether the rates come by day (ECB) rather than as one fixed table.
+    pub dated_rates: bool,
+    pub reporting: &'a [Currency],
+    pub extra_labels: &'a BTreeMap<String, String>,
+    pub version: &'a str,
+    pub cores_without_cpu_samples: f64,
+}
+
+impl Context<'_> {
+    /// Every currency a value priced in `own` is pushed in (the reporting currencies, then `own`
+    /// if it is not one of them), with the factor that converts into it.
+    fn conversions(&self, own: Currency) -> Vec<(Currency, f64)> {
+        self.conversions_with(self.rates.newest(), own)
+    }
+
+    fn conversions_with(&self, rates: &Rates, own: Currency) -> Vec<(Currency, f64)> {
+        let mut v = self.reporting.to_vec();
+        if !v.contains(&own) {
+            v.push(own);
+        }
+        v.into_iter().filter_map(|c| rates.convert(1.0, own, c).map(|f| (c, f))).collect()
+    }
+
+    /// The `actual` label of a what-if for `region`.
+    fn actual(&self, region: &str) -> &'static str {
+        if region == self.region.name {
+            "true"
+        } else {
+            "false"
+        }
+    }
+}
+
+/// What happened during the cycle before any sample was built (for the agent's own metrics).
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct CycleStats {
+    pub files_matched: u64,
+    pub files_ingested: u64,
+    pub files_malformed: u64,
+    pub files_incomplete: u64,
+    pub files_unreadable: u64,
+    pub jobs_invalid: u64,
+    pub fields_left_out: u64,
+    pub delivery: DeliveryStats,
+    /// Jobs an energy source did not cover, by (method, reason), counted once decided.
+    pub energy_misses: BTreeMap<(&'static str, &'static str), u64>,
+    /// Jobs not taken in this cycle because a source may still cover them.
+    pub jobs_waiting: u64,
+    /// The idle baseline in force.
+    pub baseline: Option<crate::domain::Baseline>,
+    pub ecb_fetch_failures: u64,
+    pub rapl_read_failures: u64,
+    /// Readings in the RAPL ring (`None`: no RAPL source).
+    pub rapl_readings: Option<u64>,
+}
+
+/// The queue and the sender as the cycle found them.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct DeliveryStats {
+    pub queue_bytes: u64,
+    pub queue_batches: u64,
+    pub sent_samples: u64,
+    pub retried_samples: u64,
+    /// Samples dropped, by reason; every reason listed, zeros included.
+    pub dropped: Vec<(&'static str, u64)>,
+    pub last_success_ms: Option<i64>,
+    pub backoff_seconds: f64,
+}
+
+/// The power model as a cycle saw it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ModelState {
+    Fitted {
+        n: usize,
+        p: usize,
+        r2: f64,
+        adj_r2: f64,
+        rmse: f64,
+        condition_number: f64,
+        loo_coverage: Option<f64>,
+        rank_deficient: bool,
+        ill_conditioned: bool,
+    },
+    /// Label value of `status`: "too_few_jobs", "fit_failed" or "disabled".
+    Unavailable(&'static str),
+}
+
+/// A what-if encode's predicted power, and how long it runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EncodePrediction {
+    pub name: String,
+    pub duration_s: f64,
+    pub power: Prediction,
+}
+
+/// Projections, predictions and buckets for one cycle (all optional).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Insights {
+    /// One per job, in the order of `build`'s `jobs`.
+    pub job_predictions: Vec<Option<Prediction>>,
+    /// Jobs without a prediction this cycle, by reason ("no_model", "missing_features",
+    /// "unknown_level").
+    pub predictions_skipped: Vec<(&'static str, u64)>,
+    pub model: Option<ModelState>,
+    pub encodes: Vec<EncodePrediction>,
+    pub projections: Vec<Result<Projection, NoProjection>>,
+    /// Push the forecast curves (only when they were just computed), stamped this many ms after
+    /// each bucket start so that successive curves never share a timestamp.
+    pub curve_offset_ms: Option<i64>,
+    /// Newly completed buckets: (start, Unix ms; totals in the region's currency).
+    pub buckets: Vec<(i64, Bucket)>,
+    pub sigma2: &'static str,
+}
+
+/// Outcome of [`build`].
+pub struct Built {
+    pub set: SeriesSet,
+    pub counters: Counters,
+    pub too_old: u64,
+    pub too_new: u64,
+}
+
+/// VictoriaMetrics refuses samples more than this far ahead of its clock.
+pub const MAX_FUTURE_MS: i64 = 2 * 86_400_000;
+
+fn ms(seconds: f64) -> i64 {
+    (seconds * 1000.0).round() as i64
+}
+
+/// Builds every sample of one cycle (the jobs, then the cycle's own samples; see
+/// [`build_jobs`] and [`build_cycle`], which a chunked cycle calls separately).
+pub fn build(
+    ctx: &Context<'_>,
+    jobs: &[(&Job, &JobReport)],
+    insights: &Insights,
+    prev: &Counters,
+    stats: &CycleStats,
+    now_ms: i64,
+    retention_ms: i64,
+) -> Built {
+    let mut set = SeriesSet::default();
+    let mut counters = prev.clone();
+    let mut stamps = Stamps::default();
+    build_jobs(ctx, jobs, &insights.job_predictions, &mut stamps, &mut counters, &mut set);
+    let window = count_window(&set, now_ms, retention_ms);
+    let mut built =
+        build_cycle(ctx, insights, counters, stats, now_ms, retention_ms, window, set.non_finite());
+    built.set.merge(set);
+    built
+}
+
+/// Samples stamped older than the retention or more than 2 days ahead: (too old, too new).
+pub fn count_window(set: &SeriesSet, now_ms: i64, retention_ms: i64) -> (u64, u64) {
+    let (mut too_old, mut too_new) = (0u64, 0u64);
+    for t in set.timestamps() {
+        if t < now_ms - retention_ms {
+            too_old += 1;
+        } else if t > now_ms + MAX_FUTURE_MS {
+            too_new += 1;
+        }
+    }
+    (too_old, too_new)
+}
+
+fn base_labels<'a>(ctx: &Context<'a>) -> Vec<(&'a str, &'a str)> {
+    [("host", ctx.host), ("region", ctx.region.name.as_str())]
+        .into_iter()
+        .chain(ctx.extra_labels.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .collect()
+}
+
+/// `a` followed by `b`.
+fn cat<'a>(a: &[(&'a str, &'a str)], b: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    a.iter().chain(b).copied().collect()
+}

@@ -1,0 +1,218 @@
+//! The output order of a [`SeriesSet`]: series by metric name, then by a hash of the whole label
+//! set; each series' samples in time order. The order depends on the labels and samples alone,
+//! so the same cycle always makes the same requests.
+
+use super::key::{key_pairs, push_pair, KeyLabels, Merged};
+use super::series::{Group, Sample, SeriesSet};
+use crate::util::hash;
+
+/// A hash of one label, mixed so that labels can be summed into the hash of a label set.
+fn pair_hash(k: &[u8], v: &[u8]) -> u64 {
+    hash::mix(hash::words(k) ^ hash::words(v).rotate_left(32))
+}
+
+/// A group's labels (name, hash of the label) and the sum of their hashes.
+type LabelHashes<'a> = (Vec<(&'a [u8], u64)>, u64);
+
+/// An own key's metric name, its other label names, and the sum of its label hashes.
+type OwnHashes<'a> = (&'a [u8], Vec<&'a [u8]>, u64);
+
+/// The series of a [`SeriesSet`] in output order, each with its samples in time order.
+pub(super) struct Sorted {
+    groups: Vec<Group>,
+    owns: Vec<Box<[u8]>>,
+    /// (group, own key) of each output series.
+    out: Vec<(u32, u32)>,
+    /// Every sample, its `series` now its output series: sorted by that, then time.
+    samples: Vec<Sample>,
+}
+
+impl Sorted {
+    /// Each output series: its labels (in key order) and its samples.
+    pub(super) fn each(&self, mut f: impl FnMut(KeyLabels<'_>, &[(i64, f64)])) {
+        self.each_series(|g, o, samples| {
+            f(Merged::keys(&self.groups[g as usize].key, &self.owns[o as usize]), samples)
+        });
+    }
+
+    /// Each output series: its labels as a protobuf label block (see
+    /// [`crate::delivery::encode::label_block`]) and its samples. Every label of every
+    /// group and own key is split and encoded once; a series' block is those pieces, merged by
+    /// name and copied.
+    pub(super) fn each_encoded(&self, mut f: impl FnMut(&[u8], &[(i64, f64)])) {
+        use super::body::put_label;
+        fn split<'k>(key: &'k [u8], bytes: &mut Vec<u8>) -> Vec<Piece<'k>> {
+            key_pairs(key)
+                .map(|(k, v)| {
+                    let start = bytes.len();
+                    put_label(bytes, k, v);
+                    (k, (start as u32, bytes.len() as u32))
+                })
+                .collect()
+        }
+        let mut bytes = Vec::new();
+        let groups: Vec<Vec<Piece<'_>>> = self.groups.iter().map(|g| split(&g.key, &mut bytes)).collect();
+        let owns: Vec<Vec<Piece<'_>>> = self.owns.iter().map(|o| split(o, &mut bytes)).collect();
+        let mut block = Vec::new();
+        self.each_series(|g, o, samples| {
+            block.clear();
+            let (a, b) = (groups[g as usize].iter().copied(), owns[o as usize].iter().copied());
+            for (_, (start, end)) in Merged::new(a, b) {
+                block.extend_from_slice(&bytes[start as usize..end as usize]);
+            }
+            f(&block, samples);
+        });
+    }
+
+    /// Each output series' group, own key and samples.
+    fn each_series(&self, mut f: impl FnMut(u32, u32, &[(i64, f64)])) {
+        let mut run: Vec<(i64, f64)> = Vec::new();
+        for (i, part) in self.samples.chunk_by(|a, b| a.series == b.series).enumerate() {
+            debug_assert_eq!(part[0].series as usize, i);
+            let (g, o) = self.out[i];
+            run.clear();
+            run.extend(part.iter().map(|s| (s.ts_ms, s.value)));
+            f(g, o, &run);
+        }
+    }
+}
+
+/// A label's name, and where its encoded entry is in the shared buffer (start, end).
+type Piece<'a> = (&'a [u8], (u32, u32));
+
+impl SeriesSet {
+    /// The series in output order, samples in time order (equal stamps by value). Series with
+    /// the same labels, however split into group and own key, come out as one.
+    ///
+    /// The order depends on the series' labels alone (so the same cycle always makes the same
+    /// batches): by metric name, then by a hash of the whole label set (summed from a hash per
+    /// label, so it needs no key built per series), then, in the rare tie, by the labels.
+    pub(super) fn into_sorted(self) -> Sorted {
+        let SeriesSet { groups, owns, series, samples, .. } = self;
+        // Each group's labels (sorted) with their hashes, and their sum.
+        let group_hashes: Vec<LabelHashes> = groups
+            .iter()
+            .map(|g| {
+                let pairs: Vec<(&[u8], u64)> = key_pairs(&g.key).map(|(k, v)| (k, pair_hash(k, v))).collect();
+                let sum = pairs.iter().fold(0u64, |a, p| a.wrapping_add(p.1));
+                (pairs, sum)
+            })
+            .collect();
+        // Each own key's metric name, other label names and hash sum.
+        let own_info: Vec<OwnHashes> = owns
+            .iter()
+            .map(|o| {
+                let (mut name, mut others, mut sum) = (&[][..], Vec::new(), 0u64);
+                for (k, v) in key_pairs(o) {
+                    sum = sum.wrapping_add(pair_hash(k, v));
+                    if k == b"__name__" {
+                        name = v;
+                    } else {
+                        others.push(k);
+                    }
+                }
+                (name, others, sum)
+            })
+            .collect();
+        let mut names: Vec<&[u8]> = own_info.iter().map(|o| o.0).collect();
+        names.sort_unstable();
+        names.dedup();
+        let rank: Vec<u32> = own_info
+            .iter()
+            .map(|o| names.binary_search(&o.0).expect("every name is listed") as u32)
+            .collect();
+        // (name rank, hash, series) packed in one u128: 16 bytes a series, sorted as numbers.
+        let mut order: Vec<u128> = series
+            .iter()
+            .enumerate()
+            .map(|(i, &(g, o))| {
+                let (pairs, gsum) = &group_hashes[g as usize];
+                let (_, others, osum) = &own_info[o as usize];
+                let mut h = gsum.wrapping_add(*osum);
+                for k in others {
+                    // An own label replaces the group's of the same name.
+                    if let Ok(j) = pairs.binary_search_by(|p| p.0.cmp(k)) {
+                        h = h.wrapping_sub(pairs[j].1);
+                    }
+                }
+                (rank[o as usize] as u128) << 96 | (h as u128) << 32 | i as u128
+            })
+            .collect();
+        drop(group_hashes);
+        drop(own_info);
+        order.sort_unstable();
+
+        // Output series of each series; equal (name, hash) runs are told apart by their labels.
+        let mut slot_of = vec![0u32; series.len()];
+        let mut out: Vec<(u32, u32)> = Vec::with_capacity(series.len());
+        let full_key = |s: u32| {
+            let (g, o) = series[s as usize];
+            let mut key = Vec::new();
+            for (k, v) in Merged::keys(&groups[g as usize].key, &owns[o as usize]) {
+                push_pair(&mut key, k, v);
+            }
+            key
+        };
+        let series_of = |e: u128| e as u32;
+        let mut i = 0;
+        while i < order.len() {
+            let mut j = i + 1;
+            while j < order.len() && order[j] >> 32 == order[i] >> 32 {
+                j += 1;
+            }
+            if j == i + 1 {
+                slot_of[series_of(order[i]) as usize] = out.len() as u32;
+                out.push(series[series_of(order[i]) as usize]);
+            } else {
+                let mut run: Vec<(Vec<u8>, u32)> =
+                    order[i..j].iter().map(|&e| (full_key(series_of(e)), series_of(e))).collect();
+                run.sort();
+                for (n, (key, s)) in run.iter().enumerate() {
+                    if n == 0 || run[n - 1].0 != *key {
+                        out.push(series[*s as usize]);
+                    }
+                    slot_of[*s as usize] = out.len() as u32 - 1;
+                }
+            }
+            i = j;
+        }
+        drop(order);
+
+        // Samples by output series (in place, in linear time: each is swapped straight into its
+        // series' range), then each series' by time; equal stamps by value (a receiver keeps
+        // one of them anyway), so the order depends on the samples alone.
+        let mut samples = samples;
+        let mut end = vec![0u32; out.len()];
+        for s in samples.iter_mut() {
+            s.series = slot_of[s.series as usize];
+            end[s.series as usize] += 1;
+        }
+        drop(slot_of);
+        let mut next = vec![0u32; out.len()];
+        let mut at = 0;
+        for (n, e) in next.iter_mut().zip(end.iter_mut()) {
+            *n = at;
+            at += *e;
+            *e = at;
+        }
+        for b in 0..out.len() {
+            while next[b] < end[b] {
+                let i = next[b] as usize;
+                let home = samples[i].series as usize;
+                if home == b {
+                    next[b] += 1;
+                } else {
+                    samples.swap(i, next[home] as usize);
+                    next[home] += 1;
+                }
+            }
+        }
+        drop((next, end));
+        for run in samples.chunk_by_mut(|a, b| a.series == b.series) {
+            if run.len() > 1 {
+                run.sort_unstable_by_key(|s| (s.ts_ms, s.value.to_bits()));
+            }
+        }
+        Sorted { groups, owns, out, samples }
+    }
+}
