@@ -174,9 +174,9 @@ impl<'a> Cycle<'a> {
         }
     }
 
-    fn ctx(&self) -> catalogue::Context<'a> {
-        catalogue::Context {
-            host: &self.cfg.host,
+    fn ctx(&self) -> catalogue::Host<'a> {
+        catalogue::Host {
+            name: &self.cfg.host,
             region: &self.cfg.regions[&self.cfg.region],
             regions: &self.cfg.regions,
             rates: &self.ext.book,

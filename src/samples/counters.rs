@@ -13,14 +13,12 @@ use super::key::{push_label, same, series_key, with_sorted, Labels};
 use super::series::SeriesSet;
 use crate::util::hash;
 
-/// Marks a counter created this cycle (never emitted yet).
-const NEW: i64 = i64::MIN;
-
-/// Last value and time of one counter series.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+/// Value and last stamp of one counter series.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CounterState {
     pub value: f64,
-    pub ts_ms: i64,
+    /// When it was last emitted; `None` for a counter created this cycle.
+    pub last_ms: Option<i64>,
 }
 
 /// Every counter costpush keeps, persisted so they survive restarts.
@@ -64,7 +62,8 @@ mod counter_list {
     struct Entry {
         labels: BTreeMap<String, String>,
         value: f64,
-        ts_ms: i64,
+        /// `null` only for a counter never emitted (a state is saved after its cycle's emit).
+        ts_ms: Option<i64>,
     }
 
     pub fn serialize<S: Serializer>(m: &[(Labels, CounterState)], s: S) -> Result<S::Ok, S::Error> {
@@ -72,7 +71,7 @@ mod counter_list {
         sorted.sort_by(|a, b| a.0.cmp(&b.0));
         let v: Vec<Entry> = sorted
             .into_iter()
-            .map(|(l, c)| Entry { labels: l.iter().cloned().collect(), value: c.value, ts_ms: c.ts_ms })
+            .map(|(l, c)| Entry { labels: l.iter().cloned().collect(), value: c.value, ts_ms: c.last_ms })
             .collect();
         v.serialize(s)
     }
@@ -81,7 +80,7 @@ mod counter_list {
         let v: Vec<Entry> = Vec::deserialize(d)?;
         let mut out: BTreeMap<Labels, CounterState> = BTreeMap::new();
         for e in v {
-            out.insert(e.labels.into_iter().collect(), CounterState { value: e.value, ts_ms: e.ts_ms });
+            out.insert(e.labels.into_iter().collect(), CounterState { value: e.value, last_ms: e.ts_ms });
         }
         Ok(out.into_iter().collect())
     }
@@ -125,7 +124,7 @@ impl Counters {
                 index.by_hash.find_or_insert(hash::words(&key), |i| same(&entries[i].0, l), entries.len());
             if new {
                 let labels: Labels = l.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-                entries.push((labels, CounterState { value: 0.0, ts_ms: NEW }));
+                entries.push((labels, CounterState { value: 0.0, last_ms: None }));
                 index.indexed = entries.len();
             }
             i
@@ -157,14 +156,15 @@ impl Counters {
             let name = &key.iter().find(|(k, _)| k == "__name__").expect("a counter has a name").1;
             let labels: Vec<(&str, &str)> =
                 key.iter().filter(|(k, _)| k != "__name__").map(|(k, v)| (k.as_str(), v.as_str())).collect();
-            let ts = if c.ts_ms == NEW {
-                out.add(name, &labels, now_ms - 1, 0.0);
-                now_ms
-            } else {
-                now_ms.max(c.ts_ms + 1)
+            let ts = match c.last_ms {
+                None => {
+                    out.add(name, &labels, now_ms - 1, 0.0);
+                    now_ms
+                }
+                Some(last) => now_ms.max(last + 1),
             };
             out.add(name, &labels, ts, c.value);
-            c.ts_ms = ts;
+            c.last_ms = Some(ts);
         }
     }
 

@@ -77,6 +77,23 @@ impl Sorted {
     }
 }
 
+/// Where a series goes in the output. The fields are in sort order, so the derived `Ord` is the
+/// output order: by metric name (its rank among the names), then by the hash of the whole label
+/// set; `series` (its index in the set) only makes the order total.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct SortKey {
+    name_rank: u32,
+    labels_hash: u64,
+    series: u32,
+}
+
+impl SortKey {
+    /// Same name and label hash: the same series, or (rarely) a hash collision.
+    fn same_place(&self, other: &SortKey) -> bool {
+        self.name_rank == other.name_rank && self.labels_hash == other.labels_hash
+    }
+}
+
 /// A label's name, and where its encoded entry is in the shared buffer (start, end).
 type Piece<'a> = (&'a [u8], (u32, u32));
 
@@ -121,8 +138,7 @@ impl SeriesSet {
             .iter()
             .map(|o| names.binary_search(&o.0).expect("every name is listed") as u32)
             .collect();
-        // (name rank, hash, series) packed in one u128: 16 bytes a series, sorted as numbers.
-        let mut order: Vec<u128> = series
+        let mut order: Vec<SortKey> = series
             .iter()
             .enumerate()
             .map(|(i, &(g, o))| {
@@ -135,7 +151,7 @@ impl SeriesSet {
                         h = h.wrapping_sub(pairs[j].1);
                     }
                 }
-                (rank[o as usize] as u128) << 96 | (h as u128) << 32 | i as u128
+                SortKey { name_rank: rank[o as usize], labels_hash: h, series: i as u32 }
             })
             .collect();
         drop(group_hashes);
@@ -153,19 +169,18 @@ impl SeriesSet {
             }
             key
         };
-        let series_of = |e: u128| e as u32;
         let mut i = 0;
         while i < order.len() {
             let mut j = i + 1;
-            while j < order.len() && order[j] >> 32 == order[i] >> 32 {
+            while j < order.len() && order[j].same_place(&order[i]) {
                 j += 1;
             }
             if j == i + 1 {
-                slot_of[series_of(order[i]) as usize] = out.len() as u32;
-                out.push(series[series_of(order[i]) as usize]);
+                slot_of[order[i].series as usize] = out.len() as u32;
+                out.push(series[order[i].series as usize]);
             } else {
                 let mut run: Vec<(Vec<u8>, u32)> =
-                    order[i..j].iter().map(|&e| (full_key(series_of(e)), series_of(e))).collect();
+                    order[i..j].iter().map(|e| (full_key(e.series), e.series)).collect();
                 run.sort();
                 for (n, (key, s)) in run.iter().enumerate() {
                     if n == 0 || run[n - 1].0 != *key {

@@ -2,7 +2,7 @@
 //! pricing table, then every counter.
 
 use super::insights::insight_samples;
-use super::{base_labels, cat, count_window, Built, Context, CycleStats, Insights};
+use super::{base_labels, cat, count_window, Built, CycleStats, Host, Insights};
 use crate::domain::Currency;
 use crate::samples::{Counters, SeriesSet};
 
@@ -10,7 +10,7 @@ use crate::samples::{Counters, SeriesSet};
 /// and `jobs_non_finite` are what the jobs' samples counted (see [`count_window`]).
 #[allow(clippy::too_many_arguments)]
 pub fn build_cycle(
-    ctx: &Context<'_>,
+    host: &Host<'_>,
     insights: &Insights,
     mut counters: Counters,
     stats: &CycleStats,
@@ -20,9 +20,9 @@ pub fn build_cycle(
     jobs_non_finite: u64,
 ) -> Built {
     let mut set = SeriesSet::default();
-    let base = base_labels(ctx);
-    health_samples(ctx, &base, stats, now_ms, &mut set, &mut counters);
-    insight_samples(ctx, &base, insights, now_ms, &mut set, &mut counters);
+    let base = base_labels(host);
+    health_samples(host, &base, stats, now_ms, &mut set, &mut counters);
+    insight_samples(host, &base, insights, now_ms, &mut set, &mut counters);
 
     // Window check over everything built, then the counters that report it.
     let (old, new) = count_window(&set, now_ms, retention_ms);
@@ -38,7 +38,7 @@ pub fn build_cycle(
 }
 
 fn health_samples(
-    ctx: &Context<'_>,
+    host: &Host<'_>,
     base: &[(&str, &str)],
     s: &CycleStats,
     now_ms: i64,
@@ -46,7 +46,7 @@ fn health_samples(
     counters: &mut Counters,
 ) {
     set.add("costpush_up", base, now_ms, 1.0);
-    set.add("costpush_build_info", &cat(base, &[("version", ctx.version)]), now_ms, 1.0);
+    set.add("costpush_build_info", &cat(base, &[("version", host.version)]), now_ms, 1.0);
     let d = &s.delivery;
     if let Some(t) = d.last_success_ms {
         set.add("costpush_last_success_timestamp_seconds", base, now_ms, t as f64 / 1000.0);
@@ -94,12 +94,12 @@ fn health_samples(
 
     // Exchange rates in use (the newest), their date and age, so a dashboard can show them and
     // a rule can tell when they stop coming.
-    let rates = ctx.rates.newest();
-    if ctx.dated_rates {
+    let rates = host.rates.newest();
+    if host.dated_rates {
         counters.add(set, "costpush_exchange_rate_fetch_failures_total", base, s.ecb_fetch_failures as f64);
         counters.add(set, "costpush_jobs_at_fallback_rates_total", base, 0.0);
     }
-    let source = if ctx.dated_rates { "ecb" } else { "config" };
+    let source = if host.dated_rates { "ecb" } else { "config" };
     set.add(
         "costpush_exchange_rate_age_seconds",
         &cat(base, &[("source", source)]),
@@ -119,12 +119,12 @@ fn health_samples(
     set.add("costpush_exchange_rate_date_timestamp_seconds", base, now_ms, rates.date_unix as f64);
 
     // The pricing table, so what-if panels can show the inputs.
-    for r in ctx.regions.values() {
+    for r in host.regions.values() {
         let l = cat(base, &[("target_region", r.name.as_str())]);
         let year = r.intensity_year.to_string();
         let li = cat(&l, &[("intensity_year", year.as_str())]);
         set.add("costpush_region_grid_intensity_grams_per_kilowatt_hour", &li, now_ms, r.intensity_g_per_kwh);
-        for (cur, f) in ctx.conversions(r.currency) {
+        for (cur, f) in host.conversions(r.currency) {
             let lc = cat(&l, &[("currency", cur.as_str())]);
             set.add(
                 "costpush_region_electricity_price_per_kilowatt_hour",

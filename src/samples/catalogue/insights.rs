@@ -1,7 +1,7 @@
 //! Model diagnostics, what-if encodes, projections, forecast curves and bucket totals.
 
 use super::jobs::{predicted_samples, ENCODE_PREDICTED};
-use super::{cat, Context, Insights, ModelState};
+use super::{cat, Host, Insights, ModelState};
 use crate::compute::predict::Projection;
 use crate::domain::Currency;
 use crate::samples::key::SortedLabels;
@@ -9,7 +9,7 @@ use crate::samples::{Counters, SeriesSet};
 
 /// Model diagnostics, what-if encodes, projections, forecast curves and bucket totals.
 pub(super) fn insight_samples(
-    ctx: &Context<'_>,
+    host: &Host<'_>,
     base: &[(&str, &str)],
     ins: &Insights,
     now_ms: i64,
@@ -56,12 +56,12 @@ pub(super) fn insight_samples(
         }
         None => {}
     }
-    let region = ctx.region;
+    let region = host.region;
     for e in &ins.encodes {
         // compute billed on wall time, as for a job without CPU samples
-        let compute = e.duration_s / 3600.0 * ctx.cores_without_cpu_samples * region.compute_per_core_hour;
+        let compute = e.duration_s / 3600.0 * host.cores_without_cpu_samples * region.compute_per_core_hour;
         let g = set.group(&SortedLabels::new(&cat(base, &[("encode", e.name.as_str())])));
-        predicted_samples(ctx, set, g, ENCODE_PREDICTED, &e.power, e.duration_s, compute, now_ms);
+        predicted_samples(host, set, g, ENCODE_PREDICTED, &e.power, e.duration_s, compute, now_ms);
     }
     for p in &ins.projections {
         match p {
@@ -69,7 +69,7 @@ pub(super) fn insight_samples(
                 let l = cat(base, &[("quantity", no.quantity.as_str()), ("reason", no.reason.as_str())]);
                 counters.add(set, "costpush_forecasts_unavailable_total", &l, 1.0);
             }
-            Ok(p) => projection_samples(ctx, base, ins, p, now_ms, set),
+            Ok(p) => projection_samples(host, base, ins, p, now_ms, set),
         }
     }
     for (start_ms, b) in &ins.buckets {
@@ -78,14 +78,14 @@ pub(super) fn insight_samples(
         }
         set.add("costpush_bucket_energy_joules", base, *start_ms, b.energy_j);
         set.add("costpush_bucket_co2_grams", base, *start_ms, b.co2_g);
-        for (cur, f) in ctx.conversions(region.currency) {
+        for (cur, f) in host.conversions(region.currency) {
             set.add("costpush_bucket_cost", &cat(base, &[("currency", cur.as_str())]), *start_ms, b.cost * f);
         }
     }
 }
 
 fn projection_samples(
-    ctx: &Context<'_>,
+    host: &Host<'_>,
     base: &[(&str, &str)],
     ins: &Insights,
     p: &Projection,
@@ -125,7 +125,7 @@ fn projection_samples(
     // The values themselves: cost in every currency, the others in their base unit.
     let conversions: Vec<(Option<Currency>, f64)> = match p.quantity {
         Quantity::Cost => {
-            ctx.conversions(ctx.region.currency).into_iter().map(|(c, f)| (Some(c), f)).collect()
+            host.conversions(host.region.currency).into_iter().map(|(c, f)| (Some(c), f)).collect()
         }
         _ => vec![(None, 1.0)],
     };

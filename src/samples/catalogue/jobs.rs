@@ -1,6 +1,6 @@
 //! The samples of each job: its gauges, its predictions and its share of the counters.
 
-use super::{base_labels, ms, Context};
+use super::{base_labels, ms, Host};
 use crate::compute::predict::prediction_bounds;
 use crate::compute::report::JobReport;
 use crate::domain::{Currency, Job, Rates, JOULES_PER_KWH};
@@ -36,14 +36,14 @@ impl Stamps {
 /// The samples of `jobs` (each with its prediction, if any), in time order, into `set`, and
 /// their share of the counters.
 pub fn build_jobs(
-    ctx: &Context<'_>,
+    host: &Host<'_>,
     jobs: &[(&Job, &JobReport)],
     predictions: &[Option<Prediction>],
     stamps: &mut Stamps,
     counters: &mut Counters,
     set: &mut SeriesSet,
 ) {
-    let base = base_labels(ctx);
+    let base = base_labels(host);
     let mut order: Vec<(&(&Job, &JobReport), Option<&Prediction>)> =
         jobs.iter().enumerate().map(|(i, j)| (j, predictions.get(i).and_then(Option::as_ref))).collect();
     order.sort_by(|(a, _), (b, _)| a.0.end_s.total_cmp(&b.0.end_s).then(a.0.id.cmp(&b.0.id)));
@@ -71,9 +71,9 @@ pub fn build_jobs(
         }
         *prev = ts;
         tally.next_job();
-        job_samples(ctx, job, r, ts, set, g, &mut tally, &mut conversions);
+        job_samples(host, job, r, ts, set, g, &mut tally, &mut conversions);
         if let Some(p) = pred {
-            predicted_samples(ctx, set, g, JOB_PREDICTED, p, r.run_s, r.cost.compute, ts);
+            predicted_samples(host, set, g, JOB_PREDICTED, p, r.run_s, r.cost.compute, ts);
         }
     }
 }
@@ -82,7 +82,7 @@ pub fn build_jobs(
 /// share of the counters.
 #[allow(clippy::too_many_arguments)]
 fn job_samples<'a>(
-    ctx: &Context<'a>,
+    host: &Host<'a>,
     job: &Job,
     r: &JobReport,
     ts: i64,
@@ -127,10 +127,10 @@ fn job_samples<'a>(
     gauge("costpush_job_quality_pixels_per_joule", &[], r.quality_pixels_per_joule);
     // Money converts at the rates of the job's own day; each what-if region's conversions are
     // worked out once for its gauge and its counter.
-    let own = day.index(ctx, r.currency, job.end_s);
+    let own = day.index(host, r.currency, job.end_s);
     let mut whatif_at = std::mem::take(&mut day.indices);
     whatif_at.clear();
-    whatif_at.extend(r.whatif.iter().map(|w| day.index(ctx, w.currency, job.end_s)));
+    whatif_at.extend(r.whatif.iter().map(|w| day.index(host, w.currency, job.end_s)));
     let (conversions, fallback) = (&day.lists[own].1, day.fallback);
     for &(cur, f) in conversions {
         let c = r.cost.scaled(f);
@@ -143,7 +143,7 @@ fn job_samples<'a>(
     let whatif_conversions = || whatif_at.iter().map(|&i| &day.lists[i].1);
     for (w, conversions) in r.whatif.iter().zip(whatif_conversions()) {
         // Extras in key order (the fast path of `add_in`).
-        let (region, actual) = (("target_region", w.region.as_str()), ("actual", ctx.actual(&w.region)));
+        let (region, actual) = (("target_region", w.region.as_str()), ("actual", host.actual(&w.region)));
         let source = ("intensity_source", w.intensity.source());
         gauge("costpush_job_whatif_co2_grams", &[actual, source, region], w.co2_g);
         for &(cur, f) in conversions {
@@ -188,7 +188,7 @@ fn job_samples<'a>(
         }
     }
     for (w, conversions) in r.whatif.iter().zip(whatif_conversions()) {
-        let l = [("target_region", w.region.as_str()), ("actual", ctx.actual(&w.region))];
+        let l = [("target_region", w.region.as_str()), ("actual", host.actual(&w.region))];
         if let Some(g) = w.co2_g {
             counters.add(set, "costpush_whatif_co2_grams_total", &l, g);
         }
@@ -206,7 +206,7 @@ fn job_samples<'a>(
     day.indices = whatif_at;
 }
 
-/// [`Context::conversions`] at the rates in force at a job's end, for jobs in time order: each
+/// [`Host::conversions`] at the rates in force at a job's end, for jobs in time order: each
 /// currency's list is worked out once per day's rate table (jobs of one day share it), not per
 /// job and region.
 #[derive(Default)]
@@ -222,17 +222,17 @@ struct DayConversions<'a> {
 impl<'a> DayConversions<'a> {
     /// Where `own`'s list at the rates in force at `t_s` is in `lists` (valid until a call
     /// for another day).
-    fn index(&mut self, ctx: &Context<'a>, own: Currency, t_s: f64) -> usize {
-        let (rates, dated) = ctx.rates.at(t_s);
+    fn index(&mut self, host: &Host<'a>, own: Currency, t_s: f64) -> usize {
+        let (rates, dated) = host.rates.at(t_s);
         if !self.rates.is_some_and(|r| std::ptr::eq(r, rates)) {
             self.rates = Some(rates);
-            self.fallback = ctx.dated_rates && !dated;
+            self.fallback = host.dated_rates && !dated;
             self.lists.clear();
         }
         match self.lists.iter().position(|(c, _)| *c == own) {
             Some(i) => i,
             None => {
-                self.lists.push((own, ctx.conversions_with(rates, own)));
+                self.lists.push((own, host.conversions_with(rates, own)));
                 self.lists.len() - 1
             }
         }
@@ -260,7 +260,7 @@ pub(super) const ENCODE_PREDICTED: [&str; 4] = [
 /// the energy's cost.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn predicted_samples(
-    ctx: &Context<'_>,
+    host: &Host<'_>,
     set: &mut SeriesSet,
     g: GroupId,
     names: [&str; 4],
@@ -269,8 +269,8 @@ pub(super) fn predicted_samples(
     compute_cost: f64,
     ts: i64,
 ) {
-    let region = ctx.region;
-    let conversions = ctx.conversions(region.currency);
+    let region = host.region;
+    let conversions = host.conversions(region.currency);
     for (bound, watts) in prediction_bounds(p) {
         let l = [("bound", bound)];
         let kwh = watts * seconds / JOULES_PER_KWH;

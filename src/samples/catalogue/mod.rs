@@ -25,9 +25,10 @@ use crate::compute::report::JobReport;
 use crate::domain::{Currency, Job, RateBook, Rates, RegionPricing};
 use crate::stats::regress::Prediction;
 
-/// What the builder needs to know about this host and its pricing.
-pub struct Context<'a> {
-    pub host: &'a str,
+/// The host the samples describe: its name and labels, its region's prices and every other
+/// region's (for the what-if), the exchange rates and the currencies it reports in.
+pub struct Host<'a> {
+    pub name: &'a str,
     pub region: &'a RegionPricing,
     pub regions: &'a BTreeMap<String, RegionPricing>,
     /// Rates by day: a job converts at its day's, everything else at the newest.
@@ -40,7 +41,7 @@ pub struct Context<'a> {
     pub cores_without_cpu_samples: f64,
 }
 
-impl Context<'_> {
+impl Host<'_> {
     /// Every currency a value priced in `own` is pushed in (the reporting currencies, then `own`
     /// if it is not one of them), with the factor that converts into it.
     fn conversions(&self, own: Currency) -> Vec<(Currency, f64)> {
@@ -164,7 +165,7 @@ fn ms(seconds: f64) -> i64 {
 /// Builds every sample of one cycle (the jobs, then the cycle's own samples; see
 /// [`build_jobs`] and [`build_cycle`], which a chunked cycle calls separately).
 pub fn build(
-    ctx: &Context<'_>,
+    host: &Host<'_>,
     jobs: &[(&Job, &JobReport)],
     insights: &Insights,
     prev: &Counters,
@@ -175,10 +176,10 @@ pub fn build(
     let mut set = SeriesSet::default();
     let mut counters = prev.clone();
     let mut stamps = Stamps::default();
-    build_jobs(ctx, jobs, &insights.job_predictions, &mut stamps, &mut counters, &mut set);
+    build_jobs(host, jobs, &insights.job_predictions, &mut stamps, &mut counters, &mut set);
     let window = count_window(&set, now_ms, retention_ms);
     let mut built =
-        build_cycle(ctx, insights, counters, stats, now_ms, retention_ms, window, set.non_finite());
+        build_cycle(host, insights, counters, stats, now_ms, retention_ms, window, set.non_finite());
     built.set.merge(set);
     built
 }
@@ -196,10 +197,10 @@ pub fn count_window(set: &SeriesSet, now_ms: i64, retention_ms: i64) -> (u64, u6
     (too_old, too_new)
 }
 
-fn base_labels<'a>(ctx: &Context<'a>) -> Vec<(&'a str, &'a str)> {
-    [("host", ctx.host), ("region", ctx.region.name.as_str())]
+fn base_labels<'a>(host: &Host<'a>) -> Vec<(&'a str, &'a str)> {
+    [("host", host.name), ("region", host.region.name.as_str())]
         .into_iter()
-        .chain(ctx.extra_labels.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .chain(host.extra_labels.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .collect()
 }
 
