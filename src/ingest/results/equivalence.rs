@@ -1,0 +1,193 @@
+//! The borrowed-tree reader against a plain reading: the same bytes read into a
+//! `serde_json::Value`, then through the same schema rules, give the same jobs, the same problems
+//! and the same file errors. The inputs are the example results, the original project's files
+//! (when `../shared/original-results` is there), a generated corpus in the three schemas, and
+//! seeded mutations of all of them (cut short, bytes flipped, values swapped for ones each reader
+//! must refuse or report).
+
+use std::borrow::Cow;
+
+use serde_json::Value;
+
+use super::json::{replace_non_finite, Json, Shape};
+use super::schema::{Scenario, Scenarios, SCENARIO_KEYS};
+use super::{file_error, parse, FileError, Parsed};
+
+#[allow(dead_code)]
+#[path = "../../../examples/gen_corpus.rs"]
+mod gen_corpus;
+
+/// A tree of `v` (strings owned, lists in the general form).
+fn tree_of(v: &Value) -> Json<'static> {
+    match v {
+        Value::Null => Json::Null,
+        Value::Bool(b) => Json::Bool(*b),
+        Value::Number(n) => Json::Number(n.clone()),
+        Value::String(s) => Json::Str(Cow::Owned(s.clone())),
+        // Always the general list, never the packed numbers the borrowed reader makes: the rules
+        // must read both alike.
+        Value::Array(a) => Json::Array(a.iter().map(tree_of).collect()),
+        Value::Object(m) => {
+            Json::Object(m.iter().map(|(k, v)| (Cow::Owned(k.clone()), tree_of(v))).collect())
+        }
+    }
+}
+
+/// What a scenario's reader would make of `v`.
+fn scenario_of(v: &Value) -> Shape<Scenario<'static>> {
+    match v {
+        Value::Object(m) => {
+            let mut s = Scenario::default();
+            for (i, key) in SCENARIO_KEYS.iter().enumerate() {
+                s.values[i] = m.get(*key).map(tree_of);
+            }
+            Shape::Wanted(s)
+        }
+        other => Shape::Other(super::json::kind(&tree_of(other))),
+    }
+}
+
+/// [`parse`], reading the whole file into a `serde_json::Value` first.
+fn parse_by_value(bytes: &[u8]) -> Result<Parsed, FileError> {
+    let root: Value = match serde_json::from_slice(bytes) {
+        Ok(v) => v,
+        Err(e) => {
+            let Cow::Owned(replaced) = replace_non_finite(bytes) else { return Err(file_error(&e)) };
+            serde_json::from_slice(&replaced).map_err(|e| file_error(&e))?
+        }
+    };
+    let Value::Object(root) = root else {
+        let kind = super::json::kind(&tree_of(&root));
+        return Err(FileError::Malformed(format!("top level: expected an object, got {kind}")));
+    };
+    let scheduler = root
+        .get("test_metadata")
+        .and_then(|m| m.get("source"))
+        .and_then(Value::as_str)
+        .is_some_and(|s| s.eq_ignore_ascii_case("scheduler"));
+    let list = match root.get("scenarios") {
+        Some(Value::Array(a)) => a,
+        Some(other) => {
+            let kind = super::json::kind(&tree_of(other));
+            return Err(FileError::Malformed(format!("scenarios: expected a list, got {kind}")));
+        }
+        None => return Err(FileError::Malformed("scenarios: missing".into())),
+    };
+    let mut scenarios = Scenarios::default();
+    for s in list {
+        scenarios.push(scenario_of(s));
+    }
+    Ok(scenarios.finish(scheduler))
+}
+
+fn same(what: &str, bytes: &[u8]) {
+    match (parse(bytes), parse_by_value(bytes)) {
+        (Ok(a), Ok(b)) => {
+            assert_eq!(a.jobs, b.jobs, "{what}: jobs");
+            assert_eq!(a.problems, b.problems, "{what}: problems");
+        }
+        (Err(a), Err(b)) => assert_eq!(a, b, "{what}: file error"),
+        (a, b) => panic!("{what}: the readers disagree: {a:?} against {b:?}"),
+    }
+}
+
+/// Every input the test starts from: (name, bytes).
+fn inputs() -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    for dir in [root.join("tests/fixtures/results"), root.join("../shared/original-results")] {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        let mut paths: Vec<_> = entries.flatten().map(|e| e.path()).collect();
+        paths.sort();
+        for p in paths.into_iter().filter(|p| p.extension().is_some_and(|e| e == "json")) {
+            out.push((p.display().to_string(), std::fs::read(&p).unwrap()));
+        }
+    }
+    for f in gen_corpus::corpus(7, 600, 1_767_225_600, 100) {
+        out.push((format!("generated {} ({})", f.name, f.kind.as_str()), f.bytes));
+    }
+    out
+}
+
+#[test]
+fn the_borrowed_tree_reads_as_a_plain_value_does() {
+    let inputs = inputs();
+    assert!(inputs.len() >= 9, "fixtures and a generated corpus: {}", inputs.len());
+    for (name, bytes) in &inputs {
+        let parsed = parse(bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(!parsed.jobs.is_empty(), "{name}: no jobs");
+        same(name, bytes);
+    }
+}
+
+#[test]
+fn mutated_files_read_alike() {
+    // Values each reader must treat alike: non-finite literals, out-of-range and inexact numbers,
+    // wrong types, empty and nested containers.
+    const SWAPS: [&str; 12] = [
+        "NaN",
+        "-Infinity",
+        "1e400",
+        "9007199254740993",
+        "-9007199254740993",
+        "\"text\"",
+        "null",
+        "true",
+        "[]",
+        "{}",
+        "[1, \"a\", 2.5]",
+        "{\"a\": [1, 2]}",
+    ];
+    let mut rng = fastrand::Rng::with_seed(20);
+    let mut cases = 0;
+    for (name, bytes) in inputs().iter().take(12) {
+        // Only small inputs are mutated whole; larger ones are cut to their first 8 KiB.
+        let bytes = &bytes[..bytes.len().min(8192)];
+        for n in 0..60 {
+            let mut b = bytes.to_vec();
+            let what = match n % 4 {
+                0 => {
+                    b.truncate(rng.usize(0..=b.len()));
+                    "cut short"
+                }
+                1 => {
+                    let i = rng.usize(0..b.len());
+                    b[i] ^= 1 << rng.u32(0..8);
+                    "a bit flipped"
+                }
+                2 => {
+                    // A number (after a ':' or ',' or '[') swapped for another value.
+                    let starts: Vec<usize> = (1..b.len())
+                        .filter(|&i| b[i].is_ascii_digit() && matches!(b[i - 1], b':' | b',' | b'[' | b' '))
+                        .collect();
+                    if starts.is_empty() {
+                        continue;
+                    }
+                    let i = starts[rng.usize(0..starts.len())];
+                    let end = (i..b.len())
+                        .find(|&j| !matches!(b[j], b'0'..=b'9' | b'.' | b'e' | b'-'))
+                        .unwrap_or(b.len());
+                    b.splice(i..end, SWAPS[rng.usize(0..SWAPS.len())].bytes());
+                    "a number swapped"
+                }
+                _ => {
+                    // A repeated key: the last one wins in both readers.
+                    let opens: Vec<usize> = (0..b.len()).filter(|&i| b[i] == b'{').collect();
+                    if opens.is_empty() {
+                        continue;
+                    }
+                    let at = opens[rng.usize(0..opens.len())];
+                    let key = ["name", "end_time", "duration", "power_watts", "scenarios", "test_metadata"]
+                        [rng.usize(0..6)];
+                    let value = SWAPS[rng.usize(0..SWAPS.len())];
+                    let extra = format!("\"{key}\": {value}, ");
+                    b.splice(at + 1..at + 1, extra.bytes());
+                    "a key repeated"
+                }
+            };
+            same(&format!("{name}, {what} (case {n})"), &b);
+            cases += 1;
+        }
+    }
+    assert!(cases > 400, "{cases} cases");
+}
