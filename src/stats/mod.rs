@@ -3,4 +3,5 @@
 pub mod forecast;
 pub mod linalg;
 pub mod offline;
+pub mod optim;
 pub mod regress;

@@ -1,0 +1,418 @@
+//! Fitting: the smoothing parameters by Nelder–Mead from a start grid, the initial states by
+//! least squares (linear models) or refined from the heuristic (multiplicative seasons).
+
+use super::observed::Observed;
+use super::{run, Init, Params, Run, Season, Spec, Trend};
+use crate::stats::linalg::Qr;
+use crate::stats::optim::nelder_mead;
+
+/// A fitted model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fit {
+    pub spec: Spec,
+    pub params: Params,
+    pub init: Init,
+    pub run: Run,
+    pub sse: f64,
+    pub n_obs: usize,
+    /// Parameters + initial states estimated.
+    pub k: usize,
+    pub loglik: f64,
+    pub aicc: f64,
+    /// Whether the optimiser met its tolerance (rather than its evaluation budget).
+    pub converged: bool,
+}
+
+/// Why no model (or a simpler one) was fitted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FitError {
+    #[error("{n} observations: at least {need} are needed")]
+    TooShort { n: usize, need: usize },
+    #[error("multiplicative seasonality needs every observation > 0")]
+    NotPositive,
+    #[error("seasonal period {m} is below 2")]
+    BadPeriod { m: usize },
+}
+
+/// Observations a model needs (so that it has more data than parameters, and the heuristic
+/// initialisation has two full cycles).
+pub fn min_obs(spec: &Spec) -> usize {
+    let k = spec.n_params() + spec.n_states() + 1;
+    let seasonal = if spec.seasonal() { (2 * spec.m).max(10 + 2 * (spec.m / 2)) } else { 0 };
+    (k + 2).max(seasonal).max(4)
+}
+
+/// Unbounded optimiser variables → parameters.
+pub(super) fn to_params(spec: &Spec, u: &[f64]) -> Params {
+    let sig = |x: f64| 1.0 / (1.0 + (-x).exp());
+    let mut it = u.iter();
+    let alpha = sig(*it.next().expect("alpha"));
+    let beta = if spec.trend != Trend::None { sig(*it.next().expect("beta")) } else { 0.0 };
+    let phi = if spec.trend == Trend::Damped { 0.8 + 0.195 * sig(*it.next().expect("phi")) } else { 1.0 };
+    let gamma = if spec.seasonal() { (1.0 - alpha) * sig(*it.next().expect("gamma")) } else { 0.0 };
+    Params { alpha, beta, gamma, phi }
+}
+
+pub(super) fn from_params(spec: &Spec, p: &Params) -> Vec<f64> {
+    let logit = |x: f64| {
+        let x = x.clamp(1e-9, 1.0 - 1e-9);
+        (x / (1.0 - x)).ln()
+    };
+    let mut u = vec![logit(p.alpha)];
+    if spec.trend != Trend::None {
+        u.push(logit(p.beta));
+    }
+    if spec.trend == Trend::Damped {
+        u.push(logit((p.phi - 0.8) / 0.195));
+    }
+    if spec.seasonal() {
+        u.push(logit(p.gamma / (1.0 - p.alpha)));
+    }
+    u
+}
+
+/// Initial states from the free vector (level, trend, m−1 seasonals; the last seasonal makes
+/// them sum to 0, or to m for multiplicative).
+pub(super) fn init_from(spec: &Spec, x: &[f64]) -> Init {
+    let mut i = 0;
+    let level = x[i];
+    i += 1;
+    let trend = if spec.trend != Trend::None {
+        i += 1;
+        x[i - 1]
+    } else {
+        0.0
+    };
+    let seasonal = if spec.seasonal() {
+        let mut s: Vec<f64> = x[i..i + spec.m - 1].to_vec();
+        let total: f64 = s.iter().sum();
+        s.push(if spec.season == Season::Mul { spec.m as f64 - total } else { -total });
+        s
+    } else {
+        Vec::new()
+    };
+    Init { level, trend, seasonal }
+}
+
+/// Initial states by the heuristic of Hyndman et al. (2008 §2.6), as statsmodels: seasonals from
+/// a centred moving average over the first cycles, level and trend from a line through the first
+/// ten deseasonalised values.
+pub fn heuristic_init(spec: &Spec, y: &[f64]) -> Init {
+    let n = y.len();
+    let m = spec.m;
+    let mut seasonal = Vec::new();
+    let mut adjusted: Vec<f64> = y.to_vec();
+    if spec.seasonal() && n >= 2 * m {
+        let cycles = (n / m).clamp(2, 5);
+        let span = &y[..cycles * m];
+        // centred moving average (2×m for even m)
+        let half = m / 2;
+        let mut trend = vec![f64::NAN; span.len()];
+        for (t, tr) in trend.iter_mut().enumerate() {
+            if t < half || t + half >= span.len() {
+                continue;
+            }
+            *tr = if m.is_multiple_of(2) {
+                let w: f64 = span[t - half..t + half].iter().sum::<f64>()
+                    + span[t - half + 1..=t + half].iter().sum::<f64>();
+                w / (2 * m) as f64
+            } else {
+                span[t - half..=t + half].iter().sum::<f64>() / m as f64
+            };
+        }
+        let mut sums = vec![0.0; m];
+        let mut counts = vec![0usize; m];
+        for t in 0..span.len() {
+            if trend[t].is_finite() {
+                let d = if spec.season == Season::Mul { span[t] / trend[t] } else { span[t] - trend[t] };
+                sums[t % m] += d;
+                counts[t % m] += 1;
+            }
+        }
+        seasonal = sums.iter().zip(&counts).map(|(s, c)| if *c > 0 { s / *c as f64 } else { 0.0 }).collect();
+        let mean = seasonal.iter().sum::<f64>() / m as f64;
+        for s in &mut seasonal {
+            if spec.season == Season::Mul {
+                *s /= mean;
+            } else {
+                *s -= mean;
+            }
+        }
+        for (t, a) in adjusted.iter_mut().enumerate() {
+            let s = seasonal[t % m];
+            *a = if spec.season == Season::Mul { *a / s } else { *a - s };
+        }
+    } else if spec.seasonal() {
+        seasonal = vec![if spec.season == Season::Mul { 1.0 } else { 0.0 }; m];
+    }
+    // line through the first (up to) ten adjusted values, t = 1..k
+    let k = adjusted.len().min(10);
+    let (mut level, mut trend) = (adjusted.first().copied().unwrap_or(0.0), 0.0);
+    if k >= 2 {
+        let ts: Vec<f64> = (1..=k).map(|t| t as f64).collect();
+        let tm = ts.iter().sum::<f64>() / k as f64;
+        let ym = adjusted[..k].iter().sum::<f64>() / k as f64;
+        let sxy: f64 = ts.iter().zip(&adjusted[..k]).map(|(t, v)| (t - tm) * (v - ym)).sum();
+        let sxx: f64 = ts.iter().map(|t| (t - tm).powi(2)).sum();
+        trend = sxy / sxx;
+        level = ym - trend * tm;
+    }
+    if spec.trend == Trend::None {
+        level = adjusted[..k.max(1)].iter().sum::<f64>() / k.max(1) as f64;
+        trend = 0.0;
+    }
+    Init { level, trend, seasonal }
+}
+
+/// For linear models: the initial states (free form) that minimise the SSE for given
+/// parameters, and that SSE. The fitted values are affine in the states, so the runs from the
+/// zero and the unit states give the design ([`Observed::lanes`]). `exact` solves by QR; otherwise by the cheaper normal equations (used
+/// inside the search; the final answer is always solved by QR).
+fn best_init_linear(spec: &Spec, p: &Params, w: &mut Observed, exact: bool) -> (Vec<f64>, f64) {
+    let k = spec.n_states();
+    let n = w.points.len();
+    w.lanes(spec, p);
+    let sol = match (exact, w.normal.solve()) {
+        (false, Some(sol)) => sol,
+        _ => Qr::new(&w.design_by_column(k), n, k, 1e-12).solve(&w.target()),
+    };
+    let sse = w.run_free(spec, p, &sol);
+    (sol, sse)
+}
+
+/// Refines multiplicative-season initial states by a few damped Gauss–Newton steps.
+fn refine_init_nonlinear(spec: &Spec, p: &Params, w: &mut Observed, start: Init) -> Init {
+    let k = spec.n_states();
+    let mut x = vec![start.level];
+    if spec.trend != Trend::None {
+        x.push(start.trend);
+    }
+    x.extend_from_slice(&start.seasonal[..spec.m - 1]);
+    let n = w.points.len();
+    let mut best_sse = w.run_free(spec, p, &x);
+    let mut best = w.fitted.clone();
+    for _ in 0..8 {
+        let mut jac = vec![0.0; n * k];
+        for j in 0..k {
+            let h = 1e-6 * x[j].abs().max(1e-3);
+            let mut xp = x.clone();
+            xp[j] += h;
+            w.run_free(spec, p, &xp);
+            for (row, (f, b)) in w.fitted.iter().zip(&best).enumerate() {
+                jac[row + j * n] = (f - b) / h;
+            }
+        }
+        let resid: Vec<f64> = w.points.iter().zip(&best).map(|((_, v), f)| v - f).collect();
+        let step = Qr::new(&jac, n, k, 1e-12).solve(&resid);
+        // halve the step until the SSE goes down
+        let mut scale = 1.0;
+        let mut improved = false;
+        for _ in 0..10 {
+            let xn: Vec<f64> = x.iter().zip(&step).map(|(a, d)| a + scale * d).collect();
+            let sse = w.run_free(spec, p, &xn);
+            if sse.is_finite() && sse < best_sse {
+                x = xn;
+                best_sse = sse;
+                best.clone_from(&w.fitted);
+                improved = true;
+                break;
+            }
+            scale /= 2.0;
+        }
+        if !improved {
+            break;
+        }
+    }
+    init_from(spec, &x)
+}
+
+/// Options for [`fit`].
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct FitOptions {
+    /// Fixed smoothing parameters (initial states are still estimated).
+    pub fixed: Option<Params>,
+}
+
+fn assemble(spec: &Spec, params: Params, init: Init, r: Run, converged: bool) -> Fit {
+    let k = spec.n_params() + spec.n_states();
+    let n = r.n_obs as f64;
+    // Gaussian log-likelihood at σ² = SSE/n; a perfect fit would make it infinite
+    let sse = r.sse.max(f64::MIN_POSITIVE * n);
+    let loglik = -n / 2.0 * ((2.0 * std::f64::consts::PI * sse / n).ln() + 1.0);
+    let kk = (k + 1) as f64; // + σ²
+    let aicc = -2.0 * loglik + 2.0 * kk + 2.0 * kk * (kk + 1.0) / (n - kk - 1.0).max(1e-9);
+    Fit { spec: *spec, params, init, sse: r.sse, n_obs: r.n_obs, k, loglik, aicc, converged, run: r }
+}
+
+/// A model with given parameters and initial states (nothing estimated), e.g. to reproduce
+/// another tool's fit. `k` still counts what a fit would estimate (for σ² and AICc).
+pub fn fixed(spec: &Spec, params: Params, init: Init, y: &[Option<f64>]) -> Fit {
+    let r = run(spec, &params, &init, y);
+    assemble(spec, params, init, r, true)
+}
+
+/// Fits one model by least squares (see the module doc).
+pub fn fit(spec: &Spec, y: &[Option<f64>], opts: FitOptions) -> Result<Fit, FitError> {
+    if spec.seasonal() && spec.m < 2 {
+        return Err(FitError::BadPeriod { m: spec.m });
+    }
+    let obs: Vec<f64> = y.iter().flatten().copied().collect();
+    let need = min_obs(spec);
+    if obs.len() < need {
+        return Err(FitError::TooShort { n: obs.len(), need });
+    }
+    if spec.season == Season::Mul && obs.iter().any(|v| *v <= 0.0) {
+        return Err(FitError::NotPositive);
+    }
+    // Work on a series scaled to mean magnitude 1 (optimisers misbehave on raw scales).
+    let scale = obs.iter().map(|v| v.abs()).sum::<f64>() / obs.len() as f64;
+    let scale = if scale > 0.0 { scale } else { 1.0 };
+    let ys: Vec<Option<f64>> = y.iter().map(|v| v.map(|x| x / scale)).collect();
+    let filled: Vec<f64> = fill_gaps(&ys);
+    let heuristic = heuristic_init(spec, &filled);
+
+    let work = std::cell::RefCell::new(Observed::new(&ys));
+    // the SSE at `p` with the best initial states (linear models) or the heuristic ones
+    let sse_at = |p: &Params| -> f64 {
+        let mut w = work.borrow_mut();
+        if spec.season == Season::Mul {
+            w.run_init(spec, p, &heuristic)
+        } else {
+            best_init_linear(spec, p, &mut w, false).1
+        }
+    };
+
+    let (params, converged) = match opts.fixed {
+        Some(p) => (p, true),
+        None => {
+            let objective = |u: &[f64]| {
+                let sse = sse_at(&to_params(spec, u));
+                if sse.is_finite() {
+                    sse
+                } else {
+                    f64::INFINITY
+                }
+            };
+            // start grid, then Nelder–Mead from the three best points
+            let mut starts: Vec<(Vec<f64>, f64)> = Vec::new();
+            for &a in &[0.05, 0.2, 0.5, 0.8, 0.95] {
+                for &b in if spec.trend != Trend::None { &[0.01, 0.1, 0.4][..] } else { &[0.0][..] } {
+                    for &g in if spec.seasonal() { &[0.01, 0.1, 0.5][..] } else { &[0.0][..] } {
+                        for &ph in if spec.trend == Trend::Damped { &[0.85, 0.98][..] } else { &[1.0][..] } {
+                            let p = Params { alpha: a, beta: b, gamma: g * (1.0 - a), phi: ph };
+                            let u = from_params(spec, &p);
+                            let v = objective(&u);
+                            starts.push((u, v));
+                        }
+                    }
+                }
+            }
+            starts.sort_by(|a, b| a.1.total_cmp(&b.1));
+            let mut best: Option<(Vec<f64>, f64, bool)> = None;
+            for (u, _) in starts.iter().take(3) {
+                let (x, _, _) = nelder_mead(&objective, u, 0.5, 400 * u.len(), 1e-10);
+                // restart once from the result to escape a collapsed simplex; its verdict counts
+                let (x, v, ok) = nelder_mead(&objective, &x, 0.1, 200 * u.len(), 1e-12);
+                if best.as_ref().is_none_or(|b| v < b.1) {
+                    best = Some((x, v, ok));
+                }
+            }
+            let (x, _, ok) = best.expect("at least one start");
+            (to_params(spec, &x), ok)
+        }
+    };
+    let mut w = work.into_inner();
+    let mut init = if spec.season == Season::Mul {
+        refine_init_nonlinear(spec, &params, &mut w, heuristic)
+    } else {
+        init_from(spec, &best_init_linear(spec, &params, &mut w, true).0)
+    };
+    // back to the original scale (the recursions are scale-equivariant)
+    let unscale = |v: f64| v * scale;
+    init.level = unscale(init.level);
+    init.trend = unscale(init.trend);
+    if spec.season == Season::Add {
+        init.seasonal.iter_mut().for_each(|s| *s = unscale(*s));
+    }
+    let r = run(spec, &params, &init, y);
+    Ok(assemble(spec, params, init, r, converged))
+}
+
+/// Linear interpolation over gaps (for the heuristic start only; fitting treats gaps as gaps).
+pub(super) fn fill_gaps(y: &[Option<f64>]) -> Vec<f64> {
+    let known: Vec<(usize, f64)> = y.iter().enumerate().filter_map(|(i, v)| v.map(|x| (i, x))).collect();
+    if known.is_empty() {
+        return vec![0.0; y.len()];
+    }
+    (0..y.len())
+        .map(|i| {
+            let after = known.iter().position(|(t, _)| *t >= i);
+            match after {
+                Some(0) => known[0].1,
+                Some(a) => {
+                    let ((t0, v0), (t1, v1)) = (known[a - 1], known[a]);
+                    if t1 == i {
+                        v1
+                    } else {
+                        v0 + (v1 - v0) * (i - t0) as f64 / (t1 - t0) as f64
+                    }
+                }
+                None => known[known.len() - 1].1,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_series::*;
+    use super::super::*;
+    use super::*;
+
+    #[test]
+    fn fitting_recovers_a_seasonal_series() {
+        let y = series(24 * 14, 24, 0.02, 8.0, 3);
+        let f =
+            fit(&Spec { trend: Trend::Add, season: Season::Add, m: 24 }, &y, FitOptions::default()).unwrap();
+        // noise is uniform ±1: variance 1/3
+        let mse = f.sse / f.n_obs as f64;
+        assert!(mse < 0.5, "mse {mse}");
+        let fc = f.forecast(24, Sigma2::Unbiased);
+        for (h, b) in fc.iter().enumerate() {
+            let t = 24 * 14 + h;
+            let truth = 50.0 + 0.02 * t as f64 + 8.0 * (std::f64::consts::TAU * (t % 24) as f64 / 24.0).sin();
+            assert!((b.mean - truth).abs() < 1.5, "h={h}: {} vs {truth}", b.mean);
+            assert!(
+                b.lower_95 < b.lower_80
+                    && b.lower_80 < b.mean
+                    && b.mean < b.upper_80
+                    && b.upper_80 < b.upper_95
+            );
+        }
+    }
+
+    #[test]
+    fn multiplicative_models_fit_and_give_simulated_intervals() {
+        let y: Vec<Option<f64>> = series(120, 12, 0.3, 0.0, 5)
+            .iter()
+            .enumerate()
+            .map(|(t, v)| v.map(|x| x * (1.0 + 0.3 * (std::f64::consts::TAU * (t % 12) as f64 / 12.0).cos())))
+            .collect();
+        let f =
+            fit(&Spec { trend: Trend::Add, season: Season::Mul, m: 12 }, &y, FitOptions::default()).unwrap();
+        assert!(f.sse.is_finite());
+        let b = f.forecast(12, Sigma2::Unbiased);
+        assert!(b.iter().all(|b| b.lower_95 < b.mean && b.mean < b.upper_95));
+        // deterministic: same answer twice
+        assert_eq!(f.forecast(3, Sigma2::Unbiased), f.forecast(3, Sigma2::Unbiased));
+        assert_eq!(
+            fit(
+                &Spec { trend: Trend::Add, season: Season::Mul, m: 12 },
+                &[Some(-1.0); 60],
+                FitOptions::default()
+            )
+            .unwrap_err(),
+            FitError::NotPositive
+        );
+    }
+}
