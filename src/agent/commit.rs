@@ -1,0 +1,169 @@
+//! A cycle into the queue: its samples written as request bodies, batch by batch, each chunk as
+//! soon as it is built; then the directory fsynced, the state committed, and the batches made
+//! deliverable. Only the commit makes a cycle count (see `ARCHITECTURE.md`, durability).
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use anyhow::Context as _;
+use tracing::{info, warn};
+
+use super::cycle::{log_summary, Cycle};
+use super::state::State;
+use super::{queue_dir, Enqueued};
+use crate::config::Config;
+use crate::delivery::queue::Queue;
+use crate::delivery::sender::{Reason, Shared, Stats};
+use crate::ingest::outside::External;
+use crate::samples::catalogue::DeliveryStats;
+use crate::samples::{BodyEncoder, SeriesSet};
+
+/// The delivery figures for the agent's own metrics.
+pub(super) fn delivery_stats(shared: &Shared) -> DeliveryStats {
+    let (bytes, batches) = {
+        let q = shared.queue.lock().expect("queue lock");
+        (q.bytes(), q.len() as u64)
+    };
+    from_stats(&shared.stats(), bytes, batches)
+}
+
+pub(super) fn from_stats(s: &Stats, queue_bytes: u64, queue_batches: u64) -> DeliveryStats {
+    DeliveryStats {
+        queue_bytes,
+        queue_batches,
+        sent_samples: s.sent_samples,
+        retried_samples: s.retried_samples,
+        dropped: Reason::ALL.iter().map(|r| (r.as_str(), s.dropped(*r))).collect(),
+        last_success_ms: s.last_success_ms,
+        backoff_seconds: s.backoff.as_secs_f64(),
+    }
+}
+
+/// Opens the queue of a state directory, cleaning up after an uncommitted cycle.
+pub fn open_queue(cfg: &Config, state: &State) -> anyhow::Result<Arc<Shared>> {
+    let dir = queue_dir(&cfg.state_dir);
+    let (queue, rec) = Queue::open(&dir, cfg.remote_write.queue_max_bytes, state.next_seq)?;
+    if rec.uncommitted > 0 {
+        info!(batches = rec.uncommitted, "removed the batches of a cycle that did not commit; it runs again");
+    }
+    if rec.corrupt > 0 {
+        warn!(files = rec.corrupt, "removed unreadable queue files");
+    }
+    Ok(Shared::new(queue, &dir))
+}
+
+/// Writes a cycle's samples to the queue as request bodies of up to `max` samples, each body as
+/// soon as it is full; a body may hold samples of several chunks.
+struct CycleWriter<'a> {
+    shared: &'a Shared,
+    first_seq: u64,
+    max: usize,
+    encoder: BodyEncoder,
+    /// The batches written so far (removed again if the cycle fails).
+    written: Vec<crate::delivery::queue::Entry>,
+    samples: usize,
+}
+
+impl CycleWriter<'_> {
+    fn write(&mut self, set: SeriesSet) -> anyhow::Result<()> {
+        self.samples += set.sample_count();
+        let (shared, first_seq, written) = (self.shared, self.first_seq, &mut self.written);
+        let result = set
+            .write_bodies(self.max, &mut self.encoder, |body, n| queue(shared, first_seq, written, body, n));
+        self.check(result)
+    }
+
+    /// Writes the last, partly filled body.
+    fn flush(&mut self) -> anyhow::Result<()> {
+        let (shared, first_seq, written) = (self.shared, self.first_seq, &mut self.written);
+        let result = self.encoder.flush(|body, n| queue(shared, first_seq, written, body, n));
+        self.check(result)
+    }
+
+    fn check(&mut self, result: Result<(), crate::delivery::queue::QueueError>) -> anyhow::Result<()> {
+        if let Err(e) = result {
+            self.shared.queue.lock().expect("queue lock").discard(&self.written);
+            return Err(e).context("writing the cycle's batches to the queue");
+        }
+        Ok(())
+    }
+}
+
+/// Writes one body to the queue as the cycle's next batch.
+fn queue(
+    shared: &Shared,
+    first_seq: u64,
+    written: &mut Vec<crate::delivery::queue::Entry>,
+    body: &[u8],
+    samples: u64,
+) -> Result<(), crate::delivery::queue::QueueError> {
+    let e =
+        shared.queue.lock().expect("queue lock").write(first_seq + written.len() as u64, body, samples)?;
+    written.push(e);
+    Ok(())
+}
+
+/// One cycle: build it chunk by chunk, writing each chunk's batches to the queue as it goes
+/// (so a backfill of any size needs the memory of one chunk), then commit the state and wake
+/// the sender. The batches become deliverable only with the commit.
+pub fn enqueue_cycle(
+    cfg: &Config,
+    state: &mut State,
+    ext: &mut External,
+    shared: &Shared,
+    now: SystemTime,
+) -> anyhow::Result<Enqueued> {
+    ext.refresh();
+    let mut cycle = Cycle::new(cfg, state, ext, delivery_stats(shared), now);
+    let mut out = CycleWriter {
+        shared,
+        first_seq: state.next_seq,
+        max: cfg.remote_write.max_samples_per_request,
+        encoder: BodyEncoder::default(),
+        written: Vec::new(),
+        samples: 0,
+    };
+    // Each chunk goes out as soon as it is built, so only one is ever in memory; the cycle's
+    // own samples follow the last chunk's in the same request (a small cycle is one request).
+    while let Some(set) = cycle.next_chunk() {
+        out.write(set)?;
+    }
+    let p = cycle.finish();
+    log_summary(&p, cfg);
+    out.write(p.set)?;
+    out.flush()?;
+    let CycleWriter { written, samples, .. } = out;
+    let mut next = p.next;
+    {
+        let q = shared.queue.lock().expect("queue lock");
+        if let Err(e) = q.sync_dir() {
+            q.discard(&written);
+            return Err(e).context("writing the cycle's batches to the queue");
+        }
+        next.next_seq = state.next_seq + written.len() as u64;
+        if let Err(e) = next.save(&cfg.state_dir) {
+            q.discard(&written);
+            return Err(e).context("committing the cycle's state");
+        }
+    }
+    *state = next;
+    let batches = written.len();
+    let dropped = shared.queue.lock().expect("queue lock").admit(written);
+    match dropped {
+        Ok(d) if !d.is_empty() => {
+            let n: u64 = d.iter().map(|e| e.samples).sum();
+            warn!(
+                batches = d.len(),
+                samples = n,
+                max_bytes = cfg.remote_write.queue_max_bytes,
+                "queue full: the oldest batches were dropped"
+            );
+            shared.count_dropped(Reason::QueueFull, n);
+        }
+        Ok(_) => {}
+        Err(e) => warn!(error = %e, "cannot enforce the queue cap"),
+    }
+    shared.wake.notify_one();
+    info!(new_jobs = p.new_jobs, samples, batches, "cycle queued");
+    Ok(Enqueued { new_jobs: p.new_jobs, samples, batches })
+}

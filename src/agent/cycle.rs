@@ -1,0 +1,349 @@
+//! One cycle, in chunks: read the changed files, take in their new jobs, compute them and build
+//! their samples, a chunk of whole files at a time; then the cycle's own samples and every
+//! counter. Reads files; writes nothing (see [`super::commit`]).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use tracing::{info, warn};
+
+use super::insights::{cycle_insights, idle_baseline, job_predictions, rebuild_history, Fitted};
+use super::scan::{self, list_files, Scan};
+use super::state::{FileState, FileStatus, State};
+use super::Prepared;
+use crate::compute::report as calc;
+use crate::config::Config;
+use crate::domain::Job;
+use crate::ingest::outside::{External, Resolution};
+use crate::ingest::results::{self, FileError, Severity};
+use crate::samples::catalogue::{self, CycleStats, DeliveryStats};
+use crate::samples::SeriesSet;
+
+/// Jobs read per chunk of a cycle: a cycle with more new jobs than this (a backfill) is built
+/// and queued in chunks of whole files, so its memory stays bounded (about 35 samples a job).
+pub const CHUNK_JOBS: usize = 1000;
+
+/// One cycle, built in chunks: [`Cycle::next_chunk`] reads files until about [`CHUNK_JOBS`]
+/// new jobs are in, computes them and returns their samples; [`Cycle::finish`] adds the
+/// cycle's own samples and every counter. Reads files; writes nothing.
+pub struct Cycle<'a> {
+    cfg: &'a Config,
+    ext: &'a External,
+    prev: &'a State,
+    next: State,
+    stats: CycleStats,
+    files: Vec<PathBuf>,
+    pos: usize,
+    /// Jobs met this cycle and not in `next.jobs`: this chunk's, and those waiting for energy.
+    seen_now: BTreeSet<u64>,
+    now_ms: i64,
+    stamps: catalogue::Stamps,
+    new_jobs: usize,
+    jobs_without_power: usize,
+    window: (u64, u64),
+    non_finite: u64,
+    skipped: BTreeMap<&'static str, u64>,
+    /// The power model the last chunk fitted: the history's training jobs do not change after
+    /// it, so `finish` reuses it instead of fitting again.
+    model: Option<Fitted>,
+}
+
+impl<'a> Cycle<'a> {
+    pub fn new(
+        cfg: &'a Config,
+        state: &'a State,
+        ext: &'a External,
+        delivery: DeliveryStats,
+        now: SystemTime,
+    ) -> Cycle<'a> {
+        let now_ms = crate::util::time::unix_ms(now);
+        let mut next = state.clone();
+        let mut stats = CycleStats { delivery, ..CycleStats::default() };
+        let (files, dir_errors) = list_files(&cfg.results_dirs, &cfg.pattern);
+        for e in dir_errors {
+            warn!("{e}");
+        }
+        stats.files_matched = files.len() as u64;
+        // Forget files that are gone; their jobs stay remembered in `jobs`.
+        next.files.retain(|p, _| files.binary_search(p).is_ok());
+        if next.history.is_none() && !state.jobs.is_empty() {
+            // A state from before the history existed: rebuild it from the files.
+            next.history = Some(rebuild_history(cfg, &files, state, now_ms));
+        }
+        Cycle {
+            cfg,
+            ext,
+            prev: state,
+            next,
+            stats,
+            files,
+            pos: 0,
+            seen_now: BTreeSet::new(),
+            now_ms,
+            stamps: catalogue::Stamps::default(),
+            new_jobs: 0,
+            jobs_without_power: 0,
+            window: (0, 0),
+            non_finite: 0,
+            skipped: BTreeMap::new(),
+            model: None,
+        }
+    }
+
+    fn ctx(&self) -> catalogue::Host<'a> {
+        catalogue::Host {
+            name: &self.cfg.host,
+            region: &self.cfg.regions[&self.cfg.region],
+            regions: &self.cfg.regions,
+            rates: &self.ext.book,
+            dated_rates: self.ext.dated_rates(),
+            reporting: &self.cfg.reporting,
+            extra_labels: &self.cfg.remote_write.extra_labels,
+            version: env!("CARGO_PKG_VERSION"),
+            cores_without_cpu_samples: self.cfg.cores_without_cpu_samples,
+        }
+    }
+
+    /// The samples of the next chunk of new jobs; `None` when every file has been read.
+    pub fn next_chunk(&mut self) -> Option<SeriesSet> {
+        if self.pos >= self.files.len() {
+            return None;
+        }
+        let mut jobs: Vec<(Job, Option<crate::domain::Measured>)> = Vec::new();
+        while self.pos < self.files.len() && jobs.len() < CHUNK_JOBS {
+            let path = self.files[self.pos].clone();
+            self.pos += 1;
+            self.read_file(&path, &mut jobs);
+        }
+        let cfg = self.cfg;
+        let here = &cfg.regions[&cfg.region];
+        let baseline = idle_baseline(cfg, &mut self.next, &jobs);
+        self.stats.baseline = baseline;
+        let inputs = calc::Inputs {
+            here,
+            regions: &cfg.regions,
+            cores_without_samples: cfg.cores_without_cpu_samples,
+            embodied: cfg.carbon.embodied,
+            baseline,
+        };
+        let ext = self.ext;
+        let reports: Vec<calc::JobReport> = jobs
+            .iter_mut()
+            .map(|(j, m)| {
+                let window = (j.end_s - j.run_s, j.end_s);
+                let r = calc::report(j, *m, &|r| ext.intensity(r, window.0, window.1), &inputs);
+                // The samples are integrated: only memory from here on.
+                j.power_watts = Vec::new();
+                j.cpu_cores = Vec::new();
+                r
+            })
+            .collect();
+        self.jobs_without_power += reports.iter().filter(|r| r.energy_j.is_none()).count();
+        self.new_jobs += jobs.len();
+        let pairs: Vec<(&Job, &calc::JobReport)> = jobs.iter().map(|(j, _)| j).zip(reports.iter()).collect();
+        let predictions =
+            job_predictions(cfg, &mut self.next, &pairs, self.now_ms, &mut self.skipped, &mut self.model);
+        let mut set = SeriesSet::default();
+        let ctx = self.ctx();
+        catalogue::build_jobs(
+            &ctx,
+            &pairs,
+            &predictions,
+            &mut self.stamps,
+            &mut self.next.counters,
+            &mut set,
+        );
+        let (old, new) = catalogue::count_window(&set, self.now_ms, cfg.target_retention.as_millis() as i64);
+        self.window = (self.window.0 + old, self.window.1 + new);
+        self.non_finite += set.non_finite();
+        self.next.jobs.extend(jobs.iter().map(|(j, _)| j.id));
+        // The jobs taken in are known by `next.jobs` now; only the waiting ones stay here.
+        let taken = &self.next.jobs;
+        self.seen_now.retain(|id| !taken.contains(*id));
+        Some(set)
+    }
+
+    /// The cycle's own samples and every counter, and the state to commit.
+    pub fn finish(mut self) -> Prepared {
+        let cfg = self.cfg;
+        let ext = self.ext;
+        let mut insights =
+            cycle_insights(cfg, &mut self.next, self.new_jobs > 0, self.model.take(), self.now_ms);
+        insights.predictions_skipped = std::mem::take(&mut self.skipped).into_iter().collect();
+        let mut stats = self.stats.clone();
+        stats.ecb_fetch_failures =
+            ext.tallies.ecb_fetch_failures.swap(0, std::sync::atomic::Ordering::Relaxed);
+        stats.rapl_read_failures =
+            ext.tallies.rapl_read_failures.swap(0, std::sync::atomic::Ordering::Relaxed);
+        stats.rapl_readings = ext.rapl.as_ref().map(|r| r.ring.lock().expect("rapl ring lock").len() as u64);
+        if stats.baseline.is_none() {
+            stats.baseline = idle_baseline(cfg, &mut self.next, &[]);
+        }
+        if stats.jobs_waiting > 0 {
+            info!(
+                jobs = stats.jobs_waiting,
+                "jobs wait for an energy source to cover their run; taken in a later cycle"
+            );
+        }
+        let ctx = self.ctx();
+        let counters = std::mem::take(&mut self.next.counters);
+        let retention_ms = cfg.target_retention.as_millis() as i64;
+        let built = catalogue::build_cycle(
+            &ctx,
+            &insights,
+            counters,
+            &stats,
+            self.now_ms,
+            retention_ms,
+            self.window,
+            self.non_finite,
+        );
+        let mut next = self.next;
+        next.counters = built.counters;
+        Prepared {
+            set: built.set,
+            next,
+            stats,
+            new_jobs: self.new_jobs,
+            jobs_without_power: self.jobs_without_power,
+            too_old: built.too_old,
+            too_new: built.too_new,
+        }
+    }
+
+    /// Reads one results file if it changed, and adds its new jobs (with their measured power)
+    /// to `out`; jobs a source may still cover wait, and the file is read again next cycle.
+    fn read_file(&mut self, path: &Path, out: &mut Vec<(Job, Option<crate::domain::Measured>)>) {
+        let now_s = self.now_ms as f64 / 1000.0;
+        let prev = self.prev.files.get(path);
+        let (bytes, len, mtime, hash) = match scan::read_if_changed(path, prev) {
+            Scan::Unchanged => return,
+            Scan::Touched(state) => {
+                self.next.files.insert(path.to_path_buf(), state);
+                return;
+            }
+            Scan::Unreadable { what, error } => {
+                warn!(file = %path.display(), error = %error, "{what}");
+                self.stats.files_unreadable += 1;
+                return;
+            }
+            Scan::Changed { bytes, len, mtime_ns, hash } => (bytes, len, mtime_ns, hash),
+        };
+        let mut reported = prev.map(|f| f.reported.clone()).unwrap_or_default();
+        let status = match results::parse(&bytes) {
+            Err(FileError::Incomplete(why)) => {
+                warn!(file = %path.display(), reason = %why, "results file is incomplete; it is read again when it changes");
+                self.stats.files_incomplete += 1;
+                FileStatus::Incomplete
+            }
+            Err(FileError::Malformed(why)) => {
+                warn!(file = %path.display(), reason = %why, "results file is malformed and skipped");
+                self.stats.files_malformed += 1;
+                FileStatus::Malformed
+            }
+            Ok(mut parsed) => {
+                // A job ending far ahead of this clock would drag every counter into the
+                // future (they never go back); it is skipped until its file changes.
+                parsed.jobs.retain(|j| {
+                    let ahead_ms = (j.end_s * 1000.0) as i64 - self.now_ms;
+                    if ahead_ms <= catalogue::MAX_FUTURE_MS {
+                        return true;
+                    }
+                    parsed.problems.push(results::Problem {
+                        field: format!("scenarios[{}].end_time", j.index),
+                        message: format!(
+                            "{} s after this host's clock (more than 2 days ahead)",
+                            ahead_ms / 1000
+                        ),
+                        severity: Severity::JobDropped,
+                    });
+                    false
+                });
+                for p in &parsed.problems {
+                    let key = crate::util::hash::fnv1a(p.to_string().as_bytes());
+                    if reported.insert(key) {
+                        warn!("{}: {p}", path.display());
+                        match p.severity {
+                            Severity::JobDropped => self.stats.jobs_invalid += 1,
+                            Severity::FieldLeftOut => self.stats.fields_left_out += 1,
+                            Severity::Notice => {}
+                        }
+                    }
+                }
+                let mut deferred = false;
+                for job in parsed.jobs {
+                    if self.next.jobs.contains(job.id) || !self.seen_now.insert(job.id) {
+                        continue;
+                    }
+                    match self.ext.resolve(self.cfg, &job, now_s, &mut self.stats.energy_misses) {
+                        // Read again next cycle; the job is not taken in yet.
+                        Resolution::Wait => {
+                            deferred = true;
+                            self.stats.jobs_waiting += 1;
+                        }
+                        Resolution::Measured(m) => out.push((job, Some(m))),
+                        Resolution::Unknown => out.push((job, None)),
+                    }
+                }
+                if prev.is_none_or(|f| f.hash != hash) {
+                    self.stats.files_ingested += 1;
+                }
+                self.next.files.insert(
+                    path.to_path_buf(),
+                    FileState {
+                        len,
+                        mtime_ns: mtime,
+                        hash,
+                        status: FileStatus::Ingested,
+                        reported,
+                        deferred,
+                    },
+                );
+                return;
+            }
+        };
+        self.next.files.insert(
+            path.to_path_buf(),
+            FileState { len, mtime_ns: mtime, hash, status, reported, deferred: false },
+        );
+    }
+}
+
+/// Reads what changed since `state`, computes every new job and builds the cycle's samples, in
+/// one set (for a dry run and for tests; the agent queues chunk by chunk). Reads files; writes
+/// nothing.
+pub fn prepare(
+    cfg: &Config,
+    state: &State,
+    ext: &External,
+    delivery: DeliveryStats,
+    now: SystemTime,
+) -> Prepared {
+    let mut cycle = Cycle::new(cfg, state, ext, delivery, now);
+    let mut jobs = SeriesSet::default();
+    while let Some(set) = cycle.next_chunk() {
+        jobs.merge(set);
+    }
+    let mut p = cycle.finish();
+    p.set.merge(jobs);
+    p
+}
+
+/// Logs what a prepared cycle holds (once per cycle).
+pub(super) fn log_summary(p: &Prepared, cfg: &Config) {
+    if p.too_old > 0 || p.too_new > 0 {
+        warn!(
+            too_old = p.too_old,
+            too_new = p.too_new,
+            retention_days = cfg.target_retention.as_secs_f64() / 86_400.0,
+            "samples stamped older than the target retention or more than 2 days ahead: VictoriaMetrics drops these silently while answering 204"
+        );
+    }
+    if p.jobs_without_power > 0 {
+        info!(
+            jobs = p.jobs_without_power,
+            "jobs without power samples: energy, energy cost and CO2 left out for them"
+        );
+    }
+}

@@ -1,0 +1,143 @@
+//! `costpush run`: the sender beside the cycles, a cycle at start and then on the schedule, each
+//! on a thread of its own, until shutdown.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use anyhow::Context as _;
+use tracing::{info, warn};
+
+use super::commit::{enqueue_cycle, open_queue};
+use super::once::backoff;
+use super::state::State;
+use super::Enqueued;
+use crate::config::Config;
+use crate::delivery::client::HttpTransport;
+use crate::delivery::sender::{Sender, Shared};
+use crate::ingest::outside::External;
+
+/// The daemon: the sender runs on its own; a cycle runs at start, then at each schedule tick,
+/// until `shutdown` completes. Ticks that arrive while a cycle runs are merged into one.
+///
+/// On shutdown no new cycle starts; the sender stops at once if it is waiting, or after the
+/// request on the wire, bounded by the grace period. What is not delivered stays queued.
+pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    use tokio_cron_scheduler::{Job as CronJob, JobScheduler};
+
+    let cfg = Arc::new(cfg);
+    let _lock = crate::agent::state::lock(&cfg.state_dir)?;
+    let mut state = State::load(&cfg.state_dir)?;
+    let shared = open_queue(&cfg, &state)?;
+    let transport = HttpTransport::new(&cfg.remote_write).context("building the HTTP client")?;
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let sender = Sender::new(transport, shared.clone(), backoff(&cfg), None, stop);
+    let mut sender_task = tokio::spawn(async move { sender.run().await });
+    let ext = External::new(&cfg, true);
+    if let Some(r) = &ext.rapl {
+        tokio::spawn(crate::ingest::outside::rapl_loop(r.clone(), ext.tallies.clone(), stop_tx.subscribe()));
+    }
+    if let Some(ecb) = cfg.ecb.clone().filter(|e| e.url.is_some()) {
+        let (dir, tallies) = (cfg.state_dir.clone(), ext.tallies.clone());
+        tokio::spawn(crate::ingest::outside::ecb_fetch_loop(ecb, dir, tallies, stop_tx.subscribe()));
+    }
+    // Lent to each cycle's thread and given back.
+    let mut ext = Some(ext);
+
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
+    // One job whose ticks are merged anyway: the scheduler's ten internal channels need not hold
+    // 200 messages each, as they do by default (about 190 kB of the idle daemon's heap).
+    let mut sched = JobScheduler::new_with_channel_size(8).await.context("starting the scheduler")?;
+    let tick = tx.clone();
+    sched
+        .add(
+            CronJob::new_async(cfg.schedule.as_str(), move |_, _| {
+                let tick = tick.clone();
+                Box::pin(async move {
+                    let _ = tick.try_send(());
+                })
+            })
+            .with_context(|| format!("schedule {:?}", cfg.schedule))?,
+        )
+        .await
+        .context("adding the schedule")?;
+    sched.start().await.context("starting the scheduler")?;
+    let _ = tx.try_send(());
+    info!(schedule = %cfg.schedule, host = %cfg.host, region = %cfg.region, "costpush running");
+
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            Some(()) = rx.recv() => {
+                // A cycle is local work (read, compute, write the queue) and is not interrupted,
+                // so a shutdown never leaves a half-written cycle behind.
+                let result = cycle_on_own_thread(&cfg, &mut state, &mut ext, &shared).await?;
+                if let Err(e) = result {
+                    warn!(error = format!("{e:#}"), "cycle failed; the same files are read again next cycle");
+                }
+                crate::util::memory::release_free_memory();
+            }
+        }
+    }
+    info!(grace_s = cfg.shutdown_grace.as_secs_f64(), "stopping");
+    let _ = stop_tx.send(true);
+    let _ = sched.shutdown().await;
+    if tokio::time::timeout(cfg.shutdown_grace, &mut sender_task).await.is_err() {
+        sender_task.abort();
+        warn!("grace period over: the request on the wire was abandoned; its batch stays queued");
+    }
+    let pending = shared.queue.lock().expect("queue lock").len();
+    info!(batches_queued = pending, "costpush stopped");
+    Ok(())
+}
+
+/// The daemon's cycle: [`enqueue_cycle`] on a thread of its own, awaited; the caller keeps a
+/// fresh copy of the state it committed.
+///
+/// The runtime's thread stays free meanwhile, so the sender keeps sending while a cycle takes
+/// seconds (a backfill, or model selection when a new bucket starts). And glibc gives each new
+/// thread a malloc arena of its own: everything short-lived a cycle allocates (files, reports,
+/// samples, bodies) comes from that arena, and the state that outlives the cycle is copied out of
+/// it rather than left spread over the pages between the cycle's freed blocks. The cycle's own
+/// thread frees its copy (a block freed on another thread would wait in that thread's cache and
+/// hold its page), so its arena ends up free as a whole for `malloc_trim` (idle memory after a
+/// backfill: BENCHMARKS.md, round 5). The copy costs what `Cycle::new`'s clone costs.
+///
+/// The outer error is fatal: no thread could be started, and the state lent to it is gone with
+/// it (the state on disk is intact: nothing was committed).
+async fn cycle_on_own_thread(
+    cfg: &Arc<Config>,
+    state: &mut State,
+    ext: &mut Option<External>,
+    shared: &Arc<Shared>,
+) -> anyhow::Result<anyhow::Result<Enqueued>> {
+    let (cfg, shared) = (Arc::clone(cfg), Arc::clone(shared));
+    let (mut st, mut ex) = (std::mem::take(state), ext.take().expect("External is back after each cycle"));
+    let (done_tx, done) = tokio::sync::oneshot::channel();
+    let (copied, copied_rx) = std::sync::mpsc::channel::<()>();
+    let thread = std::thread::Builder::new()
+        .name("costpush-cycle".into())
+        .spawn(move || {
+            let result = enqueue_cycle(&cfg, &mut st, &mut ex, &shared, SystemTime::now());
+            let st = Arc::new(st);
+            if done_tx.send((result, Arc::clone(&st), ex)).is_ok() {
+                let _ = copied_rx.recv();
+            }
+            drop(st);
+        })
+        .context("starting the cycle's thread")?;
+    let Ok((result, st, ex)) = done.await else {
+        // The thread ended without a result: it panicked, and so does the daemon, as it did
+        // when the cycle ran on the runtime's thread.
+        std::panic::resume_unwind(thread.join().expect_err("the cycle's thread ended without a result"));
+    };
+    *state = State::clone(&st);
+    *ext = Some(ex);
+    drop(st);
+    let _ = copied.send(());
+    // The thread only drops its copy and exits; its cached blocks go back to its arena before
+    // the caller trims.
+    let _ = thread.join();
+    Ok(result)
+}

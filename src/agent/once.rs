@@ -1,0 +1,81 @@
+//! `costpush once`: one cycle, then everything queued delivered (or left queued, with an error);
+//! and `once --dry-run`: the cycle's samples as text, with no network and nothing written.
+
+use std::time::SystemTime;
+
+use anyhow::Context as _;
+use tracing::{info, warn};
+
+use super::commit::{enqueue_cycle, from_stats, open_queue};
+use super::cycle::{log_summary, prepare};
+use super::state::State;
+use super::{queue_dir, Enqueued};
+use crate::config::Config;
+use crate::delivery::client::{Backoff, HttpTransport};
+use crate::delivery::queue::Queue;
+use crate::delivery::sender::{Drained, Sender, Stats};
+use crate::ingest::outside::External;
+
+/// What `once` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OnceOutcome {
+    pub enqueued: Enqueued,
+    pub drained: Drained,
+}
+
+pub(super) fn backoff(cfg: &Config) -> Backoff {
+    Backoff { min: cfg.remote_write.min_backoff, max: cfg.remote_write.max_backoff }
+}
+
+/// `costpush once --dry-run`: the samples in text exposition; no network, nothing written.
+pub fn dry_run(cfg: &Config, now: SystemTime) -> anyhow::Result<String> {
+    let state = State::load(&cfg.state_dir)?;
+    let dir = queue_dir(&cfg.state_dir);
+    let (bytes, batches) = Queue::peek(&dir);
+    let delivery = from_stats(&Stats::load(&dir.join("stats.json")), bytes, batches);
+    // No query API and no fetch: a dry run touches no network.
+    let ext = External::new(cfg, false);
+    let p = prepare(cfg, &state, &ext, delivery, now);
+    log_summary(&p, cfg);
+    Ok(p.set.to_text())
+}
+
+/// `costpush once`: one cycle, then deliver everything queued (this cycle's and any left from
+/// before). Fails if something stays queued or was dropped.
+pub async fn once(cfg: &Config) -> anyhow::Result<OnceOutcome> {
+    let _lock = crate::agent::state::lock(&cfg.state_dir)?;
+    let mut state = State::load(&cfg.state_dir)?;
+    let shared = open_queue(cfg, &state)?;
+    let mut ext = External::new(cfg, true);
+    if let Some(ecb) = cfg.ecb.as_ref().filter(|e| e.url.is_some()) {
+        if crate::ingest::outside::ecb_cache_stale(&cfg.state_dir, ecb.fetch_every) {
+            match crate::ingest::outside::fetch_ecb(ecb, &cfg.state_dir).await {
+                Ok(days) => info!(days, "fetched ECB exchange rates"),
+                Err(e) => {
+                    ext.tallies.ecb_fetch_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    warn!("fetching ECB exchange rates: {e}; the cached rates stay in use");
+                }
+            }
+        }
+    }
+    let enqueued = enqueue_cycle(cfg, &mut state, &mut ext, &shared, SystemTime::now())?;
+    let transport = HttpTransport::new(&cfg.remote_write).context("building the HTTP client")?;
+    let (_keep, stop) = tokio::sync::watch::channel(false);
+    let sender =
+        Sender::new(transport, shared.clone(), backoff(cfg), Some(cfg.remote_write.max_attempts), stop);
+    match sender.drain().await {
+        Ok(drained) if drained.dropped == 0 => Ok(OnceOutcome { enqueued, drained }),
+        Ok(drained) => anyhow::bail!(
+            "{} samples were dropped (refused by the receiver or too large; see the log above)",
+            drained.dropped
+        ),
+        Err((_, why)) => {
+            let pending = shared.queue.lock().expect("queue lock").len();
+            anyhow::bail!(
+                "remote write to {}: {why}; {pending} batches stay queued in {} for the next run",
+                cfg.remote_write.url,
+                queue_dir(&cfg.state_dir).display()
+            )
+        }
+    }
+}

@@ -1,0 +1,146 @@
+//! Which results files there are, and which changed since the state last saw them: listing,
+//! then a file's fingerprint (length, modification time, content hash).
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+use tracing::warn;
+
+use super::state::FileState;
+
+/// What [`read_if_changed`] found.
+pub(super) enum Scan {
+    /// Same length and modification time as last read (and no job of it waits).
+    Unchanged,
+    /// Touched, but the same content: the state to keep, with the new length and time.
+    Touched(FileState),
+    /// It could not be read now: `what` failed, and why.
+    Unreadable { what: &'static str, error: std::io::Error },
+    /// New or changed content.
+    Changed { bytes: Vec<u8>, len: u64, mtime_ns: i128, hash: u64 },
+}
+
+/// Reads `path` unless its length and modification time say it is the version `prev` read
+/// (a file with a job waiting for energy is read again anyway).
+pub(super) fn read_if_changed(path: &Path, prev: Option<&FileState>) -> Scan {
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(error) => return Scan::Unreadable { what: "cannot stat results file", error },
+    };
+    let (len, mtime) = (meta.len(), mtime_ns(&meta));
+    if prev.is_some_and(|f| f.len == len && f.mtime_ns == mtime && !f.deferred) {
+        return Scan::Unchanged;
+    }
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(error) => return Scan::Unreadable { what: "cannot read results file", error },
+    };
+    let hash = crate::util::hash::content_hash(&bytes);
+    if let Some(p) = prev.filter(|f| f.hash == hash && !f.deferred) {
+        return Scan::Touched(FileState { len, mtime_ns: mtime, ..p.clone() });
+    }
+    Scan::Changed { bytes, len, mtime_ns: mtime, hash }
+}
+
+fn mtime_ns(m: &std::fs::Metadata) -> i128 {
+    m.modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map(|d| d.as_nanos() as i128)
+        .unwrap_or(0)
+}
+
+/// Every file in `dirs` whose name matches, sorted, each once. Unreadable directories are
+/// reported and skipped.
+pub(super) fn list_files(dirs: &[PathBuf], pattern: &glob::Pattern) -> (Vec<PathBuf>, Vec<String>) {
+    let mut files = BTreeSet::new();
+    let mut errors = Vec::new();
+    for dir in dirs {
+        let entries = match std::fs::read_dir(dir) {
+            Ok(e) => e,
+            Err(e) => {
+                errors.push(format!("{}: cannot list results directory: {e}", dir.display()));
+                continue;
+            }
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else {
+                warn!(file = %entry.path().display(), "file name is not UTF-8; not matched against the pattern");
+                continue;
+            };
+            if pattern.matches(name)
+                && entry.file_type().map(|t| t.is_file() || t.is_symlink()).unwrap_or(false)
+            {
+                files.insert(entry.path());
+            }
+        }
+    }
+    (files.into_iter().collect(), errors)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agent::state::FileStatus;
+
+    fn state_of(scan: Scan) -> FileState {
+        match scan {
+            Scan::Changed { len, mtime_ns, hash, .. } => FileState {
+                len,
+                mtime_ns,
+                hash,
+                status: FileStatus::Ingested,
+                reported: BTreeSet::new(),
+                deferred: false,
+            },
+            _ => panic!("expected a changed file"),
+        }
+    }
+
+    #[test]
+    fn a_file_is_read_when_new_or_changed_and_only_then() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("test_results_1.json");
+        std::fs::write(&path, b"{\"scenarios\": []}").unwrap();
+        let first = read_if_changed(&path, None);
+        assert!(matches!(&first, Scan::Changed { bytes, .. } if bytes == b"{\"scenarios\": []}"));
+        let seen = state_of(first);
+        assert!(matches!(read_if_changed(&path, Some(&seen)), Scan::Unchanged));
+        // A job of it waits for energy: read again, and found the same.
+        let waiting = FileState { deferred: true, ..seen.clone() };
+        assert!(matches!(read_if_changed(&path, Some(&waiting)), Scan::Changed { .. }));
+        // Touched: a new time, the same content.
+        let older = FileState { mtime_ns: seen.mtime_ns - 1_000_000_000, ..seen.clone() };
+        match read_if_changed(&path, Some(&older)) {
+            Scan::Touched(s) => assert_eq!(s, seen),
+            _ => panic!("expected a touched file"),
+        }
+        // Appended to (the scheduler's way): changed.
+        std::fs::write(&path, b"{\"scenarios\": [ ]}").unwrap();
+        assert!(matches!(read_if_changed(&path, Some(&older)), Scan::Changed { .. }));
+        std::fs::remove_file(&path).unwrap();
+        assert!(matches!(
+            read_if_changed(&path, Some(&seen)),
+            Scan::Unreadable { what: "cannot stat results file", .. }
+        ));
+    }
+
+    #[test]
+    fn listing_matches_names_sorted_once_and_reports_missing_directories() {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        for (dir, name) in [(&a, "test_results_2.json"), (&a, "test_results_1.json"), (&b, "other.json")] {
+            std::fs::write(dir.path().join(name), b"{}").unwrap();
+        }
+        std::fs::create_dir(a.path().join("test_results_dir.json")).unwrap();
+        let pattern = glob::Pattern::new("test_results_*.json").unwrap();
+        let missing = a.path().join("missing");
+        let dirs = [a.path().to_path_buf(), a.path().to_path_buf(), b.path().to_path_buf(), missing.clone()];
+        let (files, errors) = list_files(&dirs, &pattern);
+        let names: Vec<_> = files.iter().map(|p| p.file_name().unwrap().to_str().unwrap()).collect();
+        assert_eq!(names, ["test_results_1.json", "test_results_2.json"]);
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0].starts_with(&missing.display().to_string()), "{errors:?}");
+    }
+}
