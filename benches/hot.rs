@@ -149,9 +149,9 @@ fn main() {
     let mut full_set = SeriesSet::default();
     for (name, extra) in variants {
         let cfg = config(&corpus, &tmp.path().join("state1"), extra);
-        let ext = costpush::ingest::outside::External::new(&cfg, false);
+        let outside = costpush::ingest::outside::OutsideData::new(&cfg, false);
         let (t, p) =
-            timed(5, || agent::prepare(&cfg, &State::default(), &ext, DeliveryStats::default(), now));
+            timed(5, || agent::prepare(&cfg, &State::default(), &outside, DeliveryStats::default(), now));
         let n = p.set.sample_count();
         println!(
             "agent::prepare {name:<30}: {:>7.3} s for {n} samples ({:.0} samples/s, {:.1} MB of JSON)",
@@ -160,13 +160,13 @@ fn main() {
             corpus_mb
         );
         if extra.is_empty() {
-            full_set = agent::prepare(&cfg, &State::default(), &ext, DeliveryStats::default(), now).set;
+            full_set = agent::prepare(&cfg, &State::default(), &outside, DeliveryStats::default(), now).set;
             // nothing new: the idle cycle, with the state the first cycle committed
             let state = p.next;
             let t = per_call(|| {
-                std::hint::black_box(agent::prepare(&cfg, &state, &ext, DeliveryStats::default(), now));
+                std::hint::black_box(agent::prepare(&cfg, &state, &outside, DeliveryStats::default(), now));
             });
-            let idle = agent::prepare(&cfg, &state, &ext, DeliveryStats::default(), now);
+            let idle = agent::prepare(&cfg, &state, &outside, DeliveryStats::default(), now);
             println!(
                 "agent::prepare, nothing changed ({} files): {:.2} ms, {} samples (counters and health)",
                 cycle_files.len(),
@@ -211,9 +211,9 @@ fn main() {
         std::fs::create_dir_all(&dir).expect("state dir");
         let mut state = State::default();
         let shared = agent::open_queue(&cfg, &state).expect("queue");
-        let mut ext = costpush::ingest::outside::External::new(&cfg, false);
+        let mut outside = costpush::ingest::outside::OutsideData::new(&cfg, false);
         let t = Instant::now();
-        agent::enqueue_cycle(&cfg, &mut state, &mut ext, &shared, now).expect("cycle");
+        agent::enqueue_cycle(&cfg, &mut state, &mut outside, &shared, now).expect("cycle");
         times.push(t.elapsed().as_secs_f64());
         if i == 0 {
             let kb = std::fs::metadata(dir.join(costpush::agent::state::FILE_NAME))
@@ -259,8 +259,8 @@ fn memory(dir: &Path) {
         );
     };
     println!("memory of one cycle ({}), start RSS {:.1} MB:", dir.display(), base / 1024.0);
-    let ext = costpush::ingest::outside::External::new(&cfg, false);
-    let p = agent::prepare(&cfg, &State::default(), &ext, DeliveryStats::default(), now);
+    let outside = costpush::ingest::outside::OutsideData::new(&cfg, false);
+    let p = agent::prepare(&cfg, &State::default(), &outside, DeliveryStats::default(), now);
     let n = p.set.sample_count();
     step("agent::prepare (parse, compute, SeriesSet)", format!("{n} samples, {} new jobs", p.new_jobs));
     let (mut bodies, mut largest) = (0, 0);

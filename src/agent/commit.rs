@@ -14,7 +14,7 @@ use super::{queue_dir, Enqueued};
 use crate::config::Config;
 use crate::delivery::queue::Queue;
 use crate::delivery::sender::{Reason, Shared, Stats};
-use crate::ingest::outside::External;
+use crate::ingest::outside::OutsideData;
 use crate::samples::catalogue::DeliveryStats;
 use crate::samples::{BodyEncoder, SeriesSet};
 
@@ -109,12 +109,12 @@ fn queue(
 pub fn enqueue_cycle(
     cfg: &Config,
     state: &mut State,
-    ext: &mut External,
+    outside: &mut OutsideData,
     shared: &Shared,
     now: SystemTime,
 ) -> anyhow::Result<Enqueued> {
-    ext.refresh();
-    let mut cycle = Cycle::new(cfg, state, ext, delivery_stats(shared), now);
+    outside.refresh();
+    let mut cycle = Cycle::new(cfg, state, outside, delivery_stats(shared), now);
     let mut out = CycleWriter {
         shared,
         first_seq: state.next_seq,

@@ -15,7 +15,7 @@ use super::Prepared;
 use crate::compute::report as calc;
 use crate::config::Config;
 use crate::domain::Job;
-use crate::ingest::outside::{External, Resolution};
+use crate::ingest::outside::{OutsideData, Resolution};
 use crate::ingest::results::{self, FileError, Severity};
 use crate::samples::catalogue::{self, CycleStats, DeliveryStats};
 use crate::samples::SeriesSet;
@@ -29,7 +29,7 @@ pub const CHUNK_JOBS: usize = 1000;
 /// cycle's own samples and every counter. Reads files; writes nothing.
 pub struct Cycle<'a> {
     cfg: &'a Config,
-    ext: &'a External,
+    outside: &'a OutsideData,
     prev: &'a State,
     next: State,
     stats: CycleStats,
@@ -53,7 +53,7 @@ impl<'a> Cycle<'a> {
     pub fn new(
         cfg: &'a Config,
         state: &'a State,
-        ext: &'a External,
+        outside: &'a OutsideData,
         delivery: DeliveryStats,
         now: SystemTime,
     ) -> Cycle<'a> {
@@ -73,7 +73,7 @@ impl<'a> Cycle<'a> {
         }
         Cycle {
             cfg,
-            ext,
+            outside,
             prev: state,
             next,
             stats,
@@ -96,8 +96,8 @@ impl<'a> Cycle<'a> {
             name: &self.cfg.host,
             region: &self.cfg.regions[&self.cfg.region],
             regions: &self.cfg.regions,
-            rates: &self.ext.book,
-            dated_rates: self.ext.dated_rates(),
+            rates: &self.outside.book,
+            dated_rates: self.outside.dated_rates(),
             reporting: &self.cfg.reporting,
             extra_labels: &self.cfg.remote_write.extra_labels,
             version: env!("CARGO_PKG_VERSION"),
@@ -127,12 +127,12 @@ impl<'a> Cycle<'a> {
             embodied: cfg.carbon.embodied,
             baseline,
         };
-        let ext = self.ext;
+        let outside = self.outside;
         let reports: Vec<calc::JobReport> = jobs
             .iter_mut()
             .map(|(j, m)| {
                 let window = (j.end_s - j.run_s, j.end_s);
-                let r = calc::report(j, *m, &|r| ext.intensity(r, window.0, window.1), &inputs);
+                let r = calc::report(j, *m, &|r| outside.intensity(r, window.0, window.1), &inputs);
                 // The samples are integrated: only memory from here on.
                 j.power_watts = Vec::new();
                 j.cpu_cores = Vec::new();
@@ -167,16 +167,17 @@ impl<'a> Cycle<'a> {
     /// The cycle's own samples and every counter, and the state to commit.
     pub fn finish(mut self) -> Prepared {
         let cfg = self.cfg;
-        let ext = self.ext;
+        let outside = self.outside;
         let mut insights =
             cycle_insights(cfg, &mut self.next, self.new_jobs > 0, self.model.take(), self.now_ms);
         insights.predictions_skipped = std::mem::take(&mut self.skipped).into_iter().collect();
         let mut stats = self.stats.clone();
         stats.ecb_fetch_failures =
-            ext.tallies.ecb_fetch_failures.swap(0, std::sync::atomic::Ordering::Relaxed);
+            outside.tallies.ecb_fetch_failures.swap(0, std::sync::atomic::Ordering::Relaxed);
         stats.rapl_read_failures =
-            ext.tallies.rapl_read_failures.swap(0, std::sync::atomic::Ordering::Relaxed);
-        stats.rapl_readings = ext.rapl.as_ref().map(|r| r.ring.lock().expect("rapl ring lock").len() as u64);
+            outside.tallies.rapl_read_failures.swap(0, std::sync::atomic::Ordering::Relaxed);
+        stats.rapl_readings =
+            outside.rapl.as_ref().map(|r| r.ring.lock().expect("rapl ring lock").len() as u64);
         if stats.baseline.is_none() {
             stats.baseline = idle_baseline(cfg, &mut self.next, &[]);
         }
@@ -276,7 +277,7 @@ impl<'a> Cycle<'a> {
                     if self.next.jobs.contains(job.id) || !self.seen_now.insert(job.id) {
                         continue;
                     }
-                    match self.ext.resolve(self.cfg, &job, now_s, &mut self.stats.energy_misses) {
+                    match self.outside.resolve(self.cfg, &job, now_s, &mut self.stats.energy_misses) {
                         // Read again next cycle; the job is not taken in yet.
                         Resolution::Wait => {
                             deferred = true;
@@ -316,11 +317,11 @@ impl<'a> Cycle<'a> {
 pub fn prepare(
     cfg: &Config,
     state: &State,
-    ext: &External,
+    outside: &OutsideData,
     delivery: DeliveryStats,
     now: SystemTime,
 ) -> Prepared {
-    let mut cycle = Cycle::new(cfg, state, ext, delivery, now);
+    let mut cycle = Cycle::new(cfg, state, outside, delivery, now);
     let mut jobs = SeriesSet::default();
     while let Some(set) = cycle.next_chunk() {
         jobs.merge(set);

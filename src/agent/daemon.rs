@@ -15,7 +15,7 @@ use super::Enqueued;
 use crate::config::Config;
 use crate::delivery::client::HttpTransport;
 use crate::delivery::sender::{Sender, Shared};
-use crate::ingest::outside::External;
+use crate::ingest::outside::OutsideData;
 
 /// The daemon: the sender runs on its own; a cycle runs at start, then at each schedule tick,
 /// until `shutdown` completes. Ticks that arrive while a cycle runs are merged into one.
@@ -33,16 +33,20 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     let sender = Sender::new(transport, shared.clone(), backoff(&cfg), None, stop);
     let mut sender_task = tokio::spawn(async move { sender.run().await });
-    let ext = External::new(&cfg, true);
-    if let Some(r) = &ext.rapl {
-        tokio::spawn(crate::ingest::outside::rapl_loop(r.clone(), ext.tallies.clone(), stop_tx.subscribe()));
+    let outside = OutsideData::new(&cfg, true);
+    if let Some(r) = &outside.rapl {
+        tokio::spawn(crate::ingest::outside::rapl_loop(
+            r.clone(),
+            outside.tallies.clone(),
+            stop_tx.subscribe(),
+        ));
     }
     if let Some(ecb) = cfg.ecb.clone().filter(|e| e.url.is_some()) {
-        let (dir, tallies) = (cfg.state_dir.clone(), ext.tallies.clone());
+        let (dir, tallies) = (cfg.state_dir.clone(), outside.tallies.clone());
         tokio::spawn(crate::ingest::outside::ecb_fetch_loop(ecb, dir, tallies, stop_tx.subscribe()));
     }
     // Lent to each cycle's thread and given back.
-    let mut ext = Some(ext);
+    let mut outside = Some(outside);
 
     let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
     // One job whose ticks are merged anyway: the scheduler's ten internal channels need not hold
@@ -72,7 +76,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
             Some(()) = rx.recv() => {
                 // A cycle is local work (read, compute, write the queue) and is not interrupted,
                 // so a shutdown never leaves a half-written cycle behind.
-                let result = cycle_on_own_thread(&cfg, &mut state, &mut ext, &shared).await?;
+                let result = cycle_on_own_thread(&cfg, &mut state, &mut outside, &shared).await?;
                 if let Err(e) = result {
                     warn!(error = format!("{e:#}"), "cycle failed; the same files are read again next cycle");
                 }
@@ -109,31 +113,32 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
 async fn cycle_on_own_thread(
     cfg: &Arc<Config>,
     state: &mut State,
-    ext: &mut Option<External>,
+    outside: &mut Option<OutsideData>,
     shared: &Arc<Shared>,
 ) -> anyhow::Result<anyhow::Result<Enqueued>> {
     let (cfg, shared) = (Arc::clone(cfg), Arc::clone(shared));
-    let (mut st, mut ex) = (std::mem::take(state), ext.take().expect("External is back after each cycle"));
+    let (mut st, mut lent) =
+        (std::mem::take(state), outside.take().expect("OutsideData is back after each cycle"));
     let (done_tx, done) = tokio::sync::oneshot::channel();
     let (copied, copied_rx) = std::sync::mpsc::channel::<()>();
     let thread = std::thread::Builder::new()
         .name("costpush-cycle".into())
         .spawn(move || {
-            let result = enqueue_cycle(&cfg, &mut st, &mut ex, &shared, SystemTime::now());
+            let result = enqueue_cycle(&cfg, &mut st, &mut lent, &shared, SystemTime::now());
             let st = Arc::new(st);
-            if done_tx.send((result, Arc::clone(&st), ex)).is_ok() {
+            if done_tx.send((result, Arc::clone(&st), lent)).is_ok() {
                 let _ = copied_rx.recv();
             }
             drop(st);
         })
         .context("starting the cycle's thread")?;
-    let Ok((result, st, ex)) = done.await else {
+    let Ok((result, st, lent)) = done.await else {
         // The thread ended without a result: it panicked, and so does the daemon, as it did
         // when the cycle ran on the runtime's thread.
         std::panic::resume_unwind(thread.join().expect_err("the cycle's thread ended without a result"));
     };
     *state = State::clone(&st);
-    *ext = Some(ex);
+    *outside = Some(lent);
     drop(st);
     let _ = copied.send(());
     // The thread only drops its copy and exits; its cached blocks go back to its arena before

@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::delivery::client::{Backoff, HttpTransport};
 use crate::delivery::queue::Queue;
 use crate::delivery::sender::{Drained, Sender, Stats};
-use crate::ingest::outside::External;
+use crate::ingest::outside::OutsideData;
 
 /// What `once` did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,8 +34,8 @@ pub fn dry_run(cfg: &Config, now: SystemTime) -> anyhow::Result<String> {
     let (bytes, batches) = Queue::peek(&dir);
     let delivery = from_stats(&Stats::load(&dir.join("stats.json")), bytes, batches);
     // No query API and no fetch: a dry run touches no network.
-    let ext = External::new(cfg, false);
-    let p = prepare(cfg, &state, &ext, delivery, now);
+    let outside = OutsideData::new(cfg, false);
+    let p = prepare(cfg, &state, &outside, delivery, now);
     log_summary(&p, cfg);
     Ok(p.set.to_text())
 }
@@ -46,19 +46,19 @@ pub async fn once(cfg: &Config) -> anyhow::Result<OnceOutcome> {
     let _lock = crate::agent::state::lock(&cfg.state_dir)?;
     let mut state = State::load(&cfg.state_dir)?;
     let shared = open_queue(cfg, &state)?;
-    let mut ext = External::new(cfg, true);
+    let mut outside = OutsideData::new(cfg, true);
     if let Some(ecb) = cfg.ecb.as_ref().filter(|e| e.url.is_some()) {
         if crate::ingest::outside::ecb_cache_stale(&cfg.state_dir, ecb.fetch_every) {
             match crate::ingest::outside::fetch_ecb(ecb, &cfg.state_dir).await {
                 Ok(days) => info!(days, "fetched ECB exchange rates"),
                 Err(e) => {
-                    ext.tallies.ecb_fetch_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    outside.tallies.ecb_fetch_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     warn!("fetching ECB exchange rates: {e}; the cached rates stay in use");
                 }
             }
         }
     }
-    let enqueued = enqueue_cycle(cfg, &mut state, &mut ext, &shared, SystemTime::now())?;
+    let enqueued = enqueue_cycle(cfg, &mut state, &mut outside, &shared, SystemTime::now())?;
     let transport = HttpTransport::new(&cfg.remote_write).context("building the HTTP client")?;
     let (_keep, stop) = tokio::sync::watch::channel(false);
     let sender =

@@ -1,0 +1,136 @@
+//! The agent's outside data, with its I/O: the ECB rates file (re-read when it changes) and its
+//! fetch, the hourly carbon-intensity file, the local RAPL sampler and its ring, and the query
+//! API. What is computed from them is pure and lives in `sources` and `calc`.
+//!
+//! Failures here never stop a cycle: a file that does not parse keeps the last good version (one
+//! warning per version), a failed fetch keeps the cached rates, and an energy source that cannot
+//! answer leaves the job to the next source, or to wait (see [`Resolution`]).
+
+mod ecb_fetch;
+mod energy;
+mod rapl_sampler;
+mod watched;
+
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+
+use tracing::{info, warn};
+
+pub use ecb_fetch::{ecb_cache_stale, ecb_fetch_loop, fetch_ecb};
+pub use energy::Resolution;
+pub use rapl_sampler::{rapl_loop, Rapl};
+pub use watched::Watched;
+
+use crate::config::{Config, EcbConfig, QueryConfig};
+use crate::domain::{Currency, Intensity, RateBook, RegionPricing};
+use crate::ingest::sources::ecb::RateTable;
+use crate::ingest::sources::intensity::IntensityTable;
+use crate::ingest::sources::rapl;
+
+/// Where fetched ECB rates are kept, in the state directory.
+pub const ECB_CACHE: &str = "ecb-rates.csv";
+/// The RAPL ring, in the state directory.
+pub const RAPL_RING: &str = "rapl.ring";
+
+/// Counts kept outside a cycle (by the fetch and the sampler), taken by the next cycle.
+#[derive(Debug, Default)]
+pub struct Tallies {
+    pub ecb_fetch_failures: AtomicU64,
+    pub rapl_read_failures: AtomicU64,
+}
+
+/// Every outside source of one agent.
+pub struct OutsideData {
+    ecb: Option<(EcbConfig, Option<Watched<RateTable>>, Watched<RateTable>)>,
+    fallback: crate::domain::money::Rates,
+    wanted: Vec<Currency>,
+    pub book: RateBook,
+    pub intensity: Option<Watched<IntensityTable>>,
+    pub rapl: Option<Arc<Rapl>>,
+    query: Option<QueryConfig>,
+    pub tallies: Arc<Tallies>,
+    /// Whether the query API may be asked (not in a dry run).
+    pub network: bool,
+}
+
+impl OutsideData {
+    /// Sets up the sources the configuration names and reads their files. RAPL zones are looked
+    /// up here; a host without them runs on without that source (logged).
+    pub fn new(cfg: &Config, network: bool) -> OutsideData {
+        let mut wanted: Vec<Currency> = cfg.reporting.clone();
+        wanted.extend(cfg.regions.values().map(|r| r.currency));
+        wanted.sort();
+        wanted.dedup();
+        let rapl = cfg.energy.rapl.as_ref().and_then(|rc| match rapl::discover(&rc.root) {
+            Ok(zones) => {
+                let path = cfg.state_dir.join(RAPL_RING);
+                let ring = rapl::Ring::load(&path, &zones, rc.ring_readings);
+                let names: Vec<&str> = zones.iter().map(|z| z.name.as_str()).collect();
+                info!(zones = names.join(","), readings = ring.len(), "RAPL energy counters found");
+                Some(Arc::new(Rapl { cfg: rc.clone(), zones, ring: Mutex::new(ring), path }))
+            }
+            Err(e) => {
+                warn!("RAPL: {e}; jobs are not measured by the rapl source on this host");
+                None
+            }
+        });
+        let mut outside = OutsideData {
+            ecb: cfg.ecb.clone().map(|e| {
+                let file = e.file.clone().map(Watched::new);
+                (e, file, Watched::new(cfg.state_dir.join(ECB_CACHE)))
+            }),
+            fallback: cfg.rates.clone(),
+            wanted,
+            book: RateBook::fixed(cfg.rates.clone()),
+            intensity: cfg.carbon.intensity_file.clone().map(Watched::new),
+            rapl,
+            query: cfg.energy.query.clone(),
+            tallies: Arc::new(Tallies::default()),
+            network,
+        };
+        outside.refresh();
+        outside
+    }
+
+    /// Re-reads the files that changed (called at the start of every cycle).
+    pub fn refresh(&mut self) {
+        if let Some((_, file, cache)) = &mut self.ecb {
+            let a = file.as_mut().is_some_and(|f| f.refresh("ECB rates", RateTable::parse));
+            let b = cache.refresh("fetched ECB rates", RateTable::parse);
+            if a || b {
+                let mut table = cache.value.clone().unwrap_or_default();
+                // The configured file wins over what was fetched for the same day.
+                if let Some(t) = file.as_ref().and_then(|f| f.value.clone()) {
+                    table.merge(t);
+                }
+                let mut book = RateBook::fixed(self.fallback.clone());
+                for (day, per_eur) in table.iter() {
+                    book.insert_day(day, per_eur, &self.wanted, "ECB euro foreign exchange reference rates");
+                }
+                info!(days = book.days(), newest = book.newest().date_unix, "exchange rates by day");
+                self.book = book;
+            }
+        }
+        if let Some(w) = &mut self.intensity {
+            w.refresh("carbon intensity", IntensityTable::parse);
+        }
+    }
+
+    /// Whether dated (ECB) rates are configured.
+    pub fn dated_rates(&self) -> bool {
+        self.ecb.is_some()
+    }
+
+    /// Grid intensity over `[start_s, end_s]` in `region`: hourly values when the file covers
+    /// the whole window for the region's zone, else the annual factor.
+    pub fn intensity(&self, region: &RegionPricing, start_s: f64, end_s: f64) -> Intensity {
+        let hourly = region
+            .intensity_zone
+            .as_deref()
+            .and_then(|zone| self.intensity.as_ref()?.value.as_ref()?.mean_over(zone, start_s, end_s));
+        match hourly {
+            Some(g) => Intensity { g_per_kwh: g, hourly: true },
+            None => Intensity::annual(region),
+        }
+    }
+}
