@@ -11,9 +11,11 @@ use super::cycle::{log_summary, prepare};
 use super::state::State;
 use super::{queue_dir, Enqueued};
 use crate::config::Config;
-use crate::delivery::client::{Backoff, HttpTransport};
+use crate::delivery::client::HttpTransport;
 use crate::delivery::queue::Queue;
-use crate::delivery::sender::{Drained, Sender, Stats};
+use crate::delivery::retry::Backoff;
+use crate::delivery::sender::{Drained, Sender};
+use crate::delivery::stats::Stats;
 use crate::ingest::outside::OutsideData;
 
 /// What `once` did.

@@ -1,95 +1,23 @@
-//! The sender: delivers the oldest queued batch by the rules of [`super::client`], then the next.
+//! The sender: delivers the oldest queued batch by the rules of [`super::retry`], then the next.
 //!
 //! One batch is in flight at a time, oldest first, so every series reaches the receiver in the
 //! order it was queued, across retries and restarts. A batch leaves the queue only when the
 //! receiver acknowledged it or refused its data (400/409/422, or 413 down to a single sample);
-//! a configuration error (401, 403, 404, …) keeps it and retries at the maximum backoff.
-//!
-//! The counters (samples sent, retried, dropped by reason, last success) are kept in
-//! `queue/stats.json`, rewritten (temp file, rename) after each batch, so they survive
-//! restarts. It is not fsynced: a power loss may cost the last increments (read as a counter
-//! reset by `increase()`), never a sample, and a fsync per batch was 5 % of a large cycle's CPU.
+//! a configuration error (401, 403, 404, …) keeps it and retries at the maximum backoff. What
+//! became of each batch is counted in [`super::stats`].
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use prost::Message;
-use serde::{Deserialize, Serialize};
 use tokio::sync::{watch, Notify};
 use tracing::{error, warn};
 
-use super::client::{decide, Backoff, Decision, Transport};
-use super::proto::WriteRequest;
+use super::client::Transport;
+use super::retry::{decide, Backoff, Decision};
+use super::split::split;
+use super::stats::{Reason, Stats};
 use crate::delivery::queue::{Entry, Queue};
-use crate::util::fs::{write_atomic, Durability};
-
-/// Why samples were dropped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reason {
-    /// The receiver refused the data (400, 409, 422).
-    Rejected,
-    /// 413 even for a single sample.
-    TooLarge,
-    /// The queue's size cap was reached; the oldest batches went.
-    QueueFull,
-    /// A queue file failed its checksum.
-    Corrupt,
-}
-
-impl Reason {
-    pub const ALL: [Reason; 4] = [Reason::Rejected, Reason::TooLarge, Reason::QueueFull, Reason::Corrupt];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Reason::Rejected => "rejected",
-            Reason::TooLarge => "too_large",
-            Reason::QueueFull => "queue_full",
-            Reason::Corrupt => "corrupt",
-        }
-    }
-}
-
-/// Delivery counters, persisted in `queue/stats.json`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Stats {
-    pub sent_samples: u64,
-    pub sent_requests: u64,
-    /// Samples in attempts that had to be repeated (each repeat counts again).
-    pub retried_samples: u64,
-    /// Samples dropped, by [`Reason::as_str`].
-    pub dropped: BTreeMap<String, u64>,
-    /// Unix milliseconds of the last 2xx.
-    pub last_success_ms: Option<i64>,
-    /// The wait before the next attempt, 0 when nothing is waiting (not persisted meaningfully).
-    #[serde(skip)]
-    pub backoff: Duration,
-}
-
-impl Stats {
-    pub fn dropped(&self, r: Reason) -> u64 {
-        self.dropped.get(r.as_str()).copied().unwrap_or(0)
-    }
-
-    fn drop_samples(&mut self, r: Reason, n: u64) {
-        *self.dropped.entry(r.as_str().to_string()).or_default() += n;
-    }
-
-    pub fn load(path: &Path) -> Stats {
-        std::fs::read(path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
-    }
-
-    fn save(&self, path: &Path) {
-        let write = || -> std::io::Result<()> {
-            let bytes = serde_json::to_vec(self).map_err(std::io::Error::other)?;
-            write_atomic(path, &[&bytes], Durability::Process)
-        };
-        if let Err(e) = write() {
-            warn!(file = %path.display(), error = %e, "cannot save delivery counters");
-        }
-    }
-}
 
 /// What the agent and the sender share.
 pub struct Shared {
@@ -169,31 +97,6 @@ pub struct Sender<T> {
     /// starting; a request already on the wire is left to finish (the caller bounds that with
     /// its grace period).
     stop: watch::Receiver<bool>,
-}
-
-/// Splits a request body into two, by series (or, for a single series, by samples, earlier
-/// ones first). `None` when it holds one sample.
-pub fn split(body: &[u8]) -> Option<[(Vec<u8>, u64); 2]> {
-    let raw = snap::raw::Decoder::new().decompress_vec(body).ok()?;
-    let mut req = WriteRequest::decode(raw.as_slice()).ok()?;
-    let (a, b) = if req.timeseries.len() >= 2 {
-        let tail = req.timeseries.split_off(req.timeseries.len() / 2);
-        (req.timeseries, tail)
-    } else {
-        let mut ts = req.timeseries.pop()?;
-        if ts.samples.len() < 2 {
-            return None;
-        }
-        let mut second = ts.clone();
-        second.samples = ts.samples.split_off(ts.samples.len() / 2);
-        (vec![ts], vec![second])
-    };
-    let enc = |timeseries: Vec<super::proto::TimeSeries>| {
-        let n = timeseries.iter().map(|t| t.samples.len() as u64).sum();
-        let raw = WriteRequest { timeseries }.encode_to_vec();
-        (snap::raw::Encoder::new().compress_vec(&raw).expect("in-memory snappy"), n)
-    };
-    Some([enc(a), enc(b)])
 }
 
 impl<T: Transport> Sender<T> {
@@ -388,8 +291,9 @@ async fn wait_stop(stop: &mut watch::Receiver<bool>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::delivery::client::{Response, RetryAfter, TransportError};
-    use crate::delivery::proto::{self, Label, Sample, TimeSeries};
+    use crate::delivery::client::{Response, TransportError};
+    use crate::delivery::proto::{self, Label, Sample, TimeSeries, WriteRequest};
+    use crate::delivery::retry::RetryAfter;
     use std::collections::VecDeque;
     use tokio::time::Instant;
 
@@ -548,17 +452,5 @@ mod tests {
         let (b, n) = body(1, 2);
         let tally = s.deliver(b, n).await.unwrap();
         assert_eq!(tally.dropped, vec![(Reason::TooLarge, 1), (Reason::TooLarge, 1)]);
-    }
-
-    #[test]
-    fn split_one_series_keeps_time_order() {
-        let (b, _) = body(1, 5);
-        let [(a, na), (c, nc)] = split(&b).unwrap();
-        assert_eq!((na, nc), (2, 3));
-        let ts = |b: &[u8]| {
-            proto::decode(b).unwrap().timeseries[0].samples.iter().map(|s| s.timestamp).collect::<Vec<_>>()
-        };
-        assert!(ts(&a).last() < ts(&c).first());
-        assert!(split(&body(1, 1).0).is_none());
     }
 }

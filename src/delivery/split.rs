@@ -1,0 +1,62 @@
+//! Halving a request body for a receiver that says it is too large (413): by series, or a single
+//! series by its samples, earlier ones first, so sending the halves in order keeps time order.
+
+use prost::Message;
+
+use super::proto::{TimeSeries, WriteRequest};
+
+/// Splits a request body into two, by series (or, for a single series, by samples, earlier
+/// ones first). `None` when it holds one sample.
+pub fn split(body: &[u8]) -> Option<[(Vec<u8>, u64); 2]> {
+    let raw = snap::raw::Decoder::new().decompress_vec(body).ok()?;
+    let mut req = WriteRequest::decode(raw.as_slice()).ok()?;
+    let (a, b) = if req.timeseries.len() >= 2 {
+        let tail = req.timeseries.split_off(req.timeseries.len() / 2);
+        (req.timeseries, tail)
+    } else {
+        let mut ts = req.timeseries.pop()?;
+        if ts.samples.len() < 2 {
+            return None;
+        }
+        let mut second = ts.clone();
+        second.samples = ts.samples.split_off(ts.samples.len() / 2);
+        (vec![ts], vec![second])
+    };
+    let enc = |timeseries: Vec<TimeSeries>| {
+        let n = timeseries.iter().map(|t| t.samples.len() as u64).sum();
+        let raw = WriteRequest { timeseries }.encode_to_vec();
+        (snap::raw::Encoder::new().compress_vec(&raw).expect("in-memory snappy"), n)
+    };
+    Some([enc(a), enc(b)])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::delivery::proto::{self, Label, Sample};
+
+    /// A body of `series` series of `samples` samples each, and its sample count.
+    fn body(series: usize, samples: usize) -> (Vec<u8>, u64) {
+        let timeseries = (0..series)
+            .map(|i| TimeSeries {
+                labels: vec![Label { name: "__name__".into(), value: format!("m{i}") }],
+                samples: (0..samples)
+                    .map(|t| Sample { timestamp: 1_700_000_000_000 + t as i64, value: t as f64 })
+                    .collect(),
+            })
+            .collect();
+        (proto::encode(&WriteRequest { timeseries }), (series * samples) as u64)
+    }
+
+    #[test]
+    fn split_one_series_keeps_time_order() {
+        let (b, _) = body(1, 5);
+        let [(a, na), (c, nc)] = split(&b).unwrap();
+        assert_eq!((na, nc), (2, 3));
+        let ts = |b: &[u8]| {
+            proto::decode(b).unwrap().timeseries[0].samples.iter().map(|s| s.timestamp).collect::<Vec<_>>()
+        };
+        assert!(ts(&a).last() < ts(&c).first());
+        assert!(split(&body(1, 1).0).is_none());
+    }
+}

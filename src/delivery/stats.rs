@@ -1,0 +1,79 @@
+//! The delivery counters (samples sent, retried, dropped by reason, last success), kept in
+//! `queue/stats.json` so they survive restarts. Rewritten (temp file, rename) after each batch,
+//! without a fsync: a power loss may cost the last increments (read as a counter reset by
+//! `increase()`), never a sample, and a fsync per batch was 5 % of a large cycle's CPU.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tracing::warn;
+
+use crate::util::fs::{write_atomic, Durability};
+
+/// Why samples were dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// The receiver refused the data (400, 409, 422).
+    Rejected,
+    /// 413 even for a single sample.
+    TooLarge,
+    /// The queue's size cap was reached; the oldest batches went.
+    QueueFull,
+    /// A queue file failed its checksum.
+    Corrupt,
+}
+
+impl Reason {
+    pub const ALL: [Reason; 4] = [Reason::Rejected, Reason::TooLarge, Reason::QueueFull, Reason::Corrupt];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Rejected => "rejected",
+            Reason::TooLarge => "too_large",
+            Reason::QueueFull => "queue_full",
+            Reason::Corrupt => "corrupt",
+        }
+    }
+}
+
+/// Delivery counters, persisted in `queue/stats.json`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Stats {
+    pub sent_samples: u64,
+    pub sent_requests: u64,
+    /// Samples in attempts that had to be repeated (each repeat counts again).
+    pub retried_samples: u64,
+    /// Samples dropped, by [`Reason::as_str`].
+    pub dropped: BTreeMap<String, u64>,
+    /// Unix milliseconds of the last 2xx.
+    pub last_success_ms: Option<i64>,
+    /// The wait before the next attempt, 0 when nothing is waiting (not persisted meaningfully).
+    #[serde(skip)]
+    pub backoff: Duration,
+}
+
+impl Stats {
+    pub fn dropped(&self, r: Reason) -> u64 {
+        self.dropped.get(r.as_str()).copied().unwrap_or(0)
+    }
+
+    pub(super) fn drop_samples(&mut self, r: Reason, n: u64) {
+        *self.dropped.entry(r.as_str().to_string()).or_default() += n;
+    }
+
+    pub fn load(path: &Path) -> Stats {
+        std::fs::read(path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
+    }
+
+    pub(super) fn save(&self, path: &Path) {
+        let write = || -> std::io::Result<()> {
+            let bytes = serde_json::to_vec(self).map_err(std::io::Error::other)?;
+            write_atomic(path, &[&bytes], Durability::Process)
+        };
+        if let Err(e) = write() {
+            warn!(file = %path.display(), error = %e, "cannot save delivery counters");
+        }
+    }
+}
