@@ -121,7 +121,7 @@ fn main() {
     // --- calc::report ---
     let t = per_call(|| {
         for j in &all_jobs {
-            std::hint::black_box(costpush::compute::report::report_from_file(
+            std::hint::black_box(costpush::compute::job::report_from_file(
                 j,
                 here,
                 &cfg.regions,

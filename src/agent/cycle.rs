@@ -12,7 +12,7 @@ use super::insights::{cycle_insights, idle_baseline, job_predictions, rebuild_hi
 use super::scan::{self, list_files, Scan};
 use super::state::{FileState, FileStatus, State};
 use super::Prepared;
-use crate::compute::report as calc;
+use crate::compute::job;
 use crate::config::Config;
 use crate::domain::Job;
 use crate::ingest::outside::{OutsideData, Resolution};
@@ -120,7 +120,7 @@ impl<'a> Cycle<'a> {
         let here = &cfg.regions[&cfg.region];
         let baseline = idle_baseline(cfg, &mut self.next, &jobs);
         self.stats.baseline = baseline;
-        let inputs = calc::Inputs {
+        let inputs = job::Inputs {
             here,
             regions: &cfg.regions,
             cores_without_samples: cfg.cores_without_cpu_samples,
@@ -128,11 +128,11 @@ impl<'a> Cycle<'a> {
             baseline,
         };
         let outside = self.outside;
-        let reports: Vec<calc::JobReport> = jobs
+        let reports: Vec<job::JobReport> = jobs
             .iter_mut()
             .map(|(j, m)| {
                 let window = (j.end_s - j.run_s, j.end_s);
-                let r = calc::report(j, *m, &|r| outside.intensity(r, window.0, window.1), &inputs);
+                let r = job::report(j, *m, &|r| outside.intensity(r, window.0, window.1), &inputs);
                 // The samples are integrated: only memory from here on.
                 j.power_watts = Vec::new();
                 j.cpu_cores = Vec::new();
@@ -141,7 +141,7 @@ impl<'a> Cycle<'a> {
             .collect();
         self.jobs_without_power += reports.iter().filter(|r| r.energy_j.is_none()).count();
         self.new_jobs += jobs.len();
-        let pairs: Vec<(&Job, &calc::JobReport)> = jobs.iter().map(|(j, _)| j).zip(reports.iter()).collect();
+        let pairs: Vec<(&Job, &job::JobReport)> = jobs.iter().map(|(j, _)| j).zip(reports.iter()).collect();
         let predictions =
             job_predictions(cfg, &mut self.next, &pairs, self.now_ms, &mut self.skipped, &mut self.model);
         let mut set = SeriesSet::default();

@@ -9,8 +9,9 @@ use tracing::info;
 
 use super::state::{ForecastCache, State};
 use crate::compute::history::{self, History, TrainingRow};
-use crate::compute::predict::{self, NoModel};
-use crate::compute::report as calc;
+use crate::compute::job;
+use crate::compute::power_model::{self, NoModel, PowerModel};
+use crate::compute::projection;
 use crate::config::Config;
 use crate::domain::Job;
 use crate::ingest::results;
@@ -50,11 +51,11 @@ pub(super) fn rebuild_history(cfg: &Config, files: &[PathBuf], state: &State, no
         jobs.extend(parsed.jobs.into_iter().filter(|j| state.jobs.contains(j.id) && seen.insert(j.id)));
     }
     // From the files' own samples: what a query API or the RAPL ring said then is not kept.
-    let reports: Vec<calc::JobReport> = jobs
+    let reports: Vec<job::JobReport> = jobs
         .iter()
-        .map(|j| calc::report_from_file(j, here, &cfg.regions, cfg.cores_without_cpu_samples))
+        .map(|j| job::report_from_file(j, here, &cfg.regions, cfg.cores_without_cpu_samples))
         .collect();
-    let pairs: Vec<(&Job, &calc::JobReport)> = jobs.iter().zip(&reports).collect();
+    let pairs: Vec<(&Job, &job::JobReport)> = jobs.iter().zip(&reports).collect();
     let mut h = History::new(cfg.forecast.bucket_seconds);
     h.add(&pairs, now_ms as f64 / 1000.0, cfg.forecast.history_buckets, cfg.predictions.max_jobs);
     // the buckets rebuilt were pushed before (or are past): start pushing from now on
@@ -64,7 +65,7 @@ pub(super) fn rebuild_history(cfg: &Config, files: &[PathBuf], state: &State, no
 }
 
 /// A power model fitted this cycle, or why there is none.
-pub(super) type Fitted = Result<predict::PowerModel, NoModel>;
+pub(super) type Fitted = Result<PowerModel, NoModel>;
 
 /// Adds a chunk's jobs to the history and predicts each one's power with the model fitted on
 /// the history as it now stands, which replaces `model` (kept as is when nothing was fitted:
@@ -72,7 +73,7 @@ pub(super) type Fitted = Result<predict::PowerModel, NoModel>;
 pub(super) fn job_predictions(
     cfg: &Config,
     next: &mut State,
-    pairs: &[(&Job, &calc::JobReport)],
+    pairs: &[(&Job, &job::JobReport)],
     now_ms: i64,
     skipped: &mut BTreeMap<&'static str, u64>,
     model: &mut Option<Fitted>,
@@ -88,7 +89,7 @@ pub(super) fn job_predictions(
     // The old fit (its design and factorisation) goes before the new one is made, not after.
     *model = None;
     let rows: Vec<TrainingRow> = h.jobs.iter().collect();
-    let fitted = model.insert(predict::power_model(&rows, cfg.predictions.min_jobs));
+    let fitted = model.insert(power_model::power_model(&rows, cfg.predictions.min_jobs));
     match fitted {
         Ok(m) => pairs
             .iter()
@@ -122,7 +123,7 @@ pub(super) fn cycle_insights(
     fitted: Option<Fitted>,
     now_ms: i64,
 ) -> Insights {
-    let mut ins = Insights { sigma2: predict::sigma2_name(cfg.forecast.sigma2), ..Insights::default() };
+    let mut ins = Insights { sigma2: cfg.forecast.sigma2.name(), ..Insights::default() };
     if !cfg.forecast.enabled && !cfg.predictions.enabled {
         return ins;
     }
@@ -134,7 +135,7 @@ pub(super) fn cycle_insights(
     if cfg.predictions.enabled {
         let fitted = fitted.unwrap_or_else(|| {
             let rows: Vec<TrainingRow> = h.jobs.iter().collect();
-            predict::power_model(&rows, cfg.predictions.min_jobs)
+            power_model::power_model(&rows, cfg.predictions.min_jobs)
         });
         match fitted {
             Ok(m) => {
@@ -181,7 +182,7 @@ pub(super) fn cycle_insights(
             .as_ref()
             .is_none_or(|c| c.bucket != current || (had_jobs && c.projections.iter().any(Result::is_err)));
         if fresh {
-            let projections = predict::project(h, now_s, &cfg.forecast);
+            let projections = projection::project(h, now_s, &cfg.forecast);
             for p in &projections {
                 if let Err(no) = p {
                     info!(quantity = no.quantity.as_str(), reason = %no.reason, "no projection yet");

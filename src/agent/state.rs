@@ -117,7 +117,8 @@ impl<'de> Deserialize<'de> for JobIds {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ForecastCache {
     pub bucket: i64,
-    pub projections: Vec<Result<crate::compute::predict::Projection, crate::compute::predict::NoProjection>>,
+    pub projections:
+        Vec<Result<crate::compute::projection::Projection, crate::compute::projection::NoProjection>>,
 }
 
 impl Default for State {

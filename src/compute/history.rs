@@ -14,7 +14,7 @@ use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
 
-use crate::compute::report::JobReport;
+use crate::compute::job::JobReport;
 use crate::compute::workload;
 use crate::domain::Job;
 
@@ -292,7 +292,7 @@ impl History {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compute::report as calc;
+    use crate::compute::job;
     use crate::domain::money::Currency;
     use crate::domain::RegionPricing;
     use crate::ingest::results::parse;
@@ -316,7 +316,7 @@ mod tests {
         let jobs = parse(json.as_bytes()).unwrap().jobs;
         let r = region();
         let all = BTreeMap::from([("r".to_string(), r.clone())]);
-        let reports = jobs.iter().map(|j| calc::report_from_file(j, &r, &all, 1.0)).collect();
+        let reports = jobs.iter().map(|j| job::report_from_file(j, &r, &all, 1.0)).collect();
         (jobs, reports)
     }
 

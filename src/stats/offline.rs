@@ -130,7 +130,7 @@ pub fn forecast(a: &ForecastArgs<'_>) -> Result<Value, String> {
         "converged": fit.converged,
         "n": fit.n_obs,
         "sigma2": fit.sigma2(a.sigma2),
-        "sigma2_convention": crate::compute::predict::sigma2_name(a.sigma2),
+        "sigma2_convention": a.sigma2.name(),
         "skipped": skipped.iter().map(|(m, e)| json!({"model": m, "reason": e.to_string()})).collect::<Vec<_>>(),
         "forecast": bands.iter().enumerate().map(|(h, b)| json!({
             "h": h + 1, "mean": b.mean, "lower_80": b.lower_80, "upper_80": b.upper_80,

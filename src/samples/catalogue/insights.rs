@@ -2,7 +2,7 @@
 
 use super::jobs::{predicted_samples, ENCODE_PREDICTED};
 use super::{cat, Host, Insights, ModelState};
-use crate::compute::predict::Projection;
+use crate::compute::projection::Projection;
 use crate::domain::Currency;
 use crate::samples::key::SortedLabels;
 use crate::samples::{Counters, SeriesSet};
@@ -92,7 +92,7 @@ fn projection_samples(
     now_ms: i64,
     set: &mut SeriesSet,
 ) {
-    use crate::compute::predict::Quantity;
+    use crate::compute::projection::Quantity;
     let q = p.quantity.as_str();
     let ql = cat(base, &[("quantity", q)]);
     set.add(

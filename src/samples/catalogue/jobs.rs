@@ -1,8 +1,8 @@
 //! The samples of each job: its gauges, its predictions and its share of the counters.
 
 use super::{base_labels, ms, Host};
-use crate::compute::predict::prediction_bounds;
-use crate::compute::report::JobReport;
+use crate::compute::job::JobReport;
+use crate::compute::power_model::prediction_bounds;
 use crate::domain::{Currency, Job, Rates, JOULES_PER_KWH};
 use crate::samples::counters::JobCounters;
 use crate::samples::index::HashIndex;

@@ -20,8 +20,8 @@ pub use jobs::{build_jobs, Stamps};
 
 use super::{Counters, SeriesSet};
 use crate::compute::history::Bucket;
-use crate::compute::predict::{NoProjection, Projection};
-use crate::compute::report::JobReport;
+use crate::compute::job::JobReport;
+use crate::compute::projection::{NoProjection, Projection};
 use crate::domain::{Currency, Job, RateBook, Rates, RegionPricing};
 use crate::stats::regress::Prediction;
 

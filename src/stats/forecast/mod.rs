@@ -170,6 +170,16 @@ pub enum Sigma2 {
     Mle,
 }
 
+impl Sigma2 {
+    /// The convention as the `sigma2` label and the offline output name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Sigma2::Unbiased => "sse/(n-k)",
+            Sigma2::Mle => "sse/n",
+        }
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod test_series {
     pub(crate) fn close(a: f64, b: f64, tol: f64) -> bool {

@@ -1,13 +1,12 @@
-//! Projections (Holt-Winters over the history's buckets) and power predictions (OLS over the
-//! history's jobs), as plain values ready to be turned into samples. Pure: history, clock and
+//! Projections: Holt-Winters over the history's buckets (cost, energy, CO2), with a 48-hour
+//! curve, totals over the next 24 h, 7 d and 30 d, and a backtest. Pure: history, clock and
 //! configuration in; results out.
 
 use serde::{Deserialize, Serialize};
 
-use crate::compute::history::{History, TrainingRow};
-use crate::config::{Encode, ForecastConfig};
-use crate::stats::forecast::{self, Band, FitOptions, Sigma2};
-use crate::stats::regress::{Design, Ols, Prediction, HIGH_CONDITION};
+use crate::compute::history::{Bucket, History};
+use crate::config::ForecastConfig;
+use crate::stats::forecast::{self, Band, FitOptions};
 
 /// What is projected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,7 +71,7 @@ pub const TOTALS: [(&str, u64); 3] = [("24h", 86_400), ("7d", 7 * 86_400), ("30d
 /// The curve reaches this far ahead (VictoriaMetrics drops samples beyond now + 2 days).
 pub const CURVE_SECONDS: i64 = 47 * 3600;
 
-fn value(q: Quantity, b: &crate::compute::history::Bucket) -> Option<f64> {
+fn value(q: Quantity, b: &Bucket) -> Option<f64> {
     if b.unknown {
         return None;
     }
@@ -85,7 +84,7 @@ fn value(q: Quantity, b: &crate::compute::history::Bucket) -> Option<f64> {
 
 /// Fits and projects every quantity from the complete buckets of the fit window.
 pub fn project(h: &History, now_s: f64, cfg: &ForecastConfig) -> Vec<Result<Projection, NoProjection>> {
-    let complete: Vec<(i64, &crate::compute::history::Bucket)> = h.complete(now_s).collect();
+    let complete: Vec<(i64, &Bucket)> = h.complete(now_s).collect();
     let window = &complete[complete.len().saturating_sub(cfg.fit_buckets)..];
     let bs = cfg.bucket_seconds as i64;
     let current = h.bucket_of(now_s);
@@ -157,132 +156,10 @@ fn backtest(y: &[Option<f64>], fit: &forecast::Fit, cfg: &ForecastConfig) -> Opt
     })
 }
 
-/// The power model and what describes it.
-pub struct PowerModel {
-    design: Design,
-    pub ols: Ols,
-    /// The encoder and preset seen most often (for what-if encodes that name none).
-    pub common_encoder: String,
-    pub common_preset: String,
-}
-
-/// Why there is no power model.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum NoModel {
-    /// Fewer training jobs than configured (label value "too_few_jobs").
-    TooFewJobs { have: usize, need: usize },
-    /// The least-squares fit failed (label value "fit_failed").
-    FitFailed(String),
-}
-
-const HEAD: [&str; 6] = ["pixel_rate", "bitrate_kbps", "fps", "encoder", "preset", "power_watts"];
-
-fn most_common<'a>(v: impl Iterator<Item = &'a str>) -> String {
-    let mut counts: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
-    for s in v {
-        *counts.entry(s).or_default() += 1;
-    }
-    counts.into_iter().max_by_key(|(_, c)| *c).map(|(s, _)| s.to_string()).unwrap_or_default()
-}
-
-/// Fits mean power on pixel rate, bitrate, fps, encoder and preset (one-hot), with an intercept.
-pub fn power_model(rows: &[TrainingRow<'_>], min_jobs: usize) -> Result<PowerModel, NoModel> {
-    if rows.len() < min_jobs {
-        return Err(NoModel::TooFewJobs { have: rows.len(), need: min_jobs });
-    }
-    let col = |f: fn(&TrainingRow) -> f64| rows.iter().map(f).collect::<Vec<f64>>();
-    let numeric = vec![
-        (HEAD[0].to_string(), col(|r| r.pixel_rate)),
-        (HEAD[1].to_string(), col(|r| r.bitrate_kbps)),
-        (HEAD[2].to_string(), col(|r| r.fps)),
-    ];
-    // Levels are prefixed so that they read as text even if every value looks like a number;
-    // each distinct value once (a model is fitted on thousands of rows, a few dozen values).
-    use std::collections::BTreeMap;
-    fn prefixed<'r>(prefix: &str, values: impl Iterator<Item = &'r str>) -> BTreeMap<&'r str, String> {
-        let mut m = BTreeMap::new();
-        for v in values {
-            m.entry(v).or_insert_with(|| format!("{prefix}{v}"));
-        }
-        m
-    }
-    let encs = prefixed("enc:", rows.iter().map(|r| r.encoder));
-    let presets = prefixed("preset:", rows.iter().map(|r| r.preset));
-    let text: Vec<(String, Vec<&str>)> = vec![
-        (HEAD[3].to_string(), rows.iter().map(|r| encs[r.encoder].as_str()).collect()),
-        (HEAD[4].to_string(), rows.iter().map(|r| presets[r.preset].as_str()).collect()),
-    ];
-    let mut design = Design::from_columns(numeric, text, col(|r| r.power_w)).map_err(NoModel::FitFailed)?;
-    let ols = design.fit().map_err(|e| NoModel::FitFailed(e.to_string()))?;
-    design.forget_data();
-    Ok(PowerModel {
-        design,
-        ols,
-        common_encoder: most_common(rows.iter().map(|r| r.encoder)),
-        common_preset: most_common(rows.iter().map(|r| r.preset)),
-    })
-}
-
-impl PowerModel {
-    pub fn ill_conditioned(&self) -> bool {
-        self.ols.condition_number > HIGH_CONDITION
-    }
-
-    pub fn rank_deficient(&self) -> bool {
-        !self.ols.dependent.is_empty()
-    }
-
-    /// Mean power and its 95 % bands for given features; `None` for an encoder or preset the
-    /// model has not seen.
-    pub fn predict(
-        &self,
-        pixel_rate: f64,
-        bitrate_kbps: f64,
-        fps: f64,
-        encoder: &str,
-        preset: &str,
-    ) -> Option<Prediction> {
-        let (enc, preset) = (format!("enc:{encoder}"), format!("preset:{preset}"));
-        let x = self.design.row_of(&[pixel_rate, bitrate_kbps, fps], &[&enc, &preset]).ok()?;
-        Some(self.ols.predict(&x, 0.95))
-    }
-
-    /// A what-if encode's prediction (its encoder and preset default to the common ones).
-    pub fn predict_encode(&self, e: &Encode) -> Option<Prediction> {
-        let rate = f64::from(e.width) * f64::from(e.height) * e.fps * f64::from(e.streams);
-        self.predict(
-            rate,
-            e.bitrate_kbps,
-            e.fps,
-            e.encoder.as_deref().unwrap_or(&self.common_encoder),
-            e.preset.as_deref().unwrap_or(&self.common_preset),
-        )
-    }
-}
-
-/// The prediction's bounds with their label values.
-pub fn prediction_bounds(p: &Prediction) -> [(&'static str, f64); 5] {
-    [
-        ("mean", p.mean),
-        ("ci_lower_95", p.mean_ci_lower),
-        ("ci_upper_95", p.mean_ci_upper),
-        ("pi_lower_95", p.obs_ci_lower),
-        ("pi_upper_95", p.obs_ci_upper),
-    ]
-}
-
-/// σ² convention in use (for documentation in metrics).
-pub fn sigma2_name(s: Sigma2) -> &'static str {
-    match s {
-        Sigma2::Unbiased => "sse/(n-k)",
-        Sigma2::Mle => "sse/n",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compute::history::Bucket;
+    use crate::stats::forecast::Sigma2;
 
     fn cfg() -> ForecastConfig {
         ForecastConfig {
@@ -341,41 +218,5 @@ mod tests {
         let h = history(0);
         let out = project(&h, 1000.0 * 3600.0, &cfg());
         assert!(out.iter().all(|p| matches!(p, Err(NoProjection { reason, .. }) if reason == "too_short")));
-    }
-
-    fn rows(n: usize) -> Vec<TrainingRow<'static>> {
-        (0..n)
-            .map(|i| {
-                let rate = [27_648_000.0, 62_208_000.0, 124_416_000.0, 248_832_000.0][i % 4];
-                let enc = ["x264", "x265"][i % 2];
-                TrainingRow {
-                    end_s: i as f64,
-                    pixel_rate: rate,
-                    bitrate_kbps: [2000.0, 4000.0, 6000.0][i % 3],
-                    fps: [30.0, 60.0][(i / 3) % 2],
-                    encoder: enc,
-                    preset: "fast",
-                    power_w: 20.0
-                        + rate * 2e-7
-                        + if enc == "x265" { 5.0 } else { 0.0 }
-                        + ((i * 37) % 7) as f64 * 0.1,
-                }
-            })
-            .collect()
-    }
-
-    #[test]
-    fn power_model_predicts_with_bands_and_reports_its_limits() {
-        assert_eq!(power_model(&rows(5), 20).err(), Some(NoModel::TooFewJobs { have: 5, need: 20 }));
-        let m = power_model(&rows(40), 20).unwrap();
-        // every job had preset "fast": its column is constant, no indicator; fine
-        assert!(m.ols.r2 > 0.99, "{}", m.ols.r2);
-        let p = m.predict(62_208_000.0, 4000.0, 30.0, "x265", "fast").unwrap();
-        assert!((p.mean - (20.0 + 62_208_000.0 * 2e-7 + 5.0 + 0.3)).abs() < 0.5, "{p:?}");
-        assert!(p.obs_ci_lower < p.mean_ci_lower && p.mean_ci_upper < p.obs_ci_upper);
-        assert!(m.predict(1.0, 1.0, 30.0, "never-seen", "fast").is_none());
-        let e = crate::config::default_encodes();
-        assert!(m.predict_encode(&e[1]).is_some(), "common encoder and preset fill in");
-        assert_eq!(m.common_preset, "fast");
     }
 }
