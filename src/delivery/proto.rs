@@ -22,3 +22,17 @@ pub fn encode(req: &WriteRequest) -> Vec<u8> {
         .compress_vec(&req.encode_to_vec())
         .expect("snappy block compression of an in-memory buffer cannot fail")
 }
+
+/// A body of `series` series (`m0`, `m1`, ...) of `samples` samples each, and its sample count.
+#[cfg(test)]
+pub(crate) fn test_body(series: usize, samples: usize) -> (Vec<u8>, u64) {
+    let timeseries = (0..series)
+        .map(|i| TimeSeries {
+            labels: vec![Label { name: "__name__".into(), value: format!("m{i}") }],
+            samples: (0..samples)
+                .map(|t| Sample { timestamp: 1_700_000_000_000 + t as i64, value: t as f64 })
+                .collect(),
+        })
+        .collect();
+    (encode(&WriteRequest { timeseries }), (series * samples) as u64)
+}

@@ -292,7 +292,7 @@ async fn wait_stop(stop: &mut watch::Receiver<bool>) {
 mod tests {
     use super::*;
     use crate::delivery::client::{Response, TransportError};
-    use crate::delivery::proto::{self, Label, Sample, TimeSeries, WriteRequest};
+    use crate::delivery::proto::{self, test_body};
     use crate::delivery::retry::RetryAfter;
     use std::collections::VecDeque;
     use tokio::time::Instant;
@@ -332,18 +332,6 @@ mod tests {
         }
     }
 
-    fn body(series: usize, samples: usize) -> (Vec<u8>, u64) {
-        let timeseries = (0..series)
-            .map(|i| TimeSeries {
-                labels: vec![Label { name: "__name__".into(), value: format!("m{i}") }],
-                samples: (0..samples)
-                    .map(|t| Sample { timestamp: 1_700_000_000_000 + t as i64, value: t as f64 })
-                    .collect(),
-            })
-            .collect();
-        (proto::encode(&WriteRequest { timeseries }), (series * samples) as u64)
-    }
-
     fn sender(
         t: Scripted,
         attempts: Option<u32>,
@@ -359,7 +347,7 @@ mod tests {
     async fn retry_after_seconds_is_waited_at_least() {
         let t = Scripted::new(vec![status(429, Some(RetryAfter::Seconds(7))), status(204, None)]);
         let (s, _stop, _dir) = sender(t, None);
-        let (b, n) = body(2, 3);
+        let (b, n) = test_body(2, 3);
         let start = Instant::now();
         let tally = s.deliver(b, n).await.unwrap();
         assert_eq!(tally.delivered, 6);
@@ -374,7 +362,7 @@ mod tests {
         let at = SystemTime::now() + Duration::from_secs(30);
         let t = Scripted::new(vec![status(503, Some(RetryAfter::Date(at))), status(204, None)]);
         let (s, _stop, _dir) = sender(t, None);
-        let (b, n) = body(1, 1);
+        let (b, n) = test_body(1, 1);
         let start = Instant::now();
         s.deliver(b, n).await.unwrap();
         let seen = s.transport.seen.lock().unwrap();
@@ -386,7 +374,7 @@ mod tests {
     async fn configuration_errors_keep_the_data_and_wait_the_maximum() {
         let t = Scripted::new(vec![status(401, None), status(404, None), status(204, None)]);
         let (s, _stop, _dir) = sender(t, None);
-        let (b, n) = body(1, 2);
+        let (b, n) = test_body(1, 2);
         let start = Instant::now();
         assert_eq!(s.deliver(b.clone(), n).await.unwrap().delivered, 2);
         let seen = s.transport.seen.lock().unwrap();
@@ -400,12 +388,12 @@ mod tests {
     async fn once_mode_gives_up_without_dropping() {
         let t = Scripted::new(vec![status(500, None)]);
         let (s, _stop, _dir) = sender(t, Some(3));
-        let (b, n) = body(1, 1);
+        let (b, n) = test_body(1, 1);
         assert!(matches!(s.deliver(b, n).await, Err(Undelivered::GaveUp(_))));
         assert_eq!(s.transport.seen.lock().unwrap().len(), 3);
         let t = Scripted::new(vec![status(403, None)]);
         let (s, _stop, _dir) = sender(t, Some(3));
-        let (b, n) = body(1, 1);
+        let (b, n) = test_body(1, 1);
         assert!(matches!(s.deliver(b, n).await, Err(Undelivered::GaveUp(_))));
         assert_eq!(
             s.transport.seen.lock().unwrap().len(),
@@ -418,7 +406,7 @@ mod tests {
     async fn a_stop_ends_a_backoff_wait_at_once() {
         let t = Scripted::new(vec![status(503, Some(RetryAfter::Seconds(3600)))]);
         let (s, stop, _dir) = sender(t, None);
-        let (b, n) = body(1, 1);
+        let (b, n) = test_body(1, 1);
         let start = Instant::now();
         let (r, _) = tokio::join!(s.deliver(b, n), async {
             tokio::time::sleep(Duration::from_secs(5)).await;
@@ -433,7 +421,7 @@ mod tests {
         let mut t = Scripted::new(vec![]);
         t.max_samples = Some(3);
         let (s, _stop, _dir) = sender(t, None);
-        let (b, n) = body(5, 2); // 10 samples in 5 series
+        let (b, n) = test_body(5, 2); // 10 samples in 5 series
         let tally = s.deliver(b, n).await.unwrap();
         assert_eq!(tally.delivered, 10);
         assert!(tally.dropped.is_empty());
@@ -449,7 +437,7 @@ mod tests {
         let mut t = Scripted::new(vec![]);
         t.max_samples = Some(0);
         let (s, _stop, _dir) = sender(t, None);
-        let (b, n) = body(1, 2);
+        let (b, n) = test_body(1, 2);
         let tally = s.deliver(b, n).await.unwrap();
         assert_eq!(tally.dropped, vec![(Reason::TooLarge, 1), (Reason::TooLarge, 1)]);
     }

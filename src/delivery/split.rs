@@ -33,30 +33,17 @@ pub fn split(body: &[u8]) -> Option<[(Vec<u8>, u64); 2]> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::delivery::proto::{self, Label, Sample};
-
-    /// A body of `series` series of `samples` samples each, and its sample count.
-    fn body(series: usize, samples: usize) -> (Vec<u8>, u64) {
-        let timeseries = (0..series)
-            .map(|i| TimeSeries {
-                labels: vec![Label { name: "__name__".into(), value: format!("m{i}") }],
-                samples: (0..samples)
-                    .map(|t| Sample { timestamp: 1_700_000_000_000 + t as i64, value: t as f64 })
-                    .collect(),
-            })
-            .collect();
-        (proto::encode(&WriteRequest { timeseries }), (series * samples) as u64)
-    }
+    use crate::delivery::proto::{self, test_body};
 
     #[test]
     fn split_one_series_keeps_time_order() {
-        let (b, _) = body(1, 5);
+        let (b, _) = test_body(1, 5);
         let [(a, na), (c, nc)] = split(&b).unwrap();
         assert_eq!((na, nc), (2, 3));
         let ts = |b: &[u8]| {
             proto::decode(b).unwrap().timeseries[0].samples.iter().map(|s| s.timestamp).collect::<Vec<_>>()
         };
         assert!(ts(&a).last() < ts(&c).first());
-        assert!(split(&body(1, 1).0).is_none());
+        assert!(split(&test_body(1, 1).0).is_none());
     }
 }
