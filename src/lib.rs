@@ -9,6 +9,6 @@ pub mod domain;
 pub mod ingest;
 pub mod samples;
 pub mod stats;
-pub mod util;
+mod util;
 
 pub use util::memory::tune_allocator;

@@ -50,7 +50,7 @@ pub struct Cycle<'a> {
 }
 
 impl<'a> Cycle<'a> {
-    pub fn new(
+    pub(crate) fn new(
         cfg: &'a Config,
         state: &'a State,
         outside: &'a OutsideData,
@@ -106,7 +106,7 @@ impl<'a> Cycle<'a> {
     }
 
     /// The samples of the next chunk of new jobs; `None` when every file has been read.
-    pub fn next_chunk(&mut self) -> Option<SeriesSet> {
+    pub(crate) fn next_chunk(&mut self) -> Option<SeriesSet> {
         if self.pos >= self.files.len() {
             return None;
         }
@@ -165,7 +165,7 @@ impl<'a> Cycle<'a> {
     }
 
     /// The cycle's own samples and every counter, and the state to commit.
-    pub fn finish(mut self) -> Prepared {
+    pub(crate) fn finish(mut self) -> Prepared {
         let cfg = self.cfg;
         let outside = self.outside;
         let mut insights =
@@ -205,7 +205,6 @@ impl<'a> Cycle<'a> {
         Prepared {
             set: built.set,
             next,
-            stats,
             new_jobs: self.new_jobs,
             jobs_without_power: self.jobs_without_power,
             too_old: built.too_old,

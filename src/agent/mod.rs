@@ -31,18 +31,16 @@ pub use once::{dry_run, once, OnceOutcome};
 pub use signals::shutdown_signal;
 
 use crate::agent::state::State;
-use crate::samples::catalogue::CycleStats;
 use crate::samples::SeriesSet;
 
 /// A cycle's samples and the state to commit once they are queued.
 pub struct Prepared {
     pub set: SeriesSet,
     pub next: State,
-    pub stats: CycleStats,
     pub new_jobs: usize,
-    pub jobs_without_power: usize,
-    pub too_old: u64,
-    pub too_new: u64,
+    pub(crate) jobs_without_power: usize,
+    pub(crate) too_old: u64,
+    pub(crate) too_new: u64,
 }
 
 /// What a cycle put in the queue.
@@ -54,6 +52,6 @@ pub struct Enqueued {
 }
 
 /// The queue directory inside the state directory.
-pub fn queue_dir(state_dir: &Path) -> PathBuf {
+pub(crate) fn queue_dir(state_dir: &Path) -> PathBuf {
     state_dir.join("queue")
 }

@@ -30,44 +30,44 @@ const FORMAT: u32 = 1;
 /// How the last read of a file ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum FileStatus {
+pub(crate) enum FileStatus {
     Ingested,
     Malformed,
     Incomplete,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FileState {
-    pub len: u64,
-    pub mtime_ns: i128,
-    pub hash: u64,
-    pub status: FileStatus,
+pub(crate) struct FileState {
+    pub(crate) len: u64,
+    pub(crate) mtime_ns: i128,
+    pub(crate) hash: u64,
+    pub(crate) status: FileStatus,
     /// Hashes of field problems already reported for this file, so each is logged once.
     #[serde(default)]
-    pub reported: BTreeSet<u64>,
+    pub(crate) reported: BTreeSet<u64>,
     /// A job in this version waits for an energy source: read it again next cycle.
     #[serde(default)]
-    pub deferred: bool,
+    pub(crate) deferred: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct State {
-    pub format: u32,
-    pub files: BTreeMap<PathBuf, FileState>,
+    pub(crate) format: u32,
+    pub(crate) files: BTreeMap<PathBuf, FileState>,
     pub jobs: JobIds,
-    pub counters: Counters,
+    pub(crate) counters: Counters,
     /// The first queue sequence number no committed cycle has used (see `queue`).
     #[serde(default)]
-    pub next_seq: u64,
+    pub(crate) next_seq: u64,
     /// Buckets and training jobs (derived: rebuilt from the results files when missing).
     #[serde(default)]
-    pub history: Option<crate::compute::history::History>,
+    pub(crate) history: Option<crate::compute::history::History>,
     /// The projections of the current bucket (recomputed when a new bucket starts).
     #[serde(default)]
-    pub forecast_cache: Option<ForecastCache>,
+    pub(crate) forecast_cache: Option<ForecastCache>,
     /// The idle power measured by the latest baseline scenario: (its end, Unix s; watts).
     #[serde(default)]
-    pub idle_baseline: Option<(f64, f64)>,
+    pub(crate) idle_baseline: Option<(f64, f64)>,
 }
 
 /// The identities of the jobs already pushed: a sorted list, 8 bytes a job (a `BTreeSet` took
@@ -77,7 +77,7 @@ pub struct State {
 pub struct JobIds(Vec<u64>);
 
 impl JobIds {
-    pub fn contains(&self, id: u64) -> bool {
+    pub(crate) fn contains(&self, id: u64) -> bool {
         self.0.binary_search(&id).is_ok()
     }
 
@@ -89,7 +89,8 @@ impl JobIds {
         self.0.is_empty()
     }
 
-    pub fn insert(&mut self, id: u64) {
+    #[cfg(test)]
+    pub(crate) fn insert(&mut self, id: u64) {
         if let Err(at) = self.0.binary_search(&id) {
             self.0.insert(at, id);
         }
@@ -115,9 +116,9 @@ impl<'de> Deserialize<'de> for JobIds {
 
 /// Projections computed at the start of a bucket, reused for the rest of it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ForecastCache {
-    pub bucket: i64,
-    pub projections:
+pub(crate) struct ForecastCache {
+    pub(crate) bucket: i64,
+    pub(crate) projections:
         Vec<Result<crate::compute::projection::Projection, crate::compute::projection::NoProjection>>,
 }
 
@@ -156,7 +157,7 @@ pub struct StateLock {
     _file: std::fs::File,
 }
 
-pub const LOCK_FILE: &str = "lock";
+pub(crate) const LOCK_FILE: &str = "lock";
 
 /// Takes the lock on `dir` (creating it), or fails at once if another process holds it.
 pub fn lock(dir: &Path) -> Result<StateLock, StateError> {

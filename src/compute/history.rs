@@ -20,27 +20,27 @@ use crate::domain::Job;
 
 /// Totals of one bucket, in the region's currency, joules and grams.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-pub struct Bucket {
-    pub cost: f64,
-    pub energy_j: f64,
-    pub co2_g: f64,
+pub(crate) struct Bucket {
+    pub(crate) cost: f64,
+    pub(crate) energy_j: f64,
+    pub(crate) co2_g: f64,
     /// A job in this bucket had no energy: its totals are not known.
-    pub unknown: bool,
+    pub(crate) unknown: bool,
 }
 
 /// One job with measured power, as the regression sees it (borrowed from [`Rows`]). Serialized
 /// as a row of the state file; read back through [`Rows`] (names may be escaped in JSON, so they
 /// are read as owned strings there).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct TrainingRow<'a> {
-    pub end_s: f64,
+pub(crate) struct TrainingRow<'a> {
+    pub(crate) end_s: f64,
     /// Pixels per second over every rendition and stream.
-    pub pixel_rate: f64,
-    pub bitrate_kbps: f64,
-    pub fps: f64,
-    pub encoder: &'a str,
-    pub preset: &'a str,
-    pub power_w: f64,
+    pub(crate) pixel_rate: f64,
+    pub(crate) bitrate_kbps: f64,
+    pub(crate) fps: f64,
+    pub(crate) encoder: &'a str,
+    pub(crate) preset: &'a str,
+    pub(crate) power_w: f64,
 }
 
 /// The training rows, newest last. A few encoder and preset names are shared by thousands of
@@ -49,7 +49,7 @@ pub struct TrainingRow<'a> {
 /// for every fit without allocating). Stored in the state as the rows themselves, names spelled
 /// out, as before.
 #[derive(Debug, Clone, Default)]
-pub struct Rows {
+pub(crate) struct Rows {
     rows: VecDeque<Row>,
     names: Vec<String>,
 }
@@ -66,16 +66,12 @@ struct Row {
 }
 
 impl Rows {
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.rows.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
-    }
-
     /// Oldest first.
-    pub fn iter(&self) -> impl Iterator<Item = TrainingRow<'_>> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = TrainingRow<'_>> {
         self.rows.iter().map(|r| TrainingRow {
             end_s: r.end_s,
             pixel_rate: r.pixel_rate,
@@ -87,7 +83,7 @@ impl Rows {
         })
     }
 
-    pub fn push(&mut self, r: TrainingRow<'_>) {
+    pub(crate) fn push(&mut self, r: TrainingRow<'_>) {
         let (encoder, preset) = (self.name(r.encoder), self.name(r.preset));
         let TrainingRow { end_s, pixel_rate, bitrate_kbps, fps, power_w, .. } = r;
         self.rows.push_back(Row { end_s, pixel_rate, bitrate_kbps, fps, power_w, encoder, preset });
@@ -160,19 +156,19 @@ impl<'de> Deserialize<'de> for Rows {
 
 /// Buckets and training rows.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct History {
-    pub bucket_seconds: u64,
+pub(crate) struct History {
+    pub(crate) bucket_seconds: u64,
     /// Index of `buckets[0]` (its start is `first × bucket_seconds` Unix seconds).
-    pub first: i64,
-    pub buckets: Vec<Bucket>,
-    pub jobs: Rows,
+    pub(crate) first: i64,
+    pub(crate) buckets: Vec<Bucket>,
+    pub(crate) jobs: Rows,
     /// Complete buckets up to (not including) this index have been pushed.
     #[serde(default)]
-    pub pushed_until: i64,
+    pub(crate) pushed_until: i64,
 }
 
 /// The features of a job, when it has all of them (`None` otherwise).
-pub fn features(job: &Job, r: &JobReport) -> Option<(f64, f64, f64, String, String)> {
+pub(crate) fn features(job: &Job, r: &JobReport) -> Option<(f64, f64, f64, String, String)> {
     let pixels = workload::pixels(job, r.streams)?;
     if r.run_s <= 0.0 {
         return None;
@@ -192,16 +188,16 @@ pub fn features(job: &Job, r: &JobReport) -> Option<(f64, f64, f64, String, Stri
 }
 
 impl History {
-    pub fn new(bucket_seconds: u64) -> History {
+    pub(crate) fn new(bucket_seconds: u64) -> History {
         History { bucket_seconds, ..History::default() }
     }
 
-    pub fn bucket_of(&self, t_s: f64) -> i64 {
+    pub(crate) fn bucket_of(&self, t_s: f64) -> i64 {
         (t_s / self.bucket_seconds as f64).floor() as i64
     }
 
     /// Index one past the last bucket held.
-    pub fn end(&self) -> i64 {
+    pub(crate) fn end(&self) -> i64 {
         self.first + self.buckets.len() as i64
     }
 
@@ -232,7 +228,13 @@ impl History {
     }
 
     /// Adds new jobs, and extends the buckets to the one holding `now_s` (quiet hours are zeros).
-    pub fn add(&mut self, jobs: &[(&Job, &JobReport)], now_s: f64, max_buckets: usize, max_jobs: usize) {
+    pub(crate) fn add(
+        &mut self,
+        jobs: &[(&Job, &JobReport)],
+        now_s: f64,
+        max_buckets: usize,
+        max_jobs: usize,
+    ) {
         let now_b = self.bucket_of(now_s);
         let oldest_kept = now_b - max_buckets as i64 + 1;
         for (job, r) in jobs {
@@ -279,7 +281,7 @@ impl History {
 
     /// The complete buckets (the one holding `now_s` is still filling), oldest first, with
     /// their indices.
-    pub fn complete(&self, now_s: f64) -> impl Iterator<Item = (i64, &Bucket)> {
+    pub(crate) fn complete(&self, now_s: f64) -> impl Iterator<Item = (i64, &Bucket)> {
         let now_b = self.bucket_of(now_s);
         self.buckets
             .iter()

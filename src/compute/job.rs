@@ -29,20 +29,20 @@ use crate::domain::{
 
 /// What every job of a cycle is computed with.
 #[derive(Debug, Clone, Copy)]
-pub struct Inputs<'a> {
+pub(crate) struct Inputs<'a> {
     /// The host's region.
-    pub here: &'a RegionPricing,
+    pub(crate) here: &'a RegionPricing,
     /// Every configured region, for the what-if.
-    pub regions: &'a BTreeMap<String, RegionPricing>,
+    pub(crate) regions: &'a BTreeMap<String, RegionPricing>,
     /// Cores billed per second when a job has no CPU samples.
-    pub cores_without_samples: f64,
-    pub embodied: Option<Embodied>,
-    pub baseline: Option<Baseline>,
+    pub(crate) cores_without_samples: f64,
+    pub(crate) embodied: Option<Embodied>,
+    pub(crate) baseline: Option<Baseline>,
 }
 
 /// How compute cost was measured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ComputeBasis {
+pub(crate) enum ComputeBasis {
     /// Integrated `cpu_usage_cores` samples.
     CpuSamples,
     /// Run time × configured cores (the file had no CPU samples).
@@ -50,7 +50,7 @@ pub enum ComputeBasis {
 }
 
 impl ComputeBasis {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             ComputeBasis::CpuSamples => "cpu_samples",
             ComputeBasis::WallTime => "wall_time",
@@ -60,15 +60,15 @@ impl ComputeBasis {
 
 /// Costs in one currency. `energy` and `total` are unknown when the energy is.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Cost {
-    pub energy: Option<f64>,
-    pub compute: f64,
-    pub total: Option<f64>,
+pub(crate) struct Cost {
+    pub(crate) energy: Option<f64>,
+    pub(crate) compute: f64,
+    pub(crate) total: Option<f64>,
 }
 
 impl Cost {
     /// The same costs multiplied by `factor` (a currency conversion).
-    pub fn scaled(self, factor: f64) -> Cost {
+    pub(crate) fn scaled(self, factor: f64) -> Cost {
         Cost {
             energy: self.energy.map(|e| e * factor),
             compute: self.compute * factor,
@@ -79,61 +79,61 @@ impl Cost {
 
 /// One job's costs and emissions had it run in another region.
 #[derive(Debug, Clone, PartialEq)]
-pub struct WhatIf {
-    pub region: String,
-    pub currency: Currency,
-    pub cost: Cost,
-    pub co2_g: Option<f64>,
-    pub intensity: Intensity,
+pub(crate) struct WhatIf {
+    pub(crate) region: String,
+    pub(crate) currency: Currency,
+    pub(crate) cost: Cost,
+    pub(crate) co2_g: Option<f64>,
+    pub(crate) intensity: Intensity,
 }
 
 /// Everything computed for one job.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobReport {
-    pub streams: u32,
-    pub run_s: f64,
+    pub(crate) streams: u32,
+    pub(crate) run_s: f64,
     /// Where the energy came from; `None` when it is unknown.
-    pub method: Option<EnergyMethod>,
-    pub mean_power_w: Option<f64>,
-    pub energy_j: Option<f64>,
+    pub(crate) method: Option<EnergyMethod>,
+    pub(crate) mean_power_w: Option<f64>,
+    pub(crate) energy_j: Option<f64>,
     /// Energy above the idle baseline, and the baseline's kind.
-    pub net_energy_j: Option<(f64, &'static str)>,
-    pub core_s: f64,
-    pub compute_basis: ComputeBasis,
+    pub(crate) net_energy_j: Option<(f64, &'static str)>,
+    pub(crate) core_s: f64,
+    pub(crate) compute_basis: ComputeBasis,
     /// In the job region's currency.
-    pub cost: Cost,
-    pub currency: Currency,
-    pub co2_g: Option<f64>,
+    pub(crate) cost: Cost,
+    pub(crate) currency: Currency,
+    pub(crate) co2_g: Option<f64>,
     /// The intensity behind `co2_g`.
-    pub intensity: Intensity,
+    pub(crate) intensity: Intensity,
     /// The host's embodied emissions attributed to the run, when configured.
-    pub embodied_co2_g: Option<f64>,
-    pub pixels: Option<f64>,
-    pub frames: Option<f64>,
-    pub vmaf: Option<f64>,
-    pub psnr_db: Option<f64>,
-    pub ssim: Option<f64>,
+    pub(crate) embodied_co2_g: Option<f64>,
+    pub(crate) pixels: Option<f64>,
+    pub(crate) frames: Option<f64>,
+    pub(crate) vmaf: Option<f64>,
+    pub(crate) psnr_db: Option<f64>,
+    pub(crate) ssim: Option<f64>,
     /// VMAF points per watt of mean power.
-    pub vmaf_per_watt: Option<f64>,
-    pub joules_per_frame: Option<f64>,
-    pub drop_ratio: Option<f64>,
+    pub(crate) vmaf_per_watt: Option<f64>,
+    pub(crate) joules_per_frame: Option<f64>,
+    pub(crate) drop_ratio: Option<f64>,
     /// VMAF-weighted pixels per joule: `vmaf/100 × pixels / energy`.
-    pub quality_pixels_per_joule: Option<f64>,
+    pub(crate) quality_pixels_per_joule: Option<f64>,
     /// Total cost per pixel, in the region's currency.
-    pub cost_per_pixel: Option<f64>,
+    pub(crate) cost_per_pixel: Option<f64>,
     /// One entry per configured region, the job's own included.
-    pub whatif: Vec<WhatIf>,
+    pub(crate) whatif: Vec<WhatIf>,
 }
 
 /// Energy and compute priced in one region.
-pub fn cost_in(energy_j: Option<f64>, core_s: f64, p: &RegionPricing) -> Cost {
+pub(crate) fn cost_in(energy_j: Option<f64>, core_s: f64, p: &RegionPricing) -> Cost {
     let energy = energy_j.map(|j| j / JOULES_PER_KWH * p.electricity_per_kwh);
     let compute = core_s / 3600.0 * p.compute_per_core_hour;
     Cost { energy, compute, total: energy.map(|e| e + compute) }
 }
 
 /// Grams CO2e of `energy_j` drawn from a grid of `g_per_kwh`.
-pub fn co2_grams(energy_j: f64, g_per_kwh: f64) -> f64 {
+pub(crate) fn co2_grams(energy_j: f64, g_per_kwh: f64) -> f64 {
     energy_j / JOULES_PER_KWH * g_per_kwh
 }
 
@@ -143,7 +143,7 @@ fn positive(x: Option<f64>) -> Option<f64> {
 
 /// Computes one job's report. `measured` is its mean power from the first source that covered
 /// it; `intensity` gives the grid intensity over its run in a region.
-pub fn report(
+pub(crate) fn report(
     job: &Job,
     measured: Option<Measured>,
     intensity: &dyn Fn(&RegionPricing) -> Intensity,

@@ -2,8 +2,8 @@
 //! and training jobs), the projections over the buckets and the power model over the jobs. Pure:
 //! plain data in and out, no I/O, no clock.
 
-pub mod history;
+pub(crate) mod history;
 pub mod job;
-pub mod power_model;
-pub mod projection;
-pub mod workload;
+pub(crate) mod power_model;
+pub(crate) mod projection;
+pub(crate) mod workload;

@@ -7,17 +7,17 @@ use crate::config::Encode;
 use crate::stats::regress::{Design, Ols, Prediction, HIGH_CONDITION};
 
 /// The power model and what describes it.
-pub struct PowerModel {
+pub(crate) struct PowerModel {
     design: Design,
-    pub ols: Ols,
+    pub(crate) ols: Ols,
     /// The encoder and preset seen most often (for what-if encodes that name none).
-    pub common_encoder: String,
-    pub common_preset: String,
+    pub(crate) common_encoder: String,
+    pub(crate) common_preset: String,
 }
 
 /// Why there is no power model.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum NoModel {
+pub(crate) enum NoModel {
     /// Fewer training jobs than configured (label value "too_few_jobs").
     TooFewJobs { have: usize, need: usize },
     /// The least-squares fit failed (label value "fit_failed").
@@ -35,7 +35,7 @@ fn most_common<'a>(v: impl Iterator<Item = &'a str>) -> String {
 }
 
 /// Fits mean power on pixel rate, bitrate, fps, encoder and preset (one-hot), with an intercept.
-pub fn power_model(rows: &[TrainingRow<'_>], min_jobs: usize) -> Result<PowerModel, NoModel> {
+pub(crate) fn power_model(rows: &[TrainingRow<'_>], min_jobs: usize) -> Result<PowerModel, NoModel> {
     if rows.len() < min_jobs {
         return Err(NoModel::TooFewJobs { have: rows.len(), need: min_jobs });
     }
@@ -73,17 +73,17 @@ pub fn power_model(rows: &[TrainingRow<'_>], min_jobs: usize) -> Result<PowerMod
 }
 
 impl PowerModel {
-    pub fn ill_conditioned(&self) -> bool {
+    pub(crate) fn ill_conditioned(&self) -> bool {
         self.ols.condition_number > HIGH_CONDITION
     }
 
-    pub fn rank_deficient(&self) -> bool {
+    pub(crate) fn rank_deficient(&self) -> bool {
         !self.ols.dependent.is_empty()
     }
 
     /// Mean power and its 95 % bands for given features; `None` for an encoder or preset the
     /// model has not seen.
-    pub fn predict(
+    pub(crate) fn predict(
         &self,
         pixel_rate: f64,
         bitrate_kbps: f64,
@@ -97,7 +97,7 @@ impl PowerModel {
     }
 
     /// A what-if encode's prediction (its encoder and preset default to the common ones).
-    pub fn predict_encode(&self, e: &Encode) -> Option<Prediction> {
+    pub(crate) fn predict_encode(&self, e: &Encode) -> Option<Prediction> {
         let rate = f64::from(e.width) * f64::from(e.height) * e.fps * f64::from(e.streams);
         self.predict(
             rate,
@@ -110,7 +110,7 @@ impl PowerModel {
 }
 
 /// The prediction's bounds with their label values.
-pub fn prediction_bounds(p: &Prediction) -> [(&'static str, f64); 5] {
+pub(crate) fn prediction_bounds(p: &Prediction) -> [(&'static str, f64); 5] {
     [
         ("mean", p.mean),
         ("ci_lower_95", p.mean_ci_lower),

@@ -10,7 +10,7 @@ use crate::stats::forecast::{self, Band, FitOptions};
 
 /// What is projected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Quantity {
+pub(crate) enum Quantity {
     /// Total cost, in the region's currency.
     Cost,
     EnergyJoules,
@@ -18,9 +18,9 @@ pub enum Quantity {
 }
 
 impl Quantity {
-    pub const ALL: [Quantity; 3] = [Quantity::Cost, Quantity::EnergyJoules, Quantity::Co2Grams];
+    pub(crate) const ALL: [Quantity; 3] = [Quantity::Cost, Quantity::EnergyJoules, Quantity::Co2Grams];
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Quantity::Cost => "cost",
             Quantity::EnergyJoules => "energy",
@@ -31,45 +31,45 @@ impl Quantity {
 
 /// Rolling-origin check of the chosen model: one-day-ahead forecasts from past origins.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Backtest {
-    pub origins: usize,
+pub(crate) struct Backtest {
+    pub(crate) origins: usize,
     /// Mean absolute error per bucket, in the quantity's unit.
-    pub mae: f64,
-    pub coverage_80: f64,
-    pub coverage_95: f64,
+    pub(crate) mae: f64,
+    pub(crate) coverage_80: f64,
+    pub(crate) coverage_95: f64,
 }
 
 /// The projection of one quantity.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Projection {
-    pub quantity: Quantity,
-    pub model: String,
-    pub alpha: f64,
-    pub beta: f64,
-    pub gamma: f64,
-    pub phi: f64,
-    pub sse: f64,
-    pub aicc: f64,
-    pub converged: bool,
+pub(crate) struct Projection {
+    pub(crate) quantity: Quantity,
+    pub(crate) model: String,
+    pub(crate) alpha: f64,
+    pub(crate) beta: f64,
+    pub(crate) gamma: f64,
+    pub(crate) phi: f64,
+    pub(crate) sse: f64,
+    pub(crate) aicc: f64,
+    pub(crate) converged: bool,
     /// Per bucket from the current one: (bucket start, Unix ms; band), within the next 48 h.
-    pub curve: Vec<(i64, Band)>,
+    pub(crate) curve: Vec<(i64, Band)>,
     /// Totals of the next 24 h, 7 days and 30 days (label values "24h", "7d", "30d").
-    pub totals: Vec<(String, Band)>,
-    pub backtest: Option<Backtest>,
+    pub(crate) totals: Vec<(String, Band)>,
+    pub(crate) backtest: Option<Backtest>,
 }
 
 /// Why a quantity has no projection.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NoProjection {
-    pub quantity: Quantity,
+pub(crate) struct NoProjection {
+    pub(crate) quantity: Quantity,
     /// Label value: "too_short".
-    pub reason: String,
+    pub(crate) reason: String,
 }
 
 /// The horizons of the projected totals, in seconds.
-pub const TOTALS: [(&str, u64); 3] = [("24h", 86_400), ("7d", 7 * 86_400), ("30d", 30 * 86_400)];
+pub(crate) const TOTALS: [(&str, u64); 3] = [("24h", 86_400), ("7d", 7 * 86_400), ("30d", 30 * 86_400)];
 /// The curve reaches this far ahead (VictoriaMetrics drops samples beyond now + 2 days).
-pub const CURVE_SECONDS: i64 = 47 * 3600;
+pub(crate) const CURVE_SECONDS: i64 = 47 * 3600;
 
 fn value(q: Quantity, b: &Bucket) -> Option<f64> {
     if b.unknown {
@@ -83,7 +83,11 @@ fn value(q: Quantity, b: &Bucket) -> Option<f64> {
 }
 
 /// Fits and projects every quantity from the complete buckets of the fit window.
-pub fn project(h: &History, now_s: f64, cfg: &ForecastConfig) -> Vec<Result<Projection, NoProjection>> {
+pub(crate) fn project(
+    h: &History,
+    now_s: f64,
+    cfg: &ForecastConfig,
+) -> Vec<Result<Projection, NoProjection>> {
     let complete: Vec<(i64, &Bucket)> = h.complete(now_s).collect();
     let window = &complete[complete.len().saturating_sub(cfg.fit_buckets)..];
     let bs = cfg.bucket_seconds as i64;

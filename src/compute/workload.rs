@@ -7,7 +7,7 @@ use crate::domain::Job;
 /// Only a whole number written directly before the word "stream(s)" counts, so
 /// `"10 Mbps Stream"` is one stream at 10 Mbps, not ten streams. `"single stream"` is 1, and so
 /// is any name that states no count.
-pub fn streams_from_name(name: &str) -> u32 {
+pub(crate) fn streams_from_name(name: &str) -> u32 {
     let words: Vec<&str> = name.split_whitespace().collect();
     for (i, w) in words.iter().enumerate() {
         if i == 0 || !w.to_lowercase().starts_with("stream") {
@@ -24,7 +24,7 @@ pub fn streams_from_name(name: &str) -> u32 {
 
 /// Pixels the job produced: the file's `pixels_processed` when given, else every rendition of the
 /// ladder (or the one resolution) × its frame rate × run time × streams.
-pub fn pixels(job: &Job, streams: u32) -> Option<f64> {
+pub(crate) fn pixels(job: &Job, streams: u32) -> Option<f64> {
     if let Some(p) = job.pixels_processed {
         return Some(p);
     }
@@ -43,7 +43,7 @@ pub fn pixels(job: &Job, streams: u32) -> Option<f64> {
 
 /// Frames the job produced: the file's `total_frames` when given, else frame rate × run time ×
 /// streams (the primary rendition's frames).
-pub fn frames(job: &Job, streams: u32) -> Option<f64> {
+pub(crate) fn frames(job: &Job, streams: u32) -> Option<f64> {
     job.total_frames.or_else(|| job.fps.map(|f| f * job.run_s * f64::from(streams)))
 }
 

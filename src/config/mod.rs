@@ -23,46 +23,45 @@ use crate::domain::{Currency, Embodied, EnergyMethod, Rates, RegionPricing};
 
 use raw::parse_sections;
 pub use raw::{parse, RawConfig};
-pub use remote_write::{Secret, RESERVED_LABELS};
-pub use validate::{check_schedule, normalize_schedule, system_hostname};
+pub(crate) use remote_write::Secret;
 
 /// The example configuration, embedded: its `regions` and `currencies` are the defaults.
-pub const EXAMPLE_CONFIG: &str = include_str!("../../config/costpush.example.yml");
+pub(crate) const EXAMPLE_CONFIG: &str = include_str!("../../config/costpush.example.yml");
 
 /// Default cron schedule: every 30 seconds (six fields, the first is seconds).
-pub const DEFAULT_SCHEDULE: &str = "*/30 * * * * *";
+pub(crate) const DEFAULT_SCHEDULE: &str = "*/30 * * * * *";
 /// Default results-file pattern.
-pub const DEFAULT_PATTERN: &str = "test_results_*.json";
+pub(crate) const DEFAULT_PATTERN: &str = "test_results_*.json";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Auth {
+pub(crate) enum Auth {
     None,
     Bearer(Secret),
     Basic { username: String, password: Secret },
 }
 
 #[derive(Debug, Clone, Default)]
-pub struct Tls {
+pub(crate) struct Tls {
     /// PEM bytes of an extra trusted CA.
-    pub ca_pem: Option<Vec<u8>>,
+    pub(crate) ca_pem: Option<Vec<u8>>,
     /// PEM bytes of the client certificate chain followed by its private key.
-    pub identity_pem: Option<Vec<u8>>,
+    pub(crate) identity_pem: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Clone)]
 pub struct RemoteWrite {
-    pub url: String,
-    pub timeout: std::time::Duration,
+    pub(crate) url: String,
+    pub(crate) timeout: std::time::Duration,
     pub max_samples_per_request: usize,
     /// Attempts per batch in `once` (the daemon retries until delivered).
-    pub max_attempts: u32,
-    pub min_backoff: std::time::Duration,
-    pub max_backoff: std::time::Duration,
+    pub(crate) max_attempts: u32,
+    pub(crate) min_backoff: std::time::Duration,
+    pub(crate) max_backoff: std::time::Duration,
     /// Cap on the queue's files; past it the oldest batches are dropped.
-    pub queue_max_bytes: u64,
-    pub extra_labels: BTreeMap<String, String>,
-    pub auth: Auth,
-    pub tls: Tls,
+    pub(crate) queue_max_bytes: u64,
+    pub(crate) extra_labels: BTreeMap<String, String>,
+    pub(crate) auth: Auth,
+    pub(crate) tls: Tls,
 }
 
 /// The checked configuration the agent runs on.
@@ -71,123 +70,123 @@ pub struct Config {
     pub host: String,
     pub region: String,
     pub cores_without_cpu_samples: f64,
-    pub results_dirs: Vec<PathBuf>,
-    pub pattern: glob::Pattern,
-    pub schedule: String,
-    pub state_dir: PathBuf,
-    pub target_retention: std::time::Duration,
+    pub(crate) results_dirs: Vec<PathBuf>,
+    pub(crate) pattern: glob::Pattern,
+    pub(crate) schedule: String,
+    pub(crate) state_dir: PathBuf,
+    pub(crate) target_retention: std::time::Duration,
     /// How long shutdown may take: a running cycle and a request on the wire get this long.
-    pub shutdown_grace: std::time::Duration,
+    pub(crate) shutdown_grace: std::time::Duration,
     pub remote_write: RemoteWrite,
-    pub reporting: Vec<Currency>,
-    pub rates: Rates,
+    pub(crate) reporting: Vec<Currency>,
+    pub(crate) rates: Rates,
     pub regions: BTreeMap<String, RegionPricing>,
-    pub forecast: ForecastConfig,
-    pub predictions: PredictionConfig,
-    pub energy: EnergyConfig,
-    pub ecb: Option<EcbConfig>,
-    pub carbon: CarbonConfig,
+    pub(crate) forecast: ForecastConfig,
+    pub(crate) predictions: PredictionConfig,
+    pub(crate) energy: EnergyConfig,
+    pub(crate) ecb: Option<EcbConfig>,
+    pub(crate) carbon: CarbonConfig,
 }
 
 #[derive(Debug, Clone)]
-pub struct QueryConfig {
+pub(crate) struct QueryConfig {
     /// Base URL of the API; `/api/v1/query_range` is appended.
-    pub url: String,
+    pub(crate) url: String,
     /// A PromQL expression giving watts.
-    pub expr: String,
-    pub step_seconds: f64,
-    pub timeout: std::time::Duration,
+    pub(crate) expr: String,
+    pub(crate) step_seconds: f64,
+    pub(crate) timeout: std::time::Duration,
     /// How long after a job's end its window is first queried (scrape and ingestion lag).
-    pub settle: std::time::Duration,
-    pub bearer: Option<Secret>,
+    pub(crate) settle: std::time::Duration,
+    pub(crate) bearer: Option<Secret>,
 }
 
 #[derive(Debug, Clone)]
-pub struct RaplConfig {
-    pub root: PathBuf,
-    pub interval: std::time::Duration,
+pub(crate) struct RaplConfig {
+    pub(crate) root: PathBuf,
+    pub(crate) interval: std::time::Duration,
     /// Readings further apart than this do not cover the time between them.
-    pub max_gap: std::time::Duration,
-    pub ring_readings: usize,
+    pub(crate) max_gap: std::time::Duration,
+    pub(crate) ring_readings: usize,
 }
 
 /// Idle power to subtract for net energy.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct BaselineConfig {
+pub(crate) struct BaselineConfig {
     /// Measure it from jobs whose scenario name contains "baseline" (any case).
-    pub from_scenarios: bool,
+    pub(crate) from_scenarios: bool,
     /// Configured watts, used until (or instead of) a measured baseline.
-    pub watts: Option<f64>,
+    pub(crate) watts: Option<f64>,
 }
 
 #[derive(Debug, Clone)]
-pub struct EnergyConfig {
+pub(crate) struct EnergyConfig {
     /// Tried in this order; the first that covers a job wins.
-    pub sources: Vec<EnergyMethod>,
+    pub(crate) sources: Vec<EnergyMethod>,
     /// How long a job may wait for a source that may still cover it.
-    pub wait: std::time::Duration,
-    pub query: Option<QueryConfig>,
-    pub rapl: Option<RaplConfig>,
-    pub baseline: BaselineConfig,
+    pub(crate) wait: std::time::Duration,
+    pub(crate) query: Option<QueryConfig>,
+    pub(crate) rapl: Option<RaplConfig>,
+    pub(crate) baseline: BaselineConfig,
 }
 
 /// ECB reference rates, from a file and/or fetched.
 #[derive(Debug, Clone, PartialEq)]
-pub struct EcbConfig {
-    pub file: Option<PathBuf>,
-    pub url: Option<String>,
-    pub fetch_every: std::time::Duration,
+pub(crate) struct EcbConfig {
+    pub(crate) file: Option<PathBuf>,
+    pub(crate) url: Option<String>,
+    pub(crate) fetch_every: std::time::Duration,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct CarbonConfig {
+pub(crate) struct CarbonConfig {
     /// Hourly intensity per zone (CSV or JSON); regions name their zone.
-    pub intensity_file: Option<PathBuf>,
-    pub embodied: Option<Embodied>,
+    pub(crate) intensity_file: Option<PathBuf>,
+    pub(crate) embodied: Option<Embodied>,
 }
 
 /// Holt-Winters projections of the host's cost, energy and CO2 per time bucket.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ForecastConfig {
-    pub enabled: bool,
-    pub bucket_seconds: u64,
+pub(crate) struct ForecastConfig {
+    pub(crate) enabled: bool,
+    pub(crate) bucket_seconds: u64,
     /// Seasonal period in buckets (24 for hourly buckets and a daily cycle).
-    pub period: usize,
+    pub(crate) period: usize,
     /// Buckets kept in the state.
-    pub history_buckets: usize,
+    pub(crate) history_buckets: usize,
     /// The most recent buckets used to fit.
-    pub fit_buckets: usize,
-    pub sigma2: crate::stats::forecast::Sigma2,
+    pub(crate) fit_buckets: usize,
+    pub(crate) sigma2: crate::stats::forecast::Sigma2,
 }
 
 /// One hypothetical encode whose power, energy, cost and CO2 are predicted.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Encode {
-    pub name: String,
-    pub width: u32,
-    pub height: u32,
-    pub fps: f64,
-    pub bitrate_kbps: f64,
-    pub streams: u32,
+pub(crate) struct Encode {
+    pub(crate) name: String,
+    pub(crate) width: u32,
+    pub(crate) height: u32,
+    pub(crate) fps: f64,
+    pub(crate) bitrate_kbps: f64,
+    pub(crate) streams: u32,
     /// `None`: the encoder seen most often in the training jobs.
-    pub encoder: Option<String>,
-    pub preset: Option<String>,
-    pub duration_seconds: f64,
+    pub(crate) encoder: Option<String>,
+    pub(crate) preset: Option<String>,
+    pub(crate) duration_seconds: f64,
 }
 
 /// The regression of job power on job features.
 #[derive(Debug, Clone, PartialEq)]
-pub struct PredictionConfig {
-    pub enabled: bool,
+pub(crate) struct PredictionConfig {
+    pub(crate) enabled: bool,
     /// Jobs with power needed before a model is fitted.
-    pub min_jobs: usize,
+    pub(crate) min_jobs: usize,
     /// Most recent jobs kept for training.
-    pub max_jobs: usize,
-    pub whatif: Vec<Encode>,
+    pub(crate) max_jobs: usize,
+    pub(crate) whatif: Vec<Encode>,
 }
 
 /// The default what-if encodes: 720p30 at 2 Mbps, 1080p30 at 4 Mbps, 1080p60 at 6 Mbps, 2160p30 at 15 Mbps.
-pub fn default_encodes() -> Vec<Encode> {
+pub(crate) fn default_encodes() -> Vec<Encode> {
     [
         ("720p30_2mbps", 1280, 720, 30.0, 2000.0),
         ("1080p30_4mbps", 1920, 1080, 30.0, 4000.0),
@@ -258,6 +257,7 @@ pub fn from_str(text: &str, base: &Path, overrides: &Overrides) -> Result<Config
 
 #[cfg(test)]
 mod tests {
+    use super::validate::{check_schedule, normalize_schedule};
     use super::*;
 
     fn validate(yaml: &str) -> Result<Config, ConfigErrors> {

@@ -13,197 +13,200 @@ use super::{ConfigErrors, EXAMPLE_CONFIG};
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
-    pub host: Option<RawHost>,
-    pub results: Option<RawResults>,
-    pub schedule: Option<String>,
-    pub state_dir: Option<PathBuf>,
-    pub target_retention_days: Option<f64>,
-    pub shutdown_grace_seconds: Option<f64>,
-    pub remote_write: Option<RawRemoteWrite>,
-    pub currencies: Option<RawCurrencies>,
+    pub(crate) host: Option<RawHost>,
+    pub(crate) results: Option<RawResults>,
+    pub(crate) schedule: Option<String>,
+    pub(crate) state_dir: Option<PathBuf>,
+    pub(crate) target_retention_days: Option<f64>,
+    pub(crate) shutdown_grace_seconds: Option<f64>,
+    pub(crate) remote_write: Option<RawRemoteWrite>,
+    pub(crate) currencies: Option<RawCurrencies>,
     /// Whether the compiled-in regions are kept beside the file's own (default true).
-    pub use_default_regions: Option<bool>,
-    pub forecast: Option<RawForecast>,
-    pub predictions: Option<RawPredictions>,
-    pub regions: Option<BTreeMap<String, RawRegion>>,
-    pub energy: Option<RawEnergy>,
-    pub carbon: Option<RawCarbon>,
+    pub(crate) use_default_regions: Option<bool>,
+    pub(crate) forecast: Option<RawForecast>,
+    pub(crate) predictions: Option<RawPredictions>,
+    pub(crate) regions: Option<BTreeMap<String, RawRegion>>,
+    pub(crate) energy: Option<RawEnergy>,
+    pub(crate) carbon: Option<RawCarbon>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawEnergy {
-    pub sources: Option<Vec<String>>,
-    pub wait_seconds: Option<f64>,
-    pub query: Option<RawQuery>,
-    pub rapl: Option<RawRapl>,
-    pub idle_baseline: Option<RawBaseline>,
+pub(crate) struct RawEnergy {
+    pub(crate) sources: Option<Vec<String>>,
+    pub(crate) wait_seconds: Option<f64>,
+    pub(crate) query: Option<RawQuery>,
+    pub(crate) rapl: Option<RawRapl>,
+    pub(crate) idle_baseline: Option<RawBaseline>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawQuery {
-    pub url: String,
-    pub expr: String,
-    pub step_seconds: Option<f64>,
-    pub timeout_seconds: Option<f64>,
-    pub settle_seconds: Option<f64>,
-    pub bearer_token_file: Option<PathBuf>,
+pub(crate) struct RawQuery {
+    pub(crate) url: String,
+    pub(crate) expr: String,
+    pub(crate) step_seconds: Option<f64>,
+    pub(crate) timeout_seconds: Option<f64>,
+    pub(crate) settle_seconds: Option<f64>,
+    pub(crate) bearer_token_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawRapl {
-    pub root: Option<PathBuf>,
-    pub interval_seconds: Option<f64>,
-    pub max_gap_seconds: Option<f64>,
-    pub ring_readings: Option<usize>,
+pub(crate) struct RawRapl {
+    pub(crate) root: Option<PathBuf>,
+    pub(crate) interval_seconds: Option<f64>,
+    pub(crate) max_gap_seconds: Option<f64>,
+    pub(crate) ring_readings: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawBaseline {
-    pub from_scenarios: Option<bool>,
-    pub watts: Option<f64>,
+pub(crate) struct RawBaseline {
+    pub(crate) from_scenarios: Option<bool>,
+    pub(crate) watts: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawEcb {
-    pub file: Option<PathBuf>,
-    pub url: Option<String>,
-    pub fetch_every_seconds: Option<f64>,
+pub(crate) struct RawEcb {
+    pub(crate) file: Option<PathBuf>,
+    pub(crate) url: Option<String>,
+    pub(crate) fetch_every_seconds: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawCarbon {
-    pub intensity_file: Option<PathBuf>,
-    pub embodied: Option<RawEmbodied>,
+pub(crate) struct RawCarbon {
+    pub(crate) intensity_file: Option<PathBuf>,
+    pub(crate) embodied: Option<RawEmbodied>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawEmbodied {
-    pub kg_co2e: f64,
-    pub lifespan_years: f64,
+pub(crate) struct RawEmbodied {
+    pub(crate) kg_co2e: f64,
+    pub(crate) lifespan_years: f64,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawForecast {
-    pub enabled: Option<bool>,
-    pub bucket_seconds: Option<u64>,
-    pub period: Option<usize>,
-    pub history_days: Option<f64>,
-    pub fit_days: Option<f64>,
-    pub sigma2: Option<String>,
+pub(crate) struct RawForecast {
+    pub(crate) enabled: Option<bool>,
+    pub(crate) bucket_seconds: Option<u64>,
+    pub(crate) period: Option<usize>,
+    pub(crate) history_days: Option<f64>,
+    pub(crate) fit_days: Option<f64>,
+    pub(crate) sigma2: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawPredictions {
-    pub enabled: Option<bool>,
-    pub min_jobs: Option<usize>,
-    pub max_jobs: Option<usize>,
-    pub whatif_encodes: Option<Vec<RawEncode>>,
+pub(crate) struct RawPredictions {
+    pub(crate) enabled: Option<bool>,
+    pub(crate) min_jobs: Option<usize>,
+    pub(crate) max_jobs: Option<usize>,
+    pub(crate) whatif_encodes: Option<Vec<RawEncode>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawEncode {
-    pub name: String,
-    pub width: u32,
-    pub height: u32,
-    pub fps: f64,
-    pub bitrate_kbps: f64,
-    pub streams: Option<u32>,
-    pub encoder: Option<String>,
-    pub preset: Option<String>,
-    pub duration_seconds: Option<f64>,
+pub(crate) struct RawEncode {
+    pub(crate) name: String,
+    pub(crate) width: u32,
+    pub(crate) height: u32,
+    pub(crate) fps: f64,
+    pub(crate) bitrate_kbps: f64,
+    pub(crate) streams: Option<u32>,
+    pub(crate) encoder: Option<String>,
+    pub(crate) preset: Option<String>,
+    pub(crate) duration_seconds: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawHost {
-    pub name: Option<String>,
-    pub region: Option<String>,
-    pub cores_without_cpu_samples: Option<f64>,
+pub(crate) struct RawHost {
+    pub(crate) name: Option<String>,
+    pub(crate) region: Option<String>,
+    pub(crate) cores_without_cpu_samples: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawResults {
-    pub dirs: Option<Vec<PathBuf>>,
-    pub pattern: Option<String>,
+pub(crate) struct RawResults {
+    pub(crate) dirs: Option<Vec<PathBuf>>,
+    pub(crate) pattern: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawRemoteWrite {
-    pub url: Option<String>,
-    pub timeout_seconds: Option<f64>,
-    pub max_samples_per_request: Option<usize>,
-    pub max_attempts: Option<u32>,
-    pub min_backoff_seconds: Option<f64>,
-    pub max_backoff_seconds: Option<f64>,
-    pub queue_max_bytes: Option<u64>,
-    pub extra_labels: Option<BTreeMap<String, String>>,
-    pub auth: Option<RawAuth>,
-    pub tls: Option<RawTls>,
+pub(crate) struct RawRemoteWrite {
+    pub(crate) url: Option<String>,
+    pub(crate) timeout_seconds: Option<f64>,
+    pub(crate) max_samples_per_request: Option<usize>,
+    pub(crate) max_attempts: Option<u32>,
+    pub(crate) min_backoff_seconds: Option<f64>,
+    pub(crate) max_backoff_seconds: Option<f64>,
+    pub(crate) queue_max_bytes: Option<u64>,
+    pub(crate) extra_labels: Option<BTreeMap<String, String>>,
+    pub(crate) auth: Option<RawAuth>,
+    pub(crate) tls: Option<RawTls>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawAuth {
-    pub bearer_token_file: Option<PathBuf>,
-    pub basic: Option<RawBasic>,
+pub(crate) struct RawAuth {
+    pub(crate) bearer_token_file: Option<PathBuf>,
+    pub(crate) basic: Option<RawBasic>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawBasic {
-    pub username: String,
-    pub password_file: PathBuf,
+pub(crate) struct RawBasic {
+    pub(crate) username: String,
+    pub(crate) password_file: PathBuf,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawTls {
-    pub ca_file: Option<PathBuf>,
-    pub cert_file: Option<PathBuf>,
-    pub key_file: Option<PathBuf>,
+pub(crate) struct RawTls {
+    pub(crate) ca_file: Option<PathBuf>,
+    pub(crate) cert_file: Option<PathBuf>,
+    pub(crate) key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawCurrencies {
-    pub reporting: Option<Vec<String>>,
-    pub rates: Option<RawRates>,
-    pub ecb: Option<RawEcb>,
+pub(crate) struct RawCurrencies {
+    pub(crate) reporting: Option<Vec<String>>,
+    pub(crate) rates: Option<RawRates>,
+    pub(crate) ecb: Option<RawEcb>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawRates {
-    pub date: String,
-    pub source: String,
-    pub per_eur: BTreeMap<String, f64>,
+pub(crate) struct RawRates {
+    pub(crate) date: String,
+    pub(crate) source: String,
+    pub(crate) per_eur: BTreeMap<String, f64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawRegion {
-    pub location: Option<String>,
-    pub currency: String,
-    pub electricity_price_per_kwh: f64,
-    pub electricity_price_source: Option<String>,
-    pub compute_price_per_core_hour: f64,
-    pub compute_price_source: Option<String>,
-    pub grid_intensity_g_per_kwh: f64,
-    pub grid_intensity_source: String,
-    pub grid_intensity_year: u32,
-    pub intensity_zone: Option<String>,
+pub(crate) struct RawRegion {
+    pub(crate) location: Option<String>,
+    pub(crate) currency: String,
+    pub(crate) electricity_price_per_kwh: f64,
+    // The two price sources are documentation in the file: accepted, not pushed.
+    #[allow(dead_code)]
+    pub(crate) electricity_price_source: Option<String>,
+    pub(crate) compute_price_per_core_hour: f64,
+    #[allow(dead_code)]
+    pub(crate) compute_price_source: Option<String>,
+    pub(crate) grid_intensity_g_per_kwh: f64,
+    pub(crate) grid_intensity_source: String,
+    pub(crate) grid_intensity_year: u32,
+    pub(crate) intensity_zone: Option<String>,
 }
 
 /// The top-level sections, in the order the example file gives them; each is a field of

@@ -10,7 +10,7 @@ use super::{Auth, Overrides, RemoteWrite, Tls};
 
 /// A secret read from a file. Its `Debug` never shows the value, so configs can be logged.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
+pub(crate) struct Secret(String);
 
 impl Secret {
     #[cfg(test)]
@@ -18,7 +18,7 @@ impl Secret {
         Secret(s.to_string())
     }
 
-    pub fn expose(&self) -> &str {
+    pub(crate) fn expose(&self) -> &str {
         &self.0
     }
 }
@@ -30,7 +30,7 @@ impl fmt::Debug for Secret {
 }
 
 /// Labels that costpush sets itself; `extra_labels` may not reuse them.
-pub const RESERVED_LABELS: &[&str] = &[
+pub(crate) const RESERVED_LABELS: &[&str] = &[
     "host",
     "region",
     "scenario",

@@ -293,7 +293,7 @@ pub(super) fn resolve(base: &Path, p: &Path) -> PathBuf {
 }
 
 /// This machine's host name, for when the config names none.
-pub fn system_hostname() -> Option<String> {
+pub(crate) fn system_hostname() -> Option<String> {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .or_else(|| std::env::var("HOSTNAME").ok())
@@ -302,7 +302,7 @@ pub fn system_hostname() -> Option<String> {
 }
 
 /// Accepts the usual five-field crontab form too: it gets a leading `0` seconds field.
-pub fn normalize_schedule(expr: &str) -> String {
+pub(crate) fn normalize_schedule(expr: &str) -> String {
     let expr = expr.trim();
     if expr.split_whitespace().count() == 5 {
         format!("0 {expr}")
@@ -312,7 +312,7 @@ pub fn normalize_schedule(expr: &str) -> String {
 }
 
 /// Checks a cron expression the way the scheduler will read it.
-pub fn check_schedule(expr: &str) -> Result<(), String> {
+pub(crate) fn check_schedule(expr: &str) -> Result<(), String> {
     tokio_cron_scheduler::Job::new_async(expr, |_, _| Box::pin(async {}))
         .map(|_| ())
         .map_err(|e| format!("not a valid cron expression ({e})"))

@@ -13,42 +13,42 @@ use crate::config::{Auth, RemoteWrite};
 
 /// Header names and values the remote-write 1.0 spec requires; users cannot override them.
 mod headers {
-    pub const CONTENT_ENCODING: &str = "snappy";
-    pub const CONTENT_TYPE: &str = "application/x-protobuf";
-    pub const VERSION_NAME: &str = "x-prometheus-remote-write-version";
-    pub const VERSION: &str = "0.1.0";
+    pub(crate) const CONTENT_ENCODING: &str = "snappy";
+    pub(crate) const CONTENT_TYPE: &str = "application/x-protobuf";
+    pub(crate) const VERSION_NAME: &str = "x-prometheus-remote-write-version";
+    pub(crate) const VERSION: &str = "0.1.0";
 }
 
 /// `User-Agent: costpush/<version>`.
-pub const USER_AGENT: &str = concat!("costpush/", env!("CARGO_PKG_VERSION"));
+pub(crate) const USER_AGENT: &str = concat!("costpush/", env!("CARGO_PKG_VERSION"));
 
 /// What one attempt got back.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Response {
-    pub status: u16,
-    pub retry_after: Option<RetryAfter>,
+pub(crate) struct Response {
+    pub(crate) status: u16,
+    pub(crate) retry_after: Option<RetryAfter>,
     /// At most 4 KiB of the receiver's explanation.
-    pub body: String,
+    pub(crate) body: String,
 }
 
 /// A request that got no HTTP answer (connection refused, reset, timeout, TLS failure).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TransportError(pub String);
+pub(crate) struct TransportError(pub String);
 
 /// Sends one request body. The production implementation is [`HttpTransport`]; tests use
 /// scripted ones.
-pub trait Transport: Send + Sync {
+pub(crate) trait Transport: Send + Sync {
     fn send(&self, body: Vec<u8>) -> impl Future<Output = Result<Response, TransportError>> + Send;
 }
 
 /// Remote write over HTTP(S) with the spec's headers, auth and TLS from the config.
-pub struct HttpTransport {
+pub(crate) struct HttpTransport {
     http: reqwest::Client,
     url: String,
 }
 
 impl HttpTransport {
-    pub fn new(cfg: &RemoteWrite) -> Result<HttpTransport, reqwest::Error> {
+    pub(crate) fn new(cfg: &RemoteWrite) -> Result<HttpTransport, reqwest::Error> {
         let mut h = HeaderMap::new();
         h.insert(CONTENT_ENCODING, HeaderValue::from_static(headers::CONTENT_ENCODING));
         h.insert(CONTENT_TYPE, HeaderValue::from_static(headers::CONTENT_TYPE));

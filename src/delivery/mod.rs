@@ -6,10 +6,10 @@
 //! that is too large, and [`sender`] delivers the queue's batches oldest first; [`stats`] are the
 //! delivery counters it keeps.
 
-pub mod client;
+pub(crate) mod client;
 pub mod proto;
-pub mod queue;
-pub mod retry;
-pub mod sender;
-pub mod split;
-pub mod stats;
+pub(crate) mod queue;
+pub(crate) mod retry;
+pub(crate) mod sender;
+pub(crate) mod split;
+pub(crate) mod stats;

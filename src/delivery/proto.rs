@@ -17,7 +17,7 @@ pub fn decode(body: &[u8]) -> Result<WriteRequest, String> {
 }
 
 /// A message as a request body: protobuf, then snappy block (never the framed format).
-pub fn encode(req: &WriteRequest) -> Vec<u8> {
+pub(crate) fn encode(req: &WriteRequest) -> Vec<u8> {
     snap::raw::Encoder::new()
         .compress_vec(&req.encode_to_vec())
         .expect("snappy block compression of an in-memory buffer cannot fail")

@@ -43,24 +43,24 @@ const HEADER: usize = 16;
 
 /// One batch on disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Entry {
-    pub seq: u64,
+pub(crate) struct Entry {
+    pub(crate) seq: u64,
     /// File size in bytes, header included.
-    pub bytes: u64,
-    pub samples: u64,
+    pub(crate) bytes: u64,
+    pub(crate) samples: u64,
 }
 
 /// What [`Queue::open`] found and cleaned up.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Recovery {
+pub(crate) struct Recovery {
     /// Batches of a cycle that never committed (deleted; that cycle is redone).
-    pub uncommitted: u64,
+    pub(crate) uncommitted: u64,
     /// Files that could not be read as batches (deleted).
-    pub corrupt: u64,
+    pub(crate) corrupt: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum QueueError {
+pub(crate) enum QueueError {
     #[error("queue {path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
     #[error("queue file {path} is corrupt: {why}")]
@@ -69,7 +69,7 @@ pub enum QueueError {
 
 /// The on-disk queue and an in-memory index of it (sequence, size, samples per batch).
 #[derive(Debug)]
-pub struct Queue {
+pub(crate) struct Queue {
     dir: PathBuf,
     max_bytes: u64,
     entries: VecDeque<Entry>,
@@ -85,7 +85,7 @@ fn name(seq: u64) -> String {
 impl Queue {
     /// Opens (creating) the queue in `dir`, removing what an uncommitted cycle left behind:
     /// temporary files and batches numbered `committed_next_seq` or above.
-    pub fn open(
+    pub(crate) fn open(
         dir: &Path,
         max_bytes: u64,
         committed_next_seq: u64,
@@ -125,7 +125,7 @@ impl Queue {
 
     /// Writes one batch durably (temp file, fsync, rename). It joins the index only through
     /// [`Queue::admit`], after the cycle has committed.
-    pub fn write(&self, seq: u64, body: &[u8], samples: u64) -> Result<Entry, QueueError> {
+    pub(crate) fn write(&self, seq: u64, body: &[u8], samples: u64) -> Result<Entry, QueueError> {
         let path = self.dir.join(name(seq));
         let io = |source| QueueError::Io { path: path.clone(), source };
         let len =
@@ -140,12 +140,12 @@ impl Queue {
     }
 
     /// Makes the renames of [`Queue::write`] durable.
-    pub fn sync_dir(&self) -> Result<(), QueueError> {
+    pub(crate) fn sync_dir(&self) -> Result<(), QueueError> {
         sync_dir(&self.dir).map_err(|source| QueueError::Io { path: self.dir.clone(), source })
     }
 
     /// Deletes batches written for a cycle that then failed to commit.
-    pub fn discard(&self, written: &[Entry]) {
+    pub(crate) fn discard(&self, written: &[Entry]) {
         for e in written {
             let _ = std::fs::remove_file(self.dir.join(name(e.seq)));
         }
@@ -153,7 +153,7 @@ impl Queue {
 
     /// Adds committed batches to the index, then enforces the size cap. Returns the batches
     /// dropped for space (oldest first).
-    pub fn admit(&mut self, written: Vec<Entry>) -> Result<Vec<Entry>, QueueError> {
+    pub(crate) fn admit(&mut self, written: Vec<Entry>) -> Result<Vec<Entry>, QueueError> {
         for e in written {
             self.bytes += e.bytes;
             self.entries.push_back(e);
@@ -173,14 +173,14 @@ impl Queue {
     }
 
     /// The oldest batch, marked as in flight.
-    pub fn take_front(&mut self) -> Option<Entry> {
+    pub(crate) fn take_front(&mut self) -> Option<Entry> {
         let e = *self.entries.front()?;
         self.in_flight = Some(e.seq);
         Some(e)
     }
 
     /// Reads a batch's body, checking its header and checksum.
-    pub fn read(&self, seq: u64) -> Result<Vec<u8>, QueueError> {
+    pub(crate) fn read(&self, seq: u64) -> Result<Vec<u8>, QueueError> {
         let path = self.dir.join(name(seq));
         let mut f =
             std::fs::File::open(&path).map_err(|source| QueueError::Io { path: path.clone(), source })?;
@@ -203,7 +203,7 @@ impl Queue {
     }
 
     /// Removes a batch that was delivered or refused (no-op if the cap already dropped it).
-    pub fn remove(&mut self, seq: u64) -> Result<(), QueueError> {
+    pub(crate) fn remove(&mut self, seq: u64) -> Result<(), QueueError> {
         if self.in_flight == Some(seq) {
             self.in_flight = None;
         }
@@ -216,12 +216,12 @@ impl Queue {
     }
 
     /// Clears the in-flight mark without removing (the send was abandoned).
-    pub fn release(&mut self) {
+    pub(crate) fn release(&mut self) {
         self.in_flight = None;
     }
 
     /// Size and number of the batch files in `dir`, read-only (for the dry run).
-    pub fn peek(dir: &Path) -> (u64, u64) {
+    pub(crate) fn peek(dir: &Path) -> (u64, u64) {
         let Ok(rd) = std::fs::read_dir(dir) else { return (0, 0) };
         rd.flatten()
             .filter(|e| e.file_name().to_str().is_some_and(|n| n.ends_with(".batch")))
@@ -229,15 +229,15 @@ impl Queue {
             .fold((0, 0), |(b, n), m| (b + m.len(), n + 1))
     }
 
-    pub fn bytes(&self) -> u64 {
+    pub(crate) fn bytes(&self) -> u64 {
         self.bytes
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
 }

@@ -18,18 +18,18 @@ use std::time::{Duration, SystemTime};
 use super::client::{Response, TransportError};
 
 /// Longest `Retry-After` honoured; a receiver asking for more is waited on for this long.
-pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+pub(crate) const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 
 /// A receiver's `Retry-After`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RetryAfter {
+pub(crate) enum RetryAfter {
     Seconds(u64),
     Date(SystemTime),
 }
 
 impl RetryAfter {
     /// Parses `120` or an HTTP-date (`Sun, 06 Nov 1994 08:49:37 GMT`).
-    pub fn parse(v: &str) -> Option<RetryAfter> {
+    pub(crate) fn parse(v: &str) -> Option<RetryAfter> {
         let v = v.trim();
         v.parse::<u64>()
             .ok()
@@ -38,7 +38,7 @@ impl RetryAfter {
     }
 
     /// How long to wait from `now`.
-    pub fn delay(self, now: SystemTime) -> Duration {
+    pub(crate) fn delay(self, now: SystemTime) -> Duration {
         let d = match self {
             RetryAfter::Seconds(s) => Duration::from_secs(s),
             RetryAfter::Date(t) => t.duration_since(now).unwrap_or_default(),
@@ -49,7 +49,7 @@ impl RetryAfter {
 
 /// What to do with a batch after one attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision {
+pub(crate) enum Decision {
     Delivered,
     /// Try again after at least `min_wait` (from `Retry-After`), and after the backoff.
     Retry {
@@ -64,7 +64,7 @@ pub enum Decision {
 }
 
 /// The decision for an attempt's outcome. Pure: `now` only converts an HTTP-date.
-pub fn decide(outcome: &Result<Response, TransportError>, now: SystemTime) -> Decision {
+pub(crate) fn decide(outcome: &Result<Response, TransportError>, now: SystemTime) -> Decision {
     let r = match outcome {
         Err(_) => return Decision::Retry { min_wait: None },
         Ok(r) => r,
@@ -80,16 +80,16 @@ pub fn decide(outcome: &Result<Response, TransportError>, now: SystemTime) -> De
 
 /// Backoff bounds.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Backoff {
-    pub min: Duration,
-    pub max: Duration,
+pub(crate) struct Backoff {
+    pub(crate) min: Duration,
+    pub(crate) max: Duration,
 }
 
 impl Backoff {
     /// Wait before retry number `attempt` (1-based): full jitter over the capped exponential
     /// `min · 2^(attempt−1)`, i.e. `jitter ×` that, with `jitter` drawn from [0, 1) by the caller.
     /// Never shorter than the receiver's `Retry-After`.
-    pub fn delay(&self, attempt: u32, jitter: f64, min_wait: Option<Duration>) -> Duration {
+    pub(crate) fn delay(&self, attempt: u32, jitter: f64, min_wait: Option<Duration>) -> Duration {
         let exp = self.min.saturating_mul(1u32 << attempt.saturating_sub(1).min(20)).min(self.max);
         exp.mul_f64(jitter.clamp(0.0, 1.0)).max(min_wait.unwrap_or_default())
     }

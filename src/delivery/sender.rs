@@ -21,15 +21,15 @@ use crate::delivery::queue::{Entry, Queue};
 
 /// What the agent and the sender share.
 pub struct Shared {
-    pub queue: Mutex<Queue>,
-    pub stats: Mutex<Stats>,
+    pub(crate) queue: Mutex<Queue>,
+    pub(crate) stats: Mutex<Stats>,
     /// Woken when a cycle adds batches.
-    pub wake: Notify,
+    pub(crate) wake: Notify,
     stats_path: PathBuf,
 }
 
 impl Shared {
-    pub fn new(queue: Queue, dir: &Path) -> Arc<Shared> {
+    pub(crate) fn new(queue: Queue, dir: &Path) -> Arc<Shared> {
         let stats_path = dir.join("stats.json");
         Arc::new(Shared {
             queue: Mutex::new(queue),
@@ -39,12 +39,12 @@ impl Shared {
         })
     }
 
-    pub fn stats(&self) -> Stats {
+    pub(crate) fn stats(&self) -> Stats {
         self.stats.lock().expect("stats lock").clone()
     }
 
     /// Counts samples dropped outside the sender (queue cap, corrupt files) and saves.
-    pub fn count_dropped(&self, r: Reason, samples: u64) {
+    pub(crate) fn count_dropped(&self, r: Reason, samples: u64) {
         let mut s = self.stats.lock().expect("stats lock");
         s.drop_samples(r, samples);
         s.save(&self.stats_path);
@@ -53,10 +53,10 @@ impl Shared {
 
 /// What became of one batch's samples.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Tally {
-    pub delivered: u64,
-    pub requests: u64,
-    pub dropped: Vec<(Reason, u64)>,
+pub(crate) struct Tally {
+    pub(crate) delivered: u64,
+    pub(crate) requests: u64,
+    pub(crate) dropped: Vec<(Reason, u64)>,
 }
 
 /// What a drain (the `once` mode) did.
@@ -65,12 +65,12 @@ pub struct Drained {
     pub batches: u64,
     pub delivered: u64,
     pub requests: u64,
-    pub dropped: u64,
+    pub(crate) dropped: u64,
 }
 
 /// Why a batch is still queued.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Undelivered {
+pub(crate) enum Undelivered {
     /// The `once` mode gave up (attempts used up, or a configuration error).
     GaveUp(String),
     /// Shutdown ended a backoff wait.
@@ -86,7 +86,7 @@ impl std::fmt::Display for Undelivered {
     }
 }
 
-pub struct Sender<T> {
+pub(crate) struct Sender<T> {
     transport: T,
     shared: Arc<Shared>,
     backoff: Backoff,
@@ -100,7 +100,7 @@ pub struct Sender<T> {
 }
 
 impl<T: Transport> Sender<T> {
-    pub fn new(
+    pub(crate) fn new(
         transport: T,
         shared: Arc<Shared>,
         backoff: Backoff,
@@ -193,7 +193,7 @@ impl<T: Transport> Sender<T> {
     }
 
     /// Delivers the oldest batch and records what became of it. `None` when the queue is empty.
-    pub async fn send_front(&self) -> Option<Result<Tally, Undelivered>> {
+    pub(crate) async fn send_front(&self) -> Option<Result<Tally, Undelivered>> {
         let (entry, body): (Entry, _) = {
             let mut q = self.shared.queue.lock().expect("queue lock");
             let e = q.take_front()?;
@@ -241,7 +241,7 @@ impl<T: Transport> Sender<T> {
 
     /// The `once` mode: sends until the queue is empty, or stops at the first batch that cannot
     /// be delivered now (it stays queued).
-    pub async fn drain(&self) -> Result<Drained, (Drained, Undelivered)> {
+    pub(crate) async fn drain(&self) -> Result<Drained, (Drained, Undelivered)> {
         let mut d = Drained::default();
         while let Some(r) = self.send_front().await {
             match r {
@@ -258,7 +258,7 @@ impl<T: Transport> Sender<T> {
     }
 
     /// The daemon: sends whatever is queued, oldest first, until `stop` turns true.
-    pub async fn run(&self) {
+    pub(crate) async fn run(&self) {
         let mut stop = self.stop.clone();
         loop {
             if *stop.borrow() {

@@ -1,15 +1,12 @@
 //! Halving a request body for a receiver that says it is too large (413): by series, or a single
 //! series by its samples, earlier ones first, so sending the halves in order keeps time order.
 
-use prost::Message;
-
-use super::proto::{TimeSeries, WriteRequest};
+use super::proto::{self, TimeSeries, WriteRequest};
 
 /// Splits a request body into two, by series (or, for a single series, by samples, earlier
 /// ones first). `None` when it holds one sample.
-pub fn split(body: &[u8]) -> Option<[(Vec<u8>, u64); 2]> {
-    let raw = snap::raw::Decoder::new().decompress_vec(body).ok()?;
-    let mut req = WriteRequest::decode(raw.as_slice()).ok()?;
+pub(crate) fn split(body: &[u8]) -> Option<[(Vec<u8>, u64); 2]> {
+    let mut req = proto::decode(body).ok()?;
     let (a, b) = if req.timeseries.len() >= 2 {
         let tail = req.timeseries.split_off(req.timeseries.len() / 2);
         (req.timeseries, tail)
@@ -24,8 +21,7 @@ pub fn split(body: &[u8]) -> Option<[(Vec<u8>, u64); 2]> {
     };
     let enc = |timeseries: Vec<TimeSeries>| {
         let n = timeseries.iter().map(|t| t.samples.len() as u64).sum();
-        let raw = WriteRequest { timeseries }.encode_to_vec();
-        (snap::raw::Encoder::new().compress_vec(&raw).expect("in-memory snappy"), n)
+        (proto::encode(&WriteRequest { timeseries }), n)
     };
     Some([enc(a), enc(b)])
 }

@@ -14,7 +14,7 @@ use crate::util::fs::{write_atomic, Durability};
 
 /// Why samples were dropped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reason {
+pub(crate) enum Reason {
     /// The receiver refused the data (400, 409, 422).
     Rejected,
     /// 413 even for a single sample.
@@ -26,9 +26,10 @@ pub enum Reason {
 }
 
 impl Reason {
-    pub const ALL: [Reason; 4] = [Reason::Rejected, Reason::TooLarge, Reason::QueueFull, Reason::Corrupt];
+    pub(crate) const ALL: [Reason; 4] =
+        [Reason::Rejected, Reason::TooLarge, Reason::QueueFull, Reason::Corrupt];
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Reason::Rejected => "rejected",
             Reason::TooLarge => "too_large",
@@ -40,22 +41,22 @@ impl Reason {
 
 /// Delivery counters, persisted in `queue/stats.json`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Stats {
-    pub sent_samples: u64,
-    pub sent_requests: u64,
+pub(crate) struct Stats {
+    pub(crate) sent_samples: u64,
+    pub(crate) sent_requests: u64,
     /// Samples in attempts that had to be repeated (each repeat counts again).
-    pub retried_samples: u64,
+    pub(crate) retried_samples: u64,
     /// Samples dropped, by [`Reason::as_str`].
-    pub dropped: BTreeMap<String, u64>,
+    pub(crate) dropped: BTreeMap<String, u64>,
     /// Unix milliseconds of the last 2xx.
-    pub last_success_ms: Option<i64>,
+    pub(crate) last_success_ms: Option<i64>,
     /// The wait before the next attempt, 0 when nothing is waiting (not persisted meaningfully).
     #[serde(skip)]
-    pub backoff: Duration,
+    pub(crate) backoff: Duration,
 }
 
 impl Stats {
-    pub fn dropped(&self, r: Reason) -> u64 {
+    pub(crate) fn dropped(&self, r: Reason) -> u64 {
         self.dropped.get(r.as_str()).copied().unwrap_or(0)
     }
 
@@ -63,7 +64,7 @@ impl Stats {
         *self.dropped.entry(r.as_str().to_string()).or_default() += n;
     }
 
-    pub fn load(path: &Path) -> Stats {
+    pub(crate) fn load(path: &Path) -> Stats {
         std::fs::read(path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
     }
 

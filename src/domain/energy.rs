@@ -17,7 +17,7 @@ use super::pricing::RegionPricing;
 
 /// Where a job's energy comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum EnergyMethod {
+pub(crate) enum EnergyMethod {
     /// `power_watts` samples in the results file.
     File,
     /// A Prometheus-compatible query API over the job's run window.
@@ -27,7 +27,7 @@ pub enum EnergyMethod {
 }
 
 impl EnergyMethod {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             EnergyMethod::File => "file",
             EnergyMethod::Query => "query",
@@ -38,14 +38,14 @@ impl EnergyMethod {
 
 /// A job's measured mean power and where it came from (`None`: no source covered it).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Measured {
-    pub method: EnergyMethod,
-    pub mean_power_w: f64,
+pub(crate) struct Measured {
+    pub(crate) method: EnergyMethod,
+    pub(crate) mean_power_w: f64,
 }
 
 impl Measured {
     /// From the file's `power_watts` samples, if there are any.
-    pub fn from_file(job: &Job) -> Option<Measured> {
+    pub(crate) fn from_file(job: &Job) -> Option<Measured> {
         mean_level(&job.power_watts, job.step_s.unwrap_or(1.0))
             .map(|w| Measured { method: EnergyMethod::File, mean_power_w: w })
     }
@@ -53,19 +53,19 @@ impl Measured {
 
 /// Grid intensity in force over a job's run in one region.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Intensity {
-    pub g_per_kwh: f64,
+pub(crate) struct Intensity {
+    pub(crate) g_per_kwh: f64,
     /// Time-weighted from hourly values (`true`) or the region's annual factor.
-    pub hourly: bool,
+    pub(crate) hourly: bool,
 }
 
 impl Intensity {
-    pub fn annual(r: &RegionPricing) -> Intensity {
+    pub(crate) fn annual(r: &RegionPricing) -> Intensity {
         Intensity { g_per_kwh: r.intensity_g_per_kwh, hourly: false }
     }
 
     /// Label value of `intensity_source`.
-    pub fn source(&self) -> &'static str {
+    pub(crate) fn source(&self) -> &'static str {
         if self.hourly {
             "hourly"
         } else {
@@ -76,20 +76,20 @@ impl Intensity {
 
 /// Idle power subtracted for net energy, and whether it was measured or configured.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Baseline {
-    pub watts: f64,
+pub(crate) struct Baseline {
+    pub(crate) watts: f64,
     /// Label value of `baseline`: "measured" or "configured".
-    pub kind: &'static str,
+    pub(crate) kind: &'static str,
 }
 
 /// Trapezoid integral of evenly spaced samples: `step · Σ (yᵢ + yᵢ₊₁)/2`. Zero for fewer than
 /// two samples.
-pub fn trapezoid(samples: &[f64], step: f64) -> f64 {
+pub(crate) fn trapezoid(samples: &[f64], step: f64) -> f64 {
     samples.windows(2).map(|w| (w[0] + w[1]) / 2.0 * step).sum()
 }
 
 /// Mean level of evenly spaced samples by the rule above, `None` with no samples.
-pub fn mean_level(samples: &[f64], step: f64) -> Option<f64> {
+pub(crate) fn mean_level(samples: &[f64], step: f64) -> Option<f64> {
     match samples.len() {
         0 => None,
         1 => Some(samples[0]),
@@ -98,7 +98,7 @@ pub fn mean_level(samples: &[f64], step: f64) -> Option<f64> {
 }
 
 /// `mean × duration`: joules from watts, core-seconds from cores.
-pub fn over_run(samples: &[f64], step: f64, run_seconds: f64) -> Option<f64> {
+pub(crate) fn over_run(samples: &[f64], step: f64, run_seconds: f64) -> Option<f64> {
     mean_level(samples, step).map(|m| m * run_seconds)
 }
 

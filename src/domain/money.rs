@@ -10,13 +10,13 @@ use std::fmt;
 
 /// An ISO 4217 code: three ASCII capital letters.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Currency([u8; 3]);
+pub(crate) struct Currency([u8; 3]);
 
 impl Currency {
-    pub const EUR: Currency = Currency(*b"EUR");
+    pub(crate) const EUR: Currency = Currency(*b"EUR");
 
     /// Accepts exactly three capital letters (so `usd` is refused rather than guessed).
-    pub fn parse(s: &str) -> Result<Currency, String> {
+    pub(crate) fn parse(s: &str) -> Result<Currency, String> {
         let b = s.as_bytes();
         if b.len() == 3 && b.iter().all(u8::is_ascii_uppercase) {
             Ok(Currency([b[0], b[1], b[2]]))
@@ -25,7 +25,7 @@ impl Currency {
         }
     }
 
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         // Only ASCII capitals are ever stored.
         std::str::from_utf8(&self.0).unwrap_or("???")
     }
@@ -45,36 +45,36 @@ impl fmt::Debug for Currency {
 
 /// A table of rates against EUR, valid as of one day.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Rates {
+pub(crate) struct Rates {
     per_eur: BTreeMap<Currency, f64>,
     /// The day the rates were published, as Unix seconds at 00:00 UTC.
-    pub date_unix: i64,
-    pub source: String,
+    pub(crate) date_unix: i64,
+    pub(crate) source: String,
 }
 
 impl Rates {
     /// `per_eur` holds units of each currency per 1 EUR; EUR itself is implied (1).
-    pub fn new(mut per_eur: BTreeMap<Currency, f64>, date_unix: i64, source: String) -> Rates {
+    pub(crate) fn new(mut per_eur: BTreeMap<Currency, f64>, date_unix: i64, source: String) -> Rates {
         per_eur.insert(Currency::EUR, 1.0);
         Rates { per_eur, date_unix, source }
     }
 
-    pub fn knows(&self, c: Currency) -> bool {
+    pub(crate) fn knows(&self, c: Currency) -> bool {
         self.per_eur.contains_key(&c)
     }
 
     /// Units of `c` per 1 EUR.
-    pub fn per_eur(&self, c: Currency) -> Option<f64> {
+    pub(crate) fn per_eur(&self, c: Currency) -> Option<f64> {
         self.per_eur.get(&c).copied()
     }
 
     /// Every (currency, units per EUR) pair, EUR included.
-    pub fn iter(&self) -> impl Iterator<Item = (Currency, f64)> + '_ {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (Currency, f64)> + '_ {
         self.per_eur.iter().map(|(c, r)| (*c, *r))
     }
 
     /// Converts `amount` from one currency to another through EUR; `None` if either is unknown.
-    pub fn convert(&self, amount: f64, from: Currency, to: Currency) -> Option<f64> {
+    pub(crate) fn convert(&self, amount: f64, from: Currency, to: Currency) -> Option<f64> {
         if from == to {
             return Some(amount);
         }
@@ -86,20 +86,20 @@ impl Rates {
 /// Days carry forward (weekends, holidays); before the first day, and for a currency a day does
 /// not quote, the configured fixed rates apply.
 #[derive(Debug, Clone, PartialEq)]
-pub struct RateBook {
-    pub fallback: Rates,
+pub(crate) struct RateBook {
+    pub(crate) fallback: Rates,
     days: BTreeMap<i64, Rates>,
 }
 
 impl RateBook {
     /// The configured fixed rates alone.
-    pub fn fixed(fallback: Rates) -> RateBook {
+    pub(crate) fn fixed(fallback: Rates) -> RateBook {
         RateBook { fallback, days: BTreeMap::new() }
     }
 
     /// Adds one day's rates, keeping only `wanted` currencies (the rest would only cost memory);
     /// those the day does not quote come from the fallback.
-    pub fn insert_day(
+    pub(crate) fn insert_day(
         &mut self,
         date_unix: i64,
         per_eur: &BTreeMap<Currency, f64>,
@@ -116,12 +116,12 @@ impl RateBook {
     }
 
     /// Days held (0: fixed rates only).
-    pub fn days(&self) -> usize {
+    pub(crate) fn days(&self) -> usize {
         self.days.len()
     }
 
     /// The rates in force at `t_s`, and whether they are a dated day's (`false`: the fallback).
-    pub fn at(&self, t_s: f64) -> (&Rates, bool) {
+    pub(crate) fn at(&self, t_s: f64) -> (&Rates, bool) {
         let day = (t_s / 86_400.0).floor() as i64 * 86_400;
         match self.days.range(..=day).next_back() {
             Some((_, r)) => (r, true),
@@ -130,7 +130,7 @@ impl RateBook {
     }
 
     /// The newest rates: the latest day's, else the fallback.
-    pub fn newest(&self) -> &Rates {
+    pub(crate) fn newest(&self) -> &Rates {
         self.days.values().next_back().unwrap_or(&self.fallback)
     }
 }

@@ -2,4 +2,4 @@
 
 pub mod outside;
 pub mod results;
-pub mod sources;
+pub(crate) mod sources;

@@ -110,18 +110,18 @@ pub struct BodyEncoder {
 impl BodyEncoder {
     /// Appends one series, from its encoded labels (see [`label_block`]), to the request being
     /// built (see [`BodyEncoder::finish`]).
-    pub fn push(&mut self, labels: &[u8], samples: &[(i64, f64)]) {
+    pub(crate) fn push(&mut self, labels: &[u8], samples: &[(i64, f64)]) {
         put_timeseries(&mut self.raw, labels, samples);
         self.pending += samples.len() as u64;
     }
 
     /// Samples pushed since the last [`BodyEncoder::finish`].
-    pub fn pending(&self) -> u64 {
+    pub(crate) fn pending(&self) -> u64 {
         self.pending
     }
 
     /// The compressed body of the series pushed since the last call (valid until the next).
-    pub fn finish(&mut self) -> &[u8] {
+    pub(crate) fn finish(&mut self) -> &[u8] {
         let n = self.compress_raw();
         self.raw.clear();
         self.pending = 0;

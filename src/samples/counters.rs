@@ -9,21 +9,23 @@
 use serde::{Deserialize, Serialize};
 
 use super::index::HashIndex;
-use super::key::{push_label, same, series_key, with_sorted, Labels};
+#[cfg(test)]
+use super::key::series_key;
+use super::key::{push_label, same, with_sorted, Labels};
 use super::series::SeriesSet;
 use crate::util::hash;
 
 /// Value and last stamp of one counter series.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct CounterState {
-    pub value: f64,
+pub(crate) struct CounterState {
+    pub(crate) value: f64,
     /// When it was last emitted; `None` for a counter created this cycle.
-    pub last_ms: Option<i64>,
+    pub(crate) last_ms: Option<i64>,
 }
 
 /// Every counter costpush keeps, persisted so they survive restarts.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Counters {
+pub(crate) struct Counters {
     /// In the order first used; stored sorted by labels.
     #[serde(with = "counter_list")]
     entries: Vec<(Labels, CounterState)>,
@@ -66,7 +68,7 @@ mod counter_list {
         ts_ms: Option<i64>,
     }
 
-    pub fn serialize<S: Serializer>(m: &[(Labels, CounterState)], s: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(m: &[(Labels, CounterState)], s: S) -> Result<S::Ok, S::Error> {
         let mut sorted: Vec<&(Labels, CounterState)> = m.iter().collect();
         sorted.sort_by(|a, b| a.0.cmp(&b.0));
         let v: Vec<Entry> = sorted
@@ -76,7 +78,9 @@ mod counter_list {
         v.serialize(s)
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<(Labels, CounterState)>, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Vec<(Labels, CounterState)>, D::Error> {
         let v: Vec<Entry> = Vec::deserialize(d)?;
         let mut out: BTreeMap<Labels, CounterState> = BTreeMap::new();
         for e in v {
@@ -151,7 +155,7 @@ impl Counters {
     /// Emits every counter at `now_ms` (each cycle, changed or not, so that `increase()` always
     /// finds recent samples). A new counter also gets a 0 one millisecond earlier. A clock that
     /// went back never makes a counter go back in time: its stamp moves to its last one + 1 ms.
-    pub fn emit(&mut self, out: &mut SeriesSet, now_ms: i64) {
+    pub(crate) fn emit(&mut self, out: &mut SeriesSet, now_ms: i64) {
         for (key, c) in self.entries.iter_mut() {
             let name = &key.iter().find(|(k, _)| k == "__name__").expect("a counter has a name").1;
             let labels: Vec<(&str, &str)> =
@@ -168,8 +172,9 @@ impl Counters {
         }
     }
 
+    #[cfg(test)]
     /// Current value of a counter, 0 if it does not exist yet.
-    pub fn value(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+    pub(crate) fn value(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
         let key = series_key(name, labels);
         self.entries.iter().find(|(l, _)| *l == key).map_or(0.0, |(_, c)| c.value)
     }

@@ -4,7 +4,7 @@
 //! per label: UTF-8 never holds those two bytes, so a key is split without escapes. Keys are
 //! what [`SeriesSet`](super::SeriesSet) and [`Counters`](super::Counters) find series by.
 
-pub type Labels = Vec<(String, String)>;
+pub(crate) type Labels = Vec<(String, String)>;
 pub(super) fn push_label(key: &mut Vec<u8>, k: &str, v: &str) {
     push_pair(key, k.as_bytes(), v.as_bytes());
 }
@@ -126,10 +126,10 @@ where
 
 /// Labels sorted by name, each name once, none empty and no `__name__`: the part of a series
 /// key shared by every sample of a job, sorted once (see [`SeriesSet::add_to`]).
-pub struct SortedLabels<'a>(pub(super) Vec<(&'a str, &'a str)>);
+pub(crate) struct SortedLabels<'a>(pub(super) Vec<(&'a str, &'a str)>);
 
 impl<'a> SortedLabels<'a> {
-    pub fn new(labels: &[(&'a str, &'a str)]) -> SortedLabels<'a> {
+    pub(crate) fn new(labels: &[(&'a str, &'a str)]) -> SortedLabels<'a> {
         let mut v: Vec<(&str, &str)> =
             labels.iter().filter(|(k, v)| !v.is_empty() && *k != "__name__").copied().collect();
         v.sort_by(|a, b| a.0.cmp(b.0));
@@ -199,8 +199,9 @@ pub(super) fn same(a: &Labels, b: &[(&str, &str)]) -> bool {
     a.len() == b.len() && a.iter().zip(b).all(|((k1, v1), (k2, v2))| k1 == k2 && v1 == v2)
 }
 
+#[cfg(test)]
 /// The identity of a series: `__name__` plus the labels, sorted by name, each name once (a
 /// repeated name keeps the later value), labels with empty values dropped.
-pub fn series_key(name: &str, labels: &[(&str, &str)]) -> Labels {
+pub(crate) fn series_key(name: &str, labels: &[(&str, &str)]) -> Labels {
     with_sorted(name, labels, |l| l.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
 }

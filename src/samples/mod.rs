@@ -11,6 +11,5 @@ mod series;
 mod text;
 
 pub use body::BodyEncoder;
-pub use counters::{CounterState, Counters};
-pub use key::{series_key, Labels, SortedLabels};
+pub(crate) use counters::Counters;
 pub use series::{GroupId, Series, SeriesSet};

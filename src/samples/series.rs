@@ -63,19 +63,19 @@ pub struct GroupId(u32);
 /// One series ready for the wire: sorted labels including `__name__`, samples in time order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Series {
-    pub labels: Labels,
-    pub samples: Vec<(i64, f64)>,
+    pub(crate) labels: Labels,
+    pub(crate) samples: Vec<(i64, f64)>,
 }
 
 impl SeriesSet {
     /// Adds a sample to the series [`series_key`] names; NaN and ±Inf are counted, not added.
-    pub fn add(&mut self, name: &str, labels: &[(&str, &str)], ts_ms: i64, value: f64) {
+    pub(crate) fn add(&mut self, name: &str, labels: &[(&str, &str)], ts_ms: i64, value: f64) {
         self.add_to(name, &SortedLabels::new(labels), &[], ts_ms, value);
     }
 
     /// [`SeriesSet::add`] with the labels `base` (sorted once for many samples) plus `extra`
     /// (a later value wins over an earlier one with the same name, as in `add`).
-    pub fn add_to(
+    pub(crate) fn add_to(
         &mut self,
         name: &str,
         base: &SortedLabels<'_>,
@@ -89,7 +89,7 @@ impl SeriesSet {
 
     /// The group of series that share the labels `base` (created if new); its next series
     /// is expected to be its first (see [`SeriesSet::add_in`]).
-    pub fn group(&mut self, base: &SortedLabels<'_>) -> GroupId {
+    pub(crate) fn group(&mut self, base: &SortedLabels<'_>) -> GroupId {
         let mut key = std::mem::take(&mut self.scratch);
         key.clear();
         for (k, v) in &base.0 {
@@ -145,13 +145,13 @@ impl SeriesSet {
     }
 
     /// The labels of group `g`, in key format (a stable identity of the label set).
-    pub fn group_key(&self, g: GroupId) -> &[u8] {
+    pub(crate) fn group_key(&self, g: GroupId) -> &[u8] {
         &self.groups[g.0 as usize].key
     }
 
     /// Adds a sample to the series of group `g` named `name` with the labels `extra` (as in
     /// [`SeriesSet::add_to`]); NaN and ±Inf are counted, not added.
-    pub fn add_in(&mut self, g: GroupId, name: &str, extra: &[(&str, &str)], ts_ms: i64, value: f64) {
+    pub(crate) fn add_in(&mut self, g: GroupId, name: &str, extra: &[(&str, &str)], ts_ms: i64, value: f64) {
         if !value.is_finite() {
             self.non_finite += 1;
             return;
@@ -177,7 +177,7 @@ impl SeriesSet {
     }
 
     /// Adds every sample of `other` (for a cycle built in parts).
-    pub fn merge(&mut self, other: SeriesSet) {
+    pub(crate) fn merge(&mut self, other: SeriesSet) {
         let groups: Vec<u32> = other.groups.iter().map(|g| self.group_of_key(&g.key)).collect();
         let owns: Vec<u32> = other.owns.iter().map(|o| self.own_of_key(o)).collect();
         let series: Vec<u32> =
@@ -187,7 +187,7 @@ impl SeriesSet {
     }
 
     /// Values left out because they were NaN or infinite.
-    pub fn non_finite(&self) -> u64 {
+    pub(crate) fn non_finite(&self) -> u64 {
         self.non_finite
     }
 
@@ -196,13 +196,13 @@ impl SeriesSet {
     }
 
     /// Timestamps of every sample (for window checks).
-    pub fn timestamps(&self) -> impl Iterator<Item = i64> + '_ {
+    pub(crate) fn timestamps(&self) -> impl Iterator<Item = i64> + '_ {
         self.samples.iter().map(|s| s.ts_ms)
     }
 
     /// The series in a fixed order, each with samples sorted by time (see
     /// [`SeriesSet::into_sorted`]).
-    pub fn into_series(self) -> Vec<Series> {
+    pub(crate) fn into_series(self) -> Vec<Series> {
         let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
         let mut out = Vec::new();
         self.into_sorted().each(|labels, samples| {

@@ -10,7 +10,7 @@
 
 /// `X P = Q R` for an `n × p` matrix `X` (`n ≥ p`), Householder vectors stored below `R`.
 #[derive(Debug, Clone)]
-pub struct Qr {
+pub(crate) struct Qr {
     n: usize,
     p: usize,
     /// Column-major `n × p`: `R` on and above the diagonal, Householder vectors below.
@@ -18,15 +18,15 @@ pub struct Qr {
     /// Householder scalars.
     tau: Vec<f64>,
     /// Column `j` of `R` is column `perm[j]` of `X`.
-    pub perm: Vec<usize>,
+    pub(crate) perm: Vec<usize>,
     /// Columns judged independent (the leading `rank` of the pivoted order).
-    pub rank: usize,
+    pub(crate) rank: usize,
 }
 
 impl Qr {
     /// Factorises `x` (column-major, `n × p`). Columns whose remaining norm is below
     /// `rel_tol × ` the largest column norm count as dependent.
-    pub fn new(x: &[f64], n: usize, p: usize, rel_tol: f64) -> Qr {
+    pub(crate) fn new(x: &[f64], n: usize, p: usize, rel_tol: f64) -> Qr {
         assert_eq!(x.len(), n * p);
         assert!(n >= p, "least squares needs at least as many rows as columns");
         let mut a = x.to_vec();
@@ -79,12 +79,12 @@ impl Qr {
         Qr { n, p, a, tau, perm, rank }
     }
 
-    pub fn r(&self, i: usize, j: usize) -> f64 {
+    pub(crate) fn r(&self, i: usize, j: usize) -> f64 {
         self.a[i + j * self.n]
     }
 
     /// `Qᵀ y`.
-    pub fn qt(&self, y: &[f64]) -> Vec<f64> {
+    pub(crate) fn qt(&self, y: &[f64]) -> Vec<f64> {
         let n = self.n;
         let mut v = y.to_vec();
         for k in 0..self.p {
@@ -105,7 +105,7 @@ impl Qr {
     }
 
     /// Least-squares solution of `X b ≈ y`; coefficients of dependent columns are 0.
-    pub fn solve(&self, y: &[f64]) -> Vec<f64> {
+    pub(crate) fn solve(&self, y: &[f64]) -> Vec<f64> {
         let qty = self.qt(y);
         let r = self.rank;
         let mut z = vec![0.0; r];
@@ -124,7 +124,7 @@ impl Qr {
     }
 
     /// `‖R⁻ᵀ Pᵀ x‖²`, which is `xᵀ (XᵀX)⁻¹ x` on the independent columns.
-    pub fn quad_form(&self, x: &[f64]) -> f64 {
+    pub(crate) fn quad_form(&self, x: &[f64]) -> f64 {
         let r = self.rank;
         let mut w = vec![0.0; r];
         for i in 0..r {
@@ -138,7 +138,7 @@ impl Qr {
     }
 
     /// The leading `rank × rank` block of `R`, column-major.
-    pub fn r_block(&self) -> Vec<f64> {
+    pub(crate) fn r_block(&self) -> Vec<f64> {
         let r = self.rank;
         let mut m = vec![0.0; r * r];
         for j in 0..r {
@@ -150,10 +150,11 @@ impl Qr {
     }
 }
 
+#[cfg(test)]
 /// Least squares through the normal equations and a Cholesky factorisation: about five times
 /// cheaper than QR for tall matrices, but it squares the condition number. Only for inner loops
 /// whose answer is polished by [`Qr`] afterwards; `None` when `XᵀX` is not positive definite.
-pub fn solve_normal(x: &[f64], n: usize, p: usize, y: &[f64]) -> Option<Vec<f64>> {
+pub(crate) fn solve_normal(x: &[f64], n: usize, p: usize, y: &[f64]) -> Option<Vec<f64>> {
     let mut g = vec![0.0; p * p];
     let mut rhs = vec![0.0; p];
     for j in 0..p {
@@ -171,7 +172,7 @@ pub fn solve_normal(x: &[f64], n: usize, p: usize, y: &[f64]) -> Option<Vec<f64>
 /// rows one by one. The sums run over the rows in order, as in [`solve_normal`], so the answer is
 /// the same bit for bit; but the `p(p+1)/2` sums of a row are independent, so they vectorise.
 #[derive(Debug, Clone, Default)]
-pub struct NormalEquations {
+pub(crate) struct NormalEquations {
     p: usize,
     gram: Vec<f64>,
     rhs: Vec<f64>,
@@ -179,7 +180,7 @@ pub struct NormalEquations {
 
 impl NormalEquations {
     /// Starts over for `p` columns (keeping the buffers).
-    pub fn reset(&mut self, p: usize) {
+    pub(crate) fn reset(&mut self, p: usize) {
         self.p = p;
         // `Sum for f64` starts from −0.0; so do these sums
         self.gram.clear();
@@ -189,7 +190,7 @@ impl NormalEquations {
     }
 
     /// Adds the row `x` (length `p`) with the observation `y`.
-    pub fn add_row(&mut self, x: &[f64], y: f64) {
+    pub(crate) fn add_row(&mut self, x: &[f64], y: f64) {
         let p = self.p;
         for (j, &xj) in x.iter().enumerate() {
             self.rhs[j] += xj * y;
@@ -201,7 +202,7 @@ impl NormalEquations {
 
     /// The least-squares solution, as [`solve_normal`] gives it; `None` when `XᵀX` is not
     /// positive definite.
-    pub fn solve(&mut self) -> Option<Vec<f64>> {
+    pub(crate) fn solve(&mut self) -> Option<Vec<f64>> {
         cholesky_solve(&mut self.gram, self.rhs.clone(), self.p)
     }
 }
@@ -259,7 +260,7 @@ fn col_norm(a: &[f64], n: usize, j: usize, from: usize) -> f64 {
 
 /// Singular values of a small square matrix (column-major, `p × p`), largest first, by one-sided
 /// Jacobi rotations.
-pub fn singular_values(m: &[f64], p: usize) -> Vec<f64> {
+pub(crate) fn singular_values(m: &[f64], p: usize) -> Vec<f64> {
     let mut a = m.to_vec();
     for _sweep in 0..60 {
         let mut off = 0.0f64;

@@ -1,7 +1,7 @@
 //! Statistics: Holt-Winters forecasting, least squares, and the offline commands.
 
 pub mod forecast;
-pub mod linalg;
+pub(crate) mod linalg;
 pub mod offline;
-pub mod optim;
+pub(crate) mod optim;
 pub mod regress;

@@ -9,7 +9,7 @@ use crate::stats::forecast::{self, FitOptions, Params, Sigma2, Spec};
 use crate::stats::regress::Design;
 
 /// Reads a CSV file: a header row, then rows. Fields may be double-quoted (with `""` for a quote).
-pub fn read_csv(path: &Path) -> Result<(Vec<String>, Vec<Vec<String>>), String> {
+pub(crate) fn read_csv(path: &Path) -> Result<(Vec<String>, Vec<Vec<String>>), String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut rows = Vec::new();
     for (i, line) in text.lines().enumerate() {
@@ -50,7 +50,7 @@ fn split_csv_line(line: &str) -> Result<Vec<String>, String> {
 }
 
 /// Parses `alpha=0.3,beta=0.1,...`.
-pub fn parse_params(s: &str) -> Result<Params, String> {
+pub(crate) fn parse_params(s: &str) -> Result<Params, String> {
     let mut p = Params { alpha: f64::NAN, beta: 0.0, gamma: 0.0, phi: 1.0 };
     for part in s.split(',').filter(|x| !x.trim().is_empty()) {
         let (k, v) = part.split_once('=').ok_or_else(|| format!("{part:?}: expected name=value"))?;

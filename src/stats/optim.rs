@@ -1,7 +1,7 @@
 //! Derivative-free minimisation: Nelder–Mead.
 
 /// Nelder–Mead minimisation. Returns (best point, value, converged).
-pub fn nelder_mead(
+pub(crate) fn nelder_mead(
     f: &dyn Fn(&[f64]) -> f64,
     start: &[f64],
     step: f64,

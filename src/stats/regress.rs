@@ -10,7 +10,7 @@ use crate::stats::linalg::{singular_values, Qr};
 /// Columns whose scaled norm is this small relative to the largest are dependent.
 const RANK_TOL: f64 = 1e-10;
 /// Above this condition number (of the column-scaled design) a fit is flagged as ill-conditioned.
-pub const HIGH_CONDITION: f64 = 1e8;
+pub(crate) const HIGH_CONDITION: f64 = 1e8;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum OlsError {
@@ -25,24 +25,24 @@ pub enum OlsError {
 pub struct Ols {
     /// One per column of the design; 0 for a dependent column.
     pub coef: Vec<f64>,
-    pub n: usize,
+    pub(crate) n: usize,
     /// Columns in the design.
-    pub p: usize,
+    pub(crate) p: usize,
     /// Independent columns (the parameters actually estimated).
-    pub rank: usize,
+    pub(crate) rank: usize,
     /// Columns left out as linear combinations of others (dummy trap, constant features).
-    pub dependent: Vec<usize>,
-    pub df_resid: usize,
-    pub rss: f64,
+    pub(crate) dependent: Vec<usize>,
+    pub(crate) df_resid: usize,
+    pub(crate) rss: f64,
     /// `rss / df_resid`.
     pub sigma2: f64,
     pub r2: f64,
     pub adj_r2: f64,
     /// `sqrt(rss / n)`, in the target's unit.
-    pub rmse: f64,
+    pub(crate) rmse: f64,
     /// Ratio of the largest to the smallest singular value of the column-scaled design.
     pub condition_number: f64,
-    pub residuals: Vec<f64>,
+    pub(crate) residuals: Vec<f64>,
     qr: Qr,
     scale: Vec<f64>,
     x: Vec<f64>,
@@ -52,7 +52,7 @@ pub struct Ols {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Prediction {
     pub mean: f64,
-    pub mean_se: f64,
+    pub(crate) mean_se: f64,
     pub mean_ci_lower: f64,
     pub mean_ci_upper: f64,
     pub obs_ci_lower: f64,
@@ -156,7 +156,7 @@ impl Ols {
     /// Share of observations that fall inside their leave-one-out prediction interval at
     /// `level`. Closed form per row: residual `e/(1−h)`, variance without the row
     /// `(rss − e²/(1−h))/(df−1)`, half-width `t · s₍ᵢ₎ / √(1−h)`. `None` with df < 2.
-    pub fn loo_coverage(&self, level: f64) -> Option<f64> {
+    pub(crate) fn loo_coverage(&self, level: f64) -> Option<f64> {
         if self.df_resid < 2 {
             return None;
         }
@@ -240,7 +240,7 @@ impl Design {
     /// The same design as [`Design::from_rows`] over a table whose numeric columns come first
     /// and text columns after, given as values: no number is written out and read back.
     /// Numeric values must be finite.
-    pub fn from_columns<T: AsRef<str>>(
+    pub(crate) fn from_columns<T: AsRef<str>>(
         numeric: Vec<(String, Vec<f64>)>,
         text: Vec<(String, Vec<T>)>,
         y: Vec<f64>,
@@ -288,7 +288,7 @@ impl Design {
     }
 
     /// The design row of numeric and text values in the order of [`Design::from_columns`].
-    pub fn row_of(&self, numeric: &[f64], text: &[&str]) -> Result<Vec<f64>, String> {
+    pub(crate) fn row_of(&self, numeric: &[f64], text: &[&str]) -> Result<Vec<f64>, String> {
         let mut out = Vec::with_capacity(self.names.len());
         out.push(1.0);
         out.extend_from_slice(numeric);
@@ -304,7 +304,7 @@ impl Design {
 
     /// Drops the training data once fitted: [`Design::row_of`] and [`Design::names`] need only
     /// the columns and levels.
-    pub fn forget_data(&mut self) {
+    pub(crate) fn forget_data(&mut self) {
         self.x = Vec::new();
         self.y = Vec::new();
     }

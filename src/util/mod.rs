@@ -4,7 +4,7 @@
 
 pub(crate) mod fs;
 pub(crate) mod hash;
-pub(crate) mod memory;
+pub mod memory;
 pub(crate) mod time;
 
 /// An error and all its sources on one line (`outer: inner: root`), for logs and messages.

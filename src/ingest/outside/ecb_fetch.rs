@@ -14,7 +14,7 @@ use crate::ingest::sources::ecb::RateTable;
 use crate::util::fs::{write_atomic, Durability};
 
 /// Whether the fetched-rates cache is missing or older than the fetch interval.
-pub fn ecb_cache_stale(state_dir: &Path, every: Duration) -> bool {
+pub(crate) fn ecb_cache_stale(state_dir: &Path, every: Duration) -> bool {
     std::fs::metadata(state_dir.join(ECB_CACHE))
         .and_then(|m| m.modified())
         .ok()
@@ -24,7 +24,7 @@ pub fn ecb_cache_stale(state_dir: &Path, every: Duration) -> bool {
 
 /// Fetches the ECB rates from the configured URL and merges them into the cache in the state
 /// directory (temp file + rename). Returns the days fetched.
-pub async fn fetch_ecb(cfg: &EcbConfig, state_dir: &Path) -> Result<usize, String> {
+pub(crate) async fn fetch_ecb(cfg: &EcbConfig, state_dir: &Path) -> Result<usize, String> {
     let Some(url) = &cfg.url else { return Ok(0) };
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
@@ -49,7 +49,7 @@ pub async fn fetch_ecb(cfg: &EcbConfig, state_dir: &Path) -> Result<usize, Strin
 }
 
 /// Fetches now if the cache is stale, then every `fetch_every`, until `stop` turns true.
-pub async fn ecb_fetch_loop(
+pub(crate) async fn ecb_fetch_loop(
     cfg: EcbConfig,
     state_dir: PathBuf,
     tallies: Arc<Tallies>,

@@ -12,7 +12,7 @@ use crate::ingest::sources::{query, rapl};
 
 /// What a source said about a job.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Resolution {
+pub(crate) enum Resolution {
     Measured(Measured),
     /// A source may still cover the job: take it in a later cycle.
     Wait,
@@ -23,7 +23,7 @@ pub enum Resolution {
 impl OutsideData {
     /// Asks the configured sources, in order, for a job's mean power. Misses are counted in
     /// `misses` (method, reason) only when the job is decided, not while it waits.
-    pub fn resolve(
+    pub(crate) fn resolve(
         &self,
         cfg: &Config,
         job: &Job,
@@ -109,7 +109,7 @@ fn decided(
 ///
 /// The request runs on a thread of its own with a blocking client, so it works the same from
 /// the daemon's runtime, from `once` and from tests, whatever runtime (if any) is current.
-pub fn query_mean_power(q: &QueryConfig, start_s: f64, end_s: f64) -> Result<Option<f64>, String> {
+pub(crate) fn query_mean_power(q: &QueryConfig, start_s: f64, end_s: f64) -> Result<Option<f64>, String> {
     let url = format!("{}/api/v1/query_range", q.url);
     let params = query::params(&q.expr, start_s, end_s, q.step_seconds);
     std::thread::scope(|s| {

@@ -16,10 +16,10 @@ use std::sync::{Arc, Mutex};
 
 use tracing::{info, warn};
 
-pub use ecb_fetch::{ecb_cache_stale, ecb_fetch_loop, fetch_ecb};
-pub use energy::Resolution;
-pub use rapl_sampler::{rapl_loop, Rapl};
-pub use watched::Watched;
+pub(crate) use ecb_fetch::{ecb_cache_stale, ecb_fetch_loop, fetch_ecb};
+pub(crate) use energy::Resolution;
+pub(crate) use rapl_sampler::{rapl_loop, Rapl};
+pub(crate) use watched::Watched;
 
 use crate::config::{Config, EcbConfig, QueryConfig};
 use crate::domain::{Currency, Intensity, RateBook, RegionPricing};
@@ -28,14 +28,14 @@ use crate::ingest::sources::intensity::IntensityTable;
 use crate::ingest::sources::rapl;
 
 /// Where fetched ECB rates are kept, in the state directory.
-pub const ECB_CACHE: &str = "ecb-rates.csv";
+pub(crate) const ECB_CACHE: &str = "ecb-rates.csv";
 /// The RAPL ring, in the state directory.
-pub const RAPL_RING: &str = "rapl.ring";
+pub(crate) const RAPL_RING: &str = "rapl.ring";
 
 /// Counts kept outside a cycle (by the fetch and the sampler), taken by the next cycle.
 #[derive(Debug, Default)]
-pub struct Tallies {
-    pub ecb_fetch_failures: AtomicU64,
+pub(crate) struct Tallies {
+    pub(crate) ecb_fetch_failures: AtomicU64,
     pub rapl_read_failures: AtomicU64,
 }
 
@@ -44,13 +44,13 @@ pub struct OutsideData {
     ecb: Option<(EcbConfig, Option<Watched<RateTable>>, Watched<RateTable>)>,
     fallback: crate::domain::money::Rates,
     wanted: Vec<Currency>,
-    pub book: RateBook,
-    pub intensity: Option<Watched<IntensityTable>>,
-    pub rapl: Option<Arc<Rapl>>,
+    pub(crate) book: RateBook,
+    pub(crate) intensity: Option<Watched<IntensityTable>>,
+    pub(crate) rapl: Option<Arc<Rapl>>,
     query: Option<QueryConfig>,
-    pub tallies: Arc<Tallies>,
+    pub(crate) tallies: Arc<Tallies>,
     /// Whether the query API may be asked (not in a dry run).
-    pub network: bool,
+    pub(crate) network: bool,
 }
 
 impl OutsideData {
@@ -93,7 +93,7 @@ impl OutsideData {
     }
 
     /// Re-reads the files that changed (called at the start of every cycle).
-    pub fn refresh(&mut self) {
+    pub(crate) fn refresh(&mut self) {
         if let Some((_, file, cache)) = &mut self.ecb {
             let a = file.as_mut().is_some_and(|f| f.refresh("ECB rates", RateTable::parse));
             let b = cache.refresh("fetched ECB rates", RateTable::parse);
@@ -117,13 +117,13 @@ impl OutsideData {
     }
 
     /// Whether dated (ECB) rates are configured.
-    pub fn dated_rates(&self) -> bool {
+    pub(crate) fn dated_rates(&self) -> bool {
         self.ecb.is_some()
     }
 
     /// Grid intensity over `[start_s, end_s]` in `region`: hourly values when the file covers
     /// the whole window for the region's zone, else the annual factor.
-    pub fn intensity(&self, region: &RegionPricing, start_s: f64, end_s: f64) -> Intensity {
+    pub(crate) fn intensity(&self, region: &RegionPricing, start_s: f64, end_s: f64) -> Intensity {
         let hourly = region
             .intensity_zone
             .as_deref()

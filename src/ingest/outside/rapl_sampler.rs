@@ -11,15 +11,19 @@ use crate::config::RaplConfig;
 use crate::ingest::sources::rapl;
 
 /// The RAPL sampler's zones and ring.
-pub struct Rapl {
-    pub cfg: RaplConfig,
-    pub zones: Vec<rapl::Zone>,
-    pub ring: Mutex<rapl::Ring>,
-    pub path: PathBuf,
+pub(crate) struct Rapl {
+    pub(crate) cfg: RaplConfig,
+    pub(crate) zones: Vec<rapl::Zone>,
+    pub(crate) ring: Mutex<rapl::Ring>,
+    pub(crate) path: PathBuf,
 }
 
 /// Reads the RAPL counters every interval into the ring, until `stop` turns true.
-pub async fn rapl_loop(r: Arc<Rapl>, tallies: Arc<Tallies>, mut stop: tokio::sync::watch::Receiver<bool>) {
+pub(crate) async fn rapl_loop(
+    r: Arc<Rapl>,
+    tallies: Arc<Tallies>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
     let boot = rapl::boot_id();
     let mut tick = tokio::time::interval(r.cfg.interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

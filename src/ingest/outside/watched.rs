@@ -7,19 +7,19 @@ use tracing::{debug, info, warn};
 /// A file parsed when its length or modification time changes; the last good value is kept
 /// when a new version does not parse.
 #[derive(Debug)]
-pub struct Watched<T> {
-    pub path: PathBuf,
+pub(crate) struct Watched<T> {
+    pub(crate) path: PathBuf,
     stamp: Option<(u64, std::time::SystemTime)>,
-    pub value: Option<T>,
+    pub(crate) value: Option<T>,
 }
 
 impl<T> Watched<T> {
-    pub fn new(path: PathBuf) -> Watched<T> {
+    pub(crate) fn new(path: PathBuf) -> Watched<T> {
         Watched { path, stamp: None, value: None }
     }
 
     /// Re-reads the file if it changed; `true` if a new value was taken.
-    pub fn refresh(&mut self, what: &str, parse: impl FnOnce(&[u8]) -> Result<T, String>) -> bool {
+    pub(crate) fn refresh(&mut self, what: &str, parse: impl FnOnce(&[u8]) -> Result<T, String>) -> bool {
         let meta = match std::fs::metadata(&self.path) {
             Ok(m) => m,
             Err(e) => {

@@ -39,11 +39,11 @@ use std::borrow::Cow;
 use json::{replace_non_finite, Shape};
 use schema::Root;
 
-pub use crate::domain::{Job, Rendition, Schema};
+use crate::domain::Job;
 
 /// What a problem cost.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Severity {
+pub(crate) enum Severity {
     /// The whole job was left out.
     JobDropped,
     /// One field was left out; the job is kept.
@@ -55,9 +55,9 @@ pub enum Severity {
 /// A problem with one field, named by its path in the file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Problem {
-    pub field: String,
-    pub message: String,
-    pub severity: Severity,
+    pub(crate) field: String,
+    pub(crate) message: String,
+    pub(crate) severity: Severity,
 }
 
 impl std::fmt::Display for Problem {
@@ -93,9 +93,9 @@ const MAX_EPOCH_S: f64 = 4_102_444_800.0;
 const QUEUE_GAP_S: f64 = 60.0;
 /// Longest run time accepted (31 days): beyond it a value is a unit mistake, and it would swamp
 /// the counters (adding 1 to 1e300 changes nothing).
-pub const MAX_RUN_S: f64 = 31.0 * 86_400.0;
+pub(crate) const MAX_RUN_S: f64 = 31.0 * 86_400.0;
 /// Largest power sample accepted, in watts (1 MW: far above any one host).
-pub const MAX_WATTS: f64 = 1e6;
+pub(crate) const MAX_WATTS: f64 = 1e6;
 /// Largest CPU sample accepted, in cores.
 pub const MAX_CORES: f64 = 1e5;
 
@@ -139,7 +139,7 @@ fn file_error(e: &serde_json::Error) -> FileError {
 }
 
 /// `"2500k"` → 2500, `"5M"` → 5000, `"800"` → 800 (kbps).
-pub fn parse_kbps(s: &str) -> Option<f64> {
+pub(crate) fn parse_kbps(s: &str) -> Option<f64> {
     let t = s.trim();
     let (num, mult) = if let Some(n) = t.strip_suffix(['k', 'K']) {
         (n, 1.0)
@@ -155,9 +155,9 @@ pub fn parse_kbps(s: &str) -> Option<f64> {
 /// `"1920x1080"` → `Some((1920, 1080))`; `"0x0"` (the baseline's "no video") → `None`.
 /// A resolution string that is not `WIDTHxHEIGHT`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BadResolution;
+pub(crate) struct BadResolution;
 
-pub fn parse_resolution(s: &str) -> Result<Option<(u32, u32)>, BadResolution> {
+pub(crate) fn parse_resolution(s: &str) -> Result<Option<(u32, u32)>, BadResolution> {
     let (w, h) = s.trim().split_once(['x', 'X']).ok_or(BadResolution)?;
     let w: u32 = w.trim().parse().map_err(|_| BadResolution)?;
     let h: u32 = h.trim().parse().map_err(|_| BadResolution)?;
@@ -171,6 +171,7 @@ pub fn parse_resolution(s: &str) -> Result<Option<(u32, u32)>, BadResolution> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::{Rendition, Schema};
 
     fn one(json: &str) -> (Option<Job>, Vec<Problem>) {
         let p = parse(json.as_bytes()).expect("file parses");

@@ -6,7 +6,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::domain::money::{Currency, Rates};
+use crate::domain::money::Currency;
+#[cfg(test)]
+use crate::domain::money::Rates;
 use crate::util::time::parse_date;
 
 const DAY_S: i64 = 86_400;
@@ -27,14 +29,14 @@ const MONTHS: [&str; 12] = [
 
 /// ECB reference rates by publication day.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct RateTable {
+pub(crate) struct RateTable {
     /// Unix seconds at 00:00 UTC of the publication day → units per 1 EUR.
     by_day: BTreeMap<i64, BTreeMap<Currency, f64>>,
 }
 
 impl RateTable {
     /// Detects the format: XML if the first non-whitespace byte (after an optional UTF-8 BOM) is '<', else CSV.
-    pub fn parse(bytes: &[u8]) -> Result<RateTable, String> {
+    pub(crate) fn parse(bytes: &[u8]) -> Result<RateTable, String> {
         let text = std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8: {e}"))?;
         if strip_bom(text).trim_start().starts_with('<') {
             RateTable::parse_xml(text)
@@ -45,7 +47,7 @@ impl RateTable {
 
     /// `eurofxref-daily.xml`, `eurofxref-hist-90d.xml`, `eurofxref-hist.xml`: nested `<Cube>`
     /// elements told apart by their attributes (`time`, or `currency` + `rate`).
-    pub fn parse_xml(text: &str) -> Result<RateTable, String> {
+    pub(crate) fn parse_xml(text: &str) -> Result<RateTable, String> {
         let text = strip_bom(text);
         let line = |pos: usize| text[..pos].matches('\n').count() + 1;
         let mut table = RateTable::default();
@@ -128,7 +130,7 @@ impl RateTable {
 
     /// `eurofxref-hist.csv` (`Date,USD,...,`, ISO dates, `N/A` for days without a rate) and
     /// `eurofxref.csv` (`Date, USD, ...`, dates like `05 January 2024`); either date form is accepted.
-    pub fn parse_csv(text: &str) -> Result<RateTable, String> {
+    pub(crate) fn parse_csv(text: &str) -> Result<RateTable, String> {
         let mut lines = strip_bom(text)
             .lines()
             .enumerate()
@@ -171,31 +173,34 @@ impl RateTable {
     }
 
     /// Days from `other` replace the same days here.
-    pub fn merge(&mut self, other: RateTable) {
+    pub(crate) fn merge(&mut self, other: RateTable) {
         self.by_day.extend(other.by_day);
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.by_day.is_empty()
-    }
-
-    pub fn days(&self) -> usize {
+    pub(crate) fn days(&self) -> usize {
         self.by_day.len()
     }
 
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.by_day.is_empty()
+    }
+
     /// Every day (00:00 UTC) with its rates, oldest first.
-    pub fn iter(&self) -> impl Iterator<Item = (i64, &BTreeMap<Currency, f64>)> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (i64, &BTreeMap<Currency, f64>)> {
         self.by_day.iter().map(|(d, m)| (*d, m))
     }
 
+    #[cfg(test)]
     /// 00:00 UTC of the newest day.
-    pub fn newest_day(&self) -> Option<i64> {
+    pub(crate) fn newest_day(&self) -> Option<i64> {
         self.by_day.keys().next_back().copied()
     }
 
+    #[cfg(test)]
     /// The rates in force at `t_s` (Unix seconds): those of the latest publication day whose 00:00 UTC is <= t_s,
     /// carried forward over weekends and holidays. None before the first day.
-    pub fn rates_at(&self, t_s: f64, source: &str) -> Option<Rates> {
+    pub(crate) fn rates_at(&self, t_s: f64, source: &str) -> Option<Rates> {
         if t_s.is_nan() {
             return None;
         }
@@ -206,7 +211,7 @@ impl RateTable {
 
     /// Serialises to the ECB historical CSV layout (so a fetched table can be saved and read back by parse_csv).
     /// Columns are the currencies seen on any day, alphabetically; rows are newest first, as the ECB writes them.
-    pub fn to_csv(&self) -> String {
+    pub(crate) fn to_csv(&self) -> String {
         let cols: BTreeSet<Currency> = self.by_day.values().flat_map(|m| m.keys().copied()).collect();
         let mut out = String::from("Date,");
         for c in &cols {

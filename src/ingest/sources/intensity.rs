@@ -12,10 +12,10 @@ use serde_json::{Map, Value};
 use crate::util::time::parse_date;
 
 /// The longest a value is held when the next one is missing, in seconds.
-pub const MAX_HOLD_S: i64 = 3600;
+pub(crate) const MAX_HOLD_S: i64 = 3600;
 
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct IntensityTable {
+pub(crate) struct IntensityTable {
     /// zone -> Unix seconds -> gCO2e/kWh
     zones: BTreeMap<String, BTreeMap<i64, f64>>,
 }
@@ -36,7 +36,7 @@ const INTENSITY_FIELDS: &[&str] = &["carbonIntensity", "carbon_intensity", "carb
 
 impl IntensityTable {
     /// JSON if the first non-whitespace byte (after an optional UTF-8 BOM) is '{' or '[', else CSV.
-    pub fn parse(bytes: &[u8]) -> Result<IntensityTable, String> {
+    pub(crate) fn parse(bytes: &[u8]) -> Result<IntensityTable, String> {
         let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
         let text = std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8: {e}"))?;
         match text.trim_start().as_bytes().first() {
@@ -45,7 +45,7 @@ impl IntensityTable {
         }
     }
 
-    pub fn parse_csv(text: &str) -> Result<IntensityTable, String> {
+    pub(crate) fn parse_csv(text: &str) -> Result<IntensityTable, String> {
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let mut records = csv_records(text)?.into_iter();
         let Some((_, header)) = records.next() else {
@@ -84,7 +84,7 @@ impl IntensityTable {
         b.finish()
     }
 
-    pub fn parse_json(text: &str) -> Result<IntensityTable, String> {
+    pub(crate) fn parse_json(text: &str) -> Result<IntensityTable, String> {
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let doc: Value = serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))?;
         let mut b = Builder::default();
@@ -106,19 +106,20 @@ impl IntensityTable {
         b.finish()
     }
 
-    pub fn zones(&self) -> impl Iterator<Item = &str> {
+    #[cfg(test)]
+    pub(crate) fn zones(&self) -> impl Iterator<Item = &str> {
         self.zones.keys().map(String::as_str)
     }
 
     /// Total number of values over all zones.
-    pub fn points(&self) -> usize {
+    pub(crate) fn points(&self) -> usize {
         self.zones.values().map(BTreeMap::len).sum()
     }
 
     /// Time-weighted mean intensity over [start_s, end_s) in `zone`. Each value holds from its timestamp until the
     /// next timestamp of that zone, but never longer than MAX_HOLD_S = 3600 (so a hole in the data is not bridged).
     /// None unless the whole window is covered. A zero-length window (start == end) gets the value in force at start.
-    pub fn mean_over(&self, zone: &str, start_s: f64, end_s: f64) -> Option<f64> {
+    pub(crate) fn mean_over(&self, zone: &str, start_s: f64, end_s: f64) -> Option<f64> {
         if !start_s.is_finite() || !end_s.is_finite() || end_s < start_s {
             return None;
         }
@@ -148,8 +149,9 @@ impl IntensityTable {
         None
     }
 
+    #[cfg(test)]
     /// The latest timestamp of `zone` (for staleness), if any.
-    pub fn newest(&self, zone: &str) -> Option<i64> {
+    pub(crate) fn newest(&self, zone: &str) -> Option<i64> {
         self.zones.get(zone)?.keys().next_back().copied()
     }
 }

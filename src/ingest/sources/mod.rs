@@ -2,7 +2,7 @@
 //! dated exchange rates and hourly grid carbon intensity. Parsing and arithmetic here are pure;
 //! the agent does the reading and fetching.
 
-pub mod ecb;
-pub mod intensity;
-pub mod query;
-pub mod rapl;
+pub(crate) mod ecb;
+pub(crate) mod intensity;
+pub(crate) mod query;
+pub(crate) mod rapl;

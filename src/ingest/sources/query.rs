@@ -13,16 +13,16 @@ use std::collections::BTreeMap;
 
 /// Most points asked for per job: VictoriaMetrics refuses more than 30 000 per series by
 /// default, and a month-long job at a 5 s step would ask for 500 000.
-pub const MAX_POINTS: f64 = 10_000.0;
+pub(crate) const MAX_POINTS: f64 = 10_000.0;
 
 /// The step for a window: the configured one, widened so that the window has at most
 /// [`MAX_POINTS`] points.
-pub fn step_for(step_s: f64, start_s: f64, end_s: f64) -> f64 {
+pub(crate) fn step_for(step_s: f64, start_s: f64, end_s: f64) -> f64 {
     step_s.max(((end_s - start_s) / MAX_POINTS).ceil())
 }
 
 /// Query parameters of `/api/v1/query_range` for the window `[start_s, end_s]`.
-pub fn params(expr: &str, start_s: f64, end_s: f64, step_s: f64) -> Vec<(&'static str, String)> {
+pub(crate) fn params(expr: &str, start_s: f64, end_s: f64, step_s: f64) -> Vec<(&'static str, String)> {
     vec![
         ("query", expr.to_string()),
         ("start", format!("{start_s:.3}")),
@@ -32,7 +32,7 @@ pub fn params(expr: &str, start_s: f64, end_s: f64, step_s: f64) -> Vec<(&'stati
 }
 
 /// The points of a `query_range` answer, series added per timestamp, in time order.
-pub fn parse_matrix(body: &[u8]) -> Result<Vec<(f64, f64)>, String> {
+pub(crate) fn parse_matrix(body: &[u8]) -> Result<Vec<(f64, f64)>, String> {
     let v: serde_json::Value =
         serde_json::from_slice(body).map_err(|e| format!("answer is not JSON: {e}"))?;
     if v["status"] != "success" {
@@ -69,7 +69,7 @@ pub fn parse_matrix(body: &[u8]) -> Result<Vec<(f64, f64)>, String> {
 
 /// Mean level of unevenly spaced points: trapezoid integral / span; one point is its own mean;
 /// none is unknown.
-pub fn mean_level(points: &[(f64, f64)]) -> Option<f64> {
+pub(crate) fn mean_level(points: &[(f64, f64)]) -> Option<f64> {
     match points {
         [] => None,
         [(_, x)] => Some(*x),

@@ -28,18 +28,18 @@ use std::path::{Path, PathBuf};
 use crate::util::fs::{write_atomic, Durability};
 
 /// Above this power per zone (watts) a counter going back is a reset, not a wrap.
-pub const MAX_PLAUSIBLE_W: u64 = 10_000;
+pub(crate) const MAX_PLAUSIBLE_W: u64 = 10_000;
 
 const HEADER_PREFIX: &str = "# costpush rapl ring v1 zones=";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Zone {
+pub(crate) struct Zone {
     /// Directory name, e.g. `intel-rapl:0:2`.
-    pub id: String,
+    pub(crate) id: String,
     /// Contents of `name`, e.g. `package-0` or `dram`.
-    pub name: String,
-    pub path: PathBuf,
-    pub max_range_uj: u64,
+    pub(crate) name: String,
+    pub(crate) path: PathBuf,
+    pub(crate) max_range_uj: u64,
 }
 
 fn read_u64(path: &Path) -> Result<u64, String> {
@@ -54,7 +54,7 @@ fn read_u64(path: &Path) -> Result<u64, String> {
 
 /// Package and dram zones under `root`, sorted by id. Err (naming the path) if none is found or a
 /// file is unreadable/malformed.
-pub fn discover(root: &Path) -> Result<Vec<Zone>, String> {
+pub(crate) fn discover(root: &Path) -> Result<Vec<Zone>, String> {
     let entries = fs::read_dir(root).map_err(|e| format!("{}: {e}", root.display()))?;
     let mut zones = Vec::new();
     for entry in entries {
@@ -86,25 +86,25 @@ pub fn discover(root: &Path) -> Result<Vec<Zone>, String> {
 }
 
 /// One reading of every zone's energy_uj, in zone order.
-pub fn read_uj(zones: &[Zone]) -> Result<Vec<u64>, String> {
+pub(crate) fn read_uj(zones: &[Zone]) -> Result<Vec<u64>, String> {
     zones.iter().map(|z| read_u64(&z.path.join("energy_uj"))).collect()
 }
 
 /// This boot's id (/proc/sys/kernel/random/boot_id, trimmed); a different id means the counters
 /// restarted. "" if unreadable.
-pub fn boot_id() -> String {
+pub(crate) fn boot_id() -> String {
     fs::read_to_string("/proc/sys/kernel/random/boot_id").map(|s| s.trim().to_string()).unwrap_or_default()
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Reading {
-    pub t_ms: i64,
-    pub boot: String,
-    pub uj: Vec<u64>,
+pub(crate) struct Reading {
+    pub(crate) t_ms: i64,
+    pub(crate) boot: String,
+    pub(crate) uj: Vec<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Coverage {
+pub(crate) enum Coverage {
     /// Energy in the window, joules.
     Joules(f64),
     /// The window ends after the newest reading: more readings may still cover it.
@@ -114,7 +114,7 @@ pub enum Coverage {
     NotCovered,
 }
 
-pub struct Ring {
+pub(crate) struct Ring {
     /// (id, max_range_uj) per zone, in zone order.
     zones: Vec<(String, u64)>,
     readings: VecDeque<Reading>,
@@ -165,7 +165,7 @@ fn format_reading(r: &Reading) -> String {
 
 impl Ring {
     /// An empty ring for `zones`, keeping at most `cap` readings (at least 2: an interval needs two).
-    pub fn new(zones: &[Zone], cap: usize) -> Ring {
+    pub(crate) fn new(zones: &[Zone], cap: usize) -> Ring {
         Ring {
             zones: zones.iter().map(|z| (z.id.clone(), z.max_range_uj)).collect(),
             readings: VecDeque::new(),
@@ -177,7 +177,7 @@ impl Ring {
     /// Loads the ring file if it exists and was written for the same zones (ids and max ranges);
     /// otherwise an empty ring. A torn or malformed line (the last line after a crash) is skipped.
     /// Keeps at most `cap` newest readings.
-    pub fn load(path: &Path, zones: &[Zone], cap: usize) -> Ring {
+    pub(crate) fn load(path: &Path, zones: &[Zone], cap: usize) -> Ring {
         let mut ring = Ring::new(zones, cap);
         let Ok(text) = fs::read_to_string(path) else {
             return ring;
@@ -205,19 +205,20 @@ impl Ring {
         ring
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.readings.len()
     }
 
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.readings.is_empty()
     }
 
-    pub fn oldest_ms(&self) -> Option<i64> {
+    pub(crate) fn oldest_ms(&self) -> Option<i64> {
         self.readings.front().map(|r| r.t_ms)
     }
 
-    pub fn newest_ms(&self) -> Option<i64> {
+    pub(crate) fn newest_ms(&self) -> Option<i64> {
         self.readings.back().map(|r| r.t_ms)
     }
 
@@ -233,7 +234,7 @@ impl Ring {
     /// more than 2 × cap lines, rewrites it with the newest cap readings via a temp file + rename
     /// in the same directory. No fsync per reading (a lost last reading only shortens coverage).
     /// Err(InvalidInput) if the value count differs from the zones or the boot id has whitespace.
-    pub fn record(&mut self, path: &Path, r: Reading) -> io::Result<()> {
+    pub(crate) fn record(&mut self, path: &Path, r: Reading) -> io::Result<()> {
         if r.uj.len() != self.zones.len() || r.boot.contains(char::is_whitespace) {
             let msg = "rapl reading does not fit the ring's zones or format";
             return Err(io::Error::new(io::ErrorKind::InvalidInput, msg));
@@ -297,7 +298,7 @@ impl Ring {
     /// `max_range - e0 + e1` when e1 < e0 (a wrap, if plausible); the interval's energy is spread
     /// evenly over it, and a window takes the overlapping share (linear interpolation at the
     /// window's edges). An inverted window (end < start) is NotCovered; an empty ring, NotYet.
-    pub fn energy_between(&self, start_ms: i64, end_ms: i64, max_gap_ms: i64) -> Coverage {
+    pub(crate) fn energy_between(&self, start_ms: i64, end_ms: i64, max_gap_ms: i64) -> Coverage {
         let (Some(oldest), Some(newest)) = (self.oldest_ms(), self.newest_ms()) else {
             return Coverage::NotYet;
         };

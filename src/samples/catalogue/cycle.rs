@@ -9,7 +9,7 @@ use crate::samples::{Counters, SeriesSet};
 /// The cycle's own samples (health, insights) and every counter, after the jobs: `jobs_window`
 /// and `jobs_non_finite` are what the jobs' samples counted (see [`count_window`]).
 #[allow(clippy::too_many_arguments)]
-pub fn build_cycle(
+pub(crate) fn build_cycle(
     host: &Host<'_>,
     insights: &Insights,
     mut counters: Counters,

@@ -15,7 +15,7 @@ use crate::util::hash;
 /// The last stamp used per job label set, so that two jobs with the same labels never share
 /// a timestamp within a cycle. Keyed by the group key of the labels (see [`SeriesSet::group`]).
 #[derive(Debug, Default)]
-pub struct Stamps {
+pub(crate) struct Stamps {
     index: HashIndex,
     /// Group key and the last stamp used for it.
     last: Vec<(Box<[u8]>, i64)>,
@@ -35,7 +35,7 @@ impl Stamps {
 
 /// The samples of `jobs` (each with its prediction, if any), in time order, into `set`, and
 /// their share of the counters.
-pub fn build_jobs(
+pub(crate) fn build_jobs(
     host: &Host<'_>,
     jobs: &[(&Job, &JobReport)],
     predictions: &[Option<Prediction>],

@@ -15,30 +15,29 @@ mod jobs;
 
 use std::collections::BTreeMap;
 
-pub use cycle::build_cycle;
-pub use jobs::{build_jobs, Stamps};
+pub(crate) use cycle::build_cycle;
+pub(crate) use jobs::{build_jobs, Stamps};
 
 use super::{Counters, SeriesSet};
 use crate::compute::history::Bucket;
-use crate::compute::job::JobReport;
 use crate::compute::projection::{NoProjection, Projection};
-use crate::domain::{Currency, Job, RateBook, Rates, RegionPricing};
+use crate::domain::{Currency, RateBook, Rates, RegionPricing};
 use crate::stats::regress::Prediction;
 
 /// The host the samples describe: its name and labels, its region's prices and every other
 /// region's (for the what-if), the exchange rates and the currencies it reports in.
-pub struct Host<'a> {
-    pub name: &'a str,
-    pub region: &'a RegionPricing,
-    pub regions: &'a BTreeMap<String, RegionPricing>,
+pub(crate) struct Host<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) region: &'a RegionPricing,
+    pub(crate) regions: &'a BTreeMap<String, RegionPricing>,
     /// Rates by day: a job converts at its day's, everything else at the newest.
-    pub rates: &'a RateBook,
+    pub(crate) rates: &'a RateBook,
     /// Whether the rates come by day (ECB) rather than as one fixed table.
-    pub dated_rates: bool,
-    pub reporting: &'a [Currency],
-    pub extra_labels: &'a BTreeMap<String, String>,
-    pub version: &'a str,
-    pub cores_without_cpu_samples: f64,
+    pub(crate) dated_rates: bool,
+    pub(crate) reporting: &'a [Currency],
+    pub(crate) extra_labels: &'a BTreeMap<String, String>,
+    pub(crate) version: &'a str,
+    pub(crate) cores_without_cpu_samples: f64,
 }
 
 impl Host<'_> {
@@ -68,43 +67,43 @@ impl Host<'_> {
 
 /// What happened during the cycle before any sample was built (for the agent's own metrics).
 #[derive(Debug, Default, Clone, PartialEq)]
-pub struct CycleStats {
-    pub files_matched: u64,
-    pub files_ingested: u64,
-    pub files_malformed: u64,
-    pub files_incomplete: u64,
-    pub files_unreadable: u64,
-    pub jobs_invalid: u64,
-    pub fields_left_out: u64,
-    pub delivery: DeliveryStats,
+pub(crate) struct CycleStats {
+    pub(crate) files_matched: u64,
+    pub(crate) files_ingested: u64,
+    pub(crate) files_malformed: u64,
+    pub(crate) files_incomplete: u64,
+    pub(crate) files_unreadable: u64,
+    pub(crate) jobs_invalid: u64,
+    pub(crate) fields_left_out: u64,
+    pub(crate) delivery: DeliveryStats,
     /// Jobs an energy source did not cover, by (method, reason), counted once decided.
-    pub energy_misses: BTreeMap<(&'static str, &'static str), u64>,
+    pub(crate) energy_misses: BTreeMap<(&'static str, &'static str), u64>,
     /// Jobs not taken in this cycle because a source may still cover them.
-    pub jobs_waiting: u64,
+    pub(crate) jobs_waiting: u64,
     /// The idle baseline in force.
-    pub baseline: Option<crate::domain::Baseline>,
-    pub ecb_fetch_failures: u64,
-    pub rapl_read_failures: u64,
+    pub(crate) baseline: Option<crate::domain::Baseline>,
+    pub(crate) ecb_fetch_failures: u64,
+    pub(crate) rapl_read_failures: u64,
     /// Readings in the RAPL ring (`None`: no RAPL source).
-    pub rapl_readings: Option<u64>,
+    pub(crate) rapl_readings: Option<u64>,
 }
 
 /// The queue and the sender as the cycle found them.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct DeliveryStats {
-    pub queue_bytes: u64,
-    pub queue_batches: u64,
-    pub sent_samples: u64,
-    pub retried_samples: u64,
+    pub(crate) queue_bytes: u64,
+    pub(crate) queue_batches: u64,
+    pub(crate) sent_samples: u64,
+    pub(crate) retried_samples: u64,
     /// Samples dropped, by reason; every reason listed, zeros included.
-    pub dropped: Vec<(&'static str, u64)>,
-    pub last_success_ms: Option<i64>,
-    pub backoff_seconds: f64,
+    pub(crate) dropped: Vec<(&'static str, u64)>,
+    pub(crate) last_success_ms: Option<i64>,
+    pub(crate) backoff_seconds: f64,
 }
 
 /// The power model as a cycle saw it.
 #[derive(Debug, Clone, PartialEq)]
-pub enum ModelState {
+pub(crate) enum ModelState {
     Fitted {
         n: usize,
         p: usize,
@@ -122,70 +121,48 @@ pub enum ModelState {
 
 /// A what-if encode's predicted power, and how long it runs.
 #[derive(Debug, Clone, PartialEq)]
-pub struct EncodePrediction {
-    pub name: String,
-    pub duration_s: f64,
-    pub power: Prediction,
+pub(crate) struct EncodePrediction {
+    pub(crate) name: String,
+    pub(crate) duration_s: f64,
+    pub(crate) power: Prediction,
 }
 
 /// Projections, predictions and buckets for one cycle (all optional).
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct Insights {
+pub(crate) struct Insights {
     /// One per job, in the order of `build`'s `jobs`.
-    pub job_predictions: Vec<Option<Prediction>>,
+    pub(crate) job_predictions: Vec<Option<Prediction>>,
     /// Jobs without a prediction this cycle, by reason ("no_model", "missing_features",
     /// "unknown_level").
-    pub predictions_skipped: Vec<(&'static str, u64)>,
-    pub model: Option<ModelState>,
-    pub encodes: Vec<EncodePrediction>,
-    pub projections: Vec<Result<Projection, NoProjection>>,
+    pub(crate) predictions_skipped: Vec<(&'static str, u64)>,
+    pub(crate) model: Option<ModelState>,
+    pub(crate) encodes: Vec<EncodePrediction>,
+    pub(crate) projections: Vec<Result<Projection, NoProjection>>,
     /// Push the forecast curves (only when they were just computed), stamped this many ms after
     /// each bucket start so that successive curves never share a timestamp.
-    pub curve_offset_ms: Option<i64>,
+    pub(crate) curve_offset_ms: Option<i64>,
     /// Newly completed buckets: (start, Unix ms; totals in the region's currency).
-    pub buckets: Vec<(i64, Bucket)>,
-    pub sigma2: &'static str,
+    pub(crate) buckets: Vec<(i64, Bucket)>,
+    pub(crate) sigma2: &'static str,
 }
 
 /// Outcome of [`build`].
-pub struct Built {
-    pub set: SeriesSet,
-    pub counters: Counters,
-    pub too_old: u64,
-    pub too_new: u64,
+pub(crate) struct Built {
+    pub(crate) set: SeriesSet,
+    pub(crate) counters: Counters,
+    pub(crate) too_old: u64,
+    pub(crate) too_new: u64,
 }
 
 /// VictoriaMetrics refuses samples more than this far ahead of its clock.
-pub const MAX_FUTURE_MS: i64 = 2 * 86_400_000;
+pub(crate) const MAX_FUTURE_MS: i64 = 2 * 86_400_000;
 
 fn ms(seconds: f64) -> i64 {
     (seconds * 1000.0).round() as i64
 }
 
-/// Builds every sample of one cycle (the jobs, then the cycle's own samples; see
-/// [`build_jobs`] and [`build_cycle`], which a chunked cycle calls separately).
-pub fn build(
-    host: &Host<'_>,
-    jobs: &[(&Job, &JobReport)],
-    insights: &Insights,
-    prev: &Counters,
-    stats: &CycleStats,
-    now_ms: i64,
-    retention_ms: i64,
-) -> Built {
-    let mut set = SeriesSet::default();
-    let mut counters = prev.clone();
-    let mut stamps = Stamps::default();
-    build_jobs(host, jobs, &insights.job_predictions, &mut stamps, &mut counters, &mut set);
-    let window = count_window(&set, now_ms, retention_ms);
-    let mut built =
-        build_cycle(host, insights, counters, stats, now_ms, retention_ms, window, set.non_finite());
-    built.set.merge(set);
-    built
-}
-
 /// Samples stamped older than the retention or more than 2 days ahead: (too old, too new).
-pub fn count_window(set: &SeriesSet, now_ms: i64, retention_ms: i64) -> (u64, u64) {
+pub(crate) fn count_window(set: &SeriesSet, now_ms: i64, retention_ms: i64) -> (u64, u64) {
     let (mut too_old, mut too_new) = (0u64, 0u64);
     for t in set.timestamps() {
         if t < now_ms - retention_ms {

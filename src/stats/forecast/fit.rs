@@ -10,17 +10,17 @@ use crate::stats::optim::nelder_mead;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Fit {
     pub spec: Spec,
-    pub params: Params,
-    pub init: Init,
-    pub run: Run,
+    pub(crate) params: Params,
+    pub(crate) init: Init,
+    pub(crate) run: Run,
     pub sse: f64,
-    pub n_obs: usize,
+    pub(crate) n_obs: usize,
     /// Parameters + initial states estimated.
-    pub k: usize,
-    pub loglik: f64,
-    pub aicc: f64,
+    pub(crate) k: usize,
+    pub(crate) loglik: f64,
+    pub(crate) aicc: f64,
     /// Whether the optimiser met its tolerance (rather than its evaluation budget).
-    pub converged: bool,
+    pub(crate) converged: bool,
 }
 
 /// Why no model (or a simpler one) was fitted.
@@ -230,7 +230,7 @@ fn refine_init_nonlinear(spec: &Spec, p: &Params, w: &mut Observed, start: Init)
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct FitOptions {
     /// Fixed smoothing parameters (initial states are still estimated).
-    pub fixed: Option<Params>,
+    pub(crate) fixed: Option<Params>,
 }
 
 fn assemble(spec: &Spec, params: Params, init: Init, r: Run, converged: bool) -> Fit {

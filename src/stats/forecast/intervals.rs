@@ -71,7 +71,7 @@ impl Band {
     }
 
     /// (label value of `bound`, value) pairs, as pushed.
-    pub fn labelled(&self) -> [(&'static str, f64); 5] {
+    pub(crate) fn labelled(&self) -> [(&'static str, f64); 5] {
         [
             ("mean", self.mean),
             ("lower_80", self.lower_80),
@@ -82,7 +82,7 @@ impl Band {
     }
 
     /// Every bound times `f` (a currency conversion; `f` > 0 keeps the order).
-    pub fn scaled(&self, f: f64) -> Band {
+    pub(crate) fn scaled(&self, f: f64) -> Band {
         Band {
             mean: self.mean * f,
             lower_80: self.lower_80 * f,
@@ -93,7 +93,7 @@ impl Band {
     }
 
     /// Money, energy and emissions cannot be negative: clamp every bound at zero.
-    pub fn clamped(self) -> Band {
+    pub(crate) fn clamped(self) -> Band {
         Band {
             mean: self.mean.max(0.0),
             lower_80: self.lower_80.max(0.0),
@@ -138,7 +138,7 @@ impl Fit {
     }
 
     /// Simulated future paths: `SIM_PATHS` of them, Gaussian innovations, fixed seed.
-    pub fn simulate(&self, horizon: usize, conv: Sigma2) -> Simulated {
+    pub(crate) fn simulate(&self, horizon: usize, conv: Sigma2) -> Simulated {
         let sd = self.sigma2(conv).sqrt();
         let mut rng = fastrand::Rng::with_seed(0x00c0_57b0_5000);
         let mut paths = Vec::with_capacity(SIM_PATHS);
@@ -177,7 +177,7 @@ pub const SIM_PATHS: usize = 4000;
 
 /// Simulated future paths.
 pub struct Simulated {
-    pub paths: Vec<Vec<f64>>,
+    pub(crate) paths: Vec<Vec<f64>>,
 }
 
 impl Simulated {

@@ -60,7 +60,7 @@ pub use recursions::{point_forecast, run, Run};
 pub use select::{candidates, select, Selected};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Trend {
+pub(crate) enum Trend {
     None,
     Add,
     Damped,
@@ -76,7 +76,7 @@ pub enum Season {
 /// A model: its trend and season kinds and the seasonal period.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Spec {
-    pub trend: Trend,
+    pub(crate) trend: Trend,
     pub season: Season,
     /// Seasonal period (ignored without a season).
     pub m: usize,
@@ -172,7 +172,7 @@ pub enum Sigma2 {
 
 impl Sigma2 {
     /// The convention as the `sigma2` label and the offline output name it.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Sigma2::Unbiased => "sse/(n-k)",
             Sigma2::Mle => "sse/n",

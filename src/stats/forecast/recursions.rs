@@ -10,9 +10,9 @@ pub struct Run {
     pub fitted: Vec<f64>,
     pub sse: f64,
     /// Observations used (non-missing).
-    pub n_obs: usize,
-    pub level: f64,
-    pub trend: f64,
+    pub(crate) n_obs: usize,
+    pub(crate) level: f64,
+    pub(crate) trend: f64,
     /// The last `m` seasonals, in time order: the next forecast uses `seasonal[0]`.
     pub seasonal: Vec<f64>,
 }

@@ -22,7 +22,7 @@ pub fn candidates(m: usize, positive: bool) -> Vec<Spec> {
 pub struct Selected {
     pub fit: Fit,
     /// Candidates skipped because the series is too short (or not positive) for them.
-    pub skipped: Vec<(String, FitError)>,
+    pub(crate) skipped: Vec<(String, FitError)>,
 }
 
 /// Fits every candidate the data support and keeps the lowest AICc. A constant series gets a
