@@ -24,8 +24,8 @@ use crate::samples::SeriesSet;
 /// and queued in chunks of whole files, so its memory stays bounded (about 35 samples a job).
 pub const CHUNK_JOBS: usize = 1000;
 
-/// One cycle, built in chunks: [`Cycle::next_chunk`] reads files until about [`CHUNK_JOBS`]
-/// new jobs are in, computes them and returns their samples; [`Cycle::finish`] adds the
+/// One cycle, built in chunks: `Cycle::next_chunk` reads files until about [`CHUNK_JOBS`]
+/// new jobs are in, computes them and returns their samples; `Cycle::finish` adds the
 /// cycle's own samples and every counter. Reads files; writes nothing.
 pub struct Cycle<'a> {
     cfg: &'a Config,

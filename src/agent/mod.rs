@@ -7,11 +7,11 @@
 //! oldest batch first. So a sample the agent has taken in is either acknowledged by the receiver
 //! or on disk waiting to be sent, and a job is taken in once (see `queue` and `state`).
 //!
-//! - [`cycle`]: one cycle, in chunks of whole files, from the results files to samples;
-//! - [`scan`]: which files there are, and which changed;
-//! - [`insights`]: what the cycle asks of `compute` (history, power model, projections);
-//! - [`commit`]: the cycle's samples into the queue, then its state committed;
-//! - [`once`] and [`daemon`]: the two ways to run; [`signals`]: shutdown.
+//! - `cycle`: one cycle, in chunks of whole files, from the results files to samples;
+//! - `scan`: which files there are, and which changed;
+//! - `insights`: what the cycle asks of `compute` (history, power model, projections);
+//! - `commit`: the cycle's samples into the queue, then its state committed;
+//! - `once` and `daemon`: the two ways to run; `signals`: shutdown.
 
 mod commit;
 mod cycle;

@@ -2,8 +2,8 @@
 //! no I/O, no clock, no logging.
 //!
 //! - Energy (J) = mean power × run time. The mean power is measured by the caller (the file's
-//!   samples through [`energy::mean_level`](crate::domain::energy::mean_level), a query API, or the RAPL counters) and handed in as
-//!   [`Measured`]; unknown when no source covered the job.
+//!   samples through `domain::energy::mean_level`, a query API, or the RAPL counters) and handed
+//!   in as `Measured`; unknown when no source covered the job.
 //! - Net energy = energy − idle baseline power × run time (never below zero), when a baseline
 //!   is known.
 //! - Energy cost = kWh × the region's electricity price.
@@ -11,13 +11,13 @@
 //!   samples by the same rule as power; without CPU samples, run time × the configured cores
 //!   (`compute_basis` says which).
 //! - CO2 (g) = kWh × the grid intensity (g/kWh) in force over the run: the time-weighted hourly
-//!   intensity when the caller has it ([`Intensity`]), else the region's annual factor.
+//!   intensity when the caller has it (`Intensity`), else the region's annual factor.
 //! - Embodied CO2 (g) = the host's embodied emissions × run time / its lifespan, kept apart
 //!   from the operational CO2.
 //! - What-if: the same energy and core-seconds priced in every configured region.
 //!
 //! Values stay in the region's currency here; conversion happens once, at the end, through
-//! [`Rates`](crate::domain::Rates). Nothing is rounded.
+//! `domain::Rates`. Nothing is rounded.
 
 use std::collections::BTreeMap;
 
@@ -219,7 +219,7 @@ pub(crate) fn report(
     }
 }
 
-/// [`report`] with the file's samples, annual intensities, no baseline and no embodied share.
+/// `report` with the file's samples, annual intensities, no baseline and no embodied share.
 pub fn report_from_file(
     job: &Job,
     here: &RegionPricing,

@@ -25,7 +25,7 @@ fn sample_len(t: i64, v: f64) -> usize {
     (if v != 0.0 { 9 } else { 0 }) + (if t != 0 { 1 + varint_len(t as u64) } else { 0 })
 }
 
-/// Appends one `TimeSeries.labels` entry (see [`label_block`]); entries encoded apart and
+/// Appends one `TimeSeries.labels` entry (a label block is such entries, one per label); entries encoded apart and
 /// concatenated make a label block.
 pub(super) fn put_label(out: &mut Vec<u8>, n: &[u8], v: &[u8]) {
     out.push(0x0a); // TimeSeries.labels = 1
@@ -34,7 +34,7 @@ pub(super) fn put_label(out: &mut Vec<u8>, n: &[u8], v: &[u8]) {
     put_bytes_field(out, 0x12, v);
 }
 
-/// One `WriteRequest.timeseries` entry from its encoded labels (see [`label_block`]).
+/// One `WriteRequest.timeseries` entry from its encoded labels (see [`put_label`]).
 fn put_timeseries(buf: &mut Vec<u8>, labels: &[u8], samples: &[(i64, f64)]) {
     // Every sample is a tag, a one-byte length (a sample is at most 20 bytes) and the sample.
     let sample_bytes: usize = samples.iter().map(|(t, v)| 2 + sample_len(*t, *v)).sum();
@@ -95,7 +95,7 @@ fn put_bytes_field(buf: &mut Vec<u8>, tag: u8, b: &[u8]) {
     }
 }
 
-/// Request bodies, built series by series ([`BodyEncoder::push`]), reusing the
+/// Request bodies, built series by series (`BodyEncoder::push`), reusing the
 /// protobuf buffer and snappy's table between them.
 #[derive(Default)]
 pub struct BodyEncoder {
@@ -108,7 +108,7 @@ pub struct BodyEncoder {
 }
 
 impl BodyEncoder {
-    /// Appends one series, from its encoded labels (see [`label_block`]), to the request being
+    /// Appends one series, from its encoded labels (see [`put_label`]), to the request being
     /// built (see [`BodyEncoder::finish`]).
     pub(crate) fn push(&mut self, labels: &[u8], samples: &[(i64, f64)]) {
         put_timeseries(&mut self.raw, labels, samples);
@@ -155,7 +155,7 @@ impl BodyEncoder {
 
 impl SeriesSet {
     /// Hands `sink` request bodies of `max_samples` samples each, one at a time (each body
-    /// valid during its call): the series of [`SeriesSet::into_series`] in order, a series split
+    /// valid during its call): the series of `SeriesSet::into_series` in order, a series split
     /// across bodies where it does not fit, written straight from the keys (no label strings are
     /// made). The encoder may hold samples of a set before (they fill the first body); the last
     /// body, if not full, stays in it for the next set or [`BodyEncoder::flush`]. Stops at the

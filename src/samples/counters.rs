@@ -109,7 +109,7 @@ impl Counters {
         self.add_at(out, slot, delta);
     }
 
-    /// Where the counter [`series_key`] names is (created at 0 if new).
+    /// Where the counter of `name` and `labels` is (created at 0 if new).
     pub(super) fn slot(&mut self, name: &str, labels: &[(&str, &str)]) -> usize {
         let Counters { entries, index } = self;
         let mut key = std::mem::take(&mut index.scratch);

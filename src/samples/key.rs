@@ -79,7 +79,7 @@ pub(super) fn own_key_is(own: &[u8], name: &str, extra: &[(&str, &str)]) -> bool
 
 /// The labels of a group's series, in name order: the group's merged with the series' own key's;
 /// where both have a name, the own one is kept. Items are `(name, anything)`: the labels
-/// themselves, or where their encoded entries are (see [`Sorted::each_encoded`]).
+/// themselves, or where their encoded entries are (see [`Sorted::each_encoded`](super::order::Sorted::each_encoded)).
 pub(super) struct Merged<A: Iterator, B: Iterator> {
     group: std::iter::Peekable<A>,
     own: std::iter::Peekable<B>,
@@ -125,7 +125,7 @@ where
 }
 
 /// Labels sorted by name, each name once, none empty and no `__name__`: the part of a series
-/// key shared by every sample of a job, sorted once (see [`SeriesSet::add_to`]).
+/// key shared by every sample of a job, sorted once (see [`SeriesSet::add_to`](super::SeriesSet::add_to)).
 pub(crate) struct SortedLabels<'a>(pub(super) Vec<(&'a str, &'a str)>);
 
 impl<'a> SortedLabels<'a> {

@@ -36,7 +36,7 @@ impl Sorted {
     }
 
     /// Each output series: its labels as a protobuf label block (see
-    /// [`crate::delivery::encode::label_block`]) and its samples. Every label of every
+    /// [`super::body::put_label`]) and its samples. Every label of every
     /// group and own key is split and encoded once; a series' block is those pieces, merged by
     /// name and copied.
     pub(super) fn each_encoded(&self, mut f: impl FnMut(&[u8], &[(i64, f64)])) {

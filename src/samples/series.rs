@@ -13,12 +13,12 @@ use crate::util::hash;
 ///
 /// - A *group* is the labels a job's samples share (sorted, in key format: `name 0xff value
 ///   0xfe` per label; UTF-8 never holds those two bytes), found once per job
-///   ([`SeriesSet::group`]).
+///   (`SeriesSet::group`).
 /// - An *own key* is `__name__` plus a sample's few extra labels, in the same format; the same
 ///   few dozen serve every group.
 /// - A series is a (group, own key) pair. A job adds its samples in the same order as the job
 ///   before it, so the next sample's series is usually the group's next one: one short
-///   comparison, no hashing ([`SeriesSet::add_in`]).
+///   comparison, no hashing (`SeriesSet::add_in`).
 ///
 /// A series' identity is its full label set, however it was split into group and own key: on
 /// output, series with the same labels come out as one.
@@ -68,7 +68,7 @@ pub struct Series {
 }
 
 impl SeriesSet {
-    /// Adds a sample to the series [`series_key`] names; NaN and ±Inf are counted, not added.
+    /// Adds a sample to the series of `name` and `labels`; NaN and ±Inf are counted, not added.
     pub(crate) fn add(&mut self, name: &str, labels: &[(&str, &str)], ts_ms: i64, value: f64) {
         self.add_to(name, &SortedLabels::new(labels), &[], ts_ms, value);
     }

@@ -169,7 +169,7 @@ pub(crate) fn solve_normal(x: &[f64], n: usize, p: usize, y: &[f64]) -> Option<V
 }
 
 /// `XᵀX` (upper triangle) and `Xᵀy` built one row of `X` at a time, for a caller that makes the
-/// rows one by one. The sums run over the rows in order, as in [`solve_normal`], so the answer is
+/// rows one by one. The sums run over the rows in order, as in `solve_normal` (the plain solve the tests hold it to), so the answer is
 /// the same bit for bit; but the `p(p+1)/2` sums of a row are independent, so they vectorise.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct NormalEquations {
@@ -200,7 +200,7 @@ impl NormalEquations {
         }
     }
 
-    /// The least-squares solution, as [`solve_normal`] gives it; `None` when `XᵀX` is not
+    /// The least-squares solution, as `solve_normal` gives it; `None` when `XᵀX` is not
     /// positive definite.
     pub(crate) fn solve(&mut self) -> Option<Vec<f64>> {
         cholesky_solve(&mut self.gram, self.rhs.clone(), self.p)

@@ -6,7 +6,7 @@ pub(crate) const MMAP_THRESHOLD: usize = 128 * 1024;
 
 /// Tunes glibc's malloc. Call once, before threads start.
 ///
-/// - The mmap threshold is fixed at [`MMAP_THRESHOLD`]. glibc starts there but raises it (up to
+/// - The mmap threshold is fixed at `MMAP_THRESHOLD`. glibc starts there but raises it (up to
 ///   32 MiB) each time a mapped block is freed, after which every large buffer of a cycle (a
 ///   results file, a request body) is carved from the heap, and the heap keeps the peak of all
 ///   of them. Fixed, a large buffer is unmapped when freed: about 4 MB less peak RSS for a

@@ -4,7 +4,7 @@
 //!
 //! Failures here never stop a cycle: a file that does not parse keeps the last good version (one
 //! warning per version), a failed fetch keeps the cached rates, and an energy source that cannot
-//! answer leaves the job to the next source, or to wait (see [`Resolution`]).
+//! answer leaves the job to the next source, or to wait (see `Resolution`).
 
 mod ecb_fetch;
 mod energy;

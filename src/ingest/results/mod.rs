@@ -17,7 +17,7 @@
 //! job, and only a file that is not JSON at all (or has no `scenarios` list) fails as a whole.
 //!
 //! Reading takes about the file's bytes, the jobs and their samples in memory. serde_json reads
-//! the file once, straight into a small tree that borrows its strings from the bytes ([`Json`]),
+//! the file once, straight into a small tree that borrows its strings from the bytes (`Json`),
 //! one scenario at a time: only the keys a job is made from are kept (the values of others are
 //! skipped as read, still checked as JSON), a list of numbers is kept as f64s and moved into its
 //! job, and each scenario's tree is dropped once its job is read. A job's schema and run time

@@ -7,7 +7,7 @@
 //! - no NaN or ±Inf is ever added: such a value is left out and counted
 //!   (`costpush_samples_non_finite_total`);
 //! - per-job values are stamped at the job's end (milliseconds);
-//! - counters follow the rules of [`Counters`].
+//! - counters follow the rules of `Counters`.
 
 mod cycle;
 mod insights;
@@ -146,7 +146,7 @@ pub(crate) struct Insights {
     pub(crate) sigma2: &'static str,
 }
 
-/// Outcome of [`build`].
+/// Outcome of [`build_cycle`].
 pub(crate) struct Built {
     pub(crate) set: SeriesSet,
     pub(crate) counters: Counters,

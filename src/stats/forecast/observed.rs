@@ -7,7 +7,7 @@ use crate::stats::linalg::NormalEquations;
 
 /// The observed points of a series and the buffers the search reuses on every evaluation.
 ///
-/// It runs the recursions like [`run`], with the same arithmetic in the same order (so the same
+/// It runs the recursions like [`run`](super::run), with the same arithmetic in the same order (so the same
 /// SSE, bit for bit), but up to the last observation only and keeping the fitted values at the
 /// observed points only. A gap costs next to nothing: the seasonals are kept by `t mod m`, so
 /// across a gap they stand still, and only level and trend move on.
@@ -48,7 +48,7 @@ impl Observed {
         }
     }
 
-    /// Runs from the initial states in free form (see [`init_from`]); returns the SSE.
+    /// Runs from the initial states in free form (see [`init_from`](super::fit::init_from)); returns the SSE.
     pub(super) fn run_free(&mut self, spec: &Spec, p: &Params, x: &[f64]) -> f64 {
         let mut i = 1;
         let trend = if spec.trend != Trend::None {
