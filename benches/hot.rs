@@ -210,10 +210,10 @@ fn main() {
         let cfg = config(&corpus, &dir, "");
         std::fs::create_dir_all(&dir).expect("state dir");
         let mut state = State::default();
-        let shared = agent::open_queue(&cfg, &state).expect("queue");
+        let outbox = agent::open_queue(&cfg, &state).expect("queue");
         let mut outside = costpush::ingest::outside::OutsideData::new(&cfg, false);
         let t = Instant::now();
-        agent::enqueue_cycle(&cfg, &mut state, &mut outside, &shared, now).expect("cycle");
+        agent::enqueue_cycle(&cfg, &mut state, &mut outside, &outbox, now).expect("cycle");
         times.push(t.elapsed().as_secs_f64());
         if i == 0 {
             let kb = std::fs::metadata(dir.join(costpush::agent::state::FILE_NAME))

@@ -13,19 +13,19 @@ use super::state::State;
 use super::{queue_dir, Enqueued};
 use crate::config::Config;
 use crate::delivery::queue::Queue;
-use crate::delivery::sender::Shared;
+use crate::delivery::sender::Outbox;
 use crate::delivery::stats::{Reason, Stats};
 use crate::ingest::outside::OutsideData;
 use crate::samples::catalogue::DeliveryStats;
 use crate::samples::{BodyEncoder, SeriesSet};
 
 /// The delivery figures for the agent's own metrics.
-pub(super) fn delivery_stats(shared: &Shared) -> DeliveryStats {
+pub(super) fn delivery_stats(outbox: &Outbox) -> DeliveryStats {
     let (bytes, batches) = {
-        let q = shared.queue.lock().expect("queue lock");
+        let q = outbox.queue.lock().expect("queue lock");
         (q.bytes(), q.len() as u64)
     };
-    from_stats(&shared.stats(), bytes, batches)
+    from_stats(&outbox.stats(), bytes, batches)
 }
 
 pub(super) fn from_stats(s: &Stats, queue_bytes: u64, queue_batches: u64) -> DeliveryStats {
@@ -41,7 +41,7 @@ pub(super) fn from_stats(s: &Stats, queue_bytes: u64, queue_batches: u64) -> Del
 }
 
 /// Opens the queue of a state directory, cleaning up after an uncommitted cycle.
-pub fn open_queue(cfg: &Config, state: &State) -> anyhow::Result<Arc<Shared>> {
+pub fn open_queue(cfg: &Config, state: &State) -> anyhow::Result<Arc<Outbox>> {
     let dir = queue_dir(&cfg.state_dir);
     let (queue, rec) = Queue::open(&dir, cfg.remote_write.queue_max_bytes, state.next_seq)?;
     if rec.uncommitted > 0 {
@@ -50,13 +50,13 @@ pub fn open_queue(cfg: &Config, state: &State) -> anyhow::Result<Arc<Shared>> {
     if rec.corrupt > 0 {
         warn!(files = rec.corrupt, "removed unreadable queue files");
     }
-    Ok(Shared::new(queue, &dir))
+    Ok(Outbox::new(queue, &dir))
 }
 
 /// Writes a cycle's samples to the queue as request bodies of up to `max` samples, each body as
 /// soon as it is full; a body may hold samples of several chunks.
 struct CycleWriter<'a> {
-    shared: &'a Shared,
+    outbox: &'a Outbox,
     first_seq: u64,
     max: usize,
     encoder: BodyEncoder,
@@ -68,22 +68,22 @@ struct CycleWriter<'a> {
 impl CycleWriter<'_> {
     fn write(&mut self, set: SeriesSet) -> anyhow::Result<()> {
         self.samples += set.sample_count();
-        let (shared, first_seq, written) = (self.shared, self.first_seq, &mut self.written);
+        let (outbox, first_seq, written) = (self.outbox, self.first_seq, &mut self.written);
         let result = set
-            .write_bodies(self.max, &mut self.encoder, |body, n| queue(shared, first_seq, written, body, n));
+            .write_bodies(self.max, &mut self.encoder, |body, n| queue(outbox, first_seq, written, body, n));
         self.check(result)
     }
 
     /// Writes the last, partly filled body.
     fn flush(&mut self) -> anyhow::Result<()> {
-        let (shared, first_seq, written) = (self.shared, self.first_seq, &mut self.written);
-        let result = self.encoder.flush(|body, n| queue(shared, first_seq, written, body, n));
+        let (outbox, first_seq, written) = (self.outbox, self.first_seq, &mut self.written);
+        let result = self.encoder.flush(|body, n| queue(outbox, first_seq, written, body, n));
         self.check(result)
     }
 
     fn check(&mut self, result: Result<(), crate::delivery::queue::QueueError>) -> anyhow::Result<()> {
         if let Err(e) = result {
-            self.shared.queue.lock().expect("queue lock").discard(&self.written);
+            self.outbox.queue.lock().expect("queue lock").discard(&self.written);
             return Err(e).context("writing the cycle's batches to the queue");
         }
         Ok(())
@@ -92,14 +92,14 @@ impl CycleWriter<'_> {
 
 /// Writes one body to the queue as the cycle's next batch.
 fn queue(
-    shared: &Shared,
+    outbox: &Outbox,
     first_seq: u64,
     written: &mut Vec<crate::delivery::queue::Entry>,
     body: &[u8],
     samples: u64,
 ) -> Result<(), crate::delivery::queue::QueueError> {
     let e =
-        shared.queue.lock().expect("queue lock").write(first_seq + written.len() as u64, body, samples)?;
+        outbox.queue.lock().expect("queue lock").write(first_seq + written.len() as u64, body, samples)?;
     written.push(e);
     Ok(())
 }
@@ -111,13 +111,13 @@ pub fn enqueue_cycle(
     cfg: &Config,
     state: &mut State,
     outside: &mut OutsideData,
-    shared: &Shared,
+    outbox: &Outbox,
     now: SystemTime,
 ) -> anyhow::Result<Enqueued> {
     outside.refresh();
-    let mut cycle = Cycle::new(cfg, state, outside, delivery_stats(shared), now);
+    let mut cycle = Cycle::new(cfg, state, outside, delivery_stats(outbox), now);
     let mut out = CycleWriter {
-        shared,
+        outbox,
         first_seq: state.next_seq,
         max: cfg.remote_write.max_samples_per_request,
         encoder: BodyEncoder::default(),
@@ -136,7 +136,7 @@ pub fn enqueue_cycle(
     let CycleWriter { written, samples, .. } = out;
     let mut next = p.next;
     {
-        let q = shared.queue.lock().expect("queue lock");
+        let q = outbox.queue.lock().expect("queue lock");
         if let Err(e) = q.sync_dir() {
             q.discard(&written);
             return Err(e).context("writing the cycle's batches to the queue");
@@ -149,7 +149,7 @@ pub fn enqueue_cycle(
     }
     *state = next;
     let batches = written.len();
-    let dropped = shared.queue.lock().expect("queue lock").admit(written);
+    let dropped = outbox.queue.lock().expect("queue lock").admit(written);
     match dropped {
         Ok(d) if !d.is_empty() => {
             let n: u64 = d.iter().map(|e| e.samples).sum();
@@ -159,12 +159,12 @@ pub fn enqueue_cycle(
                 max_bytes = cfg.remote_write.queue_max_bytes,
                 "queue full: the oldest batches were dropped"
             );
-            shared.count_dropped(Reason::QueueFull, n);
+            outbox.count_dropped(Reason::QueueFull, n);
         }
         Ok(_) => {}
         Err(e) => warn!(error = %e, "cannot enforce the queue cap"),
     }
-    shared.wake.notify_one();
+    outbox.wake.notify_one();
     info!(new_jobs = p.new_jobs, samples, batches, "cycle queued");
     Ok(Enqueued { new_jobs: p.new_jobs, samples, batches })
 }

@@ -14,7 +14,7 @@ use super::state::State;
 use super::Enqueued;
 use crate::config::Config;
 use crate::delivery::client::HttpTransport;
-use crate::delivery::sender::{Sender, Shared};
+use crate::delivery::sender::{Outbox, Sender};
 use crate::ingest::outside::OutsideData;
 
 /// The daemon: the sender runs on its own; a cycle runs at start, then at each schedule tick,
@@ -28,10 +28,10 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
     let cfg = Arc::new(cfg);
     let _lock = crate::agent::state::lock(&cfg.state_dir)?;
     let mut state = State::load(&cfg.state_dir)?;
-    let shared = open_queue(&cfg, &state)?;
+    let outbox = open_queue(&cfg, &state)?;
     let transport = HttpTransport::new(&cfg.remote_write).context("building the HTTP client")?;
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
-    let sender = Sender::new(transport, shared.clone(), backoff(&cfg), None, stop);
+    let sender = Sender::new(transport, outbox.clone(), backoff(&cfg), None, stop);
     let mut sender_task = tokio::spawn(async move { sender.run().await });
     let outside = OutsideData::new(&cfg, true);
     if let Some(r) = &outside.rapl {
@@ -76,7 +76,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
             Some(()) = rx.recv() => {
                 // A cycle is local work (read, compute, write the queue) and is not interrupted,
                 // so a shutdown never leaves a half-written cycle behind.
-                let result = cycle_on_own_thread(&cfg, &mut state, &mut outside, &shared).await?;
+                let result = cycle_on_own_thread(&cfg, &mut state, &mut outside, &outbox).await?;
                 if let Err(e) = result {
                     warn!(error = format!("{e:#}"), "cycle failed; the same files are read again next cycle");
                 }
@@ -91,7 +91,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
         sender_task.abort();
         warn!("grace period over: the request on the wire was abandoned; its batch stays queued");
     }
-    let pending = shared.queue.lock().expect("queue lock").len();
+    let pending = outbox.queue.lock().expect("queue lock").len();
     info!(batches_queued = pending, "costpush stopped");
     Ok(())
 }
@@ -114,9 +114,9 @@ async fn cycle_on_own_thread(
     cfg: &Arc<Config>,
     state: &mut State,
     outside: &mut Option<OutsideData>,
-    shared: &Arc<Shared>,
+    outbox: &Arc<Outbox>,
 ) -> anyhow::Result<anyhow::Result<Enqueued>> {
-    let (cfg, shared) = (Arc::clone(cfg), Arc::clone(shared));
+    let (cfg, outbox) = (Arc::clone(cfg), Arc::clone(outbox));
     let (mut st, mut lent) =
         (std::mem::take(state), outside.take().expect("OutsideData is back after each cycle"));
     let (done_tx, done) = tokio::sync::oneshot::channel();
@@ -124,7 +124,7 @@ async fn cycle_on_own_thread(
     let thread = std::thread::Builder::new()
         .name("costpush-cycle".into())
         .spawn(move || {
-            let result = enqueue_cycle(&cfg, &mut st, &mut lent, &shared, SystemTime::now());
+            let result = enqueue_cycle(&cfg, &mut st, &mut lent, &outbox, SystemTime::now());
             let st = Arc::new(st);
             if done_tx.send((result, Arc::clone(&st), lent)).is_ok() {
                 let _ = copied_rx.recv();

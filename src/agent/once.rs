@@ -47,7 +47,7 @@ pub fn dry_run(cfg: &Config, now: SystemTime) -> anyhow::Result<String> {
 pub async fn once(cfg: &Config) -> anyhow::Result<OnceOutcome> {
     let _lock = crate::agent::state::lock(&cfg.state_dir)?;
     let mut state = State::load(&cfg.state_dir)?;
-    let shared = open_queue(cfg, &state)?;
+    let outbox = open_queue(cfg, &state)?;
     let mut outside = OutsideData::new(cfg, true);
     if let Some(ecb) = cfg.ecb.as_ref().filter(|e| e.url.is_some()) {
         if crate::ingest::outside::ecb_cache_stale(&cfg.state_dir, ecb.fetch_every) {
@@ -60,11 +60,11 @@ pub async fn once(cfg: &Config) -> anyhow::Result<OnceOutcome> {
             }
         }
     }
-    let enqueued = enqueue_cycle(cfg, &mut state, &mut outside, &shared, SystemTime::now())?;
+    let enqueued = enqueue_cycle(cfg, &mut state, &mut outside, &outbox, SystemTime::now())?;
     let transport = HttpTransport::new(&cfg.remote_write).context("building the HTTP client")?;
     let (_keep, stop) = tokio::sync::watch::channel(false);
     let sender =
-        Sender::new(transport, shared.clone(), backoff(cfg), Some(cfg.remote_write.max_attempts), stop);
+        Sender::new(transport, outbox.clone(), backoff(cfg), Some(cfg.remote_write.max_attempts), stop);
     match sender.drain().await {
         Ok(drained) if drained.dropped == 0 => Ok(OnceOutcome { enqueued, drained }),
         Ok(drained) => anyhow::bail!(
@@ -72,7 +72,7 @@ pub async fn once(cfg: &Config) -> anyhow::Result<OnceOutcome> {
             drained.dropped
         ),
         Err((_, why)) => {
-            let pending = shared.queue.lock().expect("queue lock").len();
+            let pending = outbox.queue.lock().expect("queue lock").len();
             anyhow::bail!(
                 "remote write to {}: {why}; {pending} batches stay queued in {} for the next run",
                 cfg.remote_write.url,

@@ -19,8 +19,9 @@ use super::split::split;
 use super::stats::{Reason, Stats};
 use crate::delivery::queue::{Entry, Queue};
 
-/// What the agent and the sender share.
-pub struct Shared {
+/// The queue, its delivery counters and the sender's wake-up: what the cycles (which add
+/// batches) and the sender (which delivers and removes them) share.
+pub struct Outbox {
     pub(crate) queue: Mutex<Queue>,
     pub(crate) stats: Mutex<Stats>,
     /// Woken when a cycle adds batches.
@@ -28,10 +29,10 @@ pub struct Shared {
     stats_path: PathBuf,
 }
 
-impl Shared {
-    pub(crate) fn new(queue: Queue, dir: &Path) -> Arc<Shared> {
+impl Outbox {
+    pub(crate) fn new(queue: Queue, dir: &Path) -> Arc<Outbox> {
         let stats_path = dir.join("stats.json");
-        Arc::new(Shared {
+        Arc::new(Outbox {
             queue: Mutex::new(queue),
             stats: Mutex::new(Stats::load(&stats_path)),
             wake: Notify::new(),
@@ -88,7 +89,7 @@ impl std::fmt::Display for Undelivered {
 
 pub(crate) struct Sender<T> {
     transport: T,
-    shared: Arc<Shared>,
+    outbox: Arc<Outbox>,
     backoff: Backoff,
     /// `Some(n)`: give up a batch after n attempts that got no decision (the `once` mode; the
     /// batch stays queued). `None`: retry until delivered (the daemon).
@@ -102,16 +103,16 @@ pub(crate) struct Sender<T> {
 impl<T: Transport> Sender<T> {
     pub(crate) fn new(
         transport: T,
-        shared: Arc<Shared>,
+        outbox: Arc<Outbox>,
         backoff: Backoff,
         attempts: Option<u32>,
         stop: watch::Receiver<bool>,
     ) -> Sender<T> {
-        Sender { transport, shared, backoff, attempts, stop }
+        Sender { transport, outbox, backoff, attempts, stop }
     }
 
     fn set_backoff(&self, d: Duration) {
-        self.shared.stats.lock().expect("stats lock").backoff = d;
+        self.outbox.stats.lock().expect("stats lock").backoff = d;
     }
 
     /// Delivers one body, splitting on 413. `Err` when the `once` mode gives up, or at shutdown:
@@ -182,7 +183,7 @@ impl<T: Transport> Sender<T> {
                     self.backoff.max
                 }
             };
-            self.shared.stats.lock().expect("stats lock").retried_samples += samples;
+            self.outbox.stats.lock().expect("stats lock").retried_samples += samples;
             self.set_backoff(wait);
             let mut stop = self.stop.clone();
             tokio::select! {
@@ -195,7 +196,7 @@ impl<T: Transport> Sender<T> {
     /// Delivers the oldest batch and records what became of it. `None` when the queue is empty.
     pub(crate) async fn send_front(&self) -> Option<Result<Tally, Undelivered>> {
         let (entry, body): (Entry, _) = {
-            let mut q = self.shared.queue.lock().expect("queue lock");
+            let mut q = self.outbox.queue.lock().expect("queue lock");
             let e = q.take_front()?;
             let body = q.read(e.seq);
             (e, body)
@@ -204,8 +205,8 @@ impl<T: Transport> Sender<T> {
             Ok(b) => b,
             Err(e) => {
                 error!(error = %e, samples = entry.samples, "dropping a corrupt queue file");
-                let _ = self.shared.queue.lock().expect("queue lock").remove(entry.seq);
-                self.shared.count_dropped(Reason::Corrupt, entry.samples);
+                let _ = self.outbox.queue.lock().expect("queue lock").remove(entry.seq);
+                self.outbox.count_dropped(Reason::Corrupt, entry.samples);
                 return Some(Ok(Tally {
                     dropped: vec![(Reason::Corrupt, entry.samples)],
                     ..Tally::default()
@@ -214,7 +215,7 @@ impl<T: Transport> Sender<T> {
         };
         let result = self.deliver(body, entry.samples).await;
         {
-            let mut q = self.shared.queue.lock().expect("queue lock");
+            let mut q = self.outbox.queue.lock().expect("queue lock");
             match &result {
                 Ok(_) => {
                     if let Err(e) = q.remove(entry.seq) {
@@ -224,7 +225,7 @@ impl<T: Transport> Sender<T> {
                 Err(_) => q.release(),
             }
         }
-        let mut s = self.shared.stats.lock().expect("stats lock");
+        let mut s = self.outbox.stats.lock().expect("stats lock");
         if let Ok(t) = &result {
             s.sent_samples += t.delivered;
             s.sent_requests += t.requests;
@@ -235,7 +236,7 @@ impl<T: Transport> Sender<T> {
                 s.drop_samples(*r, *n);
             }
         }
-        s.save(&self.shared.stats_path);
+        s.save(&self.outbox.stats_path);
         Some(result)
     }
 
@@ -264,11 +265,11 @@ impl<T: Transport> Sender<T> {
             if *stop.borrow() {
                 return;
             }
-            let empty = self.shared.queue.lock().expect("queue lock").is_empty();
+            let empty = self.outbox.queue.lock().expect("queue lock").is_empty();
             if empty {
                 crate::util::memory::release_free_memory();
                 tokio::select! {
-                    _ = self.shared.wake.notified() => continue,
+                    _ = self.outbox.wake.notified() => continue,
                     _ = wait_stop(&mut stop) => return,
                 }
             }
@@ -340,7 +341,7 @@ mod tests {
         let (q, _) = Queue::open(dir.path(), 1 << 20, 0).unwrap();
         let (tx, rx) = watch::channel(false);
         let b = Backoff { min: Duration::from_millis(500), max: Duration::from_secs(60) };
-        (Sender::new(t, Shared::new(q, dir.path()), b, attempts, rx), tx, dir)
+        (Sender::new(t, Outbox::new(q, dir.path()), b, attempts, rx), tx, dir)
     }
 
     #[tokio::test(start_paused = true)]
@@ -354,7 +355,7 @@ mod tests {
         let seen = s.transport.seen.lock().unwrap();
         assert_eq!(seen.len(), 2);
         assert!(seen[1].0 - start >= Duration::from_secs(7), "waited {:?}", seen[1].0 - start);
-        assert_eq!(s.shared.stats().retried_samples, 6);
+        assert_eq!(s.outbox.stats().retried_samples, 6);
     }
 
     #[tokio::test(start_paused = true)]

@@ -63,7 +63,7 @@ impl Observed {
             let total: f64 = self.seasonal.iter().sum();
             self.seasonal.push(if spec.season == Season::Mul { spec.m as f64 - total } else { -total });
         }
-        self.go(spec, p, x[0], trend)
+        self.run_from(spec, p, x[0], trend)
     }
 
     /// Runs from given initial states; returns the SSE.
@@ -72,10 +72,12 @@ impl Observed {
         if spec.seasonal() {
             self.seasonal.extend_from_slice(&init.seasonal[..spec.m]);
         }
-        self.go(spec, p, init.level, if spec.trend == Trend::None { 0.0 } else { init.trend })
+        self.run_from(spec, p, init.level, if spec.trend == Trend::None { 0.0 } else { init.trend })
     }
 
-    pub(super) fn go(&mut self, spec: &Spec, p: &Params, mut l: f64, mut b: f64) -> f64 {
+    /// One run over the observed points from level `l`, trend `b` and the seasonals already in
+    /// place; fills `fitted` and returns the SSE.
+    fn run_from(&mut self, spec: &Spec, p: &Params, mut l: f64, mut b: f64) -> f64 {
         let m = if spec.seasonal() { spec.m } else { 0 };
         let phi = spec.phi(p);
         self.fitted.clear();
