@@ -66,13 +66,14 @@ fn every_source(dir: &std::path::Path) -> String {
 
 /// name → label-name sets of every series pushed, from dry runs over the example results (with
 /// the default configuration, and with every optional source on) and over three days of hourly
-/// jobs (enough for forecasts and the power model).
+/// jobs, half of them without power (enough for forecasts, the power model and estimates).
 fn pushed() -> BTreeMap<String, Vec<BTreeSet<String>>> {
     let mut m: BTreeMap<String, Vec<BTreeSet<String>>> = BTreeMap::new();
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
     let tmp = tempfile::tempdir().unwrap();
     let history = tmp.path().join("history");
     write_history_results(&history, now, 3);
+    write_benchmark_results(&history, now, 3);
     for (results, all_sources) in [(fixtures(), false), (history, false), (fixtures(), true)] {
         let dir = tempfile::tempdir().unwrap();
         let extra = if all_sources { every_source(dir.path()) } else { String::new() };

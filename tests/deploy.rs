@@ -1065,8 +1065,10 @@ fn prediction_rules_count_each_job_once_on_victoriametrics() {
     };
     let r2 = one(&sel("costpush_model_r2", ""));
     let loo = one(&sel("costpush_model_loo_coverage_ratio", ""));
-    let cost30 =
-        one(&sel("costpush_projection_cost", r#", horizon="30d", bound="upper_95", currency="EUR""#));
+    let cost30 = one(&sel(
+        "costpush_projection_cost",
+        r#", basis="measured", horizon="30d", bound="upper_95", currency="EUR""#,
+    ));
     let unavailable =
         one(r#"max by (host) (increase(costpush_forecasts_unavailable_total{host="enc-test"}[12h]))"#);
     println!(

@@ -30,7 +30,9 @@ fn forecasts_and_predictions_land_with_ordered_bands() {
 
     // The 47 h curve, stamped at future bucket starts (VictoriaMetrics keeps up to now + 2 d).
     let now_ms = (now * 1000.0) as i64;
-    let bound = |b: &str| points(&vm, &format!(r#"costpush_forecast_cost{{currency="EUR",bound="{b}"}}"#));
+    let bound = |b: &str| {
+        points(&vm, &format!(r#"costpush_forecast_cost{{basis="measured",currency="EUR",bound="{b}"}}"#))
+    };
     let (mean, lo95, hi95, lo80, hi80) =
         (bound("mean"), bound("lower_95"), bound("upper_95"), bound("lower_80"), bound("upper_80"));
     assert_eq!(mean.len(), 47, "one value per bucket");
@@ -49,20 +51,19 @@ fn forecasts_and_predictions_land_with_ordered_bands() {
 
     // Projected totals, and the day's mean close to what the history held per day.
     let day = |b: &str| {
-        points(&vm, &format!(r#"costpush_projection_energy_joules{{horizon="24h",bound="{b}"}}"#))[0].1
+        let sel =
+            format!(r#"costpush_projection_energy_joules{{basis="measured",horizon="24h",bound="{b}"}}"#);
+        points(&vm, &sel)[0].1
     };
-    let history_per_day: f64 = vm.export("costpush_bucket_energy_joules")[0].values.iter().sum::<f64>() / 3.0;
+    let buckets = || vm.one(r#"costpush_bucket_energy_joules{basis="measured"}"#);
+    let history_per_day: f64 = buckets().values.iter().sum::<f64>() / 3.0;
     assert!(day("lower_95") < day("mean") && day("mean") < day("upper_95"));
     assert!((day("mean") / history_per_day - 1.0).abs() < 0.2, "{} vs {history_per_day}", day("mean"));
     // One more (empty) complete bucket if the hour turned while the test ran.
     let turned = ((now_s() / 3600.0).floor() - (now / 3600.0).floor()) as usize;
-    assert_eq!(
-        vm.export("costpush_bucket_energy_joules")[0].values.len(),
-        72 + turned,
-        "three days of complete buckets"
-    );
+    assert_eq!(buckets().values.len(), 72 + turned, "three days of complete buckets");
     let model = vm.export(r#"costpush_forecast_model_info{quantity="cost"}"#);
-    assert_eq!(model.len(), 1);
+    assert_eq!(model.len(), 2, "one per basis");
     assert!(vm.export("costpush_forecast_backtest_coverage_ratio").len() >= 3);
 
     // The power model: fitted on 72 jobs, bands around every job's prediction.
@@ -101,7 +102,93 @@ fn forecasts_and_predictions_land_with_ordered_bands() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
     assert!(err.contains("rebuilt the history from the results files") && err.contains("jobs=72"), "{err}");
-    let again = points(&vm, r#"costpush_projection_energy_joules{horizon="24h",bound="mean"}"#);
+    let again =
+        points(&vm, r#"costpush_projection_energy_joules{basis="measured",horizon="24h",bound="mean"}"#);
     assert_eq!(again.len(), 2);
     assert!((again[1].1 / again[0].1 - 1.0).abs() < 1e-9, "the same projection from the rebuilt history");
+}
+
+/// The seed host's mix: each hour one telemetry job with power and one benchmark-runner job
+/// without. Every projection is pushed on both bases, with the coverage; the estimates have
+/// names of their own and never reach a measured series; with estimation off only the measured
+/// basis is left, with its coverage.
+#[test]
+fn a_host_with_unmeasured_jobs_is_projected_on_both_bases() {
+    let now = now_s();
+    let vm = Vm::start_with(&["-dedup.minScrapeInterval=1ms"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let results = tmp.path().join("results");
+    write_history_results(&results, now, 3);
+    write_benchmark_results(&results, now, 3);
+    let cfg = write_config(tmp.path(), &results, &vm.write_url(), "test_results_*.json", "");
+    let out = run(&["once", "--config", cfg.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // Every projection, on both bases; compute cost on none.
+    for q in ["cost", "energy", "co2"] {
+        for basis in ["measured", "measured+estimated"] {
+            let info = vm.one(&format!(r#"costpush_forecast_model_info{{quantity="{q}",basis="{basis}"}}"#));
+            assert_eq!(info.values, vec![1.0], "{q} on {basis}");
+        }
+    }
+    let compute = vm.one(r#"costpush_forecast_model_info{quantity="compute_cost"}"#);
+    assert!(!compute.labels.contains_key("basis"), "{:?}", compute.labels);
+    let curve =
+        |name: &str, basis: &str| points(&vm, &format!(r#"{name}{{basis="{basis}",bound="mean"}}"#)).len();
+    for basis in ["measured", "measured+estimated"] {
+        assert_eq!(curve("costpush_forecast_energy_joules", basis), 47, "{basis}");
+        assert_eq!(curve("costpush_forecast_co2_grams", basis), 47, "{basis}");
+    }
+    assert_eq!(points(&vm, r#"costpush_forecast_compute_cost{currency="EUR",bound="mean"}"#).len(), 47);
+    let day = |basis: &str, b: &str| {
+        let sel =
+            format!(r#"costpush_projection_energy_joules{{basis="{basis}",horizon="24h",bound="{b}"}}"#);
+        points(&vm, &sel)[0].1
+    };
+    assert!(day("measured+estimated", "mean") > day("measured", "mean"), "the estimates add energy");
+    assert!(day("measured+estimated", "lower_95") < day("measured+estimated", "upper_95"));
+
+    // Coverage over the fit window: half the jobs, 600 of every 900 s of run time, are measured;
+    // every job is measured or estimated.
+    let cov = |basis: &str, by: &str| {
+        vm.one(&format!(r#"costpush_energy_coverage_ratio{{basis="{basis}",by="{by}"}}"#)).last().1
+    };
+    assert_close(cov("measured", "jobs"), 0.5);
+    assert_close(cov("measured", "run_time"), 600.0 / 900.0);
+    assert_close(cov("measured+estimated", "jobs"), 1.0);
+    assert_close(cov("measured+estimated", "run_time"), 1.0);
+    let bucket_cov = vm.one(r#"costpush_bucket_energy_coverage_ratio{basis="measured",by="jobs"}"#);
+    assert!(bucket_cov.values.iter().all(|v| (0.0..=1.0).contains(v)) && bucket_cov.values.len() >= 72);
+
+    // Estimates under names of their own, for the 72 jobs without power; the measured series
+    // hold the 72 measured jobs and nothing estimated.
+    let values = |sel: &str| vm.export(sel).into_iter().map(|s| s.values.len()).sum::<usize>();
+    assert_eq!(values(r#"costpush_job_estimated_energy_joules{method="model"}"#), 72);
+    assert_eq!(values("costpush_job_estimated_energy_joules"), 72, "only method=\"model\"");
+    assert_eq!(values(r#"costpush_job_energy_joules{method="file"}"#), 72);
+    assert_eq!(values("costpush_job_energy_joules"), 72, "no estimate among the measured");
+    assert_eq!(values(r#"{__name__=~"costpush_.+",method="model",__name__!~".*estimated.*"}"#), 0);
+    assert_eq!(vm.one(r#"costpush_jobs_estimated_total{method="model"}"#).last().1, 72.0);
+    let measured_sum: f64 =
+        vm.export(r#"costpush_job_energy_joules{method="file"}"#).iter().flat_map(|s| s.values.clone()).sum();
+    assert!((vm.one("costpush_energy_joules_total").last().1 / measured_sum - 1.0).abs() < 1e-9);
+
+    // Estimation off: the measured basis alone, with its coverage.
+    let vm2 = Vm::start_with(&["-dedup.minScrapeInterval=1ms"]);
+    let tmp2 = tempfile::tempdir().unwrap();
+    let cfg2 = write_config(
+        tmp2.path(),
+        &results,
+        &vm2.write_url(),
+        "test_results_*.json",
+        "predictions: {estimate_energy: false}\n",
+    );
+    let out = run(&["once", "--config", cfg2.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(vm2.export(r#"{__name__=~"costpush_.+",basis="measured+estimated"}"#).is_empty());
+    assert!(vm2.export(r#"{__name__=~"costpush_.*estimated.*"}"#).is_empty());
+    for q in ["cost", "energy", "co2"] {
+        vm2.one(&format!(r#"costpush_forecast_model_info{{quantity="{q}",basis="measured"}}"#));
+    }
+    assert_close(vm2.one(r#"costpush_energy_coverage_ratio{basis="measured",by="jobs"}"#).last().1, 0.5);
 }

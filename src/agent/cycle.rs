@@ -8,7 +8,7 @@ use std::time::SystemTime;
 
 use tracing::{info, warn};
 
-use super::insights::{cycle_insights, idle_baseline, job_predictions, rebuild_history, Fitted};
+use super::insights::{add_chunk, cycle_insights, idle_baseline, rebuild_history, Fitted};
 use super::scan::{self, list_files, Scan};
 use super::state::{FileState, FileStatus, State};
 use super::Prepared;
@@ -128,7 +128,7 @@ impl<'a> Cycle<'a> {
             baseline,
         };
         let outside = self.outside;
-        let reports: Vec<job::JobReport> = jobs
+        let mut reports: Vec<job::JobReport> = jobs
             .iter_mut()
             .map(|(j, m)| {
                 let window = (j.end_s - j.run_s, j.end_s);
@@ -141,9 +141,17 @@ impl<'a> Cycle<'a> {
             .collect();
         self.jobs_without_power += reports.iter().filter(|r| r.energy_j.is_none()).count();
         self.new_jobs += jobs.len();
-        let pairs: Vec<(&Job, &job::JobReport)> = jobs.iter().map(|(j, _)| j).zip(reports.iter()).collect();
-        let predictions =
-            job_predictions(cfg, &mut self.next, &pairs, self.now_ms, &mut self.skipped, &mut self.model);
+        let refs: Vec<&Job> = jobs.iter().map(|(j, _)| j).collect();
+        let predictions = add_chunk(
+            cfg,
+            &mut self.next,
+            &refs,
+            &mut reports,
+            self.now_ms,
+            &mut self.skipped,
+            &mut self.model,
+        );
+        let pairs: Vec<(&Job, &job::JobReport)> = refs.iter().copied().zip(reports.iter()).collect();
         let mut set = SeriesSet::default();
         let ctx = self.ctx();
         catalogue::build_jobs(

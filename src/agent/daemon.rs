@@ -33,13 +33,9 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     let sender = Sender::new(transport, outbox.clone(), backoff(&cfg), None, stop);
     let mut sender_task = tokio::spawn(async move { sender.run().await });
-    let outside = OutsideData::new(&cfg, true);
-    if let Some(r) = &outside.rapl {
-        tokio::spawn(crate::ingest::outside::rapl_loop(
-            r.clone(),
-            outside.tallies.clone(),
-            stop_tx.subscribe(),
-        ));
+    let mut outside = OutsideData::new(&cfg, true);
+    if let Some(r) = outside.sample_rapl() {
+        tokio::spawn(crate::ingest::outside::rapl_loop(r, outside.tallies.clone(), stop_tx.subscribe()));
     }
     if let Some(ecb) = cfg.ecb.clone().filter(|e| e.url.is_some()) {
         let (dir, tallies) = (cfg.state_dir.clone(), outside.tallies.clone());

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use tracing::info;
 
 use super::state::{ForecastCache, State};
-use crate::compute::history::{self, History, TrainingRow};
+use crate::compute::history::{self, Basis, History, TrainingRow};
 use crate::compute::job;
 use crate::compute::power_model::{self, NoModel, PowerModel};
 use crate::compute::projection;
@@ -51,29 +51,72 @@ pub(super) fn rebuild_history(cfg: &Config, files: &[PathBuf], state: &State, no
         jobs.extend(parsed.jobs.into_iter().filter(|j| state.jobs.contains(j.id) && seen.insert(j.id)));
     }
     // From the files' own samples: what a query API or the RAPL ring said then is not kept.
-    let reports: Vec<job::JobReport> = jobs
+    let mut reports: Vec<job::JobReport> = jobs
         .iter()
         .map(|j| job::report_from_file(j, here, &cfg.regions, cfg.cores_without_cpu_samples))
         .collect();
-    let pairs: Vec<(&Job, &job::JobReport)> = jobs.iter().zip(&reports).collect();
+    let now_s = now_ms as f64 / 1000.0;
     let mut h = History::new(cfg.forecast.bucket_seconds);
-    h.add(&pairs, now_ms as f64 / 1000.0, cfg.forecast.history_buckets, cfg.predictions.max_jobs);
+    let refs: Vec<&Job> = jobs.iter().collect();
+    h.add_training(&pairs(&refs, &reports), cfg.predictions.max_jobs);
+    if estimating(cfg) {
+        let rows: Vec<TrainingRow> = h.jobs.iter().collect();
+        if let Ok(m) = power_model::power_model(&rows, cfg.predictions.min_jobs) {
+            estimate_unmeasured(cfg, &m, &refs, &mut reports);
+        }
+    }
+    h.add_to_buckets(&pairs(&refs, &reports), now_s, cfg.forecast.history_buckets);
     // the buckets rebuilt were pushed before (or are past): start pushing from now on
-    h.pushed_until = h.bucket_of(now_ms as f64 / 1000.0);
+    h.pushed_until = h.bucket_of(now_s);
     info!(jobs = jobs.len(), buckets = h.buckets.len(), "rebuilt the history from the results files");
     h
+}
+
+/// Whether the power model estimates the energy of jobs no source measured.
+pub(super) fn estimating(cfg: &Config) -> bool {
+    cfg.predictions.enabled && cfg.predictions.estimate_energy
+}
+
+/// The bases the projections and buckets are pushed on.
+pub(super) fn bases(cfg: &Config) -> &'static [Basis] {
+    if estimating(cfg) {
+        &Basis::ALL
+    } else {
+        &[Basis::Measured]
+    }
+}
+
+fn pairs<'a>(jobs: &[&'a Job], reports: &'a [job::JobReport]) -> Vec<(&'a Job, &'a job::JobReport)> {
+    jobs.iter().copied().zip(reports).collect()
+}
+
+/// Sets the model's estimate on the report of every job no source measured (when the model can
+/// read its features).
+fn estimate_unmeasured(cfg: &Config, m: &PowerModel, jobs: &[&Job], reports: &mut [job::JobReport]) {
+    let here = &cfg.regions[&cfg.region];
+    for (j, r) in jobs.iter().zip(reports.iter_mut()) {
+        if r.energy_j.is_some() {
+            continue;
+        }
+        r.estimated = history::features(j, r)
+            .and_then(|(rate, bitrate, fps, enc, preset)| m.estimate_power(rate, bitrate, fps, &enc, &preset))
+            .and_then(|p| job::estimate(r, &p, here));
+    }
 }
 
 /// A power model fitted this cycle, or why there is none.
 pub(super) type Fitted = Result<PowerModel, NoModel>;
 
-/// Adds a chunk's jobs to the history and predicts each one's power with the model fitted on
-/// the history as it now stands, which replaces `model` (kept as is when nothing was fitted:
-/// predictions off, or no jobs). Jobs without a prediction are counted in `skipped` by reason.
-pub(super) fn job_predictions(
+/// Adds a chunk's jobs to the history: their training rows, then the model fitted on the history
+/// as it now stands (it replaces `model`, which is kept as is when nothing was fitted:
+/// predictions off, or no jobs), each unmeasured job's estimated energy set on its report, and
+/// the jobs' share of the buckets. Returns each job's predicted power; jobs without one are
+/// counted in `skipped` by reason.
+pub(super) fn add_chunk(
     cfg: &Config,
     next: &mut State,
-    pairs: &[(&Job, &job::JobReport)],
+    jobs: &[&Job],
+    reports: &mut [job::JobReport],
     now_ms: i64,
     skipped: &mut BTreeMap<&'static str, u64>,
     model: &mut Option<Fitted>,
@@ -82,36 +125,41 @@ pub(super) fn job_predictions(
         return Vec::new();
     }
     let h = next.history.get_or_insert_with(|| History::new(cfg.forecast.bucket_seconds));
-    h.add(pairs, now_ms as f64 / 1000.0, cfg.forecast.history_buckets, cfg.predictions.max_jobs);
-    if !cfg.predictions.enabled || pairs.is_empty() {
-        return Vec::new();
-    }
-    // The old fit (its design and factorisation) goes before the new one is made, not after.
-    *model = None;
-    let rows: Vec<TrainingRow> = h.jobs.iter().collect();
-    let fitted = model.insert(power_model::power_model(&rows, cfg.predictions.min_jobs));
-    match fitted {
-        Ok(m) => pairs
-            .iter()
-            .map(|(job, r)| match history::features(job, r) {
-                None => {
-                    *skipped.entry("missing_features").or_default() += 1;
-                    None
+    h.add_training(&pairs(jobs, reports), cfg.predictions.max_jobs);
+    let mut predictions = Vec::new();
+    if cfg.predictions.enabled && !jobs.is_empty() {
+        // The old fit (its design and factorisation) goes before the new one is made, not after.
+        *model = None;
+        let rows: Vec<TrainingRow> = h.jobs.iter().collect();
+        let fitted = model.insert(power_model::power_model(&rows, cfg.predictions.min_jobs));
+        match fitted {
+            Ok(m) => {
+                predictions = jobs
+                    .iter()
+                    .zip(reports.iter())
+                    .map(|(job, r)| match history::features(job, r) {
+                        None => {
+                            *skipped.entry("missing_features").or_default() += 1;
+                            None
+                        }
+                        Some((rate, bitrate, fps, enc, preset)) => {
+                            let p = m.predict(rate, bitrate, fps, &enc, &preset);
+                            if p.is_none() {
+                                *skipped.entry("unknown_level").or_default() += 1;
+                            }
+                            p
+                        }
+                    })
+                    .collect();
+                if estimating(cfg) {
+                    estimate_unmeasured(cfg, m, jobs, reports);
                 }
-                Some((rate, bitrate, fps, enc, preset)) => {
-                    let p = m.predict(rate, bitrate, fps, &enc, &preset);
-                    if p.is_none() {
-                        *skipped.entry("unknown_level").or_default() += 1;
-                    }
-                    p
-                }
-            })
-            .collect(),
-        Err(_) => {
-            *skipped.entry("no_model").or_default() += pairs.len() as u64;
-            Vec::new()
+            }
+            Err(_) => *skipped.entry("no_model").or_default() += jobs.len() as u64,
         }
     }
+    h.add_to_buckets(&pairs(jobs, reports), now_ms as f64 / 1000.0, cfg.forecast.history_buckets);
+    predictions
 }
 
 /// The model's state and the what-if encodes (from the history after every chunk), and the
@@ -130,7 +178,7 @@ pub(super) fn cycle_insights(
     let now_s = now_ms as f64 / 1000.0;
     let h = next.history.get_or_insert_with(|| History::new(cfg.forecast.bucket_seconds));
     // Extends the buckets to now (quiet hours are zeros) when no job came in.
-    h.add(&[], now_s, cfg.forecast.history_buckets, cfg.predictions.max_jobs);
+    h.add_to_buckets(&[], now_s, cfg.forecast.history_buckets);
 
     if cfg.predictions.enabled {
         let fitted = fitted.unwrap_or_else(|| {
@@ -182,10 +230,11 @@ pub(super) fn cycle_insights(
             .as_ref()
             .is_none_or(|c| c.bucket != current || (had_jobs && c.projections.iter().any(Result::is_err)));
         if fresh {
-            let projections = projection::project(h, now_s, &cfg.forecast);
+            let projections = projection::project(h, now_s, &cfg.forecast, bases(cfg));
             for p in &projections {
                 if let Err(no) = p {
-                    info!(quantity = no.quantity.as_str(), reason = %no.reason, "no projection yet");
+                    let basis = no.basis.map_or("", Basis::as_str);
+                    info!(quantity = no.quantity.as_str(), basis, reason = %no.reason, "no projection yet");
                 }
             }
             next.forecast_cache = Some(ForecastCache { bucket: current, projections });
@@ -198,6 +247,8 @@ pub(super) fn cycle_insights(
         // totals and diagnostics every cycle; a missing projection is counted once per bucket
         ins.projections = cache.projections.iter().filter(|p| fresh || p.is_ok()).cloned().collect();
         let h = next.history.as_mut().expect("set above");
+        ins.coverage = projection::coverage(h, now_s, &cfg.forecast, bases(cfg));
+        ins.bases = bases(cfg);
         let bs_ms = cfg.forecast.bucket_seconds as i64 * 1000;
         ins.buckets =
             h.complete(now_s).filter(|(i, _)| *i >= h.pushed_until).map(|(i, b)| (i * bs_ms, *b)).collect();

@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::compute::history;
 use crate::samples::Counters;
 use crate::util::fs::{write_atomic, Durability};
 
@@ -186,6 +187,13 @@ impl State {
             .map_err(|source| StateError::Corrupt { path: path.clone(), source })?;
         if state.format != FORMAT {
             return Err(StateError::Format { path, found: state.format });
+        }
+        let mut state = state;
+        if state.history.as_ref().is_some_and(|h| h.layout != history::LAYOUT) {
+            // Derived data of an older layout: rebuilt from the results files at the next cycle
+            // (the projections cached from it go with it).
+            state.history = None;
+            state.forecast_cache = None;
         }
         Ok(state)
     }

@@ -5,10 +5,13 @@
 //!
 //! Buckets: a job's values are spread over the buckets its run window `[end − run, end]`
 //! overlaps, in proportion to the overlap. Every bucket from the first job's on is known, and a
-//! bucket without jobs is a real zero (no work was done). A bucket is *unknown* when a job in it
-//! has no energy (its energy, and so its total cost and CO2, are not known): it is left out of
-//! fitting, not taken as zero. The derived data can be rebuilt: a state without history gets it
-//! from every results file at the next start.
+//! bucket without jobs is a real zero (no work was done). Every job adds its compute cost and its
+//! share of jobs and run time. A job whose energy was measured adds its energy, energy cost and
+//! CO2 to the bucket's measured part; a job the power model estimated adds them to the estimated
+//! part, with the estimate's uncertainty; a job with neither adds to neither. So a partly covered
+//! bucket is still a bucket: its measured part covers the measured jobs, and its coverage says
+//! how much of the work that is ([`Basis`]). The derived data can be rebuilt: a state without
+//! history (or with one of an older layout) gets it from every results file at the next start.
 
 use std::collections::VecDeque;
 
@@ -18,14 +21,120 @@ use crate::compute::job::JobReport;
 use crate::compute::workload;
 use crate::domain::Job;
 
-/// Totals of one bucket, in the region's currency, joules and grams.
+/// The layout of the buckets; a history of another layout is rebuilt from the files.
+pub(crate) const LAYOUT: u32 = 2;
+
+/// What the jobs of one part of a bucket add up to: their share of jobs and of run time, and
+/// their compute cost, energy cost (region currency), energy (J) and CO2 (g).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-pub(crate) struct Bucket {
-    pub(crate) cost: f64,
+pub(crate) struct Part {
+    pub(crate) jobs: f64,
+    pub(crate) run_s: f64,
+    pub(crate) compute_cost: f64,
+    pub(crate) energy_cost: f64,
     pub(crate) energy_j: f64,
     pub(crate) co2_g: f64,
-    /// A job in this bucket had no energy: its totals are not known.
-    pub(crate) unknown: bool,
+}
+
+impl Part {
+    fn add(
+        &mut self,
+        share: f64,
+        run_s: f64,
+        compute_cost: f64,
+        energy_cost: f64,
+        energy_j: f64,
+        co2_g: f64,
+    ) {
+        self.jobs += share;
+        self.run_s += share * run_s;
+        self.compute_cost += share * compute_cost;
+        self.energy_cost += share * energy_cost;
+        self.energy_j += share * energy_j;
+        self.co2_g += share * co2_g;
+    }
+
+    fn plus(&self, o: &Part) -> Part {
+        Part {
+            jobs: self.jobs + o.jobs,
+            run_s: self.run_s + o.run_s,
+            compute_cost: self.compute_cost + o.compute_cost,
+            energy_cost: self.energy_cost + o.energy_cost,
+            energy_j: self.energy_j + o.energy_j,
+            co2_g: self.co2_g + o.co2_g,
+        }
+    }
+
+    /// Total cost: compute plus energy.
+    pub(crate) fn cost(&self) -> f64 {
+        self.compute_cost + self.energy_cost
+    }
+}
+
+/// Which jobs' energy a value is built on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub(crate) enum Basis {
+    /// The jobs whose energy a source measured.
+    Measured,
+    /// Those, and the jobs whose energy the power model estimated.
+    MeasuredAndEstimated,
+}
+
+impl Basis {
+    pub(crate) const ALL: [Basis; 2] = [Basis::Measured, Basis::MeasuredAndEstimated];
+
+    /// Label value of `basis`.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Basis::Measured => "measured",
+            Basis::MeasuredAndEstimated => "measured+estimated",
+        }
+    }
+}
+
+/// Totals of one bucket, in the region's currency, joules and grams. Read leniently (`default`):
+/// a bucket of an older layout reads as empty, and its history is then rebuilt (see [`LAYOUT`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub(crate) struct Bucket {
+    /// Every job: its share of jobs and run time, and its compute cost (known for all).
+    pub(crate) all: Part,
+    /// The jobs whose energy was measured.
+    pub(crate) measured: Part,
+    /// The jobs whose energy the power model estimated.
+    pub(crate) estimated: Part,
+    /// The estimates' uncertainty in joules: the standard deviation from the model's mean error
+    /// (the same model estimates every job, so these add up) and the variance of the jobs'
+    /// scatter about it (independent, so variances add).
+    pub(crate) estimated_mean_sd_j: f64,
+    pub(crate) estimated_scatter_var_j2: f64,
+}
+
+impl Bucket {
+    /// The part of the bucket a basis covers.
+    pub(crate) fn part(&self, basis: Basis) -> Part {
+        match basis {
+            Basis::Measured => self.measured,
+            Basis::MeasuredAndEstimated => self.measured.plus(&self.estimated),
+        }
+    }
+
+    /// Variance of the bucket's energy on `basis`, from the estimates in it (J²).
+    pub(crate) fn energy_var(&self, basis: Basis) -> f64 {
+        match basis {
+            Basis::Measured => 0.0,
+            Basis::MeasuredAndEstimated => {
+                self.estimated_mean_sd_j * self.estimated_mean_sd_j + self.estimated_scatter_var_j2
+            }
+        }
+    }
+
+    /// Shares of the jobs and of the run time that `basis` covers; `None` without jobs.
+    pub(crate) fn coverage(&self, basis: Basis) -> Option<(f64, f64)> {
+        let part = self.part(basis);
+        (self.all.jobs > 0.0 && self.all.run_s > 0.0)
+            .then(|| ((part.jobs / self.all.jobs).min(1.0), (part.run_s / self.all.run_s).min(1.0)))
+    }
 }
 
 /// One job with measured power, as the regression sees it (borrowed from [`Rows`]). Serialized
@@ -157,6 +266,9 @@ impl<'de> Deserialize<'de> for Rows {
 /// Buckets and training rows.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub(crate) struct History {
+    /// [`LAYOUT`] for a history written by this version (0 when absent: an older one).
+    #[serde(default)]
+    pub(crate) layout: u32,
     pub(crate) bucket_seconds: u64,
     /// Index of `buckets[0]` (its start is `first × bucket_seconds` Unix seconds).
     pub(crate) first: i64,
@@ -189,7 +301,7 @@ pub(crate) fn features(job: &Job, r: &JobReport) -> Option<(f64, f64, f64, Strin
 
 impl History {
     pub(crate) fn new(bucket_seconds: u64) -> History {
-        History { bucket_seconds, ..History::default() }
+        History { layout: LAYOUT, bucket_seconds, ..History::default() }
     }
 
     pub(crate) fn bucket_of(&self, t_s: f64) -> i64 {
@@ -227,39 +339,10 @@ impl History {
         }
     }
 
-    /// Adds new jobs, and extends the buckets to the one holding `now_s` (quiet hours are zeros).
-    pub(crate) fn add(
-        &mut self,
-        jobs: &[(&Job, &JobReport)],
-        now_s: f64,
-        max_buckets: usize,
-        max_jobs: usize,
-    ) {
-        let now_b = self.bucket_of(now_s);
-        let oldest_kept = now_b - max_buckets as i64 + 1;
+    /// Adds the training rows of new jobs whose power was measured (keeping the newest
+    /// `max_jobs`).
+    pub(crate) fn add_training(&mut self, jobs: &[(&Job, &JobReport)], max_jobs: usize) {
         for (job, r) in jobs {
-            let (start, end) = (job.end_s - r.run_s, job.end_s);
-            let (b0, b1) = (self.bucket_of(start), self.bucket_of(end));
-            if b1 < oldest_kept || b0 > now_b {
-                continue;
-            }
-            self.cover(b0.max(oldest_kept), b1.min(now_b), max_buckets);
-            let values = (r.cost.total, r.energy_j, r.co2_g);
-            for b in b0.max(self.first)..=b1.min(self.end() - 1) {
-                let bs = (b * self.bucket_seconds as i64) as f64;
-                let be = bs + self.bucket_seconds as f64;
-                let share =
-                    if r.run_s > 0.0 { ((end.min(be) - start.max(bs)).max(0.0)) / r.run_s } else { 1.0 };
-                let bucket = &mut self.buckets[(b - self.first) as usize];
-                match values {
-                    (Some(c), Some(e), Some(g)) => {
-                        bucket.cost += c * share;
-                        bucket.energy_j += e * share;
-                        bucket.co2_g += g * share;
-                    }
-                    _ => bucket.unknown = true,
-                }
-            }
             if let (Some(p), Some((rate, bitrate, fps, encoder, preset))) = (r.mean_power_w, features(job, r))
             {
                 self.jobs.push(TrainingRow {
@@ -273,10 +356,64 @@ impl History {
                 });
             }
         }
+        self.jobs.keep_newest(max_jobs);
+    }
+
+    /// Adds new jobs to the buckets (their estimates with them, see [`JobReport::estimated`]),
+    /// and extends the buckets to the one holding `now_s` (quiet hours are zeros).
+    pub(crate) fn add_to_buckets(&mut self, jobs: &[(&Job, &JobReport)], now_s: f64, max_buckets: usize) {
+        let now_b = self.bucket_of(now_s);
+        let oldest_kept = now_b - max_buckets as i64 + 1;
+        for (job, r) in jobs {
+            let (start, end) = (job.end_s - r.run_s, job.end_s);
+            let (b0, b1) = (self.bucket_of(start), self.bucket_of(end));
+            if b1 < oldest_kept || b0 > now_b {
+                continue;
+            }
+            self.cover(b0.max(oldest_kept), b1.min(now_b), max_buckets);
+            for b in b0.max(self.first)..=b1.min(self.end() - 1) {
+                let bs = (b * self.bucket_seconds as i64) as f64;
+                let be = bs + self.bucket_seconds as f64;
+                let share =
+                    if r.run_s > 0.0 { ((end.min(be) - start.max(bs)).max(0.0)) / r.run_s } else { 1.0 };
+                let bucket = &mut self.buckets[(b - self.first) as usize];
+                let compute = r.cost.compute;
+                bucket.all.add(share, r.run_s, compute, 0.0, 0.0, 0.0);
+                match (r.energy_j, r.cost.energy, r.co2_g, r.estimated) {
+                    (Some(e), Some(c), Some(g), _) => bucket.measured.add(share, r.run_s, compute, c, e, g),
+                    (None, _, _, Some(est)) => {
+                        bucket.estimated.add(
+                            share,
+                            r.run_s,
+                            compute,
+                            est.energy_cost,
+                            est.energy_j,
+                            est.co2_g,
+                        );
+                        bucket.estimated_mean_sd_j += share * est.mean_sd_j;
+                        bucket.estimated_scatter_var_j2 += (share * est.scatter_sd_j).powi(2);
+                    }
+                    _ => {}
+                }
+            }
+        }
         if !self.buckets.is_empty() {
             self.cover(self.first, now_b, max_buckets);
         }
-        self.jobs.keep_newest(max_jobs);
+    }
+
+    /// [`History::add_training`] and [`History::add_to_buckets`] together (for jobs without
+    /// estimates).
+    #[cfg(test)]
+    pub(crate) fn add(
+        &mut self,
+        jobs: &[(&Job, &JobReport)],
+        now_s: f64,
+        max_buckets: usize,
+        max_jobs: usize,
+    ) {
+        self.add_training(jobs, max_jobs);
+        self.add_to_buckets(jobs, now_s, max_buckets);
     }
 
     /// The complete buckets (the one holding `now_s` is still filling), oldest first, with
@@ -333,18 +470,20 @@ mod tests {
         h.add(&pairs, 4.0 * 3600.0, 100, 100);
         assert_eq!(h.first, 0);
         assert_eq!(h.buckets.len(), 5, "extended to the current bucket");
-        assert_eq!(h.buckets[0].energy_j, 180_000.0);
-        assert_eq!(h.buckets[1].energy_j, 180_000.0);
+        assert_eq!(h.buckets[0].measured.energy_j, 180_000.0);
+        assert_eq!(h.buckets[1].measured.energy_j, 180_000.0);
+        assert_eq!((h.buckets[0].all.jobs, h.buckets[0].all.run_s), (0.5, 1800.0), "half the job");
         assert_eq!(h.buckets[2], Bucket::default(), "a quiet hour is a real zero");
         // 360 kJ = 0.1 kWh: 0.036 EUR and 10 g in all
-        assert!((h.buckets[0].cost + h.buckets[1].cost - 0.036).abs() < 1e-15);
-        assert!((h.buckets[0].co2_g - 5.0).abs() < 1e-12);
+        let cost = |b: &Bucket| b.part(Basis::Measured).cost();
+        assert!((cost(&h.buckets[0]) + cost(&h.buckets[1]) - 0.036).abs() < 1e-15);
+        assert!((h.buckets[0].measured.co2_g - 5.0).abs() < 1e-12);
         assert_eq!(h.complete(4.0 * 3600.0).count(), 4, "the current bucket is not complete");
     }
 
     #[test]
-    fn unknown_energy_makes_an_unknown_bucket_and_old_buckets_go() {
-        // "x" has no power (bucket 8 becomes unknown); "y" is older than the 4 buckets kept
+    fn a_job_without_energy_counts_in_the_bucket_but_not_in_its_measured_part() {
+        // "x" has no power (bucket 8 is partly covered); "y" is older than the 4 buckets kept
         let (j, r) = jobs(
             r#"{"scenarios": [{"name": "x", "duration": 10, "end_time": 28900},
             {"name": "y", "duration": 10, "end_time": 100, "power_watts": [5]}]}"#,
@@ -353,8 +492,10 @@ mod tests {
         let mut h = History::new(3600);
         h.add(&pairs, 10.0 * 3600.0, 4, 100);
         assert_eq!((h.first, h.buckets.len()), (8, 3));
-        assert!(h.buckets[0].unknown);
-        assert!(!h.buckets[1].unknown);
+        assert_eq!((h.buckets[0].all.jobs, h.buckets[0].measured.jobs), (1.0, 0.0));
+        assert_eq!(h.buckets[0].all.run_s, 10.0, "every job counts in the bucket");
+        assert_eq!(h.buckets[0].coverage(Basis::Measured), Some((0.0, 0.0)));
+        assert_eq!(h.buckets[1].coverage(Basis::Measured), None, "no job: no coverage");
         // time passes: the window slides, keeping 4
         h.add(&[], 20.0 * 3600.0, 4, 100);
         assert_eq!((h.first, h.buckets.len()), (17, 4));

@@ -4,7 +4,7 @@
 
 use crate::compute::history::TrainingRow;
 use crate::config::Encode;
-use crate::stats::regress::{Design, Ols, Prediction, HIGH_CONDITION};
+use crate::stats::regress::{Design, Ols, Prediction, Unseen, HIGH_CONDITION};
 
 /// The power model and what describes it.
 pub(crate) struct PowerModel {
@@ -13,6 +13,15 @@ pub(crate) struct PowerModel {
     /// The encoder and preset seen most often (for what-if encodes that name none).
     pub(crate) common_encoder: String,
     pub(crate) common_preset: String,
+}
+
+/// A job's mean power as the model estimates it: the mean, the standard error of the mean, and
+/// that of one job about it (watts).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct PowerEstimate {
+    pub(crate) mean_w: f64,
+    pub(crate) mean_se_w: f64,
+    pub(crate) obs_se_w: f64,
 }
 
 /// Why there is no power model.
@@ -96,6 +105,38 @@ impl PowerModel {
         Some(self.ols.predict(&x, 0.95))
     }
 
+    /// Mean power and its standard errors for a job no source measured, for estimating its
+    /// energy. As [`PowerModel::predict`], but an encoder or preset the model has not seen is
+    /// taken as the training jobs' mix of those it has, and the spread between their effects
+    /// (their variance about the mix) is added to the mean's uncertainty: an unseen level may
+    /// be any of them. `None` only when the features are not finite.
+    pub(crate) fn estimate_power(
+        &self,
+        pixel_rate: f64,
+        bitrate_kbps: f64,
+        fps: f64,
+        encoder: &str,
+        preset: &str,
+    ) -> Option<PowerEstimate> {
+        let (enc, preset) = (format!("enc:{encoder}"), format!("preset:{preset}"));
+        let (x, unseen) =
+            self.design.row_of_mixing_unseen(&[pixel_rate, bitrate_kbps, fps], &[&enc, &preset]);
+        let p = self.ols.predict(&x, 0.95);
+        let mut spread = 0.0;
+        for Unseen { columns, shares } in unseen {
+            // Effects relative to the first level (whose effect is 0), and their weighted mean.
+            let effects: Vec<f64> = std::iter::once(0.0).chain(columns.map(|j| self.ols.coef[j])).collect();
+            let mix: f64 = effects.iter().zip(shares).map(|(e, s)| e * s).sum();
+            spread += effects.iter().zip(shares).map(|(e, s)| s * (e - mix) * (e - mix)).sum::<f64>();
+        }
+        let est = PowerEstimate {
+            mean_w: p.mean,
+            mean_se_w: (p.mean_se * p.mean_se + spread).sqrt(),
+            obs_se_w: (p.obs_se * p.obs_se + spread).sqrt(),
+        };
+        [est.mean_w, est.mean_se_w, est.obs_se_w].iter().all(|v| v.is_finite()).then_some(est)
+    }
+
     /// A what-if encode's prediction (its encoder and preset default to the common ones).
     pub(crate) fn predict_encode(&self, e: &Encode) -> Option<Prediction> {
         let rate = f64::from(e.width) * f64::from(e.height) * e.fps * f64::from(e.streams);
@@ -158,5 +199,30 @@ mod tests {
         let e = crate::config::default_encodes();
         assert!(m.predict_encode(&e[1]).is_some(), "common encoder and preset fill in");
         assert_eq!(m.common_preset, "fast");
+    }
+
+    #[test]
+    fn an_unseen_encoder_is_estimated_as_the_mix_with_the_spread_in_its_uncertainty() {
+        let m = power_model(&rows(40), 20).unwrap();
+        let (rate, bitrate, fps) = (62_208_000.0, 4000.0, 30.0);
+        let seen = |enc| m.estimate_power(rate, bitrate, fps, enc, "fast").unwrap();
+        let (a, b) = (seen("x264"), seen("x265"));
+        // A seen level gives the prediction's own figures.
+        let p = m.predict(rate, bitrate, fps, "x265", "fast").unwrap();
+        assert_eq!((b.mean_w, b.mean_se_w, b.obs_se_w), (p.mean, p.mean_se, p.obs_se));
+        // Half the rows are x264, half x265 (about 5 W apart): an unseen encoder is halfway, and
+        // its uncertainty holds the spread of the two effects about their mix (about 2.5 W).
+        let u = seen("av1");
+        assert!((u.mean_w - (a.mean_w + b.mean_w) / 2.0).abs() < 1e-6, "{u:?} {a:?} {b:?}");
+        let effect = b.mean_w - a.mean_w;
+        let spread = (effect / 2.0).powi(2);
+        assert!(
+            (u.mean_se_w.powi(2) - (a.mean_se_w.powi(2).min(b.mean_se_w.powi(2)) + spread)).abs()
+                < 0.5 * spread
+        );
+        assert!(u.obs_se_w > u.mean_se_w && u.mean_se_w > a.mean_se_w.max(b.mean_se_w));
+        // An unseen preset as well: every level of every column was "fast", nothing to spread.
+        let both = m.estimate_power(rate, bitrate, fps, "av1", "veryslow").unwrap();
+        assert!((both.mean_w - u.mean_w).abs() < 1e-9 && (both.mean_se_w - u.mean_se_w).abs() < 1e-9);
     }
 }

@@ -123,6 +123,9 @@ pub(crate) struct BaselineConfig {
 pub(crate) struct EnergyConfig {
     /// Tried in this order; the first that covers a job wins.
     pub(crate) sources: Vec<EnergyMethod>,
+    /// `energy.sources` was not given: the daemon adds `rapl` after the others when this host's
+    /// RAPL counters are readable (it samples them).
+    pub(crate) rapl_by_default: bool,
     /// How long a job may wait for a source that may still cover it.
     pub(crate) wait: std::time::Duration,
     pub(crate) query: Option<QueryConfig>,
@@ -182,6 +185,8 @@ pub(crate) struct PredictionConfig {
     pub(crate) min_jobs: usize,
     /// Most recent jobs kept for training.
     pub(crate) max_jobs: usize,
+    /// Estimate the energy of jobs no source measured from the model (a basis of its own).
+    pub(crate) estimate_energy: bool,
     pub(crate) whatif: Vec<Encode>,
 }
 

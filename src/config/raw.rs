@@ -106,6 +106,7 @@ pub(crate) struct RawPredictions {
     pub(crate) enabled: Option<bool>,
     pub(crate) min_jobs: Option<usize>,
     pub(crate) max_jobs: Option<usize>,
+    pub(crate) estimate_energy: Option<bool>,
     pub(crate) whatif_encodes: Option<Vec<RawEncode>>,
 }
 

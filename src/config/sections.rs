@@ -103,13 +103,24 @@ pub(super) fn validate_predictions(raw: RawPredictions, p: &mut Vec<String>) -> 
         enabled: raw.enabled.unwrap_or(true),
         min_jobs: min_jobs.max(3),
         max_jobs: max_jobs.max(3),
+        estimate_energy: raw.estimate_energy.unwrap_or(true),
         whatif,
     }
 }
 
 pub(super) fn validate_energy(raw: RawEnergy, base: &Path, p: &mut Vec<String>) -> EnergyConfig {
     let mut sources = Vec::new();
-    for (i, name) in raw.sources.unwrap_or_else(|| vec!["file".into()]).iter().enumerate() {
+    // Without a list: the file's samples, then the query API when one is configured (and RAPL
+    // in the daemon, when readable: `rapl_by_default`).
+    let rapl_by_default = raw.sources.is_none();
+    let default_sources = || {
+        let mut v = vec!["file".to_string()];
+        if raw.query.is_some() {
+            v.push("query".into());
+        }
+        v
+    };
+    for (i, name) in raw.sources.clone().unwrap_or_else(default_sources).iter().enumerate() {
         let m = match name.as_str() {
             "file" => EnergyMethod::File,
             "query" => EnergyMethod::Query,
@@ -164,7 +175,7 @@ pub(super) fn validate_energy(raw: RawEnergy, base: &Path, p: &mut Vec<String>) 
             None
         }
     };
-    let rapl = if sources.contains(&EnergyMethod::Rapl) || raw.rapl.is_some() {
+    let rapl = if sources.contains(&EnergyMethod::Rapl) || raw.rapl.is_some() || rapl_by_default {
         let r = raw.rapl.unwrap_or_default();
         let interval = seconds("energy.rapl.interval_seconds", r.interval_seconds, 5.0, 3600.0, p);
         let max_gap = seconds("energy.rapl.max_gap_seconds", r.max_gap_seconds, 3.0 * interval, 86_400.0, p);
@@ -194,6 +205,7 @@ pub(super) fn validate_energy(raw: RawEnergy, base: &Path, p: &mut Vec<String>) 
     }
     EnergyConfig {
         sources,
+        rapl_by_default,
         wait: std::time::Duration::from_secs_f64(if wait_s.is_finite() {
             wait_s.clamp(0.0, 604_800.0)
         } else {

@@ -53,6 +53,8 @@ pub struct Ols {
 pub struct Prediction {
     pub mean: f64,
     pub(crate) mean_se: f64,
+    /// Standard error of one new observation: `√(σ²(1 + h))`.
+    pub(crate) obs_se: f64,
     pub mean_ci_lower: f64,
     pub mean_ci_upper: f64,
     pub obs_ci_lower: f64,
@@ -146,6 +148,7 @@ impl Ols {
         Prediction {
             mean,
             mean_se: se_mean,
+            obs_se: se_obs,
             mean_ci_lower: mean - t * se_mean,
             mean_ci_upper: mean + t * se_mean,
             obs_ci_lower: mean - t * se_obs,
@@ -186,6 +189,8 @@ pub struct Design {
     names: Vec<String>,
     numeric: Vec<String>,
     categorical: Vec<(String, Vec<String>)>,
+    /// Per text column, the share of the training rows at each level (in level order).
+    shares: Vec<Vec<f64>>,
     x: Vec<f64>,
     y: Vec<f64>,
 }
@@ -220,7 +225,15 @@ impl Design {
         for (c, levels) in &categorical {
             names.extend(levels[1..].iter().map(|l| format!("{c}={l}")));
         }
-        let mut d = Design { names, numeric, categorical, x: Vec::new(), y: Vec::new() };
+        let shares = categorical
+            .iter()
+            .map(|(c, levels)| {
+                let j = head.iter().position(|h| h == c).expect("a column of the header");
+                let n = rows.len().max(1) as f64;
+                levels.iter().map(|l| rows.iter().filter(|r| r[j].trim() == l).count() as f64 / n).collect()
+            })
+            .collect();
+        let mut d = Design { names, numeric, categorical, shares, x: Vec::new(), y: Vec::new() };
         let mut y = Vec::with_capacity(rows.len());
         for (i, r) in rows.iter().enumerate() {
             y.push(
@@ -284,7 +297,18 @@ impl Design {
             }
         }
         let numeric = numeric.into_iter().map(|(c, _)| c).collect();
-        Ok(Design { names, numeric, categorical, x, y })
+        let shares = categorical
+            .iter()
+            .zip(&text_levels)
+            .map(|((_, levels), at)| {
+                let mut counts = vec![0.0; levels.len()];
+                for &a in at {
+                    counts[a] += 1.0;
+                }
+                counts.iter().map(|c| c / n.max(1) as f64).collect()
+            })
+            .collect();
+        Ok(Design { names, numeric, categorical, shares, x, y })
     }
 
     /// The design row of numeric and text values in the order of [`Design::from_columns`].
@@ -300,6 +324,28 @@ impl Design {
             out.extend(levels[1..].iter().map(|l| f64::from(u8::from(l == v))));
         }
         Ok(out)
+    }
+
+    /// [`Design::row_of`], but a text value the training data did not have is taken as the
+    /// training rows' mix of levels: its indicators are the levels' shares. Returns the row and
+    /// each such value's columns and shares, so that the caller can weigh the spread between the
+    /// levels' effects.
+    pub(crate) fn row_of_mixing_unseen(&self, numeric: &[f64], text: &[&str]) -> (Vec<f64>, Vec<Unseen<'_>>) {
+        let mut out = Vec::with_capacity(self.names.len());
+        out.push(1.0);
+        out.extend_from_slice(numeric);
+        let mut unseen = Vec::new();
+        for (((_, levels), v), shares) in self.categorical.iter().zip(text).zip(&self.shares) {
+            let v = v.trim();
+            if levels.iter().any(|l| l == v) {
+                out.extend(levels[1..].iter().map(|l| f64::from(u8::from(l == v))));
+            } else {
+                let at = out.len();
+                out.extend_from_slice(&shares[1..]);
+                unseen.push(Unseen { columns: at..out.len(), shares });
+            }
+        }
+        (out, unseen)
     }
 
     /// Drops the training data once fitted: [`Design::row_of`] and [`Design::names`] need only
@@ -336,6 +382,15 @@ impl Design {
         }
         Ok(out)
     }
+}
+
+/// A text value the training data did not have, in a row of
+/// [`Design::row_of_mixing_unseen`]: its indicator columns, and the share of the training rows at
+/// each level of its column (the first level included).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Unseen<'d> {
+    pub(crate) columns: std::ops::Range<usize>,
+    pub(crate) shares: &'d [f64],
 }
 
 /// Quantile `q` of Student's t with `df` degrees of freedom.

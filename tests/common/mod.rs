@@ -470,3 +470,33 @@ pub fn write_history_results(dir: &Path, now_s: f64, days: usize) {
     )
     .unwrap();
 }
+
+/// `days` days of hourly jobs as the original project's benchmark runner writes them (beside
+/// `write_history_results`' telemetry): `test_results_bench.json`, one job an hour that starts
+/// at :40, with a ladder, a frame rate, a bitrate, an encoder and a preset the telemetry jobs do
+/// not use, and no power: no source measures their energy.
+pub fn write_benchmark_results(dir: &Path, now_s: f64, days: usize) {
+    let last_hour = (now_s / 3600.0).floor() as i64 - 1;
+    let first = last_hour - (days as i64 * 24) + 1;
+    let jobs: Vec<String> = (first..=last_hour)
+        .map(|hour| {
+            let i = (hour - first) as usize;
+            let bitrate = [2500, 5000][i % 2];
+            let start = hour * 3600 + 2400;
+            format!(
+                r#"{{"name": "{} Streams @ {bitrate}k", "bitrate": "{bitrate}k", "resolution": "1280x720",
+                "fps": 30, "duration": 300, "start_time": {start}, "end_time": {},
+                "encoder": "h264", "preset": "veryfast",
+                "outputs": [{{"resolution": "1280x720", "fps": 30}}, {{"resolution": "854x480", "fps": 30}}]}}"#,
+                1 + i % 4,
+                start + 300
+            )
+        })
+        .collect();
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(
+        dir.join("test_results_bench.json"),
+        format!(r#"{{"test_date": "2026-01-01T00:00:00", "scenarios": [{}]}}"#, jobs.join(",")),
+    )
+    .unwrap();
+}

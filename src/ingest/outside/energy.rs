@@ -33,7 +33,7 @@ impl OutsideData {
         let (start_s, end_s) = (job.end_s - job.run_s, job.end_s);
         let may_wait = now_s < end_s + cfg.energy.wait.as_secs_f64();
         let mut missed: Vec<(&'static str, &'static str)> = Vec::new();
-        for method in &cfg.energy.sources {
+        for method in &self.sources {
             let m = method.as_str();
             match method {
                 EnergyMethod::File => {

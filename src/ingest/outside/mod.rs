@@ -14,7 +14,7 @@ mod watched;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 pub(crate) use ecb_fetch::{ecb_cache_stale, ecb_fetch_loop, fetch_ecb};
 pub(crate) use energy::Resolution;
@@ -22,7 +22,7 @@ pub(crate) use rapl_sampler::{rapl_loop, Rapl};
 pub(crate) use watched::Watched;
 
 use crate::config::{Config, EcbConfig, QueryConfig};
-use crate::domain::{Currency, Intensity, RateBook, RegionPricing};
+use crate::domain::{Currency, EnergyMethod, Intensity, RateBook, RegionPricing};
 use crate::ingest::sources::ecb::RateTable;
 use crate::ingest::sources::intensity::IntensityTable;
 use crate::ingest::sources::rapl;
@@ -48,6 +48,10 @@ pub struct OutsideData {
     pub(crate) intensity: Option<Watched<IntensityTable>>,
     pub(crate) rapl: Option<Arc<Rapl>>,
     query: Option<QueryConfig>,
+    /// The energy sources in the order they are asked (`energy.sources`, and `rapl` once the
+    /// daemon samples it by default: [`OutsideData::sample_rapl`]).
+    pub(crate) sources: Vec<EnergyMethod>,
+    rapl_by_default: bool,
     pub(crate) tallies: Arc<Tallies>,
     /// Whether the query API may be asked (not in a dry run).
     pub(crate) network: bool,
@@ -61,6 +65,7 @@ impl OutsideData {
         wanted.extend(cfg.regions.values().map(|r| r.currency));
         wanted.sort();
         wanted.dedup();
+        let by_default = cfg.energy.rapl_by_default;
         let rapl = cfg.energy.rapl.as_ref().and_then(|rc| match rapl::discover(&rc.root) {
             Ok(zones) => {
                 let path = cfg.state_dir.join(RAPL_RING);
@@ -68,6 +73,10 @@ impl OutsideData {
                 let names: Vec<&str> = zones.iter().map(|z| z.name.as_str()).collect();
                 info!(zones = names.join(","), readings = ring.len(), "RAPL energy counters found");
                 Some(Arc::new(Rapl { cfg: rc.clone(), zones, ring: Mutex::new(ring), path }))
+            }
+            Err(e) if by_default => {
+                debug!("RAPL: {e}; the rapl source is not used by default on this host");
+                None
             }
             Err(e) => {
                 warn!("RAPL: {e}; jobs are not measured by the rapl source on this host");
@@ -85,11 +94,24 @@ impl OutsideData {
             intensity: cfg.carbon.intensity_file.clone().map(Watched::new),
             rapl,
             query: cfg.energy.query.clone(),
+            sources: cfg.energy.sources.clone(),
+            rapl_by_default: by_default,
             tallies: Arc::new(Tallies::default()),
             network,
         };
         outside.refresh();
         outside
+    }
+
+    /// The RAPL counters to sample (the daemon does, every interval), if this host has readable
+    /// ones; with no `energy.sources` configured, `rapl` joins the sources after the others.
+    pub(crate) fn sample_rapl(&mut self) -> Option<Arc<Rapl>> {
+        let r = self.rapl.clone()?;
+        if self.rapl_by_default && !self.sources.contains(&EnergyMethod::Rapl) {
+            info!("RAPL counters are readable: the rapl source measures jobs after the configured ones");
+            self.sources.push(EnergyMethod::Rapl);
+        }
+        Some(r)
     }
 
     /// Re-reads the files that changed (called at the start of every cycle).

@@ -2,6 +2,7 @@
 
 use super::jobs::{predicted_samples, ENCODE_PREDICTED};
 use super::{cat, Host, Insights, ModelState};
+use crate::compute::history::Basis;
 use crate::compute::projection::Projection;
 use crate::domain::Currency;
 use crate::samples::key::SortedLabels;
@@ -66,20 +67,48 @@ pub(super) fn insight_samples(
     for p in &ins.projections {
         match p {
             Err(no) => {
-                let l = cat(base, &[("quantity", no.quantity.as_str()), ("reason", no.reason.as_str())]);
+                let mut l = cat(base, &[("quantity", no.quantity.as_str()), ("reason", no.reason.as_str())]);
+                if let Some(b) = no.basis {
+                    l.push(("basis", b.as_str()));
+                }
                 counters.add(set, "costpush_forecasts_unavailable_total", &l, 1.0);
             }
             Ok(p) => projection_samples(host, base, ins, p, now_ms, set),
         }
     }
-    for (start_ms, b) in &ins.buckets {
-        if b.unknown {
-            continue;
+    if ins.bases.contains(&Basis::MeasuredAndEstimated) {
+        // Every cycle, estimates or not, so that increase() has recent samples.
+        let l = cat(base, &[("method", "model")]);
+        counters.add(set, "costpush_jobs_estimated_total", &l, 0.0);
+        counters.add(set, "costpush_estimated_energy_joules_total", &l, 0.0);
+    }
+    for c in &ins.coverage {
+        for (by, v) in [("jobs", c.jobs), ("run_time", c.run_time)] {
+            let l = cat(base, &[("basis", c.basis.as_str()), ("by", by)]);
+            set.add("costpush_energy_coverage_ratio", &l, now_ms, v);
         }
-        set.add("costpush_bucket_energy_joules", base, *start_ms, b.energy_j);
-        set.add("costpush_bucket_co2_grams", base, *start_ms, b.co2_g);
-        for (cur, f) in host.conversions(region.currency) {
-            set.add("costpush_bucket_cost", &cat(base, &[("currency", cur.as_str())]), *start_ms, b.cost * f);
+    }
+    let conversions = host.conversions(region.currency);
+    for (start_ms, b) in &ins.buckets {
+        for (cur, f) in &conversions {
+            let l = cat(base, &[("currency", cur.as_str())]);
+            set.add("costpush_bucket_compute_cost", &l, *start_ms, b.all.compute_cost * f);
+        }
+        for &basis in ins.bases {
+            let part = b.part(basis);
+            let bl = cat(base, &[("basis", basis.as_str())]);
+            set.add("costpush_bucket_energy_joules", &bl, *start_ms, part.energy_j);
+            set.add("costpush_bucket_co2_grams", &bl, *start_ms, part.co2_g);
+            for (cur, f) in &conversions {
+                let l = cat(&bl, &[("currency", cur.as_str())]);
+                set.add("costpush_bucket_cost", &l, *start_ms, part.cost() * f);
+            }
+            if let Some((jobs, run_time)) = b.coverage(basis) {
+                for (by, v) in [("jobs", jobs), ("run_time", run_time)] {
+                    let l = cat(&bl, &[("by", by)]);
+                    set.add("costpush_bucket_energy_coverage_ratio", &l, *start_ms, v);
+                }
+            }
         }
     }
 }
@@ -94,7 +123,15 @@ fn projection_samples(
 ) {
     use crate::compute::projection::Quantity;
     let q = p.quantity.as_str();
-    let ql = cat(base, &[("quantity", q)]);
+    let mut ql = cat(base, &[("quantity", q)]);
+    if let Some(b) = p.basis {
+        ql.push(("basis", b.as_str()));
+    }
+    // The values' own labels: the basis where the quantity has one.
+    let vl: Vec<(&str, &str)> = match p.basis {
+        Some(b) => cat(base, &[("basis", b.as_str())]),
+        None => base.to_vec(),
+    };
     set.add(
         "costpush_forecast_model_info",
         &cat(&ql, &[("model", p.model.as_str()), ("sigma2", ins.sigma2)]),
@@ -123,21 +160,21 @@ fn projection_samples(
         );
     }
     // The values themselves: cost in every currency, the others in their base unit.
-    let conversions: Vec<(Option<Currency>, f64)> = match p.quantity {
-        Quantity::Cost => {
-            host.conversions(host.region.currency).into_iter().map(|(c, f)| (Some(c), f)).collect()
-        }
-        _ => vec![(None, 1.0)],
+    let conversions: Vec<(Option<Currency>, f64)> = if p.quantity.is_money() {
+        host.conversions(host.region.currency).into_iter().map(|(c, f)| (Some(c), f)).collect()
+    } else {
+        vec![(None, 1.0)]
     };
     let (curve_name, total_name) = match p.quantity {
+        Quantity::ComputeCost => ("costpush_forecast_compute_cost", "costpush_projection_compute_cost"),
         Quantity::Cost => ("costpush_forecast_cost", "costpush_projection_cost"),
         Quantity::EnergyJoules => ("costpush_forecast_energy_joules", "costpush_projection_energy_joules"),
         Quantity::Co2Grams => ("costpush_forecast_co2_grams", "costpush_projection_co2_grams"),
     };
     for (cur, f) in conversions {
         let cl: Vec<(&str, &str)> = match &cur {
-            Some(c) => cat(base, &[("currency", c.as_str())]),
-            None => base.to_vec(),
+            Some(c) => cat(&vl, &[("currency", c.as_str())]),
+            None => vl.clone(),
         };
         for (horizon, b) in &p.totals {
             for (bound, v) in b.scaled(f).labelled() {

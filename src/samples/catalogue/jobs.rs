@@ -140,6 +140,18 @@ fn job_samples<'a>(
         gauge("costpush_job_cost", &[cb, cur], c.total);
         gauge("costpush_job_cost_per_pixel", &[cb, cur], r.cost_per_pixel.map(|x| x * f));
     }
+    if let Some(est) = r.estimated {
+        // Estimated, never measured: names of their own, so no sum mixes the two.
+        let model = ("method", "model");
+        gauge("costpush_job_estimated_energy_joules", &[model], Some(est.energy_j));
+        gauge("costpush_job_estimated_co2_grams", &[model], Some(est.co2_g));
+        for &(cur, f) in conversions {
+            let cur = ("currency", cur.as_str());
+            gauge("costpush_job_estimated_energy_cost", &[cur, model], Some(est.energy_cost * f));
+            let total = (r.cost.compute + est.energy_cost) * f;
+            gauge("costpush_job_estimated_cost", &[("compute_basis", basis), cur, model], Some(total));
+        }
+    }
     let whatif_conversions = || whatif_at.iter().map(|&i| &day.lists[i].1);
     for (w, conversions) in r.whatif.iter().zip(whatif_conversions()) {
         // Extras in key order (the fast path of `add_in`).
@@ -165,6 +177,10 @@ fn job_samples<'a>(
     counters.add(set, "costpush_cpu_core_seconds_total", &[("compute_basis", basis)], r.core_s);
     if let Some(g) = r.embodied_co2_g {
         counters.add(set, "costpush_embodied_co2_grams_total", &[], g);
+    }
+    if let Some(est) = r.estimated {
+        counters.add(set, "costpush_jobs_estimated_total", &[("method", "model")], 1.0);
+        counters.add(set, "costpush_estimated_energy_joules_total", &[("method", "model")], est.energy_j);
     }
     match r.energy_j {
         None => counters.add(set, "costpush_jobs_without_power_total", &[], 1.0),

@@ -19,8 +19,8 @@ pub(crate) use cycle::build_cycle;
 pub(crate) use jobs::{build_jobs, Stamps};
 
 use super::{Counters, SeriesSet};
-use crate::compute::history::Bucket;
-use crate::compute::projection::{NoProjection, Projection};
+use crate::compute::history::{Basis, Bucket};
+use crate::compute::projection::{Coverage, NoProjection, Projection};
 use crate::domain::{Currency, RateBook, Rates, RegionPricing};
 use crate::stats::regress::Prediction;
 
@@ -143,6 +143,10 @@ pub(crate) struct Insights {
     pub(crate) curve_offset_ms: Option<i64>,
     /// Newly completed buckets: (start, Unix ms; totals in the region's currency).
     pub(crate) buckets: Vec<(i64, Bucket)>,
+    /// The bases the buckets are pushed on.
+    pub(crate) bases: &'static [Basis],
+    /// What each basis covers over the fit window.
+    pub(crate) coverage: Vec<Coverage>,
     pub(crate) sigma2: &'static str,
 }
 
