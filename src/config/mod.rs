@@ -321,6 +321,23 @@ mod tests {
     }
 
     #[test]
+    fn without_a_source_list_every_source_that_can_measure_is_used() {
+        let cfg = validate(MINIMAL).unwrap();
+        assert_eq!(cfg.energy.sources, vec![EnergyMethod::File]);
+        assert!(cfg.energy.rapl_by_default, "RAPL joins in the daemon when readable");
+        let root = cfg.energy.rapl.expect("the default root is probed").root;
+        assert_eq!(root, PathBuf::from("/sys/class/powercap"));
+        let with_query = format!("{MINIMAL}energy: {{query: {{url: 'http://127.0.0.1:9', expr: p}}}}\n");
+        let cfg = validate(&with_query).unwrap();
+        assert_eq!(cfg.energy.sources, vec![EnergyMethod::File, EnergyMethod::Query]);
+        // A list given is the list.
+        let listed = format!("{MINIMAL}energy: {{sources: [file]}}\n");
+        let cfg = validate(&listed).unwrap();
+        assert_eq!((cfg.energy.sources, cfg.energy.rapl_by_default), (vec![EnergyMethod::File], false));
+        assert!(cfg.energy.rapl.is_none());
+    }
+
+    #[test]
     fn source_sections_are_checked_field_by_field() {
         let yaml = format!(
             "{MINIMAL}energy:\n  sources: [file, quary, rapl, file]\n  wait_seconds: -1\n  rapl: {{interval_seconds: 10, max_gap_seconds: 5, ring_readings: 1}}\n  idle_baseline: {{watts: -3}}\ncarbon: {{intensity_file: /nonexistent/i.csv, embodied: {{kg_co2e: -1, lifespan_years: 0}}}}\n"

@@ -156,3 +156,46 @@ impl OutsideData {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Overrides;
+
+    /// A config on `dir` (results, state, a fake powercap tree with one zone) plus `energy`.
+    fn config(dir: &std::path::Path, energy: &str) -> Config {
+        let zone = dir.join("powercap/intel-rapl:0");
+        std::fs::create_dir_all(&zone).unwrap();
+        for (f, v) in [("name", "package-0"), ("max_energy_range_uj", "1000000"), ("energy_uj", "5")] {
+            std::fs::write(zone.join(f), v).unwrap();
+        }
+        let yaml = format!(
+            "host: {{name: h, region: eu-north-1}}\nresults: {{dirs: [r]}}\nstate_dir: {}\nremote_write: {{url: 'http://127.0.0.1:9'}}\n{energy}",
+            dir.join("state").display()
+        );
+        crate::config::from_str(&yaml, dir, &Overrides::default()).unwrap()
+    }
+
+    #[test]
+    fn readable_rapl_joins_the_default_sources_when_the_daemon_samples_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("powercap");
+        let cfg = config(dir.path(), &format!("energy: {{rapl: {{root: {}}}}}\n", root.display()));
+        assert!(cfg.energy.rapl_by_default);
+        let mut outside = OutsideData::new(&cfg, false);
+        assert_eq!(outside.sources, [EnergyMethod::File], "`once` does not sample: no rapl");
+        assert!(outside.sample_rapl().is_some());
+        assert_eq!(outside.sources, [EnergyMethod::File, EnergyMethod::Rapl]);
+        // Without readable counters the default list stays as it was.
+        let cfg = config(dir.path(), "energy: {rapl: {root: /nonexistent}}\n");
+        let mut outside = OutsideData::new(&cfg, false);
+        assert!(outside.sample_rapl().is_none());
+        assert_eq!(outside.sources, [EnergyMethod::File]);
+        // A list given is kept as given: the sampler runs, the list is not changed.
+        let cfg =
+            config(dir.path(), &format!("energy: {{sources: [file], rapl: {{root: {}}}}}\n", root.display()));
+        let mut outside = OutsideData::new(&cfg, false);
+        assert!(outside.sample_rapl().is_some());
+        assert_eq!(outside.sources, [EnergyMethod::File]);
+    }
+}
