@@ -215,6 +215,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_history_of_an_older_layout_is_dropped_to_be_rebuilt_and_the_rest_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        // As an older costpush wrote it: buckets of (cost, energy, CO2, unknown), no layout.
+        let mut old = serde_json::to_value(State { next_seq: 4, ..State::default() }).unwrap();
+        old["jobs"] = serde_json::json!([5, 9]);
+        old["history"] = serde_json::json!({"bucket_seconds": 3600, "first": 10, "pushed_until": 12,
+            "jobs": [], "buckets": [{"cost": 1.5, "energy_j": 3.0, "co2_g": 0.5, "unknown": false}]});
+        old["forecast_cache"] = serde_json::json!({"bucket": 12,
+            "projections": [{"Err": {"quantity": "Cost", "reason": "too_short"}}]});
+        std::fs::write(dir.path().join(FILE_NAME), serde_json::to_vec(&old).unwrap()).unwrap();
+        let s = State::load(dir.path()).unwrap();
+        assert_eq!((s.history.is_none(), s.forecast_cache.is_none()), (true, true));
+        assert_eq!((s.jobs.len(), s.next_seq), (2, 4), "what was taken in stays taken");
+        // This version's layout is kept.
+        let mut s = State { history: Some(history::History::new(3600)), ..State::default() };
+        s.history.as_mut().unwrap().first = 10;
+        s.save(dir.path()).unwrap();
+        assert_eq!(State::load(dir.path()).unwrap().history, s.history);
+    }
+
+    #[test]
     fn round_trip_and_missing_dir() {
         let dir = tempfile::tempdir().unwrap();
         let sub = dir.path().join("new");
