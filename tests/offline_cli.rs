@@ -139,3 +139,117 @@ fn regress_json_matches_statsmodels() {
     ]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("encoder=libx265"));
 }
+
+/// The error of a command that must refuse: exit 2, and its message.
+fn refused(args: &[&str]) -> String {
+    let out = run(args);
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {}", String::from_utf8_lossy(&out.stdout));
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn a_blank_line_in_a_one_column_series_is_a_missing_value_not_a_skipped_row() {
+    // The repro: 96 hourly values with a daily cycle, line 50 blank. Skipping the line
+    // shifted every later value by an hour (SSE 375); as a missing value the fit is exact.
+    let tmp = tempfile::tempdir().unwrap();
+    let mut csv = String::from("value\n");
+    for t in 0..96 {
+        if t == 50 {
+            csv.push('\n');
+        } else {
+            csv.push_str(&format!("{}\n", 10 + t % 24));
+        }
+    }
+    csv.push_str("\n\n"); // trailing blank lines end the file
+    let p = tmp.path().join("g.csv");
+    std::fs::write(&p, &csv).unwrap();
+    let path = p.to_str().unwrap();
+    let v = json_out(&[
+        "forecast",
+        "--csv",
+        path,
+        "--period",
+        "24",
+        "--horizon",
+        "1",
+        "--model",
+        "ANA",
+        "--json",
+    ]);
+    assert_eq!(v["n"], 95, "one missing of 96");
+    assert!(v["sse"].as_f64().unwrap() < 1e-6, "the phase holds: {}", v["sse"]);
+    let nan = csv.replacen("\n\n", "\nNaN\n", 1);
+    std::fs::write(&p, nan).unwrap();
+    let w = json_out(&[
+        "forecast",
+        "--csv",
+        path,
+        "--period",
+        "24",
+        "--horizon",
+        "1",
+        "--model",
+        "ANA",
+        "--json",
+    ]);
+    assert_eq!((&w["n"], &w["sse"]), (&v["n"], &v["sse"]), "a blank and NaN mean the same");
+}
+
+#[test]
+fn forecast_refuses_a_horizon_past_its_cap_and_a_period_of_zero() {
+    let tmp = tempfile::tempdir().unwrap();
+    let y: Vec<Option<f64>> = (0..60).map(|t| Some(10.0 + (t % 12) as f64)).collect();
+    let csv = write_series(tmp.path(), &y);
+    let e = refused(&["forecast", "--csv", &csv, "--period", "12", "--horizon", "10000000"]);
+    assert!(e.contains("--horizon must be between 1 and 10000 steps, got 10000000"), "{e}");
+    let e = refused(&["forecast", "--csv", &csv, "--period", "0", "--horizon", "3"]);
+    assert!(e.contains("--period must be at least 1"), "{e}");
+    let e = refused(&["forecast", "--csv", &csv, "--period", "0", "--horizon", "3", "--model", "ANN"]);
+    assert!(e.contains("--period must be at least 1"), "{e}");
+    // At the cap, it forecasts.
+    let v = json_out(&[
+        "forecast",
+        "--csv",
+        &csv,
+        "--period",
+        "12",
+        "--horizon",
+        "10000",
+        "--model",
+        "ANA",
+        "--json",
+    ]);
+    assert_eq!(v["forecast"].as_array().unwrap().len(), 10_000);
+}
+
+#[test]
+fn regress_names_the_row_and_column_of_a_missing_number() {
+    let tmp = tempfile::tempdir().unwrap();
+    let train = tmp.path().join("train.csv");
+    let predict = tmp.path().join("predict.csv");
+    let mut rows = String::from("fps,encoder,power_watts\n");
+    for i in 0..30 {
+        rows.push_str(&format!("{},{},{}\n", 24 + i, ["a", "b"][i % 2], 50 + i));
+    }
+    std::fs::write(&predict, "fps,encoder\n30,a\n").unwrap();
+    let (t, p) = (train.to_str().unwrap(), predict.to_str().unwrap());
+    let args = ["regress", "--csv", t, "--target", "power_watts", "--predict", p];
+    for bad in ["NaN", "", " nan ", "fast"] {
+        std::fs::write(&train, rows.replacen("\n31,", &format!("\n{bad},"), 1)).unwrap();
+        let e = refused(&args);
+        assert!(e.contains("row 9") && e.contains("\"fps\""), "{bad:?}: {e}");
+    }
+    std::fs::write(&train, rows.replacen(",57\n", ",NaN\n", 1)).unwrap();
+    assert!(refused(&args).contains("power_watts is \"NaN\""), "the target too");
+    // A NaN in the rows to predict is an error with its line, not a null prediction.
+    std::fs::write(&train, &rows).unwrap();
+    std::fs::write(&predict, "fps,encoder\n30,a\nNaN,b\n").unwrap();
+    let e = refused(&args);
+    assert!(e.contains("line 3") && e.contains("\"fps\""), "{e}");
+    // A column of words is a column of levels.
+    std::fs::write(&train, &rows).unwrap();
+    std::fs::write(&predict, "fps,encoder\n30,a\n").unwrap();
+    let out = run(&args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("encoder=b"));
+}

@@ -8,20 +8,42 @@ use serde_json::{json, Value};
 use crate::stats::forecast::{self, FitOptions, Params, Sigma2, Spec};
 use crate::stats::regress::Design;
 
+/// The most input the offline commands read: a CSV file larger than this is refused.
+pub(crate) const MAX_CSV_BYTES: u64 = 256 << 20;
+/// The longest forecast `costpush forecast` makes (steps).
+pub const MAX_HORIZON: usize = 10_000;
+
 /// Reads a CSV file: a header row, then rows. Fields may be double-quoted (with `""` for a quote).
+/// A blank line between rows is a row of empty cells (a missing value, never a row to skip: in a
+/// time series that would shift every later value); blank lines after the last row are ignored.
 pub(crate) fn read_csv(path: &Path) -> Result<(Vec<String>, Vec<Vec<String>>), String> {
+    let len = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?.len();
+    if len > MAX_CSV_BYTES {
+        return Err(format!(
+            "{}: {len} bytes, more than the {MAX_CSV_BYTES} this command reads",
+            path.display()
+        ));
+    }
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut rows = Vec::new();
-    for (i, line) in text.lines().enumerate() {
+    let lines: Vec<&str> = text.lines().collect();
+    let last = lines
+        .iter()
+        .rposition(|l| !l.trim().is_empty())
+        .ok_or_else(|| format!("{}: empty file", path.display()))?;
+    let first = lines.iter().position(|l| !l.trim().is_empty()).expect("a non-blank line exists");
+    let head: Vec<String> = split_csv_line(lines[first])
+        .map_err(|e| format!("{}: line {}: {e}", path.display(), first + 1))?
+        .into_iter()
+        .map(|h| h.trim().to_string())
+        .collect();
+    let mut rows = Vec::with_capacity(last - first);
+    for (i, line) in lines.iter().enumerate().take(last + 1).skip(first + 1) {
         if line.trim().is_empty() {
+            rows.push(vec![String::new(); head.len()]);
             continue;
         }
         rows.push(split_csv_line(line).map_err(|e| format!("{}: line {}: {e}", path.display(), i + 1))?);
     }
-    if rows.is_empty() {
-        return Err(format!("{}: empty file", path.display()));
-    }
-    let head = rows.remove(0).into_iter().map(|h| h.trim().to_string()).collect();
     Ok((head, rows))
 }
 
@@ -104,8 +126,11 @@ pub fn forecast(a: &ForecastArgs<'_>) -> Result<Value, String> {
             })?),
         });
     }
-    if a.horizon == 0 {
-        return Err("--horizon must be at least 1".into());
+    if a.horizon == 0 || a.horizon > MAX_HORIZON {
+        return Err(format!("--horizon must be between 1 and {MAX_HORIZON} steps, got {}", a.horizon));
+    }
+    if a.period == 0 {
+        return Err("--period must be at least 1 (1: no seasonal cycle)".into());
     }
     let (fit, skipped) = if a.model == "auto" {
         if a.params.is_some() {

@@ -211,7 +211,19 @@ impl Design {
             if j == ti {
                 continue;
             }
-            if rows.iter().all(|r| r[j].trim().parse::<f64>().is_ok_and(f64::is_finite)) {
+            // A column is numeric when most of its cells are numbers. Then every cell must be
+            // one: a blank, a NaN or a word among numbers is an error that names its row, never
+            // a quiet switch to a column of levels (with one level per distinct number).
+            let number = |c: &str| c.parse::<f64>().is_ok_and(f64::is_finite);
+            let numbers = rows.iter().filter(|r| number(r[j].trim())).count();
+            if numbers * 2 > rows.len() {
+                if let Some(i) = rows.iter().position(|r| !number(r[j].trim())) {
+                    return Err(format!(
+                        "row {}: column {name:?} is {:?}, not a number (most of its cells are numbers)",
+                        i + 2,
+                        rows[i][j].trim()
+                    ));
+                }
                 numeric.push(name.clone());
             } else {
                 let mut levels: Vec<String> = rows.iter().map(|r| r[j].trim().to_string()).collect();
@@ -236,12 +248,9 @@ impl Design {
         let mut d = Design { names, numeric, categorical, shares, x: Vec::new(), y: Vec::new() };
         let mut y = Vec::with_capacity(rows.len());
         for (i, r) in rows.iter().enumerate() {
-            y.push(
-                r[ti]
-                    .trim()
-                    .parse::<f64>()
-                    .map_err(|_| format!("row {}: {target} is not a number", i + 2))?,
-            );
+            let v = r[ti].trim();
+            let x = v.parse::<f64>().ok().filter(|x| x.is_finite());
+            y.push(x.ok_or_else(|| format!("row {}: {target} is {v:?}, not a finite number", i + 2))?);
         }
         let cols: Vec<Vec<f64>> = rows.iter().map(|r| d.row(head, r)).collect::<Result<_, _>>()?;
         let p = d.names.len();
@@ -371,7 +380,9 @@ impl Design {
         };
         let mut out = vec![1.0];
         for c in &self.numeric {
-            out.push(cell(c)?.parse::<f64>().map_err(|_| format!("{c}: not a number"))?);
+            let v = cell(c)?;
+            let x = v.parse::<f64>().ok().filter(|x| x.is_finite());
+            out.push(x.ok_or_else(|| format!("column {c:?} is {v:?}, not a finite number"))?);
         }
         for (c, levels) in &self.categorical {
             let v = cell(c)?;
