@@ -12,6 +12,7 @@ use super::insights::{add_chunk, cycle_insights, idle_baseline, rebuild_history,
 use super::scan::{self, list_files, Scan};
 use super::state::{FileState, FileStatus, State};
 use super::Prepared;
+use crate::compute::history;
 use crate::compute::job;
 use crate::config::Config;
 use crate::domain::Job;
@@ -67,9 +68,12 @@ impl<'a> Cycle<'a> {
         stats.files_matched = files.len() as u64;
         // Forget files that are gone; their jobs stay remembered in `jobs`.
         next.files.retain(|p, _| files.binary_search(p).is_ok());
-        if next.history.is_none() && !state.jobs.is_empty() {
-            // A state from before the history existed: rebuild it from the files.
-            next.history = Some(rebuild_history(cfg, &files, state, now_ms));
+        let outdated = next.history.as_ref().is_some_and(|h| h.layout != history::LAYOUT);
+        if (next.history.is_none() || outdated) && !state.jobs.is_empty() {
+            // A state from before the history existed, or with buckets of an older layout:
+            // rebuild the buckets from the files (an older history's training rows are kept).
+            let previous = next.history.take();
+            next.history = Some(rebuild_history(cfg, &files, state, previous.as_ref(), now_ms));
         }
         Cycle {
             cfg,

@@ -8,10 +8,10 @@ use std::path::PathBuf;
 use tracing::info;
 
 use super::state::{ForecastCache, State};
-use crate::compute::history::{self, Basis, History, TrainingRow};
+use crate::compute::history::{self, Basis, FeatureSums, History, TrainingRow};
 use crate::compute::job;
 use crate::compute::power_model::{self, NoModel, PowerModel};
-use crate::compute::projection;
+use crate::compute::projection::{self, Estimator};
 use crate::config::Config;
 use crate::domain::Job;
 use crate::ingest::results;
@@ -40,8 +40,17 @@ pub(super) fn idle_baseline(
     b.watts.map(|w| crate::domain::Baseline { watts: w, kind: "configured" })
 }
 
-/// Rebuilds the history from every results file: the jobs already taken in (by identity).
-pub(super) fn rebuild_history(cfg: &Config, files: &[PathBuf], state: &State, now_ms: i64) -> History {
+/// Rebuilds the buckets from every results file: the jobs already taken in (by identity), from
+/// the files' own samples (what a query API or the RAPL ring said then is not kept). The training
+/// rows of `previous` (a history of an older layout) are kept: they hold every source's
+/// measurements. Without them the rows come from the files too.
+pub(super) fn rebuild_history(
+    cfg: &Config,
+    files: &[PathBuf],
+    state: &State,
+    previous: Option<&History>,
+    now_ms: i64,
+) -> History {
     let here = &cfg.regions[&cfg.region];
     let mut jobs = Vec::new();
     let mut seen = BTreeSet::new();
@@ -50,20 +59,16 @@ pub(super) fn rebuild_history(cfg: &Config, files: &[PathBuf], state: &State, no
         let Ok(parsed) = results::parse(&bytes) else { continue };
         jobs.extend(parsed.jobs.into_iter().filter(|j| state.jobs.contains(j.id) && seen.insert(j.id)));
     }
-    // From the files' own samples: what a query API or the RAPL ring said then is not kept.
-    let mut reports: Vec<job::JobReport> = jobs
+    let reports: Vec<job::JobReport> = jobs
         .iter()
         .map(|j| job::report_from_file(j, here, &cfg.regions, cfg.cores_without_cpu_samples))
         .collect();
     let now_s = now_ms as f64 / 1000.0;
     let mut h = History::new(cfg.forecast.bucket_seconds);
     let refs: Vec<&Job> = jobs.iter().collect();
-    h.add_training(&pairs(&refs, &reports), cfg.predictions.max_jobs);
-    if estimating(cfg) {
-        let rows: Vec<TrainingRow> = h.jobs.iter().collect();
-        if let Ok(m) = power_model::power_model(&rows, cfg.predictions.min_jobs) {
-            estimate_unmeasured(cfg, &m, &refs, &mut reports);
-        }
+    match previous {
+        Some(p) => h.jobs = p.jobs.clone(),
+        None => h.add_training(&pairs(&refs, &reports), cfg.predictions.max_jobs),
     }
     h.add_to_buckets(&pairs(&refs, &reports), now_s, cfg.forecast.history_buckets);
     // the buckets rebuilt were pushed before (or are past): start pushing from now on
@@ -77,31 +82,14 @@ pub(super) fn estimating(cfg: &Config) -> bool {
     cfg.predictions.enabled && cfg.predictions.estimate_energy
 }
 
-/// The bases the projections and buckets are pushed on.
-pub(super) fn bases(cfg: &Config) -> &'static [Basis] {
-    if estimating(cfg) {
-        &Basis::ALL
-    } else {
-        &[Basis::Measured]
-    }
+/// How unmeasured jobs are estimated this cycle: with the model fitted, when estimating.
+fn estimator<'m>(cfg: &Config, model: Option<&'m PowerModel>) -> Option<Estimator<'m>> {
+    let price_per_kwh = cfg.regions[&cfg.region].electricity_per_kwh;
+    model.filter(|_| estimating(cfg)).map(|model| Estimator { model, price_per_kwh })
 }
 
 fn pairs<'a>(jobs: &[&'a Job], reports: &'a [job::JobReport]) -> Vec<(&'a Job, &'a job::JobReport)> {
     jobs.iter().copied().zip(reports).collect()
-}
-
-/// Sets the model's estimate on the report of every job no source measured (when the model can
-/// read its features).
-fn estimate_unmeasured(cfg: &Config, m: &PowerModel, jobs: &[&Job], reports: &mut [job::JobReport]) {
-    let here = &cfg.regions[&cfg.region];
-    for (j, r) in jobs.iter().zip(reports.iter_mut()) {
-        if r.energy_j.is_some() {
-            continue;
-        }
-        r.estimated = history::features(j, r)
-            .and_then(|(rate, bitrate, fps, enc, preset)| m.estimate_power(rate, bitrate, fps, &enc, &preset))
-            .and_then(|p| job::estimate(r, &p, here));
-    }
 }
 
 /// A power model fitted this cycle, or why there is none.
@@ -134,25 +122,23 @@ pub(super) fn add_chunk(
         let fitted = model.insert(power_model::power_model(&rows, cfg.predictions.min_jobs));
         match fitted {
             Ok(m) => {
-                predictions = jobs
-                    .iter()
-                    .zip(reports.iter())
-                    .map(|(job, r)| match history::features(job, r) {
-                        None => {
-                            *skipped.entry("missing_features").or_default() += 1;
-                            None
-                        }
-                        Some((rate, bitrate, fps, enc, preset)) => {
-                            let p = m.predict(rate, bitrate, fps, &enc, &preset);
-                            if p.is_none() {
-                                *skipped.entry("unknown_level").or_default() += 1;
-                            }
-                            p
-                        }
-                    })
-                    .collect();
-                if estimating(cfg) {
-                    estimate_unmeasured(cfg, m, jobs, reports);
+                let est = estimator(cfg, Some(m));
+                for (job, r) in jobs.iter().zip(reports.iter_mut()) {
+                    let Some(f) = history::features(job, r) else {
+                        *skipped.entry("missing_features").or_default() += 1;
+                        predictions.push(None);
+                        continue;
+                    };
+                    let p = m.predict(&f);
+                    if p.is_none() {
+                        *skipped.entry("unknown_level").or_default() += 1;
+                    }
+                    predictions.push(p);
+                    // A job no source measured gets the model's estimate, priced as the buckets
+                    // price theirs.
+                    if let Some(e) = est.filter(|_| r.energy_j.is_none()) {
+                        r.estimated = FeatureSums::of_job(r, &f).estimate(e.model, e.price_per_kwh);
+                    }
                 }
             }
             Err(_) => *skipped.entry("no_model").or_default() += jobs.len() as u64,
@@ -171,7 +157,8 @@ pub(super) fn cycle_insights(
     fitted: Option<Fitted>,
     now_ms: i64,
 ) -> Insights {
-    let mut ins = Insights { sigma2: cfg.forecast.sigma2.name(), ..Insights::default() };
+    let mut ins =
+        Insights { sigma2: cfg.forecast.sigma2.name(), estimating: estimating(cfg), ..Insights::default() };
     if !cfg.forecast.enabled && !cfg.predictions.enabled {
         return ins;
     }
@@ -180,6 +167,7 @@ pub(super) fn cycle_insights(
     // Extends the buckets to now (quiet hours are zeros) when no job came in.
     h.add_to_buckets(&[], now_s, cfg.forecast.history_buckets);
 
+    let mut model = None;
     if cfg.predictions.enabled {
         let fitted = fitted.unwrap_or_else(|| {
             let rows: Vec<TrainingRow> = h.jobs.iter().collect();
@@ -210,6 +198,7 @@ pub(super) fn cycle_insights(
                         })
                     })
                     .collect();
+                model = Some(m);
             }
             Err(no) => {
                 ins.model = Some(ModelState::Unavailable(match no {
@@ -223,21 +212,23 @@ pub(super) fn cycle_insights(
     }
 
     if cfg.forecast.enabled {
+        let estimator = estimator(cfg, model.as_ref());
+        let bases = projection::bases(estimator);
         let current = h.bucket_of(now_s);
-        // Refit when a bucket starts, or when new jobs may end a "too short" wait.
-        let fresh = next
-            .forecast_cache
-            .as_ref()
-            .is_none_or(|c| c.bucket != current || (had_jobs && c.projections.iter().any(Result::is_err)));
+        // Refit when a bucket starts, when new jobs may end a "too short" wait, or when the
+        // bases changed (a model came, or estimation was turned on or off).
+        let fresh = next.forecast_cache.as_ref().is_none_or(|c| {
+            c.bucket != current || c.bases != bases || (had_jobs && c.projections.iter().any(Result::is_err))
+        });
         if fresh {
-            let projections = projection::project(h, now_s, &cfg.forecast, bases(cfg));
+            let projections = projection::project(h, now_s, &cfg.forecast, estimator);
             for p in &projections {
                 if let Err(no) = p {
                     let basis = no.basis.map_or("", Basis::as_str);
                     info!(quantity = no.quantity.as_str(), basis, reason = %no.reason, "no projection yet");
                 }
             }
-            next.forecast_cache = Some(ForecastCache { bucket: current, projections });
+            next.forecast_cache = Some(ForecastCache { bucket: current, bases: bases.to_vec(), projections });
             let half_bucket_ms = (cfg.forecast.bucket_seconds as i64 * 1000 / 2).max(1);
             // grows with every forecast (a new bucket, or new jobs within one): no two share stamps
             let issue = current + next.jobs.len() as i64;
@@ -247,11 +238,14 @@ pub(super) fn cycle_insights(
         // totals and diagnostics every cycle; a missing projection is counted once per bucket
         ins.projections = cache.projections.iter().filter(|p| fresh || p.is_ok()).cloned().collect();
         let h = next.history.as_mut().expect("set above");
-        ins.coverage = projection::coverage(h, now_s, &cfg.forecast, bases(cfg));
-        ins.bases = bases(cfg);
+        ins.coverage = projection::coverage(h, now_s, &cfg.forecast, estimator);
+        ins.bases = bases;
         let bs_ms = cfg.forecast.bucket_seconds as i64 * 1000;
-        ins.buckets =
-            h.complete(now_s).filter(|(i, _)| *i >= h.pushed_until).map(|(i, b)| (i * bs_ms, *b)).collect();
+        ins.buckets = h
+            .complete(now_s)
+            .filter(|(i, _)| *i >= h.pushed_until)
+            .map(|(i, b)| (i * bs_ms, b.clone(), estimator.and_then(|e| e.bucket(b))))
+            .collect();
         h.pushed_until = h.pushed_until.max(current);
     }
     ins

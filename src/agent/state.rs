@@ -26,7 +26,9 @@ use crate::samples::Counters;
 use crate::util::fs::{write_atomic, Durability};
 
 pub const FILE_NAME: &str = "state.json";
-const FORMAT: u32 = 1;
+/// The state format written. 2: buckets by basis (an older costpush refuses it by its number
+/// rather than misreading it). Format 1 is read too: its buckets are rebuilt.
+const FORMAT: u32 = 2;
 
 /// How the last read of a file ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -119,6 +121,9 @@ impl<'de> Deserialize<'de> for JobIds {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct ForecastCache {
     pub(crate) bucket: i64,
+    /// The bases projected (a cache of other bases is refitted).
+    #[serde(default)]
+    pub(crate) bases: Vec<crate::compute::history::Basis>,
     pub(crate) projections:
         Vec<Result<crate::compute::projection::Projection, crate::compute::projection::NoProjection>>,
 }
@@ -144,7 +149,7 @@ pub enum StateError {
     Read { path: PathBuf, source: std::io::Error },
     #[error("{path} is not a costpush state file ({source}); move it away to start afresh (jobs would be counted again)")]
     Corrupt { path: PathBuf, source: serde_json::Error },
-    #[error("{path} has state format {found}, this costpush reads format {FORMAT}")]
+    #[error("{path} has state format {found}, this costpush reads formats 1 and {FORMAT}")]
     Format { path: PathBuf, found: u32 },
     #[error("cannot write {path}: {source}")]
     Write { path: PathBuf, source: std::io::Error },
@@ -185,14 +190,14 @@ impl State {
         };
         let state: State = serde_json::from_slice(&bytes)
             .map_err(|source| StateError::Corrupt { path: path.clone(), source })?;
-        if state.format != FORMAT {
+        if !(1..=FORMAT).contains(&state.format) {
             return Err(StateError::Format { path, found: state.format });
         }
         let mut state = state;
+        state.format = FORMAT;
         if state.history.as_ref().is_some_and(|h| h.layout != history::LAYOUT) {
-            // Derived data of an older layout: rebuilt from the results files at the next cycle
-            // (the projections cached from it go with it).
-            state.history = None;
+            // Buckets of an older layout: rebuilt from the results files at the next cycle (the
+            // training rows are kept). The projections cached from them go now.
             state.forecast_cache = None;
         }
         Ok(state)
@@ -215,10 +220,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_history_of_an_older_layout_is_dropped_to_be_rebuilt_and_the_rest_kept() {
+    fn a_history_of_an_older_layout_is_kept_for_its_rows_and_its_cache_dropped() {
         let dir = tempfile::tempdir().unwrap();
         // As an older costpush wrote it: buckets of (cost, energy, CO2, unknown), no layout.
-        let mut old = serde_json::to_value(State { next_seq: 4, ..State::default() }).unwrap();
+        let mut old = serde_json::to_value(State { next_seq: 4, format: 1, ..State::default() }).unwrap();
         old["jobs"] = serde_json::json!([5, 9]);
         old["history"] = serde_json::json!({"bucket_seconds": 3600, "first": 10, "pushed_until": 12,
             "jobs": [], "buckets": [{"cost": 1.5, "energy_j": 3.0, "co2_g": 0.5, "unknown": false}]});
@@ -226,7 +231,8 @@ mod tests {
             "projections": [{"Err": {"quantity": "Cost", "reason": "too_short"}}]});
         std::fs::write(dir.path().join(FILE_NAME), serde_json::to_vec(&old).unwrap()).unwrap();
         let s = State::load(dir.path()).unwrap();
-        assert_eq!((s.history.is_none(), s.forecast_cache.is_none()), (true, true));
+        let h = s.history.as_ref().expect("kept: its training rows outlive its buckets");
+        assert_eq!((h.layout, s.forecast_cache.is_none()), (0, true), "marked for rebuilding");
         assert_eq!((s.jobs.len(), s.next_seq), (2, 4), "what was taken in stays taken");
         // This version's layout is kept.
         let mut s = State { history: Some(history::History::new(3600)), ..State::default() };

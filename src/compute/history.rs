@@ -18,11 +18,12 @@ use std::collections::VecDeque;
 use serde::{Deserialize, Serialize};
 
 use crate::compute::job::JobReport;
+use crate::compute::power_model::PowerModel;
 use crate::compute::workload;
-use crate::domain::Job;
+use crate::domain::{Job, JOULES_PER_KWH};
 
 /// The layout of the buckets; a history of another layout is rebuilt from the files.
-pub(crate) const LAYOUT: u32 = 2;
+pub(crate) const LAYOUT: u32 = 3;
 
 /// What the jobs of one part of a bucket add up to: their share of jobs and of run time, and
 /// their compute cost, energy cost (region currency), energy (J) and CO2 (g).
@@ -37,7 +38,7 @@ pub(crate) struct Part {
 }
 
 impl Part {
-    fn add(
+    pub(crate) fn add(
         &mut self,
         share: f64,
         run_s: f64,
@@ -54,7 +55,7 @@ impl Part {
         self.co2_g += share * co2_g;
     }
 
-    fn plus(&self, o: &Part) -> Part {
+    pub(crate) fn plus(&self, o: &Part) -> Part {
         Part {
             jobs: self.jobs + o.jobs,
             run_s: self.run_s + o.run_s,
@@ -92,49 +93,127 @@ impl Basis {
     }
 }
 
+/// The jobs of a bucket whose energy no source measured but whose features the power model can
+/// read, summed with each job's weight (its share of the bucket × its run time): what the model
+/// needs to estimate their energy, with whatever model is current (see
+/// [`PowerModel::estimate_energy`]). Encoder and preset weights are kept by name.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub(crate) struct FeatureSums {
+    pub(crate) jobs: f64,
+    /// Σ weight: run seconds.
+    pub(crate) run_s: f64,
+    /// Σ weight², for the jobs' independent scatter.
+    pub(crate) weight_sq: f64,
+    pub(crate) compute_cost: f64,
+    pub(crate) pixel_rate: f64,
+    pub(crate) bitrate_kbps: f64,
+    pub(crate) fps: f64,
+    /// Σ weight × grid intensity (g/kWh) over each job's run.
+    pub(crate) intensity: f64,
+    pub(crate) encoders: Vec<(String, f64)>,
+    pub(crate) presets: Vec<(String, f64)>,
+}
+
+impl FeatureSums {
+    /// One job's features with weight `w` (its run seconds, or its share of them in a bucket).
+    #[allow(clippy::too_many_arguments)]
+    fn add(&mut self, share: f64, w: f64, compute_cost: f64, intensity: f64, f: &Features) {
+        self.jobs += share;
+        self.run_s += w;
+        self.weight_sq += w * w;
+        self.compute_cost += share * compute_cost;
+        self.pixel_rate += w * f.pixel_rate;
+        self.bitrate_kbps += w * f.bitrate_kbps;
+        self.fps += w * f.fps;
+        self.intensity += w * intensity;
+        for (list, name) in [(&mut self.encoders, &f.encoder), (&mut self.presets, &f.preset)] {
+            match list.iter_mut().find(|(n, _)| n == name) {
+                Some((_, x)) => *x += w,
+                None => list.push((name.clone(), w)),
+            }
+        }
+    }
+
+    /// The sums of one job's features over its whole run.
+    pub(crate) fn of_job(r: &JobReport, f: &Features) -> FeatureSums {
+        let mut s = FeatureSums::default();
+        s.add(1.0, r.run_s, r.cost.compute, r.intensity.g_per_kwh, f);
+        s
+    }
+
+    /// The model's estimate for these jobs, priced at `price_per_kwh` (region currency) and the
+    /// jobs' own grid intensity; `None` when there are none or the model cannot estimate them.
+    pub(crate) fn estimate(&self, m: &PowerModel, price_per_kwh: f64) -> Option<Estimate> {
+        if self.jobs <= 0.0 || self.run_s <= 0.0 {
+            return None;
+        }
+        let e = m.estimate_energy(self)?;
+        let kwh = e.energy_j / JOULES_PER_KWH;
+        Some(Estimate {
+            part: Part {
+                jobs: self.jobs,
+                run_s: self.run_s,
+                compute_cost: self.compute_cost,
+                energy_cost: kwh * price_per_kwh,
+                energy_j: e.energy_j,
+                co2_g: kwh * self.intensity / self.run_s,
+            },
+            mean_sd_j: e.mean_var_j2.sqrt(),
+            scatter_var_j2: e.scatter_var_j2,
+        })
+    }
+}
+
+/// The estimated part of a bucket (or of a job): the estimated jobs' totals, and the estimate's
+/// uncertainty in joules, as a standard deviation from the model's mean error (shared by every
+/// estimate the model makes: these add up over buckets) and a variance from the jobs' scatter
+/// (independent: these add up as variances).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Estimate {
+    pub(crate) part: Part,
+    pub(crate) mean_sd_j: f64,
+    pub(crate) scatter_var_j2: f64,
+}
+
 /// Totals of one bucket, in the region's currency, joules and grams. Read leniently (`default`):
-/// a bucket of an older layout reads as empty, and its history is then rebuilt (see [`LAYOUT`]).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+/// a bucket of an older layout reads as empty, and the buckets are then rebuilt (see [`LAYOUT`]).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub(crate) struct Bucket {
     /// Every job: its share of jobs and run time, and its compute cost (known for all).
     pub(crate) all: Part,
     /// The jobs whose energy was measured.
     pub(crate) measured: Part,
-    /// The jobs whose energy the power model estimated.
-    pub(crate) estimated: Part,
-    /// The estimates' uncertainty in joules: the standard deviation from the model's mean error
-    /// (the same model estimates every job, so these add up) and the variance of the jobs'
-    /// scatter about it (independent, so variances add).
-    pub(crate) estimated_mean_sd_j: f64,
-    pub(crate) estimated_scatter_var_j2: f64,
+    /// The jobs whose energy no source measured and whose features the power model can read.
+    pub(crate) unmeasured: FeatureSums,
 }
 
 impl Bucket {
-    /// The part of the bucket a basis covers.
-    pub(crate) fn part(&self, basis: Basis) -> Part {
-        match basis {
-            Basis::Measured => self.measured,
-            Basis::MeasuredAndEstimated => self.measured.plus(&self.estimated),
+    /// The part of the bucket a basis covers; the estimated jobs' part is `estimate`, the
+    /// bucket's unmeasured jobs as the current model estimates them.
+    pub(crate) fn part(&self, basis: Basis, estimate: Option<&Estimate>) -> Part {
+        match (basis, estimate) {
+            (Basis::MeasuredAndEstimated, Some(e)) => self.measured.plus(&e.part),
+            _ => self.measured,
         }
     }
 
-    /// Variance of the bucket's energy on `basis`, from the estimates in it (J²).
-    pub(crate) fn energy_var(&self, basis: Basis) -> f64 {
-        match basis {
-            Basis::Measured => 0.0,
-            Basis::MeasuredAndEstimated => {
-                self.estimated_mean_sd_j * self.estimated_mean_sd_j + self.estimated_scatter_var_j2
-            }
-        }
-    }
-
-    /// Shares of the jobs and of the run time that `basis` covers; `None` without jobs.
-    pub(crate) fn coverage(&self, basis: Basis) -> Option<(f64, f64)> {
-        let part = self.part(basis);
+    /// Shares of the jobs and of the run time that a part covers; `None` without jobs.
+    pub(crate) fn coverage(&self, part: &Part) -> Option<(f64, f64)> {
         (self.all.jobs > 0.0 && self.all.run_s > 0.0)
             .then(|| ((part.jobs / self.all.jobs).min(1.0), (part.run_s / self.all.run_s).min(1.0)))
     }
+}
+
+/// A job's features for the power model: pixel rate, bitrate, fps, encoder and preset.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Features {
+    pub(crate) pixel_rate: f64,
+    pub(crate) bitrate_kbps: f64,
+    pub(crate) fps: f64,
+    pub(crate) encoder: String,
+    pub(crate) preset: String,
 }
 
 /// One job with measured power, as the regression sees it (borrowed from [`Rows`]). Serialized
@@ -280,7 +359,7 @@ pub(crate) struct History {
 }
 
 /// The features of a job, when it has all of them (`None` otherwise).
-pub(crate) fn features(job: &Job, r: &JobReport) -> Option<(f64, f64, f64, String, String)> {
+pub(crate) fn features(job: &Job, r: &JobReport) -> Option<Features> {
     let pixels = workload::pixels(job, r.streams)?;
     if r.run_s <= 0.0 {
         return None;
@@ -290,13 +369,13 @@ pub(crate) fn features(job: &Job, r: &JobReport) -> Option<(f64, f64, f64, Strin
     if !(rate.is_finite() && rate > 0.0) {
         return None;
     }
-    Some((
-        rate,
-        bitrate,
+    Some(Features {
+        pixel_rate: rate,
+        bitrate_kbps: bitrate,
         fps,
-        job.encoder.clone().unwrap_or_else(|| "unknown".into()),
-        job.preset.clone().unwrap_or_else(|| "unknown".into()),
-    ))
+        encoder: job.encoder.clone().unwrap_or_else(|| "unknown".into()),
+        preset: job.preset.clone().unwrap_or_else(|| "unknown".into()),
+    })
 }
 
 impl History {
@@ -343,15 +422,14 @@ impl History {
     /// `max_jobs`).
     pub(crate) fn add_training(&mut self, jobs: &[(&Job, &JobReport)], max_jobs: usize) {
         for (job, r) in jobs {
-            if let (Some(p), Some((rate, bitrate, fps, encoder, preset))) = (r.mean_power_w, features(job, r))
-            {
+            if let (Some(p), Some(f)) = (r.mean_power_w, features(job, r)) {
                 self.jobs.push(TrainingRow {
                     end_s: job.end_s,
-                    pixel_rate: rate,
-                    bitrate_kbps: bitrate,
-                    fps,
-                    encoder: &encoder,
-                    preset: &preset,
+                    pixel_rate: f.pixel_rate,
+                    bitrate_kbps: f.bitrate_kbps,
+                    fps: f.fps,
+                    encoder: &f.encoder,
+                    preset: &f.preset,
                     power_w: p,
                 });
             }
@@ -359,8 +437,8 @@ impl History {
         self.jobs.keep_newest(max_jobs);
     }
 
-    /// Adds new jobs to the buckets (their estimates with them, see [`JobReport::estimated`]),
-    /// and extends the buckets to the one holding `now_s` (quiet hours are zeros).
+    /// Adds new jobs to the buckets (an unmeasured job's features with it, for estimating), and
+    /// extends the buckets to the one holding `now_s` (quiet hours are zeros).
     pub(crate) fn add_to_buckets(&mut self, jobs: &[(&Job, &JobReport)], now_s: f64, max_buckets: usize) {
         let now_b = self.bucket_of(now_s);
         let oldest_kept = now_b - max_buckets as i64 + 1;
@@ -370,6 +448,7 @@ impl History {
             if b1 < oldest_kept || b0 > now_b {
                 continue;
             }
+            let feats = if r.energy_j.is_none() { features(job, r) } else { None };
             self.cover(b0.max(oldest_kept), b1.min(now_b), max_buckets);
             for b in b0.max(self.first)..=b1.min(self.end() - 1) {
                 let bs = (b * self.bucket_seconds as i64) as f64;
@@ -379,21 +458,10 @@ impl History {
                 let bucket = &mut self.buckets[(b - self.first) as usize];
                 let compute = r.cost.compute;
                 bucket.all.add(share, r.run_s, compute, 0.0, 0.0, 0.0);
-                match (r.energy_j, r.cost.energy, r.co2_g, r.estimated) {
-                    (Some(e), Some(c), Some(g), _) => bucket.measured.add(share, r.run_s, compute, c, e, g),
-                    (None, _, _, Some(est)) => {
-                        bucket.estimated.add(
-                            share,
-                            r.run_s,
-                            compute,
-                            est.energy_cost,
-                            est.energy_j,
-                            est.co2_g,
-                        );
-                        bucket.estimated_mean_sd_j += share * est.mean_sd_j;
-                        bucket.estimated_scatter_var_j2 += (share * est.scatter_sd_j).powi(2);
-                    }
-                    _ => {}
+                if let (Some(e), Some(c), Some(g)) = (r.energy_j, r.cost.energy, r.co2_g) {
+                    bucket.measured.add(share, r.run_s, compute, c, e, g);
+                } else if let Some(f) = &feats {
+                    bucket.unmeasured.add(share, share * r.run_s, compute, r.intensity.g_per_kwh, f);
                 }
             }
         }
@@ -475,7 +543,7 @@ mod tests {
         assert_eq!((h.buckets[0].all.jobs, h.buckets[0].all.run_s), (0.5, 1800.0), "half the job");
         assert_eq!(h.buckets[2], Bucket::default(), "a quiet hour is a real zero");
         // 360 kJ = 0.1 kWh: 0.036 EUR and 10 g in all
-        let cost = |b: &Bucket| b.part(Basis::Measured).cost();
+        let cost = |b: &Bucket| b.part(Basis::Measured, None).cost();
         assert!((cost(&h.buckets[0]) + cost(&h.buckets[1]) - 0.036).abs() < 1e-15);
         assert!((h.buckets[0].measured.co2_g - 5.0).abs() < 1e-12);
         assert_eq!(h.complete(4.0 * 3600.0).count(), 4, "the current bucket is not complete");
@@ -494,8 +562,8 @@ mod tests {
         assert_eq!((h.first, h.buckets.len()), (8, 3));
         assert_eq!((h.buckets[0].all.jobs, h.buckets[0].measured.jobs), (1.0, 0.0));
         assert_eq!(h.buckets[0].all.run_s, 10.0, "every job counts in the bucket");
-        assert_eq!(h.buckets[0].coverage(Basis::Measured), Some((0.0, 0.0)));
-        assert_eq!(h.buckets[1].coverage(Basis::Measured), None, "no job: no coverage");
+        assert_eq!(h.buckets[0].coverage(&h.buckets[0].measured), Some((0.0, 0.0)));
+        assert_eq!(h.buckets[1].coverage(&h.buckets[1].measured), None, "no job: no coverage");
         // time passes: the window slides, keeping 4
         h.add(&[], 20.0 * 3600.0, 4, 100);
         assert_eq!((h.first, h.buckets.len()), (17, 4));

@@ -21,7 +21,7 @@
 
 use std::collections::BTreeMap;
 
-use super::power_model::PowerEstimate;
+use super::history::Estimate;
 use super::workload;
 use crate::domain::energy;
 use crate::domain::{
@@ -126,45 +126,7 @@ pub struct JobReport {
     pub(crate) whatif: Vec<WhatIf>,
     /// The power model's estimate of the energy, for a job no source measured (`None` for a
     /// measured job, or when no model could estimate it). Never mixed into `energy_j`.
-    pub(crate) estimated: Option<Estimated>,
-}
-
-/// A job's energy as the power model estimates it, and what follows from it, in the job region's
-/// currency. The estimate's uncertainty is kept in two parts, because they add up differently
-/// over many jobs: the model's error in its mean (shared by every job the same model estimates,
-/// so their standard deviations add) and the job's own scatter about it (independent from job to
-/// job, so variances add).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct Estimated {
-    pub(crate) energy_j: f64,
-    pub(crate) energy_cost: f64,
-    pub(crate) co2_g: f64,
-    /// Standard deviation of the energy from the model's mean error, joules.
-    pub(crate) mean_sd_j: f64,
-    /// Standard deviation of the energy from the job's own scatter, joules.
-    pub(crate) scatter_sd_j: f64,
-}
-
-/// The estimate of a job's energy from the model's mean power, priced in the job's region at the
-/// intensity in force over its run. A negative mean power (a linear model far from its data) is
-/// taken as 0.
-pub(crate) fn estimate(r: &JobReport, p: &PowerEstimate, here: &RegionPricing) -> Option<Estimated> {
-    let PowerEstimate { mean_w, mean_se_w, obs_se_w } = *p;
-    if !mean_w.is_finite() {
-        return None; // `max` would turn NaN into a made-up 0
-    }
-    let energy_j = mean_w.max(0.0) * r.run_s;
-    let scatter_se = (obs_se_w * obs_se_w - mean_se_w * mean_se_w).max(0.0).sqrt();
-    let e = Estimated {
-        energy_j,
-        energy_cost: energy_j / JOULES_PER_KWH * here.electricity_per_kwh,
-        co2_g: co2_grams(energy_j, r.intensity.g_per_kwh),
-        mean_sd_j: mean_se_w * r.run_s,
-        scatter_sd_j: scatter_se * r.run_s,
-    };
-    let finite =
-        [e.energy_j, e.energy_cost, e.co2_g, e.mean_sd_j, e.scatter_sd_j].iter().all(|v| v.is_finite());
-    finite.then_some(e)
+    pub(crate) estimated: Option<Estimate>,
 }
 
 /// Energy and compute priced in one region.
@@ -425,26 +387,5 @@ mod tests {
         let all = BTreeMap::from([(here.name.clone(), here.clone())]);
         let r = report_from_file(&j, &here, &all, 1.0);
         assert_eq!(r.energy_j, Some(6000.0));
-    }
-
-    #[test]
-    fn an_estimate_is_priced_like_a_measurement_and_keeps_its_two_uncertainties() {
-        let here = region("here", "EUR", 0.36, 1.0, 250.0);
-        let all = BTreeMap::from([("here".to_string(), here.clone())]);
-        let jobs =
-            parse(br#"{"scenarios": [{"name": "b", "duration": 100, "end_time": 1000}]}"#).unwrap().jobs;
-        let r = report_from_file(&jobs[0], &here, &all, 1.0);
-        assert_eq!(r.energy_j, None);
-        // 36 W for 100 s = 3600 J = 0.001 kWh: 0.00036 EUR, 0.25 g.
-        let p = PowerEstimate { mean_w: 36.0, mean_se_w: 3.0, obs_se_w: 5.0 };
-        let e = estimate(&r, &p, &here).unwrap();
-        assert_eq!(e.energy_j, 3600.0);
-        assert!((e.energy_cost - 0.00036).abs() < 1e-15 && (e.co2_g - 0.25).abs() < 1e-12, "{e:?}");
-        // The mean's error (3 W) and the scatter about it (√(5² − 3²) = 4 W), over 100 s.
-        assert_eq!((e.mean_sd_j, e.scatter_sd_j), (300.0, 400.0));
-        // A linear model far from its data may give a negative mean: no energy, not negative.
-        let low = estimate(&r, &PowerEstimate { mean_w: -5.0, ..p }, &here).unwrap();
-        assert_eq!((low.energy_j, low.energy_cost, low.co2_g), (0.0, 0.0, 0.0));
-        assert!(estimate(&r, &PowerEstimate { mean_w: f64::NAN, ..p }, &here).is_none());
     }
 }

@@ -2,7 +2,7 @@
 //! encoder, preset) over the history's jobs, with confidence and prediction bands for a job or a
 //! hypothetical encode. Pure.
 
-use crate::compute::history::TrainingRow;
+use crate::compute::history::{FeatureSums, Features, TrainingRow};
 use crate::config::Encode;
 use crate::stats::regress::{Design, Ols, Prediction, Unseen, HIGH_CONDITION};
 
@@ -10,18 +10,24 @@ use crate::stats::regress::{Design, Ols, Prediction, Unseen, HIGH_CONDITION};
 pub(crate) struct PowerModel {
     design: Design,
     pub(crate) ols: Ols,
+    /// The variance of the effect of an encoder or preset the model has not seen, where the
+    /// training jobs had one level of it (no spread to measure): the variance of the fitted
+    /// powers over the training jobs (an unseen level may shift power as much as jobs differ).
+    unseen_floor_var: f64,
     /// The encoder and preset seen most often (for what-if encodes that name none).
     pub(crate) common_encoder: String,
     pub(crate) common_preset: String,
 }
 
-/// A job's mean power as the model estimates it: the mean, the standard error of the mean, and
-/// that of one job about it (watts).
+/// The energy of one or many unmeasured jobs as the model estimates it, in joules, and its
+/// uncertainty in two parts: the variance from the model's error in its mean (shared by every job
+/// the model estimates) and the variance of the jobs' own scatter about it (independent from job
+/// to job).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct PowerEstimate {
-    pub(crate) mean_w: f64,
-    pub(crate) mean_se_w: f64,
-    pub(crate) obs_se_w: f64,
+pub(crate) struct EnergyEstimate {
+    pub(crate) energy_j: f64,
+    pub(crate) mean_var_j2: f64,
+    pub(crate) scatter_var_j2: f64,
 }
 
 /// Why there is no power model.
@@ -70,12 +76,17 @@ pub(crate) fn power_model(rows: &[TrainingRow<'_>], min_jobs: usize) -> Result<P
         (HEAD[3].to_string(), rows.iter().map(|r| encs[r.encoder].as_str()).collect()),
         (HEAD[4].to_string(), rows.iter().map(|r| presets[r.preset].as_str()).collect()),
     ];
-    let mut design = Design::from_columns(numeric, text, col(|r| r.power_w)).map_err(NoModel::FitFailed)?;
+    let power = col(|r| r.power_w);
+    let mut design = Design::from_columns(numeric, text, power.clone()).map_err(NoModel::FitFailed)?;
     let ols = design.fit().map_err(|e| NoModel::FitFailed(e.to_string()))?;
     design.forget_data();
+    let fitted: Vec<f64> = power.iter().zip(&ols.residuals).map(|(y, e)| y - e).collect();
+    let mean = fitted.iter().sum::<f64>() / fitted.len() as f64;
+    let unseen_floor_var = fitted.iter().map(|f| (f - mean) * (f - mean)).sum::<f64>() / fitted.len() as f64;
     Ok(PowerModel {
         design,
         ols,
+        unseen_floor_var,
         common_encoder: most_common(rows.iter().map(|r| r.encoder)),
         common_preset: most_common(rows.iter().map(|r| r.preset)),
     })
@@ -92,61 +103,55 @@ impl PowerModel {
 
     /// Mean power and its 95 % bands for given features; `None` for an encoder or preset the
     /// model has not seen.
-    pub(crate) fn predict(
-        &self,
-        pixel_rate: f64,
-        bitrate_kbps: f64,
-        fps: f64,
-        encoder: &str,
-        preset: &str,
-    ) -> Option<Prediction> {
-        let (enc, preset) = (format!("enc:{encoder}"), format!("preset:{preset}"));
-        let x = self.design.row_of(&[pixel_rate, bitrate_kbps, fps], &[&enc, &preset]).ok()?;
+    pub(crate) fn predict(&self, f: &Features) -> Option<Prediction> {
+        let (enc, preset) = (format!("enc:{}", f.encoder), format!("preset:{}", f.preset));
+        let x = self.design.row_of(&[f.pixel_rate, f.bitrate_kbps, f.fps], &[&enc, &preset]).ok()?;
         Some(self.ols.predict(&x, 0.95))
     }
 
-    /// Mean power and its standard errors for a job no source measured, for estimating its
-    /// energy. As [`PowerModel::predict`], but an encoder or preset the model has not seen is
-    /// taken as the training jobs' mix of those it has, and the spread between their effects
-    /// (their variance about the mix) is added to the mean's uncertainty: an unseen level may
-    /// be any of them. `None` only when the features are not finite.
-    pub(crate) fn estimate_power(
-        &self,
-        pixel_rate: f64,
-        bitrate_kbps: f64,
-        fps: f64,
-        encoder: &str,
-        preset: &str,
-    ) -> Option<PowerEstimate> {
-        let (enc, preset) = (format!("enc:{encoder}"), format!("preset:{preset}"));
-        let (x, unseen) =
-            self.design.row_of_mixing_unseen(&[pixel_rate, bitrate_kbps, fps], &[&enc, &preset]);
-        let p = self.ols.predict(&x, 0.95);
-        let mut spread = 0.0;
-        for Unseen { columns, shares } in unseen {
+    /// The energy of jobs no source measured, from their features summed with each job's weight
+    /// (its run seconds, or its share of them in a bucket): the model's mean power for each,
+    /// times its weight, added up. An encoder or preset the model has not seen is taken as the
+    /// training jobs' mix of those it has, and the spread between their effects goes into the
+    /// mean's uncertainty: an unseen level may be any of them (with one level seen, the spread is
+    /// unknown and `unseen_floor_var` stands in). `None` when the sum is negative (a linear model far from its data) or not
+    /// finite: no estimate, rather than a made-up zero.
+    pub(crate) fn estimate_energy(&self, f: &FeatureSums) -> Option<EnergyEstimate> {
+        let prefixed = |prefix: &str, v: &[(String, f64)]| -> Vec<(String, f64)> {
+            v.iter().map(|(n, w)| (format!("{prefix}{n}"), *w)).collect()
+        };
+        let (enc, preset) = (prefixed("enc:", &f.encoders), prefixed("preset:", &f.presets));
+        let (z, unseen) = self.design.weighted_row(
+            f.run_s,
+            &[f.pixel_rate, f.bitrate_kbps, f.fps],
+            &[&enc[..], &preset[..]],
+        );
+        let energy_j: f64 = z.iter().zip(&self.ols.coef).map(|(a, b)| a * b).sum();
+        let mut mean_var = self.ols.sigma2 * self.ols.leverage_of(&z);
+        for Unseen { columns, shares, weight, .. } in unseen {
             // Effects relative to the first level (whose effect is 0), and their weighted mean.
             let effects: Vec<f64> = std::iter::once(0.0).chain(columns.map(|j| self.ols.coef[j])).collect();
             let mix: f64 = effects.iter().zip(shares).map(|(e, s)| e * s).sum();
-            spread += effects.iter().zip(shares).map(|(e, s)| s * (e - mix) * (e - mix)).sum::<f64>();
+            let spread: f64 = effects.iter().zip(shares).map(|(e, s)| s * (e - mix) * (e - mix)).sum();
+            // One level seen: no spread to measure, so the floor stands in.
+            let spread = if shares.len() > 1 { spread } else { self.unseen_floor_var };
+            mean_var += weight * weight * spread;
         }
-        let est = PowerEstimate {
-            mean_w: p.mean,
-            mean_se_w: (p.mean_se * p.mean_se + spread).sqrt(),
-            obs_se_w: (p.obs_se * p.obs_se + spread).sqrt(),
-        };
-        [est.mean_w, est.mean_se_w, est.obs_se_w].iter().all(|v| v.is_finite()).then_some(est)
+        let est =
+            EnergyEstimate { energy_j, mean_var_j2: mean_var, scatter_var_j2: self.ols.sigma2 * f.weight_sq };
+        let finite = [est.energy_j, est.mean_var_j2, est.scatter_var_j2].iter().all(|v| v.is_finite());
+        (finite && energy_j >= 0.0).then_some(est)
     }
 
     /// A what-if encode's prediction (its encoder and preset default to the common ones).
     pub(crate) fn predict_encode(&self, e: &Encode) -> Option<Prediction> {
-        let rate = f64::from(e.width) * f64::from(e.height) * e.fps * f64::from(e.streams);
-        self.predict(
-            rate,
-            e.bitrate_kbps,
-            e.fps,
-            e.encoder.as_deref().unwrap_or(&self.common_encoder),
-            e.preset.as_deref().unwrap_or(&self.common_preset),
-        )
+        self.predict(&Features {
+            pixel_rate: f64::from(e.width) * f64::from(e.height) * e.fps * f64::from(e.streams),
+            bitrate_kbps: e.bitrate_kbps,
+            fps: e.fps,
+            encoder: e.encoder.clone().unwrap_or_else(|| self.common_encoder.clone()),
+            preset: e.preset.clone().unwrap_or_else(|| self.common_preset.clone()),
+        })
     }
 }
 
@@ -186,43 +191,86 @@ mod tests {
             .collect()
     }
 
+    fn feat(pixel_rate: f64, bitrate_kbps: f64, fps: f64, encoder: &str, preset: &str) -> Features {
+        Features { pixel_rate, bitrate_kbps, fps, encoder: encoder.into(), preset: preset.into() }
+    }
+
+    /// The sums of one job of `run_s` seconds with these features.
+    fn one_job(run_s: f64, f: &Features) -> FeatureSums {
+        FeatureSums {
+            jobs: 1.0,
+            run_s,
+            weight_sq: run_s * run_s,
+            pixel_rate: run_s * f.pixel_rate,
+            bitrate_kbps: run_s * f.bitrate_kbps,
+            fps: run_s * f.fps,
+            encoders: vec![(f.encoder.clone(), run_s)],
+            presets: vec![(f.preset.clone(), run_s)],
+            ..FeatureSums::default()
+        }
+    }
+
     #[test]
     fn power_model_predicts_with_bands_and_reports_its_limits() {
         assert_eq!(power_model(&rows(5), 20).err(), Some(NoModel::TooFewJobs { have: 5, need: 20 }));
         let m = power_model(&rows(40), 20).unwrap();
         // every job had preset "fast": its column is constant, no indicator; fine
         assert!(m.ols.r2 > 0.99, "{}", m.ols.r2);
-        let p = m.predict(62_208_000.0, 4000.0, 30.0, "x265", "fast").unwrap();
+        let p = m.predict(&feat(62_208_000.0, 4000.0, 30.0, "x265", "fast")).unwrap();
         assert!((p.mean - (20.0 + 62_208_000.0 * 2e-7 + 5.0 + 0.3)).abs() < 0.5, "{p:?}");
         assert!(p.obs_ci_lower < p.mean_ci_lower && p.mean_ci_upper < p.obs_ci_upper);
-        assert!(m.predict(1.0, 1.0, 30.0, "never-seen", "fast").is_none());
+        assert!(m.predict(&feat(1.0, 1.0, 30.0, "never-seen", "fast")).is_none());
         let e = crate::config::default_encodes();
         assert!(m.predict_encode(&e[1]).is_some(), "common encoder and preset fill in");
         assert_eq!(m.common_preset, "fast");
     }
 
     #[test]
+    fn a_job_is_estimated_as_its_prediction_times_its_run_time_with_both_uncertainties() {
+        let m = power_model(&rows(40), 20).unwrap();
+        let f = feat(62_208_000.0, 4000.0, 30.0, "x265", "fast");
+        let p = m.predict(&f).unwrap();
+        let e = m.estimate_energy(&one_job(100.0, &f)).unwrap();
+        assert!((e.energy_j - 100.0 * p.mean).abs() < 1e-9 * e.energy_j);
+        assert!((e.mean_var_j2 - (100.0 * p.mean_se).powi(2)).abs() < 1e-9 * e.mean_var_j2);
+        assert!((e.scatter_var_j2 - 100.0 * 100.0 * m.ols.sigma2).abs() < 1e-9 * e.scatter_var_j2);
+        // Two such jobs summed: twice the energy, the mean's error twice (it is shared), the
+        // scatter's variance twice (it is not).
+        let mut two = one_job(100.0, &f);
+        two.jobs = 2.0;
+        two.run_s = 200.0;
+        two.weight_sq = 2.0 * 100.0 * 100.0;
+        (two.pixel_rate, two.bitrate_kbps, two.fps) =
+            (200.0 * f.pixel_rate, 200.0 * f.bitrate_kbps, 200.0 * f.fps);
+        (two.encoders, two.presets) = (vec![("x265".into(), 200.0)], vec![("fast".into(), 200.0)]);
+        let e2 = m.estimate_energy(&two).unwrap();
+        assert!((e2.energy_j - 2.0 * e.energy_j).abs() < 1e-9 * e2.energy_j);
+        assert!((e2.mean_var_j2.sqrt() - 2.0 * e.mean_var_j2.sqrt()).abs() < 1e-9 * e2.mean_var_j2.sqrt());
+        assert!((e2.scatter_var_j2 - 2.0 * e.scatter_var_j2).abs() < 1e-9 * e2.scatter_var_j2);
+        // A negative sum (features far from the data) is no estimate, not a made-up zero.
+        assert!(m.estimate_energy(&one_job(100.0, &feat(-1e12, 0.0, 0.0, "x264", "fast"))).is_none());
+    }
+
+    #[test]
     fn an_unseen_encoder_is_estimated_as_the_mix_with_the_spread_in_its_uncertainty() {
         let m = power_model(&rows(40), 20).unwrap();
-        let (rate, bitrate, fps) = (62_208_000.0, 4000.0, 30.0);
-        let seen = |enc| m.estimate_power(rate, bitrate, fps, enc, "fast").unwrap();
-        let (a, b) = (seen("x264"), seen("x265"));
-        // A seen level gives the prediction's own figures.
-        let p = m.predict(rate, bitrate, fps, "x265", "fast").unwrap();
-        assert_eq!((b.mean_w, b.mean_se_w, b.obs_se_w), (p.mean, p.mean_se, p.obs_se));
+        let est = |enc: &str, preset: &str| {
+            m.estimate_energy(&one_job(1.0, &feat(62_208_000.0, 4000.0, 30.0, enc, preset))).unwrap()
+        };
+        let (a, b) = (est("x264", "fast"), est("x265", "fast"));
         // Half the rows are x264, half x265 (about 5 W apart): an unseen encoder is halfway, and
         // its uncertainty holds the spread of the two effects about their mix (about 2.5 W).
-        let u = seen("av1");
-        assert!((u.mean_w - (a.mean_w + b.mean_w) / 2.0).abs() < 1e-6, "{u:?} {a:?} {b:?}");
-        let effect = b.mean_w - a.mean_w;
-        let spread = (effect / 2.0).powi(2);
-        assert!(
-            (u.mean_se_w.powi(2) - (a.mean_se_w.powi(2).min(b.mean_se_w.powi(2)) + spread)).abs()
-                < 0.5 * spread
-        );
-        assert!(u.obs_se_w > u.mean_se_w && u.mean_se_w > a.mean_se_w.max(b.mean_se_w));
-        // An unseen preset as well: every level of every column was "fast", nothing to spread.
-        let both = m.estimate_power(rate, bitrate, fps, "av1", "veryslow").unwrap();
-        assert!((both.mean_w - u.mean_w).abs() < 1e-9 && (both.mean_se_w - u.mean_se_w).abs() < 1e-9);
+        let u = est("av1", "fast");
+        assert!((u.energy_j - (a.energy_j + b.energy_j) / 2.0).abs() < 1e-6, "{u:?} {a:?} {b:?}");
+        let spread = ((b.energy_j - a.energy_j) / 2.0).powi(2);
+        let seen = a.mean_var_j2.min(b.mean_var_j2);
+        assert!((u.mean_var_j2 - (seen + spread)).abs() < 0.5 * spread, "{u:?}");
+        // An unseen preset where every training job had one preset: no spread to measure, so
+        // the floor (the variance of the fitted powers) stands in.
+        let both = est("av1", "veryslow");
+        assert!((both.energy_j - u.energy_j).abs() < 1e-9);
+        assert!((both.mean_var_j2 - u.mean_var_j2 - m.unseen_floor_var).abs() < 1e-6 * both.mean_var_j2);
+        assert!(m.unseen_floor_var > spread, "jobs differ more than the two encoders do");
+        assert!(u.mean_var_j2 < m.unseen_floor_var, "two encoders seen: their spread, not the floor");
     }
 }

@@ -1,15 +1,20 @@
 //! Projections: Holt-Winters over the history's buckets, with a 48-hour curve, totals over the
-//! next 24 h, 7 d and 30 d, and a backtest. Pure: history, clock and configuration in; results
-//! out.
+//! next 24 h, 7 d and 30 d, and a backtest. Pure: history, model, clock and configuration in;
+//! results out.
 //!
-//! What is projected: the compute cost of every job, and the total cost, energy and CO2 on each
-//! [`Basis`] (the measured jobs; the measured and the estimated). On the estimated basis the
-//! estimates' own uncertainty (the mean over the fit window of each bucket's variance) is added
-//! to the forecast's, so its bands are wider by what the power model does not know.
+//! What is projected: the compute cost of every job, and the total cost, energy cost, energy and
+//! CO2 on each [`Basis`]: the measured jobs, and (with a power model) the measured and the
+//! estimated. Every bucket's unmeasured jobs are estimated with the current model, so the whole
+//! window rests on one model. On the estimated basis the estimates' own uncertainty is added to
+//! the forecast's: per future bucket, the window's mean variance of the jobs' scatter plus the
+//! square of its mean standard deviation from the model's mean error; over a total of `n`
+//! buckets, `n` times the former plus `n²` times the latter (the same model's error in every
+//! bucket adds up, it does not average out).
 
 use serde::{Deserialize, Serialize};
 
-use crate::compute::history::{Basis, Bucket, History};
+use crate::compute::history::{Basis, Bucket, Estimate, History, Part};
+use crate::compute::power_model::PowerModel;
 use crate::config::ForecastConfig;
 use crate::stats::forecast::{self, Band, FitOptions, Z80, Z95};
 
@@ -20,18 +25,22 @@ pub(crate) enum Quantity {
     ComputeCost,
     /// Total cost (compute and energy), in the region's currency.
     Cost,
+    /// Energy cost, in the region's currency.
+    EnergyCost,
     EnergyJoules,
     Co2Grams,
 }
 
 impl Quantity {
     /// The quantities that depend on energy, projected once per basis.
-    pub(crate) const BY_ENERGY: [Quantity; 3] = [Quantity::Cost, Quantity::EnergyJoules, Quantity::Co2Grams];
+    pub(crate) const BY_ENERGY: [Quantity; 4] =
+        [Quantity::Cost, Quantity::EnergyCost, Quantity::EnergyJoules, Quantity::Co2Grams];
 
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             Quantity::ComputeCost => "compute_cost",
             Quantity::Cost => "cost",
+            Quantity::EnergyCost => "energy_cost",
             Quantity::EnergyJoules => "energy",
             Quantity::Co2Grams => "co2",
         }
@@ -39,37 +48,52 @@ impl Quantity {
 
     /// Whether it is money (pushed in every reporting currency).
     pub(crate) fn is_money(self) -> bool {
-        matches!(self, Quantity::ComputeCost | Quantity::Cost)
+        matches!(self, Quantity::ComputeCost | Quantity::Cost | Quantity::EnergyCost)
     }
 
-    /// A bucket's value on `basis` (ignored for compute cost).
-    fn of(self, b: &Bucket, basis: Option<Basis>) -> f64 {
-        let part = basis.map_or(b.all, |basis| b.part(basis));
+    /// The quantity in a part of a bucket.
+    fn of_part(self, part: &Part) -> f64 {
         match self {
-            Quantity::ComputeCost => b.all.compute_cost,
+            Quantity::ComputeCost => part.compute_cost,
             Quantity::Cost => part.cost(),
+            Quantity::EnergyCost => part.energy_cost,
             Quantity::EnergyJoules => part.energy_j,
             Quantity::Co2Grams => part.co2_g,
         }
     }
 
-    /// Variance of a bucket's value from the estimates in it, on `basis`.
-    fn estimate_var(self, b: &Bucket, basis: Option<Basis>) -> f64 {
-        let Some(basis) = basis else { return 0.0 };
-        let var = b.energy_var(basis);
-        if var == 0.0 || b.estimated.energy_j <= 0.0 {
-            return 0.0;
+    /// The quantity per joule of an estimate (how its energy uncertainty carries over).
+    fn per_joule(self, e: &Estimate) -> f64 {
+        if e.part.energy_j <= 0.0 {
+            // No energy estimated: cost and CO2 scale as the price and intensity would; only
+            // energy itself is known to carry the uncertainty one for one.
+            return if self == Quantity::EnergyJoules { 1.0 } else { 0.0 };
         }
-        // The estimates' money and CO2 per joule, as priced in this bucket.
-        let per_joule = match self {
+        match self {
             Quantity::ComputeCost => 0.0,
-            Quantity::Cost => b.estimated.energy_cost / b.estimated.energy_j,
+            Quantity::Cost | Quantity::EnergyCost => e.part.energy_cost / e.part.energy_j,
             Quantity::EnergyJoules => 1.0,
-            Quantity::Co2Grams => b.estimated.co2_g / b.estimated.energy_j,
-        };
-        var * per_joule * per_joule
+            Quantity::Co2Grams => e.part.co2_g / e.part.energy_j,
+        }
     }
 }
+
+/// How unmeasured jobs are estimated: the current power model and the region's electricity price.
+#[derive(Clone, Copy)]
+pub(crate) struct Estimator<'m> {
+    pub(crate) model: &'m PowerModel,
+    pub(crate) price_per_kwh: f64,
+}
+
+impl Estimator<'_> {
+    /// A bucket's unmeasured jobs as the model estimates them.
+    pub(crate) fn bucket(&self, b: &Bucket) -> Option<Estimate> {
+        b.unmeasured.estimate(self.model, self.price_per_kwh)
+    }
+}
+
+/// A bucket of the fit window: its index, the bucket, and its estimate.
+type InWindow<'h> = (i64, &'h Bucket, Option<Estimate>);
 
 /// Rolling-origin check of the chosen model: one-day-ahead forecasts from past origins.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -127,42 +151,70 @@ pub(crate) const TOTALS: [(&str, u64); 3] = [("24h", 86_400), ("7d", 7 * 86_400)
 /// The curve reaches this far ahead (VictoriaMetrics drops samples beyond now + 2 days).
 pub(crate) const CURVE_SECONDS: i64 = 47 * 3600;
 
-/// The complete buckets of the fit window, oldest first.
-fn fit_window<'h>(h: &'h History, now_s: f64, cfg: &ForecastConfig) -> Vec<(i64, &'h Bucket)> {
+/// The complete buckets of the fit window, oldest first, each with its estimate.
+fn fit_window<'h>(
+    h: &'h History,
+    now_s: f64,
+    cfg: &ForecastConfig,
+    estimator: Option<Estimator<'_>>,
+) -> Vec<InWindow<'h>> {
     let complete: Vec<(i64, &Bucket)> = h.complete(now_s).collect();
-    complete[complete.len().saturating_sub(cfg.fit_buckets)..].to_vec()
+    complete[complete.len().saturating_sub(cfg.fit_buckets)..]
+        .iter()
+        .map(|&(i, b)| (i, b, estimator.and_then(|e| e.bucket(b))))
+        .collect()
+}
+
+/// The bases there are: the measured one, and with an estimator the estimated one.
+pub(crate) fn bases(estimator: Option<Estimator<'_>>) -> &'static [Basis] {
+    if estimator.is_some() {
+        &Basis::ALL
+    } else {
+        &[Basis::Measured]
+    }
 }
 
 /// The coverage of each basis over the fit window.
-pub(crate) fn coverage(h: &History, now_s: f64, cfg: &ForecastConfig, bases: &[Basis]) -> Vec<Coverage> {
-    let window = fit_window(h, now_s, cfg);
-    let all = window.iter().fold((0.0, 0.0), |(j, r), (_, b)| (j + b.all.jobs, r + b.all.run_s));
-    if all.0 <= 0.0 || all.1 <= 0.0 {
-        return Vec::new();
+pub(crate) fn coverage(
+    h: &History,
+    now_s: f64,
+    cfg: &ForecastConfig,
+    estimator: Option<Estimator<'_>>,
+) -> Vec<Coverage> {
+    let window = fit_window(h, now_s, cfg, estimator);
+    let mut total = Bucket::default();
+    let mut estimated = Part::default();
+    for (_, b, e) in &window {
+        total.all = total.all.plus(&b.all);
+        total.measured = total.measured.plus(&b.measured);
+        if let Some(e) = e {
+            estimated = estimated.plus(&e.part);
+        }
     }
-    bases
+    bases(estimator)
         .iter()
-        .map(|&basis| {
-            let (j, r) = window.iter().fold((0.0, 0.0), |(j, r), (_, b)| {
-                let p = b.part(basis);
-                (j + p.jobs, r + p.run_s)
-            });
-            Coverage { basis, jobs: (j / all.0).min(1.0), run_time: (r / all.1).min(1.0) }
+        .filter_map(|&basis| {
+            let part = match basis {
+                Basis::Measured => total.measured,
+                Basis::MeasuredAndEstimated => total.measured.plus(&estimated),
+            };
+            let (jobs, run_time) = total.coverage(&part)?;
+            Some(Coverage { basis, jobs, run_time })
         })
         .collect()
 }
 
-/// Fits and projects compute cost, then every energy quantity on each of `bases`, from the
-/// complete buckets of the fit window.
+/// Fits and projects compute cost, then every energy quantity on each basis, from the complete
+/// buckets of the fit window.
 pub(crate) fn project(
     h: &History,
     now_s: f64,
     cfg: &ForecastConfig,
-    bases: &[Basis],
+    estimator: Option<Estimator<'_>>,
 ) -> Vec<Result<Projection, NoProjection>> {
-    let window = fit_window(h, now_s, cfg);
+    let window = fit_window(h, now_s, cfg, estimator);
     let series = std::iter::once((Quantity::ComputeCost, None))
-        .chain(bases.iter().flat_map(|&b| Quantity::BY_ENERGY.map(|q| (q, Some(b)))));
+        .chain(bases(estimator).iter().flat_map(|&b| Quantity::BY_ENERGY.map(|q| (q, Some(b)))));
     series.map(|(q, basis)| project_one(h, now_s, cfg, &window, q, basis)).collect()
 }
 
@@ -170,38 +222,53 @@ fn project_one(
     h: &History,
     now_s: f64,
     cfg: &ForecastConfig,
-    window: &[(i64, &Bucket)],
+    window: &[InWindow<'_>],
     q: Quantity,
     basis: Option<Basis>,
 ) -> Result<Projection, NoProjection> {
     let bs = cfg.bucket_seconds as i64;
     let current = h.bucket_of(now_s);
-    let y: Vec<Option<f64>> = window.iter().map(|(_, b)| Some(q.of(b, basis))).collect();
+    let value = |b: &Bucket, e: &Option<Estimate>| match basis {
+        None => q.of_part(&b.all),
+        Some(basis) => q.of_part(&b.part(basis, e.as_ref())),
+    };
+    let y: Vec<Option<f64>> = window.iter().map(|(_, b, e)| Some(value(b, e))).collect();
     let selected = forecast::select(&y, cfg.period).map_err(|_| NoProjection {
         quantity: q,
         basis,
         reason: "too_short".into(),
     })?;
     let fit = selected.fit;
-    // The estimates' variance per bucket, averaged over the window, for every future bucket.
-    let est_var = if window.is_empty() {
-        0.0
-    } else {
-        window.iter().map(|(_, b)| q.estimate_var(b, basis)).sum::<f64>() / window.len() as f64
-    };
+    // The estimates' uncertainty per bucket, over the window: the mean standard deviation from
+    // the model's mean error, and the mean variance of the jobs' scatter.
+    let (mut mean_sd, mut scatter_var) = (0.0, 0.0);
+    if basis == Some(Basis::MeasuredAndEstimated) && !window.is_empty() {
+        for (_, _, e) in window {
+            if let Some(e) = e {
+                let f = q.per_joule(e);
+                mean_sd += e.mean_sd_j * f;
+                scatter_var += e.scatter_var_j2 * f * f;
+            }
+        }
+        mean_sd /= window.len() as f64;
+        scatter_var /= window.len() as f64;
+    }
     let curve_len = ((CURVE_SECONDS / bs) as usize).max(1);
     let curve = fit
         .forecast(curve_len, cfg.sigma2)
         .into_iter()
         .enumerate()
-        .map(|(i, b)| ((current + i as i64) * bs * 1000, widened(b, est_var).clamped()))
+        .map(|(i, b)| {
+            ((current + i as i64) * bs * 1000, widened(b, mean_sd * mean_sd + scatter_var).clamped())
+        })
         .collect();
     let totals = TOTALS
         .iter()
         .map(|(label, secs)| {
             let steps = (*secs as f64 / bs as f64).ceil() as usize;
+            let n = steps as f64;
             let band = fit.forecast_total(steps, cfg.sigma2);
-            (label.to_string(), widened(band, est_var * steps as f64).clamped())
+            (label.to_string(), widened(band, n * n * mean_sd * mean_sd + n * scatter_var).clamped())
         })
         .collect();
     Ok(Projection {
@@ -294,26 +361,59 @@ mod tests {
         }
     }
 
-    /// Hourly buckets with a daily cycle: one measured job an hour, and with `estimated` one
-    /// estimated job of the same size, whose energy has a standard deviation of 0.3 MJ from the
-    /// model's mean and 0.2 MJ of scatter.
-    fn history(days: usize, estimated: bool) -> History {
+    /// A power model of 40 jobs: 20 W plus 2e-7 W per pixel per second, x265 5 W more than x264.
+    fn model() -> PowerModel {
+        let rows: Vec<crate::compute::history::TrainingRow<'static>> = (0..40)
+            .map(|i| {
+                let rate = [27_648_000.0, 62_208_000.0, 124_416_000.0][i % 3];
+                let enc = ["x264", "x265"][i % 2];
+                crate::compute::history::TrainingRow {
+                    end_s: i as f64,
+                    pixel_rate: rate,
+                    bitrate_kbps: [2000.0, 4000.0][(i / 3) % 2],
+                    fps: 30.0,
+                    encoder: enc,
+                    preset: "fast",
+                    power_w: 20.0
+                        + rate * 2e-7
+                        + if enc == "x265" { 5.0 } else { 0.0 }
+                        + ((i * 37) % 7) as f64,
+                }
+            })
+            .collect();
+        crate::compute::power_model::power_model(&rows, 20).unwrap()
+    }
+
+    /// Hourly buckets with a daily cycle: one measured job an hour, and with `unmeasured` one
+    /// job of the same run time whose energy no source measured (x264, 62 Mpx/s, 2 Mbps).
+    fn history(days: usize, unmeasured: bool) -> History {
         let mut h = History::new(3600);
         h.first = 1000;
         h.buckets = (0..days * 24)
             .map(|t| {
                 let hour = (t % 24) as f64;
                 let v = 2.0 + (std::f64::consts::TAU * hour / 24.0).sin() + ((t * 7919) % 13) as f64 * 0.02;
-                let n = if estimated { 2.0 } else { 1.0 };
+                let n = if unmeasured { 2.0 } else { 1.0 };
                 let mut all = part(n, v * n);
                 (all.energy_cost, all.energy_j, all.co2_g) = (0.0, 0.0, 0.0);
-                Bucket {
-                    all,
-                    measured: part(1.0, v),
-                    estimated: if estimated { part(1.0, v) } else { Default::default() },
-                    estimated_mean_sd_j: if estimated { 0.3e6 } else { 0.0 },
-                    estimated_scatter_var_j2: if estimated { 0.2e6 * 0.2e6 } else { 0.0 },
-                }
+                let w = 3600.0;
+                let unmeasured = if unmeasured {
+                    crate::compute::history::FeatureSums {
+                        jobs: 1.0,
+                        run_s: w,
+                        weight_sq: w * w,
+                        compute_cost: v / 2.0,
+                        pixel_rate: w * 62_208_000.0,
+                        bitrate_kbps: w * 2000.0,
+                        fps: w * 30.0,
+                        intensity: w * 100.0,
+                        encoders: vec![("x264".into(), w)],
+                        presets: vec![("fast".into(), w)],
+                    }
+                } else {
+                    Default::default()
+                };
+                Bucket { all, measured: part(1.0, v), unmeasured }
             })
             .collect();
         h
@@ -323,15 +423,17 @@ mod tests {
     fn projections_from_two_weeks_of_hourly_buckets() {
         let h = history(14, false);
         let now = (h.end() * 3600) as f64 + 60.0; // a minute into the next bucket
-        let out = project(&h, now, &cfg(), &[Basis::Measured]);
+        let out = project(&h, now, &cfg(), None);
         let what: Vec<_> = out.iter().map(|p| p.as_ref().map(|p| (p.quantity, p.basis)).unwrap()).collect();
+        let m = Some(Basis::Measured);
         assert_eq!(
             what,
             [
                 (Quantity::ComputeCost, None),
-                (Quantity::Cost, Some(Basis::Measured)),
-                (Quantity::EnergyJoules, Some(Basis::Measured)),
-                (Quantity::Co2Grams, Some(Basis::Measured))
+                (Quantity::Cost, m),
+                (Quantity::EnergyCost, m),
+                (Quantity::EnergyJoules, m),
+                (Quantity::Co2Grams, m)
             ]
         );
         for p in out {
@@ -358,49 +460,66 @@ mod tests {
 
     #[test]
     fn too_little_history_is_stated_not_guessed() {
-        let h = history(0, false);
-        let out = project(&h, 1000.0 * 3600.0, &cfg(), &Basis::ALL);
-        assert_eq!(out.len(), 7);
+        let (h, m) = (history(0, false), model());
+        let estimator = Some(Estimator { model: &m, price_per_kwh: 0.36 });
+        let out = project(&h, 1000.0 * 3600.0, &cfg(), estimator);
+        assert_eq!(out.len(), 9, "compute cost, and four quantities on each of two bases");
         assert!(out.iter().all(|p| matches!(p, Err(NoProjection { reason, .. }) if reason == "too_short")));
     }
 
     #[test]
     fn the_estimates_widen_the_bands_of_their_basis_by_their_variance() {
-        let (with, without) = (history(14, true), history(14, false));
-        let now = (with.end() * 3600) as f64 + 60.0;
-        let energy = |h: &History, basis| {
-            project(h, now, &cfg(), &Basis::ALL)
+        let (h, m) = (history(14, true), model());
+        let estimator = Estimator { model: &m, price_per_kwh: 0.36 };
+        let now = (h.end() * 3600) as f64 + 60.0;
+        let energy = |basis| {
+            project(&h, now, &cfg(), Some(estimator))
                 .into_iter()
                 .map(|p| p.unwrap())
                 .find(|p| p.quantity == Quantity::EnergyJoules && p.basis == Some(basis))
                 .unwrap()
         };
-        // The same series (twice the measured one) with and without the estimates' variance.
-        let plain = energy(&without, Basis::Measured);
-        let wide = energy(&with, Basis::MeasuredAndEstimated);
-        let var = 0.3e6 * 0.3e6 + 0.2e6 * 0.2e6;
-        for ((_, a), (_, b)) in plain.curve.iter().zip(&wide.curve) {
-            assert!((b.mean - 2.0 * a.mean).abs() < 1e-6 * b.mean.abs().max(1.0), "{a:?} {b:?}");
-            let (wa, wb) = (a.upper_95 - a.mean, b.upper_95 - b.mean);
-            let want = ((2.0 * wa).powi(2) + Z95 * Z95 * var).sqrt();
-            assert!((wb - want).abs() < 1e-6 * want, "{wb} against {want}");
+        // Every bucket's unmeasured job is the same: 3600 s at the model's power for it.
+        let e = estimator.bucket(&h.buckets[0]).unwrap();
+        let watts = e.part.energy_j / 3600.0;
+        assert!((watts - (20.0 + 62_208_000.0 * 2e-7 + 3.0)).abs() < 1.5, "{watts} W");
+        let (sd, var) = (e.mean_sd_j, e.scatter_var_j2);
+        // The estimated basis is the measured series plus that energy in every bucket; its bands
+        // hold the estimate's variance besides the forecast's. A forecast of the estimated series
+        // without it would be the measured one shifted by the estimate (additive models), so the
+        // half-widths are those of the measured basis, widened.
+        let (measured, both) = (energy(Basis::Measured), energy(Basis::MeasuredAndEstimated));
+        for ((_, a), (_, b)) in measured.curve.iter().zip(&both.curve) {
+            assert!((b.mean - a.mean - e.part.energy_j).abs() < 1e-3 * e.part.energy_j, "{a:?} {b:?}");
+            let want = ((a.upper_95 - a.mean).powi(2) + Z95 * Z95 * (sd * sd + var)).sqrt();
+            assert!(
+                (b.upper_95 - b.mean - want).abs() < 0.02 * want,
+                "{} against {want}",
+                b.upper_95 - b.mean
+            );
         }
-        let (a, b) = (plain.totals[0].1, wide.totals[0].1);
-        let want = ((2.0 * (a.upper_80 - a.mean)).powi(2) + Z80 * Z80 * 24.0 * var).sqrt();
-        assert!((b.upper_80 - b.mean - want).abs() < 1e-6 * want, "24 h total: {b:?}");
-        // The measured basis is the measured jobs alone: no widening.
-        let measured = energy(&with, Basis::Measured);
-        assert_eq!(measured.curve, plain.curve);
+        // A total of n buckets: the model's mean error n times over (it does not average out),
+        // the scatter √n times.
+        let (a, b) = (measured.totals[0].1, both.totals[0].1);
+        let n = 24.0;
+        let want = ((a.upper_80 - a.mean).powi(2) + Z80 * Z80 * (n * n * sd * sd + n * var)).sqrt();
+        assert!((b.upper_80 - b.mean - want).abs() < 0.02 * want, "24 h total: {b:?} against {want}");
+        // Without a model only the measured basis is projected, and it is not widened.
+        let alone = project(&h, now, &cfg(), None);
+        assert!(alone.iter().all(|p| p.as_ref().unwrap().basis != Some(Basis::MeasuredAndEstimated)));
+        assert!(alone.iter().any(|p| p.as_ref().unwrap().curve == measured.curve));
     }
 
     #[test]
     fn coverage_is_the_share_of_jobs_and_run_time_each_basis_holds() {
-        let h = history(3, true);
+        let (h, m) = (history(3, true), model());
         let now = (h.end() * 3600) as f64;
-        let c = coverage(&h, now, &cfg(), &Basis::ALL);
+        let estimator = Some(Estimator { model: &m, price_per_kwh: 0.36 });
+        let c = coverage(&h, now, &cfg(), estimator);
         assert_eq!(c.len(), 2);
         assert_eq!((c[0].basis, c[0].jobs, c[0].run_time), (Basis::Measured, 0.5, 0.5));
         assert_eq!((c[1].basis, c[1].jobs, c[1].run_time), (Basis::MeasuredAndEstimated, 1.0, 1.0));
-        assert!(coverage(&History::new(3600), now, &cfg(), &Basis::ALL).is_empty(), "no jobs: none");
+        assert_eq!(coverage(&h, now, &cfg(), None).len(), 1, "no model: the measured basis alone");
+        assert!(coverage(&History::new(3600), now, &cfg(), estimator).is_empty(), "no jobs: none");
     }
 }

@@ -132,8 +132,9 @@ pub fn fit(x: &[f64], n: usize, p: usize, y: &[f64]) -> Result<Ols, OlsError> {
 }
 
 impl Ols {
-    /// `x0ᵀ (XᵀX)⁻¹ x0` (on the independent columns).
-    fn leverage_of(&self, x0: &[f64]) -> f64 {
+    /// `x0ᵀ (XᵀX)⁻¹ x0` (on the independent columns): the variance of the fitted mean at `x0` is
+    /// σ² times this.
+    pub(crate) fn leverage_of(&self, x0: &[f64]) -> f64 {
         let xs: Vec<f64> = x0.iter().zip(&self.scale).map(|(v, s)| v / s).collect();
         self.qr.quad_form(&xs)
     }
@@ -322,36 +323,51 @@ impl Design {
 
     /// The design row of numeric and text values in the order of [`Design::from_columns`].
     pub(crate) fn row_of(&self, numeric: &[f64], text: &[&str]) -> Result<Vec<f64>, String> {
-        let mut out = Vec::with_capacity(self.names.len());
-        out.push(1.0);
-        out.extend_from_slice(numeric);
-        for ((c, levels), v) in self.categorical.iter().zip(text) {
-            let v = v.trim();
-            if !levels.iter().any(|l| l == v) {
-                return Err(format!("{c}: level {v:?} was not in the training data"));
+        let text: Vec<[(&str, f64); 1]> = text.iter().map(|v| [(*v, 1.0)]).collect();
+        let text: Vec<&[(&str, f64)]> = text.iter().map(|t| &t[..]).collect();
+        let (row, unseen) = self.weighted_row(1.0, numeric, &text);
+        match unseen.first() {
+            None => Ok(row),
+            Some(u) => {
+                let (c, _) = &self.categorical[u.column];
+                Err(format!("{c}: level {:?} was not in the training data", text[u.column][0].0.trim()))
             }
-            out.extend(levels[1..].iter().map(|l| f64::from(u8::from(l == v))));
         }
-        Ok(out)
     }
 
-    /// [`Design::row_of`], but a text value the training data did not have is taken as the
-    /// training rows' mix of levels: its indicators are the levels' shares. Returns the row and
-    /// each such value's columns and shares, so that the caller can weigh the spread between the
-    /// levels' effects.
-    pub(crate) fn row_of_mixing_unseen(&self, numeric: &[f64], text: &[&str]) -> (Vec<f64>, Vec<Unseen<'_>>) {
+    /// The design row of many rows summed, each with a weight: `weight` is the sum of the
+    /// weights (the intercept's entry), `numeric` the weighted sums of the numeric columns, and
+    /// per text column the total weight of each value. A value the training data did not have is
+    /// taken as the training rows' mix of levels (its weight spread by the levels' shares), and
+    /// returned apart so that the caller can weigh the spread between the levels' effects.
+    pub(crate) fn weighted_row<S: AsRef<str>>(
+        &self,
+        weight: f64,
+        numeric: &[f64],
+        text: &[&[(S, f64)]],
+    ) -> (Vec<f64>, Vec<Unseen<'_>>) {
         let mut out = Vec::with_capacity(self.names.len());
-        out.push(1.0);
+        out.push(weight);
         out.extend_from_slice(numeric);
         let mut unseen = Vec::new();
-        for (((_, levels), v), shares) in self.categorical.iter().zip(text).zip(&self.shares) {
-            let v = v.trim();
-            if levels.iter().any(|l| l == v) {
-                out.extend(levels[1..].iter().map(|l| f64::from(u8::from(l == v))));
-            } else {
-                let at = out.len();
-                out.extend_from_slice(&shares[1..]);
-                unseen.push(Unseen { columns: at..out.len(), shares });
+        for (column, (((_, levels), values), shares)) in
+            self.categorical.iter().zip(text).zip(&self.shares).enumerate()
+        {
+            let at = out.len();
+            out.extend(std::iter::repeat_n(0.0, levels.len() - 1));
+            let mut other = 0.0;
+            for (v, w) in values.iter() {
+                match levels.iter().position(|l| l == v.as_ref().trim()) {
+                    Some(0) => {}
+                    Some(i) => out[at + i - 1] += w,
+                    None => other += w,
+                }
+            }
+            if other != 0.0 {
+                for (o, s) in out[at..].iter_mut().zip(&shares[1..]) {
+                    *o += other * s;
+                }
+                unseen.push(Unseen { column, columns: at..out.len(), shares, weight: other });
             }
         }
         (out, unseen)
@@ -395,13 +411,15 @@ impl Design {
     }
 }
 
-/// A text value the training data did not have, in a row of
-/// [`Design::row_of_mixing_unseen`]: its indicator columns, and the share of the training rows at
-/// each level of its column (the first level included).
+/// The weight of text values the training data did not have, in a row of
+/// [`Design::weighted_row`]: the text column, its indicator columns in the row, and the share of
+/// the training rows at each level of it (the first level included).
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Unseen<'d> {
+    pub(crate) column: usize,
     pub(crate) columns: std::ops::Range<usize>,
     pub(crate) shares: &'d [f64],
+    pub(crate) weight: f64,
 }
 
 /// Quantile `q` of Student's t with `df` degrees of freedom.

@@ -71,7 +71,11 @@ impl OutsideData {
                 let path = cfg.state_dir.join(RAPL_RING);
                 let ring = rapl::Ring::load(&path, &zones, rc.ring_readings);
                 let names: Vec<&str> = zones.iter().map(|z| z.name.as_str()).collect();
-                info!(zones = names.join(","), readings = ring.len(), "RAPL energy counters found");
+                if by_default {
+                    debug!(zones = names.join(","), readings = ring.len(), "RAPL energy counters found");
+                } else {
+                    info!(zones = names.join(","), readings = ring.len(), "RAPL energy counters found");
+                }
                 Some(Arc::new(Rapl { cfg: rc.clone(), zones, ring: Mutex::new(ring), path }))
             }
             Err(e) if by_default => {

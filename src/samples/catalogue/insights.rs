@@ -2,7 +2,6 @@
 
 use super::jobs::{predicted_samples, ENCODE_PREDICTED};
 use super::{cat, Host, Insights, ModelState};
-use crate::compute::history::Basis;
 use crate::compute::projection::Projection;
 use crate::domain::Currency;
 use crate::samples::key::SortedLabels;
@@ -76,7 +75,7 @@ pub(super) fn insight_samples(
             Ok(p) => projection_samples(host, base, ins, p, now_ms, set),
         }
     }
-    if ins.bases.contains(&Basis::MeasuredAndEstimated) {
+    if ins.estimating {
         // Every cycle, estimates or not, so that increase() has recent samples.
         let l = cat(base, &[("method", "model")]);
         counters.add(set, "costpush_jobs_estimated_total", &l, 0.0);
@@ -89,21 +88,22 @@ pub(super) fn insight_samples(
         }
     }
     let conversions = host.conversions(region.currency);
-    for (start_ms, b) in &ins.buckets {
+    for (start_ms, b, estimate) in &ins.buckets {
         for (cur, f) in &conversions {
             let l = cat(base, &[("currency", cur.as_str())]);
             set.add("costpush_bucket_compute_cost", &l, *start_ms, b.all.compute_cost * f);
         }
         for &basis in ins.bases {
-            let part = b.part(basis);
+            let part = b.part(basis, estimate.as_ref());
             let bl = cat(base, &[("basis", basis.as_str())]);
             set.add("costpush_bucket_energy_joules", &bl, *start_ms, part.energy_j);
             set.add("costpush_bucket_co2_grams", &bl, *start_ms, part.co2_g);
             for (cur, f) in &conversions {
                 let l = cat(&bl, &[("currency", cur.as_str())]);
                 set.add("costpush_bucket_cost", &l, *start_ms, part.cost() * f);
+                set.add("costpush_bucket_energy_cost", &l, *start_ms, part.energy_cost * f);
             }
-            if let Some((jobs, run_time)) = b.coverage(basis) {
+            if let Some((jobs, run_time)) = b.coverage(&part) {
                 for (by, v) in [("jobs", jobs), ("run_time", run_time)] {
                     let l = cat(&bl, &[("by", by)]);
                     set.add("costpush_bucket_energy_coverage_ratio", &l, *start_ms, v);
@@ -168,6 +168,7 @@ fn projection_samples(
     let (curve_name, total_name) = match p.quantity {
         Quantity::ComputeCost => ("costpush_forecast_compute_cost", "costpush_projection_compute_cost"),
         Quantity::Cost => ("costpush_forecast_cost", "costpush_projection_cost"),
+        Quantity::EnergyCost => ("costpush_forecast_energy_cost", "costpush_projection_energy_cost"),
         Quantity::EnergyJoules => ("costpush_forecast_energy_joules", "costpush_projection_energy_joules"),
         Quantity::Co2Grams => ("costpush_forecast_co2_grams", "costpush_projection_co2_grams"),
     };

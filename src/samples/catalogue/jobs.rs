@@ -143,12 +143,12 @@ fn job_samples<'a>(
     if let Some(est) = r.estimated {
         // Estimated, never measured: names of their own, so no sum mixes the two.
         let model = ("method", "model");
-        gauge("costpush_job_estimated_energy_joules", &[model], Some(est.energy_j));
-        gauge("costpush_job_estimated_co2_grams", &[model], Some(est.co2_g));
+        gauge("costpush_job_estimated_energy_joules", &[model], Some(est.part.energy_j));
+        gauge("costpush_job_estimated_co2_grams", &[model], Some(est.part.co2_g));
         for &(cur, f) in conversions {
             let cur = ("currency", cur.as_str());
-            gauge("costpush_job_estimated_energy_cost", &[cur, model], Some(est.energy_cost * f));
-            let total = (r.cost.compute + est.energy_cost) * f;
+            gauge("costpush_job_estimated_energy_cost", &[cur, model], Some(est.part.energy_cost * f));
+            let total = (r.cost.compute + est.part.energy_cost) * f;
             gauge("costpush_job_estimated_cost", &[("compute_basis", basis), cur, model], Some(total));
         }
     }
@@ -180,7 +180,12 @@ fn job_samples<'a>(
     }
     if let Some(est) = r.estimated {
         counters.add(set, "costpush_jobs_estimated_total", &[("method", "model")], 1.0);
-        counters.add(set, "costpush_estimated_energy_joules_total", &[("method", "model")], est.energy_j);
+        counters.add(
+            set,
+            "costpush_estimated_energy_joules_total",
+            &[("method", "model")],
+            est.part.energy_j,
+        );
     }
     match r.energy_j {
         None => counters.add(set, "costpush_jobs_without_power_total", &[], 1.0),

@@ -19,7 +19,7 @@ pub(crate) use cycle::build_cycle;
 pub(crate) use jobs::{build_jobs, Stamps};
 
 use super::{Counters, SeriesSet};
-use crate::compute::history::{Basis, Bucket};
+use crate::compute::history::{Basis, Bucket, Estimate};
 use crate::compute::projection::{Coverage, NoProjection, Projection};
 use crate::domain::{Currency, RateBook, Rates, RegionPricing};
 use crate::stats::regress::Prediction;
@@ -141,8 +141,11 @@ pub(crate) struct Insights {
     /// Push the forecast curves (only when they were just computed), stamped this many ms after
     /// each bucket start so that successive curves never share a timestamp.
     pub(crate) curve_offset_ms: Option<i64>,
-    /// Newly completed buckets: (start, Unix ms; totals in the region's currency).
-    pub(crate) buckets: Vec<(i64, Bucket)>,
+    /// Newly completed buckets: (start, Unix ms; totals in the region's currency; the estimate
+    /// of its unmeasured jobs).
+    pub(crate) buckets: Vec<(i64, Bucket, Option<Estimate>)>,
+    /// Whether the power model estimates unmeasured jobs (its counters are pushed every cycle).
+    pub(crate) estimating: bool,
     /// The bases the buckets are pushed on.
     pub(crate) bases: &'static [Basis],
     /// What each basis covers over the fit window.
