@@ -205,6 +205,18 @@ impl NormalEquations {
     pub(crate) fn solve(&mut self) -> Option<Vec<f64>> {
         cholesky_solve(&mut self.gram, self.rhs.clone(), self.p)
     }
+
+    /// The solution with `rel` times the mean diagonal added to the diagonal (a light ridge, for
+    /// columns that are nearly dependent on short data), leaving the sums as they are.
+    pub(crate) fn solve_ridge(&self, rel: f64) -> Option<Vec<f64>> {
+        let p = self.p;
+        let mut g = self.gram.clone();
+        let mean_diag = (0..p).map(|j| g[j * p + j]).sum::<f64>() / p.max(1) as f64;
+        for j in 0..p {
+            g[j * p + j] += rel * mean_diag;
+        }
+        cholesky_solve(&mut g, self.rhs.clone(), p)
+    }
 }
 
 /// Solves `G b = rhs` for the symmetric `G` given by its upper triangle (column-major, `p × p`),

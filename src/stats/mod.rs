@@ -1,5 +1,6 @@
-//! Statistics: Holt-Winters forecasting, least squares, and the offline commands.
+//! Statistics: automatic forecasting, Holt-Winters, least squares, and the offline commands.
 
+pub mod auto;
 pub mod forecast;
 pub(crate) mod linalg;
 pub mod offline;

@@ -43,7 +43,7 @@ pub fn min_obs(spec: &Spec) -> usize {
 }
 
 /// Unbounded optimiser variables → parameters.
-pub(super) fn to_params(spec: &Spec, u: &[f64]) -> Params {
+pub(crate) fn to_params(spec: &Spec, u: &[f64]) -> Params {
     let sig = |x: f64| 1.0 / (1.0 + (-x).exp());
     let mut it = u.iter();
     let alpha = sig(*it.next().expect("alpha"));
@@ -53,7 +53,7 @@ pub(super) fn to_params(spec: &Spec, u: &[f64]) -> Params {
     Params { alpha, beta, gamma, phi }
 }
 
-pub(super) fn from_params(spec: &Spec, p: &Params) -> Vec<f64> {
+pub(crate) fn from_params(spec: &Spec, p: &Params) -> Vec<f64> {
     let logit = |x: f64| {
         let x = x.clamp(1e-9, 1.0 - 1e-9);
         (x / (1.0 - x)).ln()
@@ -339,28 +339,28 @@ pub fn fit(spec: &Spec, y: &[Option<f64>], opts: FitOptions) -> Result<Fit, FitE
 }
 
 /// Linear interpolation over gaps (for the heuristic start only; fitting treats gaps as gaps).
-pub(super) fn fill_gaps(y: &[Option<f64>]) -> Vec<f64> {
-    let known: Vec<(usize, f64)> = y.iter().enumerate().filter_map(|(i, v)| v.map(|x| (i, x))).collect();
-    if known.is_empty() {
-        return vec![0.0; y.len()];
+pub(crate) fn fill_gaps(y: &[Option<f64>]) -> Vec<f64> {
+    let mut out = Vec::with_capacity(y.len());
+    // the last observation before `t` (index, value), and where the next one is
+    let mut before: Option<(usize, f64)> = None;
+    let mut next = 0;
+    for t in 0..y.len() {
+        if let Some(v) = y[t] {
+            before = Some((t, v));
+            out.push(v);
+            continue;
+        }
+        if next <= t {
+            next = (t + 1..y.len()).find(|&i| y[i].is_some()).unwrap_or(y.len());
+        }
+        out.push(match (before, y.get(next).copied().flatten()) {
+            (Some((t0, v0)), Some(v1)) => v0 + (v1 - v0) * (t - t0) as f64 / (next - t0) as f64,
+            (Some((_, v0)), None) => v0,
+            (None, Some(v1)) => v1,
+            (None, None) => 0.0,
+        });
     }
-    (0..y.len())
-        .map(|i| {
-            let after = known.iter().position(|(t, _)| *t >= i);
-            match after {
-                Some(0) => known[0].1,
-                Some(a) => {
-                    let ((t0, v0), (t1, v1)) = (known[a - 1], known[a]);
-                    if t1 == i {
-                        v1
-                    } else {
-                        v0 + (v1 - v0) * (i - t0) as f64 / (t1 - t0) as f64
-                    }
-                }
-                None => known[known.len() - 1].1,
-            }
-        })
-        .collect()
+    out
 }
 
 #[cfg(test)]

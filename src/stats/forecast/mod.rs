@@ -52,6 +52,7 @@ mod observed;
 mod recursions;
 mod select;
 
+pub(crate) use fit::{fill_gaps, from_params, to_params};
 pub use fit::{fit, fixed, heuristic_init, min_obs, Fit, FitError, FitOptions};
 pub use intervals::{
     quantile_sorted, relative_variance, relative_variance_of_total, Band, Simulated, SIM_PATHS, Z80, Z95,
@@ -144,7 +145,7 @@ impl Spec {
 }
 
 /// Smoothing parameters (Holt form: `beta` is β*).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Params {
     pub alpha: f64,
     pub beta: f64,
