@@ -61,9 +61,13 @@ enum Command {
         /// Steps to forecast.
         #[arg(long, value_name = "H")]
         horizon: usize,
-        /// auto (lowest AICc) or one of ANN, AAN, AAdN, ANA, AAA, AAdA, ANM, AAM, AAdM.
+        /// auto (candidates chosen by backtest), ets (the exponential-smoothing model of lowest
+        /// AICc), or one of ANN, AAN, AAdN, ANA, AAA, AAdA, ANM, AAM, AAdM.
         #[arg(long, default_value = "auto")]
         model: String,
+        /// The long seasonal period for auto (default: seven periods, a week of days; 0: none).
+        #[arg(long, value_name = "STEPS")]
+        long_period: Option<usize>,
         /// Fixed smoothing parameters, e.g. alpha=0.3,beta=0.1,gamma=0.2,phi=0.95 (beta is the
         /// Holt-form β*); initial states are still estimated.
         #[arg(long, value_name = "LIST")]
@@ -92,7 +96,7 @@ enum Command {
 fn offline(cmd: &Command) -> Option<ExitCode> {
     type Render = fn(&serde_json::Value) -> String;
     let (doc, json, text): (Result<serde_json::Value, String>, bool, Render) = match cmd {
-        Command::Forecast { csv, period, horizon, model, params, sigma2, json } => {
+        Command::Forecast { csv, period, horizon, model, long_period, params, sigma2, json } => {
             let sigma2 = if sigma2 == "mle" {
                 costpush::stats::forecast::Sigma2::Mle
             } else {
@@ -101,6 +105,7 @@ fn offline(cmd: &Command) -> Option<ExitCode> {
             let args = costpush::stats::offline::ForecastArgs {
                 csv,
                 period: *period,
+                long_period: *long_period,
                 horizon: *horizon,
                 model,
                 params: params.as_deref(),

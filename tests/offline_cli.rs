@@ -52,9 +52,10 @@ fn forecast_json_has_the_documented_fields_and_the_best_fit() {
         assert!(g("mean") < g("upper_80") && g("upper_80") < g("upper_95"));
     }
 
-    // auto picks by AICc and reports what it could not fit
-    let auto = json_out(&["forecast", "--csv", &csv, "--period", "4", "--horizon", "4", "--json"]);
-    assert!(auto["aicc"].as_f64().unwrap() <= v["aicc"].as_f64().unwrap() + 1e-9);
+    // ets picks by AICc and reports what it could not fit
+    let ets =
+        json_out(&["forecast", "--csv", &csv, "--period", "4", "--horizon", "4", "--model", "ets", "--json"]);
+    assert!(ets["aicc"].as_f64().unwrap() <= v["aicc"].as_f64().unwrap() + 1e-9);
 
     // fixed parameters are used as given
     let fixed = json_out(&[
@@ -252,4 +253,83 @@ fn regress_names_the_row_and_column_of_a_missing_number() {
     let out = run(&args);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("encoder=b"));
+}
+
+/// Four weeks of an encode farm's hourly cost: a day shape, weekends at a third, noise.
+fn farm_week_series() -> Vec<Option<f64>> {
+    let mut rng = fastrand::Rng::with_seed(11);
+    (0..24 * 28)
+        .map(|t| {
+            let (hour, day) = (t % 24, (t / 24) % 7);
+            let shape = 1.0 + (std::f64::consts::TAU * hour as f64 / 24.0).sin().max(0.0) * 4.0;
+            let week = if day >= 5 { 0.3 } else { 1.0 };
+            (t != 300).then(|| shape * week * (0.8 + 0.4 * rng.f64()))
+        })
+        .collect()
+}
+
+#[test]
+fn auto_chooses_by_backtest_and_names_what_it_chose() {
+    let tmp = tempfile::tempdir().unwrap();
+    let csv = write_series(tmp.path(), &farm_week_series());
+    let v = json_out(&["forecast", "--csv", &csv, "--period", "24", "--horizon", "48", "--json"]);
+    assert_eq!(v["method"], "backtest");
+    let model = v["model"].as_str().unwrap();
+    assert!(model.contains("168"), "the weekly cycle is seen: {model}");
+    let bt = &v["backtest"];
+    assert_eq!((bt["origins"].as_u64(), bt["horizon"].as_u64()), (Some(7), Some(48)));
+    assert!(bt["mase"].as_f64().unwrap() < 1.0, "{bt}");
+    let names: Vec<&str> =
+        v["candidates"].as_array().unwrap().iter().map(|c| c["model"].as_str().unwrap()).collect();
+    assert_eq!(names, ["snaive24", "snaive168", "profile168", "harmonic24+168", "ets_ANA24", "ets_AAdA24"]);
+    let fc = v["forecast"].as_array().unwrap();
+    assert_eq!(fc.len(), 48);
+    for row in fc {
+        let g = |k: &str| row[k].as_f64().unwrap();
+        assert!(0.0 <= g("lower_95") && g("lower_95") <= g("lower_80") && g("lower_80") <= g("mean"));
+        assert!(g("mean") <= g("upper_80") && g("upper_80") <= g("upper_95"));
+    }
+    let total = &v["total"];
+    let sum: f64 = fc.iter().map(|r| r["mean"].as_f64().unwrap()).sum();
+    assert!((total["mean"].as_f64().unwrap() - sum).abs() < 1e-9 * sum);
+    assert!(total["lower_95"].as_f64().unwrap() < sum && sum < total["upper_95"].as_f64().unwrap());
+    let text =
+        String::from_utf8(run(&["forecast", "--csv", &csv, "--period", "24", "--horizon", "48"]).stdout)
+            .unwrap();
+    assert!(text.starts_with(&format!("model {model}  chosen by backtest")), "{text}");
+
+    // Without the long period, only the daily candidates.
+    let daily = json_out(&[
+        "forecast",
+        "--csv",
+        &csv,
+        "--period",
+        "24",
+        "--horizon",
+        "48",
+        "--long-period",
+        "0",
+        "--json",
+    ]);
+    assert!(daily["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|c| !c["model"].as_str().unwrap().contains("168")));
+    assert!(refused(&["forecast", "--csv", &csv, "--period", "24", "--horizon", "4", "--long-period", "24"])
+        .contains("--long-period 24 must be longer than --period 24"));
+    assert!(refused(&[
+        "forecast",
+        "--csv",
+        &csv,
+        "--period",
+        "24",
+        "--horizon",
+        "4",
+        "--model",
+        "ANA",
+        "--long-period",
+        "168"
+    ])
+    .contains("--long-period is for --model auto"));
 }

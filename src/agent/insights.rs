@@ -157,8 +157,7 @@ pub(super) fn cycle_insights(
     fitted: Option<Fitted>,
     now_ms: i64,
 ) -> Insights {
-    let mut ins =
-        Insights { sigma2: cfg.forecast.sigma2.name(), estimating: estimating(cfg), ..Insights::default() };
+    let mut ins = Insights { estimating: estimating(cfg), ..Insights::default() };
     if !cfg.forecast.enabled && !cfg.predictions.enabled {
         return ins;
     }
@@ -221,7 +220,8 @@ pub(super) fn cycle_insights(
             c.bucket != current || c.bases != bases || (had_jobs && c.projections.iter().any(Result::is_err))
         });
         if fresh {
-            let projections = projection::project(h, now_s, &cfg.forecast, estimator);
+            let previous = next.forecast_cache.take().map(|c| c.projections).unwrap_or_default();
+            let projections = projection::project(h, now_s, &cfg.forecast, estimator, &previous);
             for p in &projections {
                 if let Err(no) = p {
                     let basis = no.basis.map_or("", Basis::as_str);

@@ -65,8 +65,9 @@ pub struct State {
     /// Buckets and training jobs (derived: rebuilt from the results files when missing).
     #[serde(default)]
     pub(crate) history: Option<crate::compute::history::History>,
-    /// The projections of the current bucket (recomputed when a new bucket starts).
-    #[serde(default)]
+    /// The projections of the current bucket (recomputed when a new bucket starts). Derived:
+    /// a cache this version cannot read is dropped, not an error.
+    #[serde(default, deserialize_with = "readable_or_none")]
     pub(crate) forecast_cache: Option<ForecastCache>,
     /// The idle power measured by the latest baseline scenario: (its end, Unix s; watts).
     #[serde(default)]
@@ -126,6 +127,14 @@ pub(crate) struct ForecastCache {
     pub(crate) bases: Vec<crate::compute::history::Basis>,
     pub(crate) projections:
         Vec<Result<crate::compute::projection::Projection, crate::compute::projection::NoProjection>>,
+}
+
+/// A derived field as this version reads it, or `None` (it is recomputed).
+fn readable_or_none<'de, D: serde::Deserializer<'de>, T: serde::de::DeserializeOwned>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
+    let v = serde_json::Value::deserialize(d)?;
+    Ok(serde_json::from_value(v).ok())
 }
 
 impl Default for State {
@@ -227,8 +236,9 @@ mod tests {
         old["jobs"] = serde_json::json!([5, 9]);
         old["history"] = serde_json::json!({"bucket_seconds": 3600, "first": 10, "pushed_until": 12,
             "jobs": [], "buckets": [{"cost": 1.5, "energy_j": 3.0, "co2_g": 0.5, "unknown": false}]});
+        // projections as an older version cached them: unreadable now, dropped
         old["forecast_cache"] = serde_json::json!({"bucket": 12,
-            "projections": [{"Err": {"quantity": "Cost", "reason": "too_short"}}]});
+            "projections": [{"Ok": {"quantity": "Cost", "model": "AAA", "alpha": 0.1, "sse": 3.0}}]});
         std::fs::write(dir.path().join(FILE_NAME), serde_json::to_vec(&old).unwrap()).unwrap();
         let s = State::load(dir.path()).unwrap();
         let h = s.history.as_ref().expect("kept: its training rows outlive its buckets");

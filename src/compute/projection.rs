@@ -1,6 +1,11 @@
-//! Projections: Holt-Winters over the history's buckets, with a 48-hour curve, totals over the
-//! next 24 h, 7 d and 30 d, and a backtest. Pure: history, model, clock and configuration in;
-//! results out.
+//! Projections: the automatic forecasting of [`crate::stats::auto`] over the history's buckets,
+//! with a 48-hour curve, totals over the next 24 h, 7 d and 30 d, and the chosen model's
+//! backtest. Pure: history, model, clock, configuration and the previous projections in; results
+//! out.
+//!
+//! A model is chosen (every candidate backtested) when a series has none yet, or when its choice
+//! is a short period (a day) old; in the hours between, the chosen model is refitted on the new
+//! bucket from its previous parameters, and its backtest errors are kept.
 //!
 //! What is projected: the compute cost of every job, and the total cost, energy cost, energy and
 //! CO2 on each [`Basis`]: the measured jobs, and (with a power model) the measured and the
@@ -16,7 +21,8 @@ use serde::{Deserialize, Serialize};
 use crate::compute::history::{Basis, Bucket, Estimate, History, Part};
 use crate::compute::power_model::PowerModel;
 use crate::config::ForecastConfig;
-use crate::stats::forecast::{self, Band, FitOptions, Z80, Z95};
+use crate::stats::auto::{self, Choice};
+use crate::stats::forecast::{Band, Z80, Z95};
 
 /// What is projected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -95,15 +101,7 @@ impl Estimator<'_> {
 /// A bucket of the fit window: its index, the bucket, and its estimate.
 type InWindow<'h> = (i64, &'h Bucket, Option<Estimate>);
 
-/// Rolling-origin check of the chosen model: one-day-ahead forecasts from past origins.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub(crate) struct Backtest {
-    pub(crate) origins: usize,
-    /// Mean absolute error per bucket, in the quantity's unit.
-    pub(crate) mae: f64,
-    pub(crate) coverage_80: f64,
-    pub(crate) coverage_95: f64,
-}
+pub(crate) use crate::stats::auto::Backtest;
 
 /// The projection of one quantity on one basis.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -112,19 +110,18 @@ pub(crate) struct Projection {
     /// `None` for compute cost (every job).
     #[serde(default)]
     pub(crate) basis: Option<Basis>,
+    /// The chosen model's name (the `model` label).
     pub(crate) model: String,
-    pub(crate) alpha: f64,
-    pub(crate) beta: f64,
-    pub(crate) gamma: f64,
-    pub(crate) phi: f64,
-    pub(crate) sse: f64,
-    pub(crate) aicc: f64,
-    pub(crate) converged: bool,
+    /// How it was chosen: "backtest" or "aicc" (too little history for a backtest).
+    pub(crate) method: String,
     /// Per bucket from the current one: (bucket start, Unix ms; band), within the next 48 h.
     pub(crate) curve: Vec<(i64, Band)>,
     /// Totals of the next 24 h, 7 days and 30 days (label values "24h", "7d", "30d").
     pub(crate) totals: Vec<(String, Band)>,
     pub(crate) backtest: Option<Backtest>,
+    /// The choice behind it and the bucket it was made in (refitted until a day later).
+    pub(crate) choice: Choice,
+    pub(crate) chosen_in: i64,
 }
 
 /// Why a quantity has no projection.
@@ -204,18 +201,43 @@ pub(crate) fn coverage(
         .collect()
 }
 
-/// Fits and projects compute cost, then every energy quantity on each basis, from the complete
-/// buckets of the fit window.
+/// Projects compute cost, then every energy quantity on each basis, from the complete buckets of
+/// the fit window; `previous` projections (of an earlier bucket) lend their choices.
 pub(crate) fn project(
     h: &History,
     now_s: f64,
     cfg: &ForecastConfig,
     estimator: Option<Estimator<'_>>,
+    previous: &[Result<Projection, NoProjection>],
 ) -> Vec<Result<Projection, NoProjection>> {
     let window = fit_window(h, now_s, cfg, estimator);
     let series = std::iter::once((Quantity::ComputeCost, None))
         .chain(bases(estimator).iter().flat_map(|&b| Quantity::BY_ENERGY.map(|q| (q, Some(b)))));
-    series.map(|(q, basis)| project_one(h, now_s, cfg, &window, q, basis)).collect()
+    series
+        .map(|(q, basis)| {
+            let before = previous.iter().flatten().find(|p| p.quantity == q && p.basis == basis);
+            project_one(h, now_s, cfg, &window, q, basis, before)
+        })
+        .collect()
+}
+
+/// The engine's options for the agent: the curve's length is the horizon backtested, the
+/// longest total the forecast's reach.
+fn options(cfg: &ForecastConfig) -> auto::Options {
+    let bs = cfg.bucket_seconds as i64;
+    let longest =
+        TOTALS.iter().map(|(_, secs)| (*secs as f64 / bs as f64).ceil() as usize).max().unwrap_or(1);
+    auto::Options {
+        period: cfg.period,
+        long_period: cfg.long_period,
+        horizon: curve_len(cfg),
+        steps: longest.max(curve_len(cfg)),
+        sigma2: cfg.sigma2,
+    }
+}
+
+fn curve_len(cfg: &ForecastConfig) -> usize {
+    ((CURVE_SECONDS / cfg.bucket_seconds as i64) as usize).max(1)
 }
 
 fn project_one(
@@ -225,6 +247,7 @@ fn project_one(
     window: &[InWindow<'_>],
     q: Quantity,
     basis: Option<Basis>,
+    before: Option<&Projection>,
 ) -> Result<Projection, NoProjection> {
     let bs = cfg.bucket_seconds as i64;
     let current = h.bucket_of(now_s);
@@ -233,12 +256,17 @@ fn project_one(
         Some(basis) => q.of_part(&b.part(basis, e.as_ref())),
     };
     let y: Vec<Option<f64>> = window.iter().map(|(_, b, e)| Some(value(b, e))).collect();
-    let selected = forecast::select(&y, cfg.period).map_err(|_| NoProjection {
-        quantity: q,
-        basis,
-        reason: "too_short".into(),
-    })?;
-    let fit = selected.fit;
+    let opts = options(cfg);
+    // a choice of the last short period is refitted; an older one (or none) chosen afresh
+    let fresh = |p: &&Projection| current - p.chosen_in < cfg.period as i64 && p.chosen_in <= current;
+    let (fit, chosen_in) = match before.filter(fresh) {
+        Some(p) => (auto::refit(&y, &opts, &p.choice), p.chosen_in),
+        None => (auto::auto(&y, &opts), current),
+    };
+    let fit = fit.map_err(|_| NoProjection { quantity: q, basis, reason: "too_short".into() })?;
+    // a refit that had to choose again chose now
+    let chosen_in =
+        if before.is_some_and(|p| p.choice.name() != fit.choice.name()) { current } else { chosen_in };
     // The estimates' uncertainty per bucket, over the window: the mean standard deviation from
     // the model's mean error, and the mean variance of the jobs' scatter.
     let (mut mean_sd, mut scatter_var) = (0.0, 0.0);
@@ -253,9 +281,8 @@ fn project_one(
         mean_sd /= window.len() as f64;
         scatter_var /= window.len() as f64;
     }
-    let curve_len = ((CURVE_SECONDS / bs) as usize).max(1);
     let curve = fit
-        .forecast(curve_len, cfg.sigma2)
+        .forecast(curve_len(cfg))
         .into_iter()
         .enumerate()
         .map(|(i, b)| {
@@ -267,24 +294,20 @@ fn project_one(
         .map(|(label, secs)| {
             let steps = (*secs as f64 / bs as f64).ceil() as usize;
             let n = steps as f64;
-            let band = fit.forecast_total(steps, cfg.sigma2);
+            let band = fit.total(steps);
             (label.to_string(), widened(band, n * n * mean_sd * mean_sd + n * scatter_var).clamped())
         })
         .collect();
     Ok(Projection {
         quantity: q,
         basis,
-        model: fit.spec.name(),
-        alpha: fit.params.alpha,
-        beta: fit.params.beta,
-        gamma: fit.params.gamma,
-        phi: fit.params.phi,
-        sse: fit.sse,
-        aicc: fit.aicc,
-        converged: fit.converged,
+        model: fit.choice.name(),
+        method: fit.choice.method().into(),
         curve,
         totals,
-        backtest: backtest(&y, &fit, cfg),
+        backtest: fit.choice.backtest().copied(),
+        choice: fit.choice,
+        chosen_in,
     })
 }
 
@@ -304,35 +327,6 @@ fn widened(b: Band, var: f64) -> Band {
     }
 }
 
-/// Refits the chosen model (its parameters fixed, initial states re-estimated) at up to seven
-/// daily origins before the end, forecasts the following day and compares.
-fn backtest(y: &[Option<f64>], fit: &forecast::Fit, cfg: &ForecastConfig) -> Option<Backtest> {
-    let day = ((86_400 / cfg.bucket_seconds) as usize).max(1);
-    let (mut n, mut abs, mut in80, mut in95, mut origins) = (0usize, 0.0, 0usize, 0usize, 0usize);
-    for k in 1..=7 {
-        let Some(origin) = y.len().checked_sub(k * day) else { break };
-        let Ok(f) = forecast::fit(&fit.spec, &y[..origin], FitOptions { fixed: Some(fit.params) }) else {
-            break;
-        };
-        origins += 1;
-        let ahead = day.min(y.len() - origin);
-        for (b, actual) in f.forecast(ahead, cfg.sigma2).iter().zip(&y[origin..origin + ahead]) {
-            if let Some(a) = actual {
-                n += 1;
-                abs += (a - b.mean).abs();
-                in80 += usize::from(*a >= b.lower_80 && *a <= b.upper_80);
-                in95 += usize::from(*a >= b.lower_95 && *a <= b.upper_95);
-            }
-        }
-    }
-    (n > 0).then(|| Backtest {
-        origins,
-        mae: abs / n as f64,
-        coverage_80: in80 as f64 / n as f64,
-        coverage_95: in95 as f64 / n as f64,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -343,6 +337,7 @@ mod tests {
             enabled: true,
             bucket_seconds: 3600,
             period: 24,
+            long_period: Some(168),
             history_buckets: 24 * 90,
             fit_buckets: 24 * 28,
             sigma2: Sigma2::Unbiased,
@@ -423,7 +418,7 @@ mod tests {
     fn projections_from_two_weeks_of_hourly_buckets() {
         let h = history(14, false);
         let now = (h.end() * 3600) as f64 + 60.0; // a minute into the next bucket
-        let out = project(&h, now, &cfg(), None);
+        let out = project(&h, now, &cfg(), None, &[]);
         let what: Vec<_> = out.iter().map(|p| p.as_ref().map(|p| (p.quantity, p.basis)).unwrap()).collect();
         let m = Some(Basis::Measured);
         assert_eq!(
@@ -438,7 +433,11 @@ mod tests {
         );
         for p in out {
             let p = p.expect("projected");
-            assert!(p.model.ends_with('A'), "a daily season is found: {}", p.model);
+            assert!(
+                p.model.contains("24") && p.method == "backtest",
+                "a daily model, backtested: {}",
+                p.model
+            );
             assert_eq!(p.curve.len(), 47);
             assert_eq!(p.curve[0].0, h.end() * 3600 * 1000, "the curve starts at the current bucket");
             assert!(p
@@ -459,10 +458,31 @@ mod tests {
     }
 
     #[test]
+    fn a_choice_is_refitted_for_a_day_then_made_again() {
+        let h = history(14, false);
+        let now = (h.end() * 3600) as f64 + 60.0;
+        let first = project(&h, now, &cfg(), None, &[]);
+        let current = h.bucket_of(now);
+        assert!(first.iter().all(|p| p.as_ref().unwrap().chosen_in == current));
+        // an hour later (a bucket more): refitted, the choice and its backtest kept
+        let mut later = h.clone();
+        later.buckets.push(later.buckets[later.buckets.len() - 24].clone());
+        let next = project(&later, now + 3600.0, &cfg(), None, &first);
+        for (a, b) in first.iter().zip(&next) {
+            let (a, b) = (a.as_ref().unwrap(), b.as_ref().unwrap());
+            assert_eq!((b.chosen_in, &b.model, b.backtest), (current, &a.model, a.backtest));
+            assert_ne!(a.curve[1].0, b.curve[1].0, "the curve moved on an hour");
+        }
+        // a day after the choice: chosen afresh
+        let day_on = project(&later, now + 24.0 * 3600.0, &cfg(), None, &first);
+        assert!(day_on.iter().all(|p| p.as_ref().unwrap().chosen_in == current + 24));
+    }
+
+    #[test]
     fn too_little_history_is_stated_not_guessed() {
         let (h, m) = (history(0, false), model());
         let estimator = Some(Estimator { model: &m, price_per_kwh: 0.36 });
-        let out = project(&h, 1000.0 * 3600.0, &cfg(), estimator);
+        let out = project(&h, 1000.0 * 3600.0, &cfg(), estimator, &[]);
         assert_eq!(out.len(), 9, "compute cost, and four quantities on each of two bases");
         assert!(out.iter().all(|p| matches!(p, Err(NoProjection { reason, .. }) if reason == "too_short")));
     }
@@ -473,7 +493,7 @@ mod tests {
         let estimator = Estimator { model: &m, price_per_kwh: 0.36 };
         let now = (h.end() * 3600) as f64 + 60.0;
         let energy = |basis| {
-            project(&h, now, &cfg(), Some(estimator))
+            project(&h, now, &cfg(), Some(estimator), &[])
                 .into_iter()
                 .map(|p| p.unwrap())
                 .find(|p| p.quantity == Quantity::EnergyJoules && p.basis == Some(basis))
@@ -505,7 +525,7 @@ mod tests {
         let want = ((a.upper_80 - a.mean).powi(2) + Z80 * Z80 * (n * n * sd * sd + n * var)).sqrt();
         assert!((b.upper_80 - b.mean - want).abs() < 0.02 * want, "24 h total: {b:?} against {want}");
         // Without a model only the measured basis is projected, and it is not widened.
-        let alone = project(&h, now, &cfg(), None);
+        let alone = project(&h, now, &cfg(), None, &[]);
         assert!(alone.iter().all(|p| p.as_ref().unwrap().basis != Some(Basis::MeasuredAndEstimated)));
         assert!(alone.iter().any(|p| p.as_ref().unwrap().curve == measured.curve));
     }

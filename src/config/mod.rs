@@ -148,13 +148,15 @@ pub(crate) struct CarbonConfig {
     pub(crate) embodied: Option<Embodied>,
 }
 
-/// Holt-Winters projections of the host's cost, energy and CO2 per time bucket.
+/// Projections of the host's cost, energy and CO2 per time bucket.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct ForecastConfig {
     pub(crate) enabled: bool,
     pub(crate) bucket_seconds: u64,
     /// Seasonal period in buckets (24 for hourly buckets and a daily cycle).
     pub(crate) period: usize,
+    /// The long seasonal period in buckets (a week), if any.
+    pub(crate) long_period: Option<usize>,
     /// Buckets kept in the state.
     pub(crate) history_buckets: usize,
     /// The most recent buckets used to fit.

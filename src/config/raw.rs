@@ -95,6 +95,7 @@ pub(crate) struct RawForecast {
     pub(crate) enabled: Option<bool>,
     pub(crate) bucket_seconds: Option<u64>,
     pub(crate) period: Option<usize>,
+    pub(crate) long_period: Option<usize>,
     pub(crate) history_days: Option<f64>,
     pub(crate) fit_days: Option<f64>,
     pub(crate) sigma2: Option<String>,

@@ -30,7 +30,18 @@ pub(super) fn validate_forecast(raw: RawForecast, p: &mut Vec<String>) -> Foreca
         ((v * 86_400.0) / bucket_seconds as f64).ceil() as usize
     };
     let history_buckets = days("history_days", raw.history_days.unwrap_or(90.0), p);
-    let fit_buckets = days("fit_days", raw.fit_days.unwrap_or(28.0), p);
+    let fit_buckets = days("fit_days", raw.fit_days.unwrap_or(56.0), p);
+    // a week of the daily period by default; none when the period is not a day
+    let daily = period as u64 * bucket_seconds == 86_400;
+    let long_period = match raw.long_period {
+        Some(0) => None,
+        Some(w) if w <= period => {
+            p.push(format!("forecast.long_period: must be longer than period ({period}), got {w} (0: none)"));
+            None
+        }
+        Some(w) => Some(w),
+        None => daily.then_some(7 * period),
+    };
     if fit_buckets > history_buckets {
         p.push("forecast.fit_days: must not exceed history_days".into());
     }
@@ -46,6 +57,7 @@ pub(super) fn validate_forecast(raw: RawForecast, p: &mut Vec<String>) -> Foreca
         enabled: raw.enabled.unwrap_or(true),
         bucket_seconds,
         period: period.clamp(1, 1000),
+        long_period,
         history_buckets,
         fit_buckets: fit_buckets.min(history_buckets),
         sigma2,

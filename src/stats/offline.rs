@@ -5,6 +5,7 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
+use crate::stats::auto;
 use crate::stats::forecast::{self, FitOptions, Params, Sigma2, Spec};
 use crate::stats::regress::Design;
 
@@ -103,6 +104,8 @@ pub(crate) fn parse_params(s: &str) -> Result<Params, String> {
 pub struct ForecastArgs<'a> {
     pub csv: &'a Path,
     pub period: usize,
+    /// The long period for `auto` (`None`: seven short periods; `Some(0)`: none).
+    pub long_period: Option<usize>,
     pub horizon: usize,
     pub model: &'a str,
     pub params: Option<&'a str>,
@@ -132,7 +135,16 @@ pub fn forecast(a: &ForecastArgs<'_>) -> Result<Value, String> {
     if a.period == 0 {
         return Err("--period must be at least 1 (1: no seasonal cycle)".into());
     }
-    let (fit, skipped) = if a.model == "auto" {
+    if a.model == "auto" {
+        if a.params.is_some() {
+            return Err("--params needs a named --model".into());
+        }
+        return forecast_auto(a, &y);
+    }
+    if a.long_period.is_some() {
+        return Err("--long-period is for --model auto".into());
+    }
+    let (fit, skipped) = if a.model == "ets" {
         if a.params.is_some() {
             return Err("--params needs a named --model".into());
         }
@@ -161,6 +173,52 @@ pub fn forecast(a: &ForecastArgs<'_>) -> Result<Value, String> {
             "h": h + 1, "mean": b.mean, "lower_80": b.lower_80, "upper_80": b.upper_80,
             "lower_95": b.lower_95, "upper_95": b.upper_95,
         })).collect::<Vec<_>>(),
+    }))
+}
+
+/// The backtest horizon of `forecast --model auto`: the forecast's, at most two short periods.
+fn backtest_horizon(horizon: usize, period: usize) -> usize {
+    horizon.min(2 * period).max(1)
+}
+
+/// `costpush forecast --model auto`: the engine of [`crate::stats::auto`].
+fn forecast_auto(a: &ForecastArgs<'_>, y: &[Option<f64>]) -> Result<Value, String> {
+    let long_period = match a.long_period {
+        Some(0) => None,
+        Some(w) if w <= a.period => {
+            return Err(format!("--long-period {w} must be longer than --period {}", a.period))
+        }
+        Some(w) => Some(w),
+        None => (a.period > 1).then_some(7 * a.period),
+    };
+    let opts = auto::Options {
+        period: a.period,
+        long_period,
+        horizon: backtest_horizon(a.horizon, a.period),
+        steps: a.horizon,
+        sigma2: a.sigma2,
+    };
+    let fit = auto::auto(y, &opts).map_err(|e| format!("no model: {e}"))?;
+    let bands = fit.forecast(a.horizon);
+    let total = fit.total(a.horizon);
+    let backtest = fit.choice.backtest().map(|b| {
+        json!({
+            "origins": b.origins, "horizon": b.horizon, "mae": b.mae, "mase": b.mase,
+            "coverage_80": b.coverage_80, "coverage_95": b.coverage_95,
+        })
+    });
+    Ok(json!({
+        "model": fit.choice.name(),
+        "method": fit.choice.method(),
+        "n": y.iter().flatten().count(),
+        "backtest": backtest,
+        "candidates": fit.scores.iter().map(|s| json!({"model": s.name, "mae": s.mae})).collect::<Vec<_>>(),
+        "forecast": bands.iter().enumerate().map(|(h, b)| json!({
+            "h": h + 1, "mean": b.mean, "lower_80": b.lower_80, "upper_80": b.upper_80,
+            "lower_95": b.lower_95, "upper_95": b.upper_95,
+        })).collect::<Vec<_>>(),
+        "total": {"steps": a.horizon, "mean": total.mean, "lower_80": total.lower_80, "upper_80": total.upper_80,
+                  "lower_95": total.lower_95, "upper_95": total.upper_95},
     }))
 }
 
@@ -196,17 +254,46 @@ pub fn regress(train: &Path, target: &str, predict: &Path) -> Result<Value, Stri
 
 /// A plain-text rendering for people.
 pub fn forecast_text(v: &Value) -> String {
-    let mut out = format!(
-        "model {}  alpha {:.4} beta {:.4} gamma {:.4} phi {:.4}  SSE {:.6}  AICc {:.3}  converged {}\n",
-        v["model"].as_str().unwrap_or("?"),
-        v["params"]["alpha"].as_f64().unwrap_or(f64::NAN),
-        v["params"]["beta"].as_f64().unwrap_or(f64::NAN),
-        v["params"]["gamma"].as_f64().unwrap_or(f64::NAN),
-        v["params"]["phi"].as_f64().unwrap_or(f64::NAN),
-        v["sse"].as_f64().unwrap_or(f64::NAN),
-        v["aicc"].as_f64().unwrap_or(f64::NAN),
-        v["converged"],
-    );
+    let mut out = if v.get("method").is_some() {
+        let mut head = format!(
+            "model {}  chosen by {}",
+            v["model"].as_str().unwrap_or("?"),
+            v["method"].as_str().unwrap_or("?")
+        );
+        if let Some(b) = v["backtest"].as_object() {
+            let g = |k: &str| b.get(k).and_then(Value::as_f64).unwrap_or(f64::NAN);
+            head.push_str(&format!(
+                "  backtest: {} origins, horizon {}, MAE {:.6}, MASE {:.3}, coverage 80 % {:.2}, 95 % {:.2}",
+                b["origins"],
+                b["horizon"],
+                g("mae"),
+                g("mase"),
+                g("coverage_80"),
+                g("coverage_95")
+            ));
+        }
+        head.push('\n');
+        for c in v["candidates"].as_array().into_iter().flatten() {
+            head.push_str(&format!(
+                "  candidate {:<18} MAE {:.6}\n",
+                c["model"].as_str().unwrap_or("?"),
+                c["mae"].as_f64().unwrap_or(f64::NAN)
+            ));
+        }
+        head
+    } else {
+        format!(
+            "model {}  alpha {:.4} beta {:.4} gamma {:.4} phi {:.4}  SSE {:.6}  AICc {:.3}  converged {}\n",
+            v["model"].as_str().unwrap_or("?"),
+            v["params"]["alpha"].as_f64().unwrap_or(f64::NAN),
+            v["params"]["beta"].as_f64().unwrap_or(f64::NAN),
+            v["params"]["gamma"].as_f64().unwrap_or(f64::NAN),
+            v["params"]["phi"].as_f64().unwrap_or(f64::NAN),
+            v["sse"].as_f64().unwrap_or(f64::NAN),
+            v["aicc"].as_f64().unwrap_or(f64::NAN),
+            v["converged"],
+        )
+    };
     out.push_str(&format!(
         "{:>4} {:>14} {:>14} {:>14} {:>14} {:>14}\n",
         "h", "mean", "lower_95", "lower_80", "upper_80", "upper_95"

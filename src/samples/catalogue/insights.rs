@@ -134,18 +134,15 @@ fn projection_samples(
     };
     set.add(
         "costpush_forecast_model_info",
-        &cat(&ql, &[("model", p.model.as_str()), ("sigma2", ins.sigma2)]),
+        &cat(&ql, &[("model", p.model.as_str()), ("method", p.method.as_str())]),
         now_ms,
         1.0,
     );
-    for (name, v) in [("alpha", p.alpha), ("beta", p.beta), ("gamma", p.gamma), ("phi", p.phi)] {
-        set.add("costpush_forecast_parameter", &cat(&ql, &[("parameter", name)]), now_ms, v);
-    }
-    set.add("costpush_forecast_sse", &ql, now_ms, p.sse);
-    set.add("costpush_forecast_aicc", &ql, now_ms, p.aicc);
-    set.add("costpush_forecast_converged", &ql, now_ms, f64::from(u8::from(p.converged)));
     if let Some(bt) = p.backtest {
         set.add("costpush_forecast_backtest_mae", &ql, now_ms, bt.mae);
+        if let Some(mase) = bt.mase {
+            set.add("costpush_forecast_backtest_mase", &ql, now_ms, mase);
+        }
         set.add(
             "costpush_forecast_backtest_coverage_ratio",
             &cat(&ql, &[("level", "80")]),

@@ -150,7 +150,6 @@ pub(crate) struct Insights {
     pub(crate) bases: &'static [Basis],
     /// What each basis covers over the fit window.
     pub(crate) coverage: Vec<Coverage>,
-    pub(crate) sigma2: &'static str,
 }
 
 /// Outcome of [`build_cycle`].

@@ -16,8 +16,9 @@
 //! after it. Every candidate is fitted on the data before each origin and forecast over the
 //! horizon; the mean absolute error over all of them scores it. The best is chosen, or the mean
 //! of the best two or three when that scores lower (combinations often beat their members).
-//! With fewer than [`MIN_ORIGINS`] origins there is no backtest: the exponential-smoothing model
-//! of lowest AICc is chosen ([`crate::stats::forecast::select`]), with its analytic bands.
+//! With fewer than [`MIN_ORIGINS`] origins the exponential-smoothing model of lowest AICc is
+//! chosen ([`crate::stats::forecast::select`]), with its analytic bands; its backtest is a short
+//! period ahead from the origins there are, its parameters held.
 //!
 //! # Bands
 //!
@@ -78,8 +79,9 @@ pub enum Choice {
         errors: ErrorModel,
         backtest: Backtest,
     },
-    /// Chosen by AICc (too little data for a backtest): an exponential-smoothing model.
-    Analytic { model: String, period: usize, params: Params },
+    /// Chosen by AICc (too little data for a backtest): an exponential-smoothing model, and how
+    /// it did a short period ahead from the origins there are (its parameters held).
+    Analytic { model: String, period: usize, params: Params, backtest: Option<Backtest> },
 }
 
 /// How the chosen model did in the backtest.
@@ -151,7 +153,7 @@ impl Choice {
     pub fn backtest(&self) -> Option<&Backtest> {
         match self {
             Choice::Backtested { backtest, .. } => Some(backtest),
-            Choice::Analytic { .. } => None,
+            Choice::Analytic { backtest, .. } => backtest.as_ref(),
         }
     }
 }
@@ -238,7 +240,7 @@ pub fn refit(y: &[Option<f64>], opts: &Options, choice: &Choice) -> Result<Auto,
             Some(a) => Ok(a),
             None => auto(y, opts),
         },
-        Choice::Analytic { model, period, params } => {
+        Choice::Analytic { model, period, params, .. } => {
             let at =
                 backtest::origins(y.len(), opts.horizon.max(1), opts.period.max(1), ORIGINS, 2 * opts.period);
             match Spec::parse(model, *period) {
@@ -290,13 +292,50 @@ fn analytic(
         Some((spec, p)) => forecast::fit(&spec, y, FitOptions { fixed: Some(p) })?,
         None => forecast::select(y, opts.period)?.fit,
     };
-    let choice = Choice::Analytic { model: fit.spec.name(), period: fit.spec.m, params: fit.params };
+    let backtest = analytic_backtest(y, &fit, opts);
+    let choice =
+        Choice::Analytic { model: fit.spec.name(), period: fit.spec.m, params: fit.params, backtest };
     Ok(Auto {
         choice,
         scores: Vec::new(),
         non_negative,
         sigma2: opts.sigma2,
         kind: Kind::Analytic(Box::new(fit)),
+    })
+}
+
+/// The AICc choice a short period ahead (at most the horizon) from up to [`ORIGINS`] origins a
+/// short period apart, its parameters held and its initial states fitted again at each; its
+/// coverage is of its analytic bands. `None` without an origin.
+fn analytic_backtest(y: &[Option<f64>], fit: &Fit, opts: &Options) -> Option<Backtest> {
+    let period = opts.period.max(1);
+    let ahead = period.min(opts.horizon.max(1));
+    let at = backtest::origins(y.len(), ahead, period, ORIGINS, forecast::min_obs(&fit.spec));
+    let (mut n, mut abs, mut in80, mut in95, mut origins) = (0usize, 0.0, 0usize, 0usize, 0usize);
+    for &o in &at {
+        let Ok(f) = forecast::fit(&fit.spec, &y[..o], FitOptions { fixed: Some(fit.params) }) else {
+            continue;
+        };
+        origins += 1;
+        for (b, actual) in f.forecast(ahead, opts.sigma2).iter().zip(&y[o..o + ahead]) {
+            if let Some(a) = actual {
+                n += 1;
+                abs += (a - b.mean).abs();
+                in80 += usize::from(*a >= b.lower_80 && *a <= b.upper_80);
+                in95 += usize::from(*a >= b.lower_95 && *a <= b.upper_95);
+            }
+        }
+    }
+    (n > 0).then(|| {
+        let mae = abs / n as f64;
+        Backtest {
+            origins,
+            horizon: ahead,
+            mae,
+            mase: naive_scale(y, period).map(|s| mae / s),
+            coverage_80: in80 as f64 / n as f64,
+            coverage_95: in95 as f64 / n as f64,
+        }
     })
 }
 
@@ -364,7 +403,9 @@ mod tests {
         let a = auto(&y, &opts()).unwrap();
         assert_eq!(a.choice.method(), "aicc");
         assert!(a.choice.name().starts_with("ets_"), "{}", a.choice.name());
-        assert!(a.choice.backtest().is_none());
+        // a day ahead from the daily origins with enough data before them for the model
+        let bt = a.choice.backtest().expect("day-ahead from the origins there are");
+        assert!((1..=3).contains(&bt.origins) && bt.horizon == 24, "{bt:?}");
         assert!(a.forecast(47).iter().all(|b| b.lower_95 >= 0.0 && b.upper_95 > b.mean));
         assert!(matches!(auto(&y[..3], &opts()), Err(FitError::TooShort { .. })));
         // a refit with more data than a backtest needs chooses afresh
