@@ -5,7 +5,9 @@
 //!
 //! A model is chosen (every candidate backtested) when a series has none yet, or when its choice
 //! is a short period (a day) old; in the hours between, the chosen model is refitted on the new
-//! bucket from its previous parameters, and its backtest errors are kept.
+//! bucket from its previous parameters, and its backtest errors are kept. At most one series
+//! whose choice is due is chosen again per bucket (the others refit and wait their turn), so the
+//! selections spread over the day rather than all falling in one hour.
 //!
 //! What is projected: the compute cost of every job, and the total cost, energy cost, energy and
 //! CO2 on each [`Basis`]: the measured jobs, and (with a power model) the measured and the
@@ -213,10 +215,11 @@ pub(crate) fn project(
     let window = fit_window(h, now_s, cfg, estimator);
     let series = std::iter::once((Quantity::ComputeCost, None))
         .chain(bases(estimator).iter().flat_map(|&b| Quantity::BY_ENERGY.map(|q| (q, Some(b)))));
+    let mut reselections = 1;
     series
         .map(|(q, basis)| {
             let before = previous.iter().flatten().find(|p| p.quantity == q && p.basis == basis);
-            project_one(h, now_s, cfg, &window, q, basis, before)
+            project_one(h.bucket_of(now_s), cfg, &window, q, basis, before, &mut reselections)
         })
         .collect()
 }
@@ -240,26 +243,31 @@ fn curve_len(cfg: &ForecastConfig) -> usize {
     ((CURVE_SECONDS / cfg.bucket_seconds as i64) as usize).max(1)
 }
 
+/// Projects one series; `current` is the bucket now in progress.
 fn project_one(
-    h: &History,
-    now_s: f64,
+    current: i64,
     cfg: &ForecastConfig,
     window: &[InWindow<'_>],
     q: Quantity,
     basis: Option<Basis>,
     before: Option<&Projection>,
+    reselections: &mut usize,
 ) -> Result<Projection, NoProjection> {
     let bs = cfg.bucket_seconds as i64;
-    let current = h.bucket_of(now_s);
     let value = |b: &Bucket, e: &Option<Estimate>| match basis {
         None => q.of_part(&b.all),
         Some(basis) => q.of_part(&b.part(basis, e.as_ref())),
     };
     let y: Vec<Option<f64>> = window.iter().map(|(_, b, e)| Some(value(b, e))).collect();
     let opts = options(cfg);
-    // a choice of the last short period is refitted; an older one (or none) chosen afresh
-    let fresh = |p: &&Projection| current - p.chosen_in < cfg.period as i64 && p.chosen_in <= current;
-    let (fit, chosen_in) = match before.filter(fresh) {
+    // a choice of the last short period is refitted; an older one chosen afresh while this
+    // bucket's reselection is left (else refitted until a later bucket), none chosen now
+    let due = |p: &&Projection| current - p.chosen_in >= cfg.period as i64 || p.chosen_in > current;
+    let (fit, chosen_in) = match before {
+        Some(p) if due(&p) && *reselections > 0 => {
+            *reselections -= 1;
+            (auto::auto(&y, &opts), current)
+        }
         Some(p) => (auto::refit(&y, &opts, &p.choice), p.chosen_in),
         None => (auto::auto(&y, &opts), current),
     };
@@ -473,9 +481,13 @@ mod tests {
             assert_eq!((b.chosen_in, &b.model, b.backtest), (current, &a.model, a.backtest));
             assert_ne!(a.curve[1].0, b.curve[1].0, "the curve moved on an hour");
         }
-        // a day after the choice: chosen afresh
+        // a day after the choice: one series chosen afresh per bucket, the others refitted
         let day_on = project(&later, now + 24.0 * 3600.0, &cfg(), None, &first);
-        assert!(day_on.iter().all(|p| p.as_ref().unwrap().chosen_in == current + 24));
+        let chosen: Vec<i64> = day_on.iter().map(|p| p.as_ref().unwrap().chosen_in).collect();
+        assert_eq!(chosen, [current + 24, current, current, current, current]);
+        let hour_on = project(&later, now + 25.0 * 3600.0, &cfg(), None, &day_on);
+        let chosen: Vec<i64> = hour_on.iter().map(|p| p.as_ref().unwrap().chosen_in).collect();
+        assert_eq!(chosen, [current + 24, current + 25, current, current, current]);
     }
 
     #[test]

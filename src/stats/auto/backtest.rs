@@ -40,18 +40,19 @@ pub(super) fn score(
     candidates
         .iter()
         .filter_map(|c| {
-            let mut paths = Vec::with_capacity(origins.len());
-            let mut warm = None;
-            for &o in origins {
-                let f = c.forecast(&y[..o], horizon, warm)?;
-                warm = f.params;
-                let path = y[o..o + horizon]
-                    .iter()
-                    .zip(&f.points)
-                    .map(|(a, p)| a.map(|a| a - if non_negative { p.max(0.0) } else { *p }))
-                    .collect();
-                paths.push(path);
-            }
+            let forecasts = c.forecasts_at(y, origins, horizon)?;
+            let paths: Vec<Vec<Option<f64>>> = origins
+                .iter()
+                .zip(&forecasts)
+                .map(|(&o, f)| {
+                    y[o..o + horizon]
+                        .iter()
+                        .zip(&f.points)
+                        .map(|(a, p)| a.map(|a| a - if non_negative { p.max(0.0) } else { *p }))
+                        .collect()
+                })
+                .collect();
+            let warm = forecasts.last().and_then(|f| f.params);
             Some(Scored { members: vec![*c], mae: mae(&paths)?, paths, params: vec![warm] })
         })
         .collect()

@@ -68,6 +68,29 @@ impl Candidate {
         self.forecast(y, steps, None).map(|f| f.points)
     }
 
+    /// [`Candidate::forecast`] of `y[..o]` for every origin `o` (ascending), each fit warm-started
+    /// from the one before; `None` when it does not fit at one of them.
+    pub(super) fn forecasts_at(
+        &self,
+        y: &[Option<f64>],
+        origins: &[usize],
+        steps: usize,
+    ) -> Option<Vec<Forecast>> {
+        if let Candidate::Harmonic { short, long } = *self {
+            let all = Terms::new(short, long).forecasts_at(y, origins, steps)?;
+            return Some(all.into_iter().map(|points| Forecast { points, params: None }).collect());
+        }
+        let mut warm = None;
+        origins
+            .iter()
+            .map(|&o| {
+                let f = self.forecast(&y[..o], steps, warm)?;
+                warm = f.params;
+                Some(f)
+            })
+            .collect()
+    }
+
     /// Fits on `y` and forecasts `steps` ahead; `None` when `y` is too short for this candidate.
     pub(super) fn forecast(&self, y: &[Option<f64>], steps: usize, warm: Option<Params>) -> Option<Forecast> {
         let plain = |points| Some(Forecast { points, params: None });

@@ -11,6 +11,9 @@ const SHORT_HARMONICS: usize = 8;
 const LONG_HARMONICS: usize = 20;
 /// How fast the level follows the residuals.
 const LEVEL_ALPHA: f64 = 0.05;
+/// The level is smoothed over this many last steps: older residuals would weigh under
+/// 0.95^400 ≈ 1e-9.
+const LEVEL_SPAN: usize = 400;
 /// The ridge, relative to the mean diagonal of the normal equations.
 const RIDGE: f64 = 1e-9;
 
@@ -60,33 +63,63 @@ impl Terms {
     /// The fitted cycles plus the smoothed level, `steps` ahead. `None` when the series has too
     /// few observations for the columns (a period more than their number) or no solution.
     pub(super) fn forecast(&self, y: &[Option<f64>], steps: usize) -> Option<Vec<f64>> {
+        self.forecasts_at(y, &[y.len()], steps)?.pop()
+    }
+
+    /// [`Terms::forecast`] of `y[..o]` for every origin `o` (ascending), from one pass: the
+    /// normal equations are summed once in time order, and each origin solves the sums as they
+    /// stand there (the same sums, in the same order, as a fit that ends there).
+    pub(super) fn forecasts_at(
+        &self,
+        y: &[Option<f64>],
+        origins: &[usize],
+        steps: usize,
+    ) -> Option<Vec<Vec<f64>>> {
         let p = self.columns();
-        let n_obs = y.iter().flatten().count();
-        if n_obs < p + self.periods[0].len {
-            return None;
-        }
         let mut ne = NormalEquations::default();
         ne.reset(p);
         let mut row = Vec::with_capacity(p);
-        for (t, v) in y.iter().enumerate() {
-            if let Some(v) = v {
-                self.row(t, &mut row);
-                ne.add_row(&row, *v);
+        let (mut t, mut n_obs) = (0, 0usize);
+        let mut out = Vec::with_capacity(origins.len());
+        for &o in origins {
+            while t < o {
+                if let Some(v) = y[t] {
+                    self.row(t, &mut row);
+                    ne.add_row(&row, v);
+                    n_obs += 1;
+                }
+                t += 1;
             }
+            if n_obs < p + self.periods[0].len {
+                return None;
+            }
+            let beta = ne.solve_ridge(RIDGE)?;
+            out.push(self.extrapolate(&y[..o], &beta, steps, &mut row)?);
         }
-        let beta = ne.solve_ridge(RIDGE)?;
-        let at = |t: usize, row: &mut Vec<f64>| {
+        Some(out)
+    }
+
+    /// The fit's forecast `steps` past the end of `y`, with the level of its last residuals.
+    fn extrapolate(
+        &self,
+        y: &[Option<f64>],
+        beta: &[f64],
+        steps: usize,
+        row: &mut Vec<f64>,
+    ) -> Option<Vec<f64>> {
+        let mut at = |t: usize| {
             self.row(t, row);
-            row.iter().zip(&beta).map(|(x, b)| x * b).sum::<f64>()
+            row.iter().zip(beta).map(|(x, b)| x * b).sum::<f64>()
         };
         let mut level = 0.0;
-        for (t, v) in y.iter().enumerate() {
+        let from = y.len().saturating_sub(LEVEL_SPAN);
+        for (t, v) in y.iter().enumerate().skip(from) {
             if let Some(v) = v {
-                level += LEVEL_ALPHA * (v - at(t, &mut row) - level);
+                level += LEVEL_ALPHA * (v - at(t) - level);
             }
         }
         let n = y.len();
-        let out: Vec<f64> = (n..n + steps).map(|t| at(t, &mut row) + level).collect();
+        let out: Vec<f64> = (n..n + steps).map(|t| at(t) + level).collect();
         out.iter().all(|v| v.is_finite()).then_some(out)
     }
 }
@@ -139,5 +172,11 @@ mod tests {
             daily.iter().enumerate().map(|(k, v)| (v - f(y.len() + k)).abs()).sum::<f64>() / 48.0;
         assert!(err_daily > 2.0 * err, "{err_daily} vs {err}");
         assert!(Terms::new(24, Some(168)).forecast(&y[..60], 1).is_none(), "too short for 53 columns");
+        // one pass over several origins gives each origin's own fit exactly
+        let terms = Terms::new(24, Some(168));
+        let at = terms.forecasts_at(&y, &[300, 333, 480], 5).unwrap();
+        for (o, f) in [300, 333, 480].iter().zip(&at) {
+            assert_eq!(f, &terms.forecast(&y[..*o], 5).unwrap());
+        }
     }
 }

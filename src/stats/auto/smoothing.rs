@@ -9,8 +9,8 @@ use crate::stats::forecast::{
 use crate::stats::optim::nelder_mead;
 
 /// Evaluations for a search from the default start, and from the previous fit's parameters.
-const COLD_EVALS: usize = 160;
-const WARM_EVALS: usize = 60;
+const COLD_EVALS: usize = 100;
+const WARM_EVALS: usize = 25;
 
 /// Fits `spec` to `y` and forecasts `steps` ahead; returns the forecast and the parameters
 /// (a warm start for the next fit). `warm` starts the search near earlier parameters. `None`
