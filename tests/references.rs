@@ -1,6 +1,6 @@
 //! Forecasting and regression against statsmodels and scipy. The reference values were made by
-//! `scripts/reference/make_references.py` (committed with its output, tests/data/references.json);
-//! these tests need no Python.
+//! `scripts/reference/make_references.py` and `make_best_sse.py` (committed with their output,
+//! tests/data/references.json and best_sse.json); these tests need no Python.
 
 use costpush::stats::forecast::{self, Init, Params, Sigma2, Spec};
 use costpush::stats::regress;
@@ -137,6 +137,35 @@ fn fitted_sse_is_no_worse_than_the_best_statsmodels_optimiser() {
         );
         assert!(fit.sse <= 1.0001 * target, "{name}: SSE {} above 1.0001 × {target}", fit.sse);
     }
+}
+
+/// Multiplicative seasons and damped trends, where the search is hardest: the fit reaches the
+/// best SSE of statsmodels' seven optimisers (or lower), and a damped trend whose optimum is at
+/// φ = 0.8 is found there, not in the near-flat valley at φ ≈ 0.99.
+#[test]
+fn hard_fits_reach_the_best_statsmodels_sse() {
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/best_sse.json")).unwrap();
+    let r: Value = serde_json::from_str(&text).unwrap();
+    let fits = r["fits"].as_array().unwrap();
+    assert_eq!(fits.len(), 13, "four models on three series, and the farm series");
+    for b in fits {
+        let (name, model) = (b["series"].as_str().unwrap(), b["model"].as_str().unwrap());
+        let m = b["m"].as_u64().unwrap() as usize;
+        let y = series(&r, name);
+        let fit = forecast::fit(&Spec::parse(model, m).unwrap(), &y, Default::default()).unwrap();
+        let target = f(&b["best"]);
+        eprintln!(
+            "{name} {model}: costpush SSE {} vs best statsmodels {target} ({:+.4} %)",
+            fit.sse,
+            (fit.sse / target - 1.0) * 100.0
+        );
+        assert!(fit.sse <= 1.0001 * target, "{name} {model}: SSE {} above 1.0001 × {target}", fit.sse);
+    }
+    let farm = series(&r, "farm_panel_09");
+    let fit = forecast::fit(&Spec::parse("AAdA", 24).unwrap(), &farm, Default::default()).unwrap();
+    let phi = fit.params().phi;
+    assert!(phi < 0.801, "the damping at its lower bound, as statsmodels': φ = {phi}");
 }
 
 fn read_csv(path: &str) -> (Vec<String>, Vec<Vec<String>>) {

@@ -226,6 +226,83 @@ fn refine_init_nonlinear(spec: &Spec, p: &Params, w: &mut Observed, start: Init)
     init_from(spec, &x)
 }
 
+/// For multiplicative seasons: Levenberg–Marquardt over the smoothing parameters (unbounded
+/// form) and the initial states together, from the search's answer. Returns the parameters, the
+/// states and whether the relative SSE change fell under the tolerance (not the iteration cap).
+fn refine_jointly(spec: &Spec, p: Params, start: Init, w: &mut Observed) -> (Params, Init, bool) {
+    let mut z = from_params(spec, &p);
+    let np = z.len();
+    z.push(start.level);
+    if spec.trend != Trend::None {
+        z.push(start.trend);
+    }
+    z.extend_from_slice(&start.seasonal[..spec.m - 1]);
+    let k = z.len();
+    let n = w.points.len();
+    if n <= k {
+        return (p, start, true);
+    }
+    let sse_at = |z: &[f64], w: &mut Observed| {
+        let sse = w.run_free(spec, &to_params(spec, &z[..np]), &z[np..]);
+        if sse.is_finite() {
+            sse
+        } else {
+            f64::INFINITY
+        }
+    };
+    let mut best_sse = sse_at(&z, w);
+    let mut fitted = w.fitted.clone();
+    let mut lambda: f64 = 1e-3;
+    let mut converged = false;
+    for _ in 0..100 {
+        let mut jac = vec![0.0; (n + k) * k];
+        for j in 0..k {
+            let h = 1e-7 * z[j].abs().max(1e-2);
+            let mut zp = z.clone();
+            zp[j] += h;
+            sse_at(&zp, w);
+            for (row, (f, b)) in w.fitted.iter().zip(&fitted).enumerate() {
+                jac[row + j * (n + k)] = (f - b) / h;
+            }
+        }
+        let resid: Vec<f64> = w.points.iter().zip(&fitted).map(|((_, v), f)| v - f).collect();
+        // damped Gauss–Newton steps: the Jacobian stacked on √λ·diag(‖column‖)
+        let norms: Vec<f64> = (0..k)
+            .map(|j| jac[j * (n + k)..j * (n + k) + n].iter().map(|v| v * v).sum::<f64>().sqrt())
+            .collect();
+        let mut improved = false;
+        for _ in 0..12 {
+            let mut a = jac.clone();
+            for j in 0..k {
+                a[n + j + j * (n + k)] = lambda.sqrt() * norms[j].max(1e-12);
+            }
+            let mut rhs = resid.clone();
+            rhs.resize(n + k, 0.0);
+            let step = Qr::new(&a, n + k, k, 1e-14).solve(&rhs);
+            let zn: Vec<f64> = z.iter().zip(&step).map(|(a, d)| a + d).collect();
+            let sse = sse_at(&zn, w);
+            if sse < best_sse {
+                converged = (best_sse - sse) <= 1e-10 * best_sse;
+                z = zn;
+                best_sse = sse;
+                fitted.clone_from(&w.fitted);
+                lambda = (lambda / 3.0).max(1e-12);
+                improved = true;
+                break;
+            }
+            lambda *= 4.0;
+        }
+        if !improved {
+            converged = true;
+            break;
+        }
+        if converged {
+            break;
+        }
+    }
+    (to_params(spec, &z[..np]), init_from(spec, &z[np..]), converged)
+}
+
 /// Options for [`fit`].
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct FitOptions {
@@ -282,8 +359,9 @@ pub fn fit(spec: &Spec, y: &[Option<f64>], opts: FitOptions) -> Result<Fit, FitE
         }
     };
 
-    let (params, converged) = match opts.fixed {
-        Some(p) => (p, true),
+    // the searches' answers: (parameters, SSE, converged)
+    let answers: Vec<(Params, f64, bool)> = match opts.fixed {
+        Some(p) => vec![(p, sse_at(&p), true)],
         None => {
             let objective = |u: &[f64]| {
                 let sse = sse_at(&to_params(spec, u));
@@ -293,39 +371,95 @@ pub fn fit(spec: &Spec, y: &[Option<f64>], opts: FitOptions) -> Result<Fit, FitE
                     f64::INFINITY
                 }
             };
-            // start grid, then Nelder–Mead from the three best points
-            let mut starts: Vec<(Vec<f64>, f64)> = Vec::new();
+            // start grid, then Nelder–Mead from the three best points and from the best point
+            // of every damping level (a damped trend's valleys at low and high φ are apart) and,
+            // for a multiplicative season (whose search holds the heuristic states), of every
+            // seasonal level
+            let mut starts: Vec<(Vec<f64>, f64, f64, f64)> = Vec::new();
             for &a in &[0.05, 0.2, 0.5, 0.8, 0.95] {
                 for &b in if spec.trend != Trend::None { &[0.01, 0.1, 0.4][..] } else { &[0.0][..] } {
                     for &g in if spec.seasonal() { &[0.01, 0.1, 0.5][..] } else { &[0.0][..] } {
-                        for &ph in if spec.trend == Trend::Damped { &[0.85, 0.98][..] } else { &[1.0][..] } {
+                        for &ph in
+                            if spec.trend == Trend::Damped { &[0.81, 0.9, 0.98][..] } else { &[1.0][..] }
+                        {
                             let p = Params { alpha: a, beta: b, gamma: g * (1.0 - a), phi: ph };
                             let u = from_params(spec, &p);
                             let v = objective(&u);
-                            starts.push((u, v));
+                            starts.push((u, v, ph, g));
                         }
                     }
                 }
             }
             starts.sort_by(|a, b| a.1.total_cmp(&b.1));
-            let mut best: Option<(Vec<f64>, f64, bool)> = None;
-            for (u, _) in starts.iter().take(3) {
-                let (x, _, _) = nelder_mead(&objective, u, 0.5, 400 * u.len(), 1e-10);
-                // restart once from the result to escape a collapsed simplex; its verdict counts
-                let (x, v, ok) = nelder_mead(&objective, &x, 0.1, 200 * u.len(), 1e-12);
-                if best.as_ref().is_none_or(|b| v < b.1) {
-                    best = Some((x, v, ok));
+            let mut chosen: Vec<&Vec<f64>> = starts.iter().take(3).map(|s| &s.0).collect();
+            let levels = |s: &(Vec<f64>, f64, f64, f64), ph: f64, g: f64| s.2 == ph || s.3 == g;
+            let mut more: Vec<(f64, f64)> = Vec::new();
+            if spec.trend == Trend::Damped {
+                more.extend([(0.81, -1.0), (0.9, -1.0), (0.98, -1.0)]);
+            }
+            if spec.season == Season::Mul {
+                more.extend([(-1.0, 0.01), (-1.0, 0.1), (-1.0, 0.5)]);
+            }
+            for (ph, g) in more {
+                if let Some(s) = starts.iter().find(|s| levels(s, ph, g)) {
+                    if !chosen.contains(&&s.0) {
+                        chosen.push(&s.0);
+                    }
                 }
             }
-            let (x, _, ok) = best.expect("at least one start");
-            (to_params(spec, &x), ok)
+            let mut answers: Vec<(Params, f64, bool)> = chosen
+                .iter()
+                .map(|u| {
+                    let (x, _, _) = nelder_mead(&objective, u, 0.5, 400 * u.len(), 1e-10);
+                    // restart once from the result to escape a collapsed simplex; its verdict counts
+                    let (x, v, ok) = nelder_mead(&objective, &x, 0.1, 200 * u.len(), 1e-12);
+                    (to_params(spec, &x), v, ok)
+                })
+                .collect();
+            if spec.trend == Trend::Damped {
+                // φ's lower bound, where the optimum often lies, is only reached in the limit of
+                // the unbounded variable: search once with φ held there
+                let at = 1 + usize::from(spec.trend != Trend::None);
+                let pinned = |v: &[f64]| {
+                    let mut u = v.to_vec();
+                    u.insert(at, -40.0);
+                    u
+                };
+                let best_low = starts.iter().find(|s| s.2 == 0.81).expect("a start at φ = 0.81");
+                let mut v0 = best_low.0.clone();
+                v0.remove(at);
+                let reduced = |v: &[f64]| objective(&pinned(v));
+                let (x, _, _) = nelder_mead(&reduced, &v0, 0.5, 400 * v0.len(), 1e-10);
+                let (x, v, ok) = nelder_mead(&reduced, &x, 0.1, 200 * v0.len(), 1e-12);
+                answers.push((to_params(spec, &pinned(&x)), v, ok));
+            }
+            if spec.season == Season::Mul {
+                // the search's valleys hold the heuristic states: the joint refinement starts
+                // from the starts themselves too
+                answers.extend(chosen.iter().map(|u| (to_params(spec, u), objective(u), true)));
+            }
+            answers
         }
     };
     let mut w = work.into_inner();
-    let mut init = if spec.season == Season::Mul {
-        refine_init_nonlinear(spec, &params, &mut w, heuristic)
+    let (params, converged, mut init) = if spec.season == Season::Mul {
+        // The search held the heuristic states; the optimum moves both together, so every
+        // answer is refined jointly and the best kept.
+        let mut best: Option<(Params, bool, Init, f64)> = None;
+        for (p, _, ok) in answers {
+            let init = refine_init_nonlinear(spec, &p, &mut w, heuristic.clone());
+            let (p, init, joint_ok) =
+                if opts.fixed.is_some() { (p, init, true) } else { refine_jointly(spec, p, init, &mut w) };
+            let sse = w.run_init(spec, &p, &init);
+            if best.as_ref().is_none_or(|b| sse < b.3) {
+                best = Some((p, ok && joint_ok, init, sse));
+            }
+        }
+        let (p, ok, init, _) = best.expect("at least one answer");
+        (p, ok, init)
     } else {
-        init_from(spec, &best_init_linear(spec, &params, &mut w, true).0)
+        let (p, _, ok) = answers.into_iter().min_by(|a, b| a.1.total_cmp(&b.1)).expect("at least one answer");
+        (p, ok, init_from(spec, &best_init_linear(spec, &p, &mut w, true).0))
     };
     // back to the original scale (the recursions are scale-equivariant)
     let unscale = |v: f64| v * scale;

@@ -105,6 +105,11 @@ impl Band {
 }
 
 impl Fit {
+    /// The smoothing parameters fitted (or given).
+    pub fn params(&self) -> Params {
+        self.params
+    }
+
     pub fn sigma2(&self, conv: Sigma2) -> f64 {
         match conv {
             Sigma2::Mle => self.sse / self.n_obs as f64,
