@@ -310,6 +310,11 @@ pub struct FitOptions {
     pub(crate) fixed: Option<Params>,
 }
 
+/// Parameters to fall back on when no search answer gave a finite SSE.
+fn answers_fallback(spec: &Spec) -> Params {
+    to_params(spec, &from_params(spec, &Params { alpha: 0.2, beta: 0.01, gamma: 0.05, phi: 0.98 }))
+}
+
 fn assemble(spec: &Spec, params: Params, init: Init, r: Run, converged: bool) -> Fit {
     let k = spec.n_params() + spec.n_states();
     let n = r.n_obs as f64;
@@ -318,6 +323,8 @@ fn assemble(spec: &Spec, params: Params, init: Init, r: Run, converged: bool) ->
     let loglik = -n / 2.0 * ((2.0 * std::f64::consts::PI * sse / n).ln() + 1.0);
     let kk = (k + 1) as f64; // + σ²
     let aicc = -2.0 * loglik + 2.0 * kk + 2.0 * kk * (kk + 1.0) / (n - kk - 1.0).max(1e-9);
+    // a run that left the numbers (a NaN or an overflow) is no candidate
+    let aicc = if r.sse.is_finite() { aicc } else { f64::INFINITY };
     Fit { spec: *spec, params, init, sse: r.sse, n_obs: r.n_obs, k, loglik, aicc, converged, run: r }
 }
 
@@ -451,12 +458,18 @@ pub fn fit(spec: &Spec, y: &[Option<f64>], opts: FitOptions) -> Result<Fit, FitE
             let (p, init, joint_ok) =
                 if opts.fixed.is_some() { (p, init, true) } else { refine_jointly(spec, p, init, &mut w) };
             let sse = w.run_init(spec, &p, &init);
+            if !sse.is_finite() {
+                continue;
+            }
             if best.as_ref().is_none_or(|b| sse < b.3) {
                 best = Some((p, ok && joint_ok, init, sse));
             }
         }
-        let (p, ok, init, _) = best.expect("at least one answer");
-        (p, ok, init)
+        match best {
+            Some((p, ok, init, _)) => (p, ok, init),
+            // no answer ran to a finite SSE: the heuristic start, flagged
+            None => (answers_fallback(spec), false, heuristic.clone()),
+        }
     } else {
         let (p, _, ok) = answers.into_iter().min_by(|a, b| a.1.total_cmp(&b.1)).expect("at least one answer");
         (p, ok, init_from(spec, &best_init_linear(spec, &p, &mut w, true).0))
@@ -502,6 +515,16 @@ mod tests {
     use super::super::test_series::*;
     use super::super::*;
     use super::*;
+
+    #[test]
+    fn a_run_that_leaves_the_numbers_is_never_chosen() {
+        let spec = Spec::parse("AAM", 4).unwrap();
+        let y = series(40, 4, 0.0, 3.0, 1);
+        let nan = Params { alpha: f64::NAN, beta: 0.1, gamma: 0.1, phi: 1.0 };
+        let init = Init { level: 50.0, trend: 0.0, seasonal: vec![1.0; 4] };
+        let f = fixed(&spec, nan, init, &y);
+        assert!(f.sse.is_nan() && f.aicc == f64::INFINITY, "{} {}", f.sse, f.aicc);
+    }
 
     #[test]
     fn fitting_recovers_a_seasonal_series() {
