@@ -49,6 +49,25 @@ fn forecasts_and_predictions_land_with_ordered_bands() {
         assert!(lo95[i].1 >= 0.0, "money is clamped at zero");
     }
 
+    // Energy and CO2 bands stay at or above zero too (issue 15, defect 7), as do the 30-day
+    // totals the budget panel draws, which a three-day history already has.
+    for name in ["costpush_forecast_energy_joules", "costpush_forecast_co2_grams"] {
+        for b in ["lower_95", "lower_80"] {
+            let v = points(&vm, &format!(r#"{name}{{basis="measured",bound="{b}"}}"#));
+            assert_eq!(v.len(), 47, "{name} {b}");
+            assert!(v.iter().all(|(_, x)| *x >= 0.0), "{name} {b}: {v:?}");
+        }
+    }
+    let month = |b: &str| {
+        let sel = format!(
+            r#"costpush_projection_cost{{basis="measured",currency="EUR",horizon="30d",bound="{b}"}}"#
+        );
+        points(&vm, &sel)[0].1
+    };
+    assert!(
+        0.0 <= month("lower_95") && month("lower_95") <= month("mean") && month("mean") < month("upper_95")
+    );
+
     // Projected totals, and the day's mean close to what the history held per day.
     let day = |b: &str| {
         let sel =
