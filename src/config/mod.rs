@@ -323,6 +323,28 @@ mod tests {
     }
 
     #[test]
+    fn the_long_period_is_a_week_of_a_daily_period_unless_set() {
+        let cfg = validate(MINIMAL).unwrap();
+        assert_eq!(
+            (cfg.forecast.period, cfg.forecast.long_period, cfg.forecast.fit_buckets),
+            (24, Some(168), 56 * 24)
+        );
+        // half-hour buckets: a day is 48 of them
+        let half = validate(&format!("{MINIMAL}forecast: {{bucket_seconds: 1800, period: 48}}\n")).unwrap();
+        assert_eq!(half.forecast.long_period, Some(336));
+        // a period that is not a day has no weekly default; 0 turns it off
+        let odd = validate(&format!("{MINIMAL}forecast: {{period: 12}}\n")).unwrap();
+        assert_eq!(odd.forecast.long_period, None);
+        let off = validate(&format!("{MINIMAL}forecast: {{long_period: 0}}\n")).unwrap();
+        assert_eq!(off.forecast.long_period, None);
+        let e = validate(&format!("{MINIMAL}forecast: {{long_period: 24}}\n")).unwrap_err();
+        assert!(
+            e.to_string().contains("forecast.long_period: must be longer than period (24), got 24"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn without_a_source_list_every_source_that_can_measure_is_used() {
         let cfg = validate(MINIMAL).unwrap();
         assert_eq!(cfg.energy.sources, vec![EnergyMethod::File]);
