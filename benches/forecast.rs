@@ -92,7 +92,7 @@ fn main() {
         select_rounds.push(t.elapsed().as_secs_f64());
         let t = Instant::now();
         for (y, c) in nine.iter().zip(&choices) {
-            auto::refit(&y[round + 1..round + 1 + n], &opts, c).expect("a refit");
+            auto::refit(&y[round + 1..round + 1 + n], &opts, c, false).expect("a refit");
         }
         refit_rounds.push(t.elapsed().as_secs_f64());
         // the busiest hour after the first day: one series chosen again, eight refitted
@@ -102,7 +102,7 @@ fn main() {
             if i == 0 {
                 auto::auto(y, &opts).expect("a model");
             } else {
-                auto::refit(y, &opts, c).expect("a refit");
+                auto::refit(y, &opts, c, false).expect("a refit");
             }
         }
         busiest_rounds.push(t.elapsed().as_secs_f64());

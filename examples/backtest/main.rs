@@ -9,7 +9,8 @@
 //! ```
 //!
 //! MASE is scaled by the in-sample seasonal naive (24 h) of each fit window. `--write DIR` writes
-//! the panel as CSVs (a `value` column, blank where missing) for a peer to read the same series.
+//! every series (the panel's and the CSVs given) as CSVs (a `value` column, blank where missing)
+//! for a peer to read the same set.
 
 mod panel;
 
@@ -145,16 +146,6 @@ fn main() {
         .enumerate()
         .map(|(i, s)| (format!("panel_{i:02}"), s))
         .collect();
-    if let Some(dir) = &a.write {
-        std::fs::create_dir_all(dir).expect("create the output directory");
-        for (name, s) in &series {
-            let body: String = std::iter::once("value".to_string())
-                .chain(s.observed.iter().map(|v| v.map(|x| x.to_string()).unwrap_or_default()))
-                .collect::<Vec<_>>()
-                .join("\n");
-            std::fs::write(format!("{dir}/{name}.csv"), body + "\n").expect("write a panel CSV");
-        }
-    }
     for path in &a.csvs {
         match read_csv(path) {
             // no truth behind the gaps of a CSV: its totals are checked where complete
@@ -166,6 +157,20 @@ fn main() {
                 eprintln!("backtest: {e}");
                 std::process::exit(2);
             }
+        }
+    }
+    if let Some(dir) = &a.write {
+        std::fs::create_dir_all(dir).expect("create the output directory");
+        // every series, the CSVs given too, so that a peer reads the same set
+        for (name, s) in &series {
+            let name = std::path::Path::new(name)
+                .file_stem()
+                .map_or(name.clone(), |f| f.to_string_lossy().into_owned());
+            let body: String = std::iter::once("value".to_string())
+                .chain(s.observed.iter().map(|v| v.map(|x| x.to_string()).unwrap_or_default()))
+                .collect::<Vec<_>>()
+                .join("\n");
+            std::fs::write(format!("{dir}/{name}.csv"), body + "\n").expect("write a panel CSV");
         }
     }
     let (period, h) = (24, a.horizon);

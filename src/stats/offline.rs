@@ -176,9 +176,10 @@ pub fn forecast(a: &ForecastArgs<'_>) -> Result<Value, String> {
     }))
 }
 
-/// The backtest horizon of `forecast --model auto`: the forecast's, at most two short periods.
+/// The backtest horizon of `forecast --model auto`: the forecast's, at most two short periods
+/// (and at most 48 steps for a short or no period).
 fn backtest_horizon(horizon: usize, period: usize) -> usize {
-    horizon.min(2 * period).max(1)
+    horizon.min((2 * period).max(48)).max(1)
 }
 
 /// `costpush forecast --model auto`: the engine of [`crate::stats::auto`].

@@ -143,18 +143,16 @@ fn projection_samples(
         if let Some(mase) = bt.mase {
             set.add("costpush_forecast_backtest_mase", &ql, now_ms, mase);
         }
-        set.add(
-            "costpush_forecast_backtest_coverage_ratio",
-            &cat(&ql, &[("level", "80")]),
-            now_ms,
-            bt.coverage_80,
-        );
-        set.add(
-            "costpush_forecast_backtest_coverage_ratio",
-            &cat(&ql, &[("level", "95")]),
-            now_ms,
-            bt.coverage_95,
-        );
+        for (level, c) in [("80", bt.coverage_80), ("95", bt.coverage_95)] {
+            if let Some(c) = c {
+                set.add(
+                    "costpush_forecast_backtest_coverage_ratio",
+                    &cat(&ql, &[("level", level)]),
+                    now_ms,
+                    c,
+                );
+            }
+        }
     }
     // The values themselves: cost in every currency, the others in their base unit.
     let conversions: Vec<(Option<Currency>, f64)> = if p.quantity.is_money() {

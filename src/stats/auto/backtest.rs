@@ -156,6 +156,23 @@ mod tests {
     }
 
     #[test]
+    fn a_forecast_from_an_origin_sees_nothing_after_it() {
+        let y: Vec<Option<f64>> = (0..24 * 28)
+            .map(|t| Some(5.0 + (t % 24) as f64 * 0.3 + ((t * 7919) % 11) as f64 * 0.1))
+            .collect();
+        let (at, h) = ([300, 324, 480], 47);
+        let mut changed = y.clone();
+        changed[300..].iter_mut().for_each(|v| *v = v.map(|x| x * 3.0 + 7.0));
+        for c in Candidate::all(24, Some(168)) {
+            let a = c.forecasts_at(&y, &at, h).unwrap_or_else(|| panic!("{} on y", c.name()));
+            let b =
+                c.forecasts_at(&changed, &at, h).unwrap_or_else(|| panic!("{} on the changed y", c.name()));
+            assert_eq!(a[0].points, b[0].points, "{}: the first origin's forecast moved", c.name());
+            assert_ne!(a[2].points, b[2].points, "{}: a later origin sees the change", c.name());
+        }
+    }
+
+    #[test]
     fn a_mean_is_chosen_only_when_it_scores_better() {
         let s = |name: usize, errs: &[f64]| Scored {
             members: vec![Candidate::SeasonalNaive { period: name }],

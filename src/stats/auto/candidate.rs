@@ -43,6 +43,16 @@ impl Candidate {
         v
     }
 
+    /// Whether its periods are the short one or the long one given.
+    pub(super) fn periods_within(&self, short: usize, long: Option<usize>) -> bool {
+        let ok = |p: usize| p == short || Some(p) == long;
+        match *self {
+            Candidate::SeasonalNaive { period } | Candidate::Profile { period } => ok(period),
+            Candidate::Harmonic { short: s, long: l } => s == short && l.is_none_or(|l| Some(l) == long),
+            Candidate::Smoothing { period, .. } => period == short,
+        }
+    }
+
     /// The name pushed in the `model` label: `snaive24`, `profile168`, `harmonic24+168`,
     /// `ets_ANA24`, `ets_AAdA24`.
     pub fn name(&self) -> String {

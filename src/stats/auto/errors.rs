@@ -32,7 +32,7 @@ pub struct ErrorModel {
 /// How the variance of a sum of errors grows with its length `D`: `linear·D + quadratic·D²`,
 /// measured up to `reach` steps on paths from `origins` origins `spacing` steps apart.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Spread {
+pub(super) struct Spread {
     linear: f64,
     quadratic: f64,
     reach: usize,

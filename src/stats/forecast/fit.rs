@@ -66,7 +66,9 @@ pub(crate) fn from_params(spec: &Spec, p: &Params) -> Vec<f64> {
         u.push(logit((p.phi - 0.8) / 0.195));
     }
     if spec.seasonal() {
-        u.push(logit(p.gamma / (1.0 - p.alpha)));
+        // γ is a share of 1 − α; at α = 1 that share is 0 (γ must be), not 0/0
+        let room = 1.0 - p.alpha;
+        u.push(logit(if room > 0.0 { p.gamma / room } else { 0.0 }));
     }
     u
 }
@@ -264,6 +266,11 @@ fn refine_jointly(spec: &Spec, p: Params, start: Init, w: &mut Observed) -> (Par
             for (row, (f, b)) in w.fitted.iter().zip(&fitted).enumerate() {
                 jac[row + j * (n + k)] = (f - b) / h;
             }
+        }
+        if jac.iter().any(|v| !v.is_finite()) {
+            // the recursions left the numbers near here: stop where the SSE was last finite
+            converged = false;
+            break;
         }
         let resid: Vec<f64> = w.points.iter().zip(&fitted).map(|((_, v), f)| v - f).collect();
         // damped Gauss–Newton steps: the Jacobian stacked on √λ·diag(‖column‖)
@@ -467,8 +474,9 @@ pub fn fit(spec: &Spec, y: &[Option<f64>], opts: FitOptions) -> Result<Fit, FitE
         }
         match best {
             Some((p, ok, init, _)) => (p, ok, init),
-            // no answer ran to a finite SSE: the heuristic start, flagged
-            None => (answers_fallback(spec), false, heuristic.clone()),
+            // no answer ran to a finite SSE: given parameters are kept, else a plain start;
+            // either way from the heuristic states, flagged (its AICc is infinite)
+            None => (opts.fixed.unwrap_or_else(|| answers_fallback(spec)), false, heuristic.clone()),
         }
     } else {
         let (p, _, ok) = answers.into_iter().min_by(|a, b| a.1.total_cmp(&b.1)).expect("at least one answer");
@@ -515,6 +523,16 @@ mod tests {
     use super::super::test_series::*;
     use super::super::*;
     use super::*;
+
+    #[test]
+    fn parameters_at_their_bounds_map_to_finite_search_variables() {
+        let spec = Spec::parse("AAdA", 4).unwrap();
+        let p = Params { alpha: 1.0, beta: 0.0, gamma: 0.0, phi: 0.8 };
+        let u = from_params(&spec, &p);
+        assert!(u.iter().all(|v| v.is_finite()), "{u:?}");
+        let back = to_params(&spec, &u);
+        assert!((back.alpha - 1.0).abs() < 1e-8 && back.gamma < 1e-8 && (back.phi - 0.8).abs() < 1e-8);
+    }
 
     #[test]
     fn a_run_that_leaves_the_numbers_is_never_chosen() {
