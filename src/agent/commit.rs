@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use anyhow::Context as _;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use super::cycle::{log_summary, Cycle};
 use super::state::State;
@@ -35,22 +35,31 @@ pub(super) fn from_stats(s: &Stats, queue_bytes: u64, queue_batches: u64) -> Del
         sent_samples: s.sent_samples,
         retried_samples: s.retried_samples,
         dropped: Reason::ALL.iter().map(|r| (r.as_str(), s.dropped(*r))).collect(),
+        corrupt_files: s.corrupt_files,
         last_success_ms: s.last_success_ms,
         backoff_seconds: s.backoff.as_secs_f64(),
     }
 }
 
-/// Opens the queue of a state directory, cleaning up after an uncommitted cycle.
-pub fn open_queue(cfg: &Config, state: &State) -> anyhow::Result<Arc<Outbox>> {
+/// Opens the queue of a state directory, cleaning up after an uncommitted cycle. Also returns
+/// how many queue files were corrupt (removed, counted and logged as errors).
+pub fn open_queue(cfg: &Config, state: &State) -> anyhow::Result<(Arc<Outbox>, u64)> {
     let dir = queue_dir(&cfg.state_dir);
     let (queue, rec) = Queue::open(&dir, cfg.remote_write.queue_max_bytes, state.next_seq)?;
     if rec.uncommitted > 0 {
         info!(batches = rec.uncommitted, "removed the batches of a cycle that did not commit; it runs again");
     }
+    let outbox = Outbox::new(queue, &dir);
     if rec.corrupt > 0 {
-        warn!(files = rec.corrupt, "removed unreadable queue files");
+        error!(
+            files = %rec.corrupt_names.join(", "),
+            samples = rec.corrupt_samples,
+            dir = %dir.display(),
+            "removed corrupt queue files (truncated, empty or with a damaged header); their samples are lost (the count is what the readable headers said)"
+        );
+        outbox.count_corrupt(rec.corrupt, rec.corrupt_samples);
     }
-    Ok(Outbox::new(queue, &dir))
+    Ok((outbox, rec.corrupt))
 }
 
 /// Writes a cycle's samples to the queue as request bodies of up to `max` samples, each body as

@@ -20,6 +20,7 @@ use crate::ingest::outside::{OutsideData, Resolution};
 use crate::ingest::results::{self, FileError, Severity};
 use crate::samples::catalogue::{self, CycleStats, DeliveryStats};
 use crate::samples::SeriesSet;
+use crate::util::bounded;
 
 /// Jobs read per chunk of a cycle: a cycle with more new jobs than this (a backfill) is built
 /// and queued in chunks of whole files, so its memory stays bounded (about 35 samples a job).
@@ -229,7 +230,7 @@ impl<'a> Cycle<'a> {
     fn read_file(&mut self, path: &Path, out: &mut Vec<(Job, Option<crate::domain::Measured>)>) {
         let now_s = self.now_ms as f64 / 1000.0;
         let prev = self.prev.files.get(path);
-        let (bytes, len, mtime, hash) = match scan::read_if_changed(path, prev) {
+        let (bytes, len, mtime, hash) = match scan::read_if_changed(path, prev, self.cfg.max_file_bytes) {
             Scan::Unchanged => return,
             Scan::Touched(state) => {
                 self.next.files.insert(path.to_path_buf(), state);
@@ -238,6 +239,31 @@ impl<'a> Cycle<'a> {
             Scan::Unreadable { what, error } => {
                 warn!(file = %path.display(), error = %error, "{what}");
                 self.stats.files_unreadable += 1;
+                return;
+            }
+            Scan::Refused { len, mtime_ns, why } => {
+                // Counted and logged once per version and reason; looked at again each cycle
+                // (cheaply: the type and size refuse it before a byte is read).
+                let mut reported = prev
+                    .filter(|f| f.status == FileStatus::Refused)
+                    .map(|f| f.reported.clone())
+                    .unwrap_or_default();
+                if reported.insert(crate::util::hash::fnv1a(why.to_string().as_bytes())) {
+                    warn!(file = %path.display(), reason = %why, "results file refused");
+                    match why {
+                        bounded::FileError::TooLarge { .. } => self.stats.files_too_large += 1,
+                        _ => self.stats.files_not_regular += 1,
+                    }
+                }
+                let state = FileState {
+                    len,
+                    mtime_ns,
+                    hash: 0,
+                    status: FileStatus::Refused,
+                    reported,
+                    deferred: false,
+                };
+                self.next.files.insert(path.to_path_buf(), state);
                 return;
             }
             Scan::Changed { bytes, len, mtime_ns, hash } => (bytes, len, mtime_ns, hash),
@@ -256,22 +282,26 @@ impl<'a> Cycle<'a> {
             }
             Ok(mut parsed) => {
                 // A job ending far ahead of this clock would drag every counter into the
-                // future (they never go back); it is skipped until its file changes.
+                // future (they never go back); it waits, and its file is read again each cycle
+                // until the clock allows it.
+                let mut ahead = 0;
                 parsed.jobs.retain(|j| {
                     let ahead_ms = (j.end_s * 1000.0) as i64 - self.now_ms;
                     if ahead_ms <= catalogue::MAX_FUTURE_MS {
                         return true;
                     }
+                    ahead += 1;
                     parsed.problems.push(results::Problem {
                         field: format!("scenarios[{}].end_time", j.index),
                         message: format!(
-                            "{} s after this host's clock (more than 2 days ahead)",
-                            ahead_ms / 1000
+                            "ends at {} (Unix seconds), more than 2 days after this host's clock; the job waits until the clock is within 2 days of it",
+                            j.end_s
                         ),
-                        severity: Severity::JobDropped,
+                        severity: Severity::Notice,
                     });
                     false
                 });
+                self.stats.jobs_ahead_of_clock += ahead;
                 for p in &parsed.problems {
                     let key = crate::util::hash::fnv1a(p.to_string().as_bytes());
                     if reported.insert(key) {
@@ -283,7 +313,7 @@ impl<'a> Cycle<'a> {
                         }
                     }
                 }
-                let mut deferred = false;
+                let mut deferred = ahead > 0;
                 for job in parsed.jobs {
                     if self.next.jobs.contains(job.id) || !self.seen_now.insert(job.id) {
                         continue;

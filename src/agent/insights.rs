@@ -55,7 +55,7 @@ pub(super) fn rebuild_history(
     let mut jobs = Vec::new();
     let mut seen = BTreeSet::new();
     for path in files {
-        let Ok(bytes) = std::fs::read(path) else { continue };
+        let Ok(bytes) = crate::util::bounded::read_file(path, cfg.max_file_bytes) else { continue };
         let Ok(parsed) = results::parse(&bytes) else { continue };
         jobs.extend(parsed.jobs.into_iter().filter(|j| state.jobs.contains(j.id) && seen.insert(j.id)));
     }

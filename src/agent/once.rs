@@ -47,7 +47,7 @@ pub fn dry_run(cfg: &Config, now: SystemTime) -> anyhow::Result<String> {
 pub async fn once(cfg: &Config) -> anyhow::Result<OnceOutcome> {
     let _lock = crate::agent::state::lock(&cfg.state_dir)?;
     let mut state = State::load(&cfg.state_dir)?;
-    let outbox = open_queue(cfg, &state)?;
+    let (outbox, corrupt) = open_queue(cfg, &state)?;
     let mut outside = OutsideData::new(cfg, true);
     if let Some(ecb) = cfg.ecb.as_ref().filter(|e| e.url.is_some()) {
         if crate::ingest::outside::ecb_cache_stale(&cfg.state_dir, ecb.fetch_every) {
@@ -66,9 +66,13 @@ pub async fn once(cfg: &Config) -> anyhow::Result<OnceOutcome> {
     let sender =
         Sender::new(transport, outbox.clone(), backoff(cfg), Some(cfg.remote_write.max_attempts), stop);
     match sender.drain().await {
+        Ok(_) if corrupt > 0 => anyhow::bail!(
+            "{corrupt} queue files in {} were corrupt and removed (see the log above); everything else was delivered",
+            queue_dir(&cfg.state_dir).display()
+        ),
         Ok(drained) if drained.dropped == 0 => Ok(OnceOutcome { enqueued, drained }),
         Ok(drained) => anyhow::bail!(
-            "{} samples were dropped (refused by the receiver or too large; see the log above)",
+            "{} samples were dropped (refused by the receiver, too large, or in a corrupt queue file; see the log above)",
             drained.dropped
         ),
         Err((_, why)) => {

@@ -7,7 +7,8 @@ use std::time::UNIX_EPOCH;
 
 use tracing::warn;
 
-use super::state::FileState;
+use super::state::{FileState, FileStatus};
+use crate::util::bounded::{self, FileError};
 
 /// What [`read_if_changed`] found.
 pub(super) enum Scan {
@@ -17,24 +18,30 @@ pub(super) enum Scan {
     Touched(FileState),
     /// It could not be read now: `what` failed, and why.
     Unreadable { what: &'static str, error: std::io::Error },
+    /// Not read at all: not a regular file, or over the size cap.
+    Refused { len: u64, mtime_ns: i128, why: FileError },
     /// New or changed content.
     Changed { bytes: Vec<u8>, len: u64, mtime_ns: i128, hash: u64 },
 }
 
 /// Reads `path` unless its length and modification time say it is the version `prev` read
-/// (a file with a job waiting for energy is read again anyway).
-pub(super) fn read_if_changed(path: &Path, prev: Option<&FileState>) -> Scan {
+/// (a file with a job waiting for energy, or one refused before, is looked at again anyway).
+/// Only a regular file of at most `cap` bytes is read.
+pub(super) fn read_if_changed(path: &Path, prev: Option<&FileState>, cap: u64) -> Scan {
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
         Err(error) => return Scan::Unreadable { what: "cannot stat results file", error },
     };
     let (len, mtime) = (meta.len(), mtime_ns(&meta));
-    if prev.is_some_and(|f| f.len == len && f.mtime_ns == mtime && !f.deferred) {
+    if prev.is_some_and(|f| {
+        f.len == len && f.mtime_ns == mtime && !f.deferred && f.status != FileStatus::Refused
+    }) {
         return Scan::Unchanged;
     }
-    let bytes = match std::fs::read(path) {
+    let bytes = match bounded::read_file(path, cap) {
         Ok(b) => b,
-        Err(error) => return Scan::Unreadable { what: "cannot read results file", error },
+        Err(FileError::Io(error)) => return Scan::Unreadable { what: "cannot read results file", error },
+        Err(why) => return Scan::Refused { len, mtime_ns: mtime, why },
     };
     let hash = crate::util::hash::content_hash(&bytes);
     if let Some(p) = prev.filter(|f| f.hash == hash && !f.deferred) {
@@ -85,6 +92,8 @@ mod tests {
     use super::*;
     use crate::agent::state::FileStatus;
 
+    const CAP: u64 = 1 << 16;
+
     fn state_of(scan: Scan) -> FileState {
         match scan {
             Scan::Changed { len, mtime_ns, hash, .. } => FileState {
@@ -104,27 +113,55 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("test_results_1.json");
         std::fs::write(&path, b"{\"scenarios\": []}").unwrap();
-        let first = read_if_changed(&path, None);
+        let first = read_if_changed(&path, None, CAP);
         assert!(matches!(&first, Scan::Changed { bytes, .. } if bytes == b"{\"scenarios\": []}"));
         let seen = state_of(first);
-        assert!(matches!(read_if_changed(&path, Some(&seen)), Scan::Unchanged));
+        assert!(matches!(read_if_changed(&path, Some(&seen), CAP), Scan::Unchanged));
         // A job of it waits for energy: read again, and found the same.
         let waiting = FileState { deferred: true, ..seen.clone() };
-        assert!(matches!(read_if_changed(&path, Some(&waiting)), Scan::Changed { .. }));
+        assert!(matches!(read_if_changed(&path, Some(&waiting), CAP), Scan::Changed { .. }));
         // Touched: a new time, the same content.
         let older = FileState { mtime_ns: seen.mtime_ns - 1_000_000_000, ..seen.clone() };
-        match read_if_changed(&path, Some(&older)) {
+        match read_if_changed(&path, Some(&older), CAP) {
             Scan::Touched(s) => assert_eq!(s, seen),
             _ => panic!("expected a touched file"),
         }
         // Appended to (the scheduler's way): changed.
         std::fs::write(&path, b"{\"scenarios\": [ ]}").unwrap();
-        assert!(matches!(read_if_changed(&path, Some(&older)), Scan::Changed { .. }));
+        assert!(matches!(read_if_changed(&path, Some(&older), CAP), Scan::Changed { .. }));
         std::fs::remove_file(&path).unwrap();
         assert!(matches!(
-            read_if_changed(&path, Some(&seen)),
+            read_if_changed(&path, Some(&seen), CAP),
             Scan::Unreadable { what: "cannot stat results file", .. }
         ));
+    }
+
+    #[test]
+    fn a_device_or_an_oversized_file_is_refused_and_looked_at_again_each_cycle() {
+        let dir = tempfile::tempdir().unwrap();
+        let zero = dir.path().join("test_results_zero.json");
+        std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+        assert!(matches!(
+            read_if_changed(&zero, None, CAP),
+            Scan::Refused { why: FileError::NotRegular("character device"), .. }
+        ));
+        let big = dir.path().join("test_results_big.json");
+        std::fs::write(&big, vec![b' '; 2 * CAP as usize]).unwrap();
+        let Scan::Refused { len, mtime_ns, why } = read_if_changed(&big, None, CAP) else {
+            panic!("expected a refusal")
+        };
+        assert_eq!(len, 2 * CAP);
+        assert!(matches!(why, FileError::TooLarge { .. }));
+        let refused = FileState {
+            len,
+            mtime_ns,
+            hash: 0,
+            status: FileStatus::Refused,
+            reported: BTreeSet::new(),
+            deferred: false,
+        };
+        // The cap was raised: the same version is read now.
+        assert!(matches!(read_if_changed(&big, Some(&refused), 4 * CAP), Scan::Changed { .. }));
     }
 
     #[test]

@@ -37,6 +37,8 @@ pub(crate) enum FileStatus {
     Ingested,
     Malformed,
     Incomplete,
+    /// Not read: not a regular file, or over `results.max_file_bytes`.
+    Refused,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

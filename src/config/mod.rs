@@ -33,6 +33,10 @@ pub(crate) const DEFAULT_SCHEDULE: &str = "*/30 * * * * *";
 /// Default results-file pattern.
 pub(crate) const DEFAULT_PATTERN: &str = "test_results_*.json";
 
+/// Default cap on one results file's size: far above any real one (a 20,000-job file is about
+/// 30 MB), and what a cycle may hold in memory for one file.
+pub(crate) const DEFAULT_MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Auth {
     None,
@@ -72,6 +76,8 @@ pub struct Config {
     pub cores_without_cpu_samples: f64,
     pub(crate) results_dirs: Vec<PathBuf>,
     pub(crate) pattern: glob::Pattern,
+    /// Results files larger than this are refused, not read.
+    pub(crate) max_file_bytes: u64,
     pub(crate) schedule: String,
     pub(crate) state_dir: PathBuf,
     pub(crate) target_retention: std::time::Duration,
@@ -233,7 +239,7 @@ pub struct ConfigErrors {
 
 /// Reads, parses and validates a configuration file.
 pub fn load(path: &Path, overrides: &Overrides) -> Result<Config, ConfigErrors> {
-    let text = std::fs::read_to_string(path)
+    let text = crate::util::bounded::read_file_to_string(path, crate::util::bounded::caps::CONFIG)
         .map_err(|e| ConfigErrors { problems: vec![format!("{}: cannot read: {e}", path.display())] })?;
     let base = path.parent().unwrap_or(Path::new("."));
     from_str(&text, base, overrides).map_err(|mut e| {
@@ -290,6 +296,7 @@ mod tests {
         let cfg = validate(MINIMAL).unwrap();
         assert_eq!(cfg.results_dirs, vec![PathBuf::from("/etc/costpush/r")]);
         assert_eq!(cfg.pattern.as_str(), DEFAULT_PATTERN);
+        assert_eq!(cfg.max_file_bytes, DEFAULT_MAX_FILE_BYTES);
         assert_eq!(cfg.target_retention.as_secs(), 31 * 86_400);
         assert_eq!(cfg.reporting.len(), 3);
         assert_eq!(cfg.remote_write.max_samples_per_request, 10_000);
@@ -439,6 +446,23 @@ mod tests {
     }
 
     #[test]
+    fn the_results_pattern_and_file_cap_are_checked() {
+        let with = |results: &str| MINIMAL.replace("results: {dirs: [r]}", results);
+        let e = validate(&with("results: {dirs: [/r], pattern: \"\"}")).unwrap_err().to_string();
+        assert!(e.contains("results.pattern: is empty"), "{e}");
+        let e = validate(&with("results: {dirs: [/r], max_file_bytes: 10}")).unwrap_err().to_string();
+        assert!(e.contains("results.max_file_bytes: must be in [1024, 4294967296], got 10"), "{e}");
+        let cfg = validate(&with("results: {dirs: [/r], max_file_bytes: 2048}")).unwrap();
+        assert_eq!(cfg.max_file_bytes, 2048);
+    }
+
+    #[test]
+    fn a_config_that_is_a_device_is_refused_not_read() {
+        let e = load(Path::new("/dev/zero"), &Overrides::default()).unwrap_err().to_string();
+        assert!(e.contains("/dev/zero: cannot read: not a regular file (a character device)"), "{e}");
+    }
+
+    #[test]
     fn default_regions_can_be_left_out() {
         let yaml = format!("{MINIMAL}use_default_regions: false\nregions:\n  mine: {{currency: EUR, electricity_price_per_kwh: 0.1, compute_price_per_core_hour: 0.01, grid_intensity_g_per_kwh: 100, grid_intensity_source: s, grid_intensity_year: 2024}}\n").replace("eu-north-1", "mine");
         let cfg = validate(&yaml).unwrap();
@@ -476,6 +500,13 @@ mod tests {
         let missing = yaml.replace("token}", "nope}");
         let e = parse(&missing).unwrap().validate(dir.path(), &Overrides::default()).unwrap_err();
         assert!(e.problems[0].starts_with("remote_write.auth.bearer_token_file: cannot read"), "{e}");
+        // A device or an oversized file is refused before it is read.
+        let zero = yaml.replace("token}", "/dev/zero}");
+        let e = parse(&zero).unwrap().validate(dir.path(), &Overrides::default()).unwrap_err();
+        assert!(e.problems[0].contains("/dev/zero: not a regular file (a character device)"), "{e}");
+        std::fs::write(dir.path().join("token"), "a".repeat(10 << 20)).unwrap();
+        let e = parse(&yaml).unwrap().validate(dir.path(), &Overrides::default()).unwrap_err();
+        assert!(e.problems[0].ends_with("token: larger than the cap of 16384 bytes"), "{e}");
     }
 
     #[test]

@@ -138,6 +138,7 @@ pub(crate) struct RawHost {
 pub(crate) struct RawResults {
     pub(crate) dirs: Option<Vec<PathBuf>>,
     pub(crate) pattern: Option<String>,
+    pub(crate) max_file_bytes: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -7,6 +7,7 @@ use std::path::Path;
 use super::raw::{RawAuth, RawRemoteWrite};
 use super::validate::{is_label_name, resolve};
 use super::{Auth, Overrides, RemoteWrite, Tls};
+use crate::util::bounded;
 
 /// A secret read from a file. Its `Debug` never shows the value, so configs can be logged.
 #[derive(Clone, PartialEq, Eq)]
@@ -147,7 +148,7 @@ pub(super) fn validate_remote_write(
     if let Some(t) = raw.tls {
         let read = |field: &str, path: &Path, p: &mut Vec<String>| -> Option<Vec<u8>> {
             let path = resolve(base, path);
-            match std::fs::read(&path) {
+            match bounded::read_file(&path, bounded::caps::PEM) {
                 Ok(b) => Some(b),
                 Err(e) => {
                     p.push(format!("{field}: cannot read {}: {e}", path.display()));
@@ -208,7 +209,7 @@ pub(super) fn validate_remote_write(
 /// Reads a secret (a token or password) from a file, for an HTTP header.
 pub(super) fn read_secret(base: &Path, field: &str, path: &Path, p: &mut Vec<String>) -> Secret {
     let path = resolve(base, path);
-    match std::fs::read_to_string(&path) {
+    match bounded::read_file_to_string(&path, bounded::caps::SECRET) {
         Ok(s) if s.trim().is_empty() => {
             p.push(format!("{field}: {} is empty", path.display()));
             Secret(String::new())

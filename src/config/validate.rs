@@ -10,7 +10,7 @@ use super::remote_write::validate_remote_write;
 use super::sections::{
     validate_carbon, validate_ecb, validate_energy, validate_forecast, validate_predictions,
 };
-use super::{Config, ConfigErrors, Overrides, DEFAULT_PATTERN, DEFAULT_SCHEDULE};
+use super::{Config, ConfigErrors, Overrides, DEFAULT_MAX_FILE_BYTES, DEFAULT_PATTERN, DEFAULT_SCHEDULE};
 use crate::domain::{Currency, Rates, RegionPricing};
 
 impl RawConfig {
@@ -45,7 +45,8 @@ impl RawConfig {
             Some(r) => r,
         };
 
-        let (results_dirs, pattern) = validate_results(self.results.unwrap_or_default(), base, ov, &mut p);
+        let (results_dirs, pattern, max_file_bytes) =
+            validate_results(self.results.unwrap_or_default(), base, ov, &mut p);
 
         let schedule = normalize_schedule(
             &ov.schedule.clone().or(self.schedule).unwrap_or_else(|| DEFAULT_SCHEDULE.to_string()),
@@ -93,6 +94,7 @@ impl RawConfig {
                 cores_without_cpu_samples: cores,
                 results_dirs,
                 pattern,
+                max_file_bytes,
                 schedule,
                 state_dir,
                 target_retention,
@@ -245,14 +247,14 @@ fn validate_regions(
     regions
 }
 
-/// The results directories (the flag's, else the file's, resolved against `base`) and the
-/// file-name pattern.
+/// The results directories (the flag's, else the file's, resolved against `base`), the
+/// file-name pattern and the cap on a file's size.
 fn validate_results(
     results: RawResults,
     base: &Path,
     ov: &Overrides,
     p: &mut Vec<String>,
-) -> (Vec<PathBuf>, glob::Pattern) {
+) -> (Vec<PathBuf>, glob::Pattern, u64) {
     let mut results_dirs: Vec<PathBuf> = if ov.results_dirs.is_empty() {
         results.dirs.unwrap_or_default().iter().map(|d| resolve(base, d)).collect()
     } else {
@@ -264,6 +266,13 @@ fn validate_results(
     }
     let pattern_s = results.pattern.unwrap_or_else(|| DEFAULT_PATTERN.to_string());
     let pattern = match glob::Pattern::new(&pattern_s) {
+        Ok(pat) if pattern_s.trim().is_empty() => {
+            p.push(
+                "results.pattern: is empty; it would match no file (the default is \"test_results_*.json\")"
+                    .into(),
+            );
+            pat
+        }
         Ok(pat) if pattern_s.contains('/') => {
             p.push("results.pattern: matches file names only; it may not contain '/'".into());
             pat
@@ -274,7 +283,11 @@ fn validate_results(
             glob::Pattern::new(DEFAULT_PATTERN).expect("default pattern")
         }
     };
-    (results_dirs, pattern)
+    let max_file_bytes = results.max_file_bytes.unwrap_or(DEFAULT_MAX_FILE_BYTES);
+    if !(1024..=1 << 32).contains(&max_file_bytes) {
+        p.push(format!("results.max_file_bytes: must be in [1024, 4294967296], got {max_file_bytes}"));
+    }
+    (results_dirs, pattern, max_file_bytes)
 }
 
 pub(super) fn is_label_name(s: &str) -> bool {

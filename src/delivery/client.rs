@@ -10,6 +10,7 @@ use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_ENCODING, C
 
 use super::retry::RetryAfter;
 use crate::config::{Auth, RemoteWrite};
+use crate::util::bounded;
 
 /// Header names and values the remote-write 1.0 spec requires; users cannot override them.
 mod headers {
@@ -27,7 +28,7 @@ pub(crate) const USER_AGENT: &str = concat!("costpush/", env!("CARGO_PKG_VERSION
 pub(crate) struct Response {
     pub(crate) status: u16,
     pub(crate) retry_after: Option<RetryAfter>,
-    /// At most 4 KiB of the receiver's explanation.
+    /// At most 4 KiB of the receiver's explanation (lossy UTF-8).
     pub(crate) body: String,
 }
 
@@ -98,7 +99,11 @@ impl Transport for HttpTransport {
         let body = if (200..300).contains(&status) {
             String::new()
         } else {
-            resp.text().await.unwrap_or_default().chars().take(4096).collect()
+            // Only the start of a refusal is read: a peer may answer with any length.
+            bounded::read_body(resp, bounded::caps::ERROR_BODY)
+                .await
+                .map(|b| b.lossy_text())
+                .unwrap_or_default()
         };
         Ok(Response { status, retry_after, body })
     }

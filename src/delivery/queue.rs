@@ -57,6 +57,10 @@ pub(crate) struct Recovery {
     pub(crate) uncommitted: u64,
     /// Files that could not be read as batches (deleted).
     pub(crate) corrupt: u64,
+    /// The samples their headers say they held, where a header could still be read.
+    pub(crate) corrupt_samples: u64,
+    /// The corrupt files' names, for the log.
+    pub(crate) corrupt_names: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -107,6 +111,8 @@ impl Queue {
                     Ok((samples, bytes)) => entries.push(Entry { seq, bytes, samples }),
                     Err(_) => {
                         rec.corrupt += 1;
+                        rec.corrupt_samples += header_samples(&path).unwrap_or(0);
+                        rec.corrupt_names.push(fname);
                         remove(&path)?;
                     }
                 },
@@ -137,6 +143,16 @@ impl Queue {
         head.extend_from_slice(&len.to_le_bytes());
         write_atomic(&path, &[&head, body], Durability::Content).map_err(io)?;
         Ok(Entry { seq, bytes: (HEADER + body.len()) as u64, samples })
+    }
+
+    /// Replaces an indexed batch's content with what remains of it to send (a split batch, part
+    /// delivered), durably: the file holds the old content or the new, never a torn one.
+    pub(crate) fn rewrite(&mut self, seq: u64, body: &[u8], samples: u64) -> Result<(), QueueError> {
+        let Some(pos) = self.entries.iter().position(|e| e.seq == seq) else { return Ok(()) };
+        let e = self.write(seq, body, samples)?;
+        self.bytes = self.bytes - self.entries[pos].bytes + e.bytes;
+        self.entries[pos] = e;
+        Ok(())
     }
 
     /// Makes the renames of [`Queue::write`] durable.
@@ -250,6 +266,14 @@ fn remove(path: &Path) -> Result<(), QueueError> {
     }
 }
 
+/// The sample count of a batch file whose header is whole but whose body is not (a truncated
+/// file); `None` when even the header is damaged.
+fn header_samples(path: &Path) -> Option<u64> {
+    let mut h = [0u8; HEADER];
+    std::fs::File::open(path).ok()?.read_exact(&mut h).ok()?;
+    (&h[..4] == MAGIC).then(|| u64::from(u32::from_le_bytes(h[4..8].try_into().expect("4 bytes"))))
+}
+
 /// Samples and file size from a batch file's header (the body is checked when it is read).
 fn read_header(path: &Path) -> std::io::Result<(u64, u64)> {
     let mut f = std::fs::File::open(path)?;
@@ -317,10 +341,40 @@ mod tests {
         bytes[last] ^= 0xff;
         std::fs::write(&p0, &bytes).unwrap();
         assert!(matches!(q.read(0), Err(QueueError::Corrupt { .. })));
-        // a truncated file is not even indexed on open
+        // a damaged header is not even indexed on open
         std::fs::write(dir.path().join(name(1)), b"CPQ1").unwrap();
         let (q, rec) = Queue::open(dir.path(), 1 << 20, 2).unwrap();
-        assert_eq!((rec.corrupt, q.len()), (1, 1));
+        assert_eq!((rec.corrupt, rec.corrupt_samples, q.len()), (1, 0, 1));
+        assert_eq!(rec.corrupt_names, [name(1)]);
+    }
+
+    #[test]
+    fn a_truncated_or_empty_batch_is_counted_with_the_samples_its_header_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let (q, _) = Queue::open(dir.path(), 1 << 20, 0).unwrap();
+        q.write(0, b"0123456789", 276).unwrap();
+        q.write(1, b"0123456789", 5).unwrap();
+        q.write(2, b"0123456789", 7).unwrap();
+        let p0 = dir.path().join(name(0));
+        let bytes = std::fs::read(&p0).unwrap();
+        std::fs::write(&p0, &bytes[..bytes.len() - 3]).unwrap();
+        std::fs::write(dir.path().join(name(1)), b"").unwrap();
+        let (q, rec) = Queue::open(dir.path(), 1 << 20, 3).unwrap();
+        assert_eq!((rec.corrupt, rec.corrupt_samples, q.len()), (2, 276, 1));
+    }
+
+    #[test]
+    fn a_rewritten_batch_holds_what_remains_and_survives_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut q, _) = Queue::open(dir.path(), 1 << 20, 0).unwrap();
+        let e = vec![write(&q, 0, b"0123456789"), write(&q, 1, b"abc")];
+        q.admit(e).unwrap();
+        q.rewrite(0, b"6789", 4).unwrap();
+        assert_eq!((q.bytes(), q.read(0).unwrap()), (16 + 4 + 16 + 3, b"6789".to_vec()));
+        q.rewrite(7, b"x", 1).unwrap(); // gone already: nothing to do
+        let (q, rec) = Queue::open(dir.path(), 1 << 20, 2).unwrap();
+        assert_eq!((rec.corrupt, q.len(), q.bytes()), (0, 2, 16 + 4 + 16 + 3));
+        assert_eq!(q.read(0).unwrap(), b"6789");
     }
 
     #[test]

@@ -6,14 +6,16 @@
 //! a configuration error (401, 403, 404, …) keeps it and retries at the maximum backoff. What
 //! became of each batch is counted in [`super::stats`].
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::{watch, Notify};
-use tracing::{error, warn};
+use tracing::{debug, error, warn};
 
 use super::client::Transport;
+use super::proto;
 use super::retry::{decide, Backoff, Decision};
 use super::split::split;
 use super::stats::{Reason, Stats};
@@ -48,6 +50,14 @@ impl Outbox {
     pub(crate) fn count_dropped(&self, r: Reason, samples: u64) {
         let mut s = self.stats.lock().expect("stats lock");
         s.drop_samples(r, samples);
+        s.save(&self.stats_path);
+    }
+
+    /// Counts corrupt queue files removed, and the samples their headers named, and saves.
+    pub(crate) fn count_corrupt(&self, files: u64, samples: u64) {
+        let mut s = self.stats.lock().expect("stats lock");
+        s.corrupt_files += files;
+        s.drop_samples(Reason::Corrupt, samples);
         s.save(&self.stats_path);
     }
 }
@@ -87,6 +97,24 @@ impl std::fmt::Display for Undelivered {
     }
 }
 
+/// How one piece of a batch was settled.
+enum Settled {
+    /// Delivered or dropped, with the receiver's refusal when it refused the data.
+    Done(Tally, Option<String>),
+    /// To be sent as these two halves, in order; with the receiver's refusal when it refused
+    /// the data (not when it was only too large).
+    Halved([(Vec<u8>, u64); 2], Option<String>),
+}
+
+/// Request bodies joined into one, their series in order (`None` if one does not decode).
+fn join<'a>(bodies: impl Iterator<Item = &'a [u8]>) -> Option<Vec<u8>> {
+    let mut all = proto::WriteRequest::default();
+    for b in bodies {
+        all.timeseries.extend(proto::decode(b).ok()?.timeseries);
+    }
+    Some(proto::encode(&all))
+}
+
 pub(crate) struct Sender<T> {
     transport: T,
     outbox: Arc<Outbox>,
@@ -115,13 +143,87 @@ impl<T: Transport> Sender<T> {
         self.outbox.stats.lock().expect("stats lock").backoff = d;
     }
 
-    /// Delivers one body, splitting on 413. `Err` when the `once` mode gives up, or at shutdown:
-    /// the batch stays queued.
-    async fn deliver(&self, body: Vec<u8>, samples: u64) -> Result<Tally, Undelivered> {
+    /// Delivers batch `seq` piece by piece. A piece the receiver says is too large (413) or
+    /// whose data it refuses (400, 409, 422) is halved, down to single samples, so that only the
+    /// samples refused are dropped: an all-refused batch of n samples costs 2n − 1 requests. Each
+    /// settled piece is counted at once, and what remains is written back over the batch's
+    /// file, so a restart resumes where this left off. `Err` when the `once` mode gives up, or at
+    /// shutdown: what remains stays queued.
+    async fn deliver(&self, seq: u64, body: Vec<u8>, samples: u64) -> Result<Tally, Undelivered> {
+        let mut pending = VecDeque::from([(body, samples)]);
+        let mut total = Tally::default();
+        let mut refusal: Option<String> = None;
+        while let Some((piece, n)) = pending.pop_front() {
+            let settled = self.send_piece(&piece, n).await?;
+            let progressed = matches!(settled, Settled::Done(..));
+            let tally = match settled {
+                Settled::Halved(halves, refused) => {
+                    if let Some(why) = refused {
+                        refusal.get_or_insert(why);
+                    }
+                    for half in halves.into_iter().rev() {
+                        pending.push_front(half);
+                    }
+                    Tally { requests: 1, ..Tally::default() }
+                }
+                Settled::Done(t, why) => {
+                    if let Some(why) = why {
+                        refusal.get_or_insert(why);
+                    }
+                    t
+                }
+            };
+            self.record(&tally);
+            total.delivered += tally.delivered;
+            total.requests += tally.requests;
+            total.dropped.extend(tally.dropped);
+            if progressed && !pending.is_empty() {
+                self.write_back(seq, &pending);
+            }
+        }
+        let dropped: u64 = total.dropped.iter().map(|(_, n)| n).sum();
+        if dropped > 0 {
+            error!(
+                samples,
+                dropped,
+                answer = refusal.as_deref().unwrap_or(""),
+                "the receiver refused samples of a batch: those samples are dropped, the rest was delivered"
+            );
+        }
+        Ok(total)
+    }
+
+    /// Counts a settled piece in the persisted delivery counters.
+    fn record(&self, t: &Tally) {
+        let mut s = self.outbox.stats.lock().expect("stats lock");
+        s.sent_samples += t.delivered;
+        s.sent_requests += t.requests;
+        if t.delivered > 0 {
+            s.last_success_ms = Some(crate::util::time::now_ms());
+        }
+        for (r, n) in &t.dropped {
+            s.drop_samples(*r, *n);
+        }
+        s.save(&self.outbox.stats_path);
+    }
+
+    /// Replaces batch `seq`'s file with the pieces still to send, as one body. If that fails, the
+    /// file keeps more than remains: a restart sends the settled part again (duplicates, no loss).
+    fn write_back(&self, seq: u64, pending: &VecDeque<(Vec<u8>, u64)>) {
+        let Some(body) = join(pending.iter().map(|(b, _)| b.as_slice())) else { return };
+        let samples = pending.iter().map(|(_, n)| n).sum();
+        if let Err(e) = self.outbox.queue.lock().expect("queue lock").rewrite(seq, &body, samples) {
+            error!(error = %e, "cannot save a split batch's progress; after a restart its delivered part is sent again");
+        }
+    }
+
+    /// Sends one piece until it is settled: delivered, dropped, or to be halved. `Err` when the
+    /// `once` mode gives up, or at shutdown.
+    async fn send_piece(&self, body: &[u8], samples: u64) -> Result<Settled, Undelivered> {
         let mut attempt = 0u32;
         loop {
             attempt += 1;
-            let outcome = self.transport.send(body.clone()).await;
+            let outcome = self.transport.send(body.to_vec()).await;
             let decision = decide(&outcome, SystemTime::now());
             let what = match &outcome {
                 Ok(r) if r.body.is_empty() => format!("HTTP {}", r.status),
@@ -131,39 +233,60 @@ impl<T: Transport> Sender<T> {
             let wait = match decision {
                 Decision::Delivered => {
                     self.set_backoff(Duration::ZERO);
-                    return Ok(Tally { delivered: samples, requests: 1, dropped: Vec::new() });
+                    return Ok(Settled::Done(
+                        Tally { delivered: samples, requests: 1, dropped: Vec::new() },
+                        None,
+                    ));
                 }
                 Decision::Reject => {
-                    error!(samples, answer = %what, "the receiver refused a batch: its samples are dropped");
-                    return Ok(Tally {
-                        delivered: 0,
-                        requests: 1,
-                        dropped: vec![(Reason::Rejected, samples)],
+                    self.set_backoff(Duration::ZERO);
+                    return Ok(match split(body) {
+                        Some(halves) => {
+                            debug!(samples, answer = %what, "the receiver refused a request: halving it to find the refused samples");
+                            Settled::Halved(halves, Some(what))
+                        }
+                        None => Settled::Done(
+                            Tally { delivered: 0, requests: 1, dropped: vec![(Reason::Rejected, samples)] },
+                            Some(what),
+                        ),
                     });
                 }
                 Decision::Split => {
-                    let Some(halves) = split(&body) else {
-                        error!(samples, answer = %what, "a single sample is too large for the receiver: dropped");
-                        return Ok(Tally {
-                            delivered: 0,
-                            requests: 1,
-                            dropped: vec![(Reason::TooLarge, samples)],
-                        });
-                    };
-                    warn!(samples, "the receiver says the request is too large: sending it in two halves");
-                    let mut t = Tally { requests: 1, ..Tally::default() };
-                    for (half, n) in halves {
-                        let sub = Box::pin(self.deliver(half, n)).await?;
-                        t.delivered += sub.delivered;
-                        t.requests += sub.requests;
-                        t.dropped.extend(sub.dropped);
-                    }
-                    return Ok(t);
+                    self.set_backoff(Duration::ZERO);
+                    return Ok(match split(body) {
+                        Some(halves) => {
+                            warn!(
+                                samples,
+                                "the receiver says the request is too large: sending it in two halves"
+                            );
+                            Settled::Halved(halves, None)
+                        }
+                        None => {
+                            error!(samples, answer = %what, "a single sample is too large for the receiver: dropped");
+                            Settled::Done(
+                                Tally {
+                                    delivered: 0,
+                                    requests: 1,
+                                    dropped: vec![(Reason::TooLarge, samples)],
+                                },
+                                None,
+                            )
+                        }
+                    });
                 }
                 Decision::Retry { min_wait } => {
                     if self.attempts.is_some_and(|max| attempt >= max) {
                         return Err(Undelivered::GaveUp(format!(
                             "gave up after {attempt} attempts; last: {what}"
+                        )));
+                    }
+                    // `once` keeps to its own limits; only the daemon waits as long as asked.
+                    if let Some(asked) = min_wait.filter(|w| self.attempts.is_some() && *w > self.backoff.max)
+                    {
+                        return Err(Undelivered::GaveUp(format!(
+                            "the receiver asked for a wait of {} s (Retry-After), longer than remote_write.max_backoff_seconds ({} s); last: {what}",
+                            asked.as_secs(),
+                            self.backoff.max.as_secs_f64()
                         )));
                     }
                     let wait = self.backoff.delay(attempt, fastrand::f64(), min_wait);
@@ -206,14 +329,14 @@ impl<T: Transport> Sender<T> {
             Err(e) => {
                 error!(error = %e, samples = entry.samples, "dropping a corrupt queue file");
                 let _ = self.outbox.queue.lock().expect("queue lock").remove(entry.seq);
-                self.outbox.count_dropped(Reason::Corrupt, entry.samples);
+                self.outbox.count_corrupt(1, entry.samples);
                 return Some(Ok(Tally {
                     dropped: vec![(Reason::Corrupt, entry.samples)],
                     ..Tally::default()
                 }));
             }
         };
-        let result = self.deliver(body, entry.samples).await;
+        let result = self.deliver(entry.seq, body, entry.samples).await;
         {
             let mut q = self.outbox.queue.lock().expect("queue lock");
             match &result {
@@ -225,18 +348,8 @@ impl<T: Transport> Sender<T> {
                 Err(_) => q.release(),
             }
         }
-        let mut s = self.outbox.stats.lock().expect("stats lock");
-        if let Ok(t) = &result {
-            s.sent_samples += t.delivered;
-            s.sent_requests += t.requests;
-            if t.delivered > 0 {
-                s.last_success_ms = Some(crate::util::time::now_ms());
-            }
-            for (r, n) in &t.dropped {
-                s.drop_samples(*r, *n);
-            }
-        }
-        s.save(&self.outbox.stats_path);
+        // The retry counter moved during the attempts.
+        self.outbox.stats.lock().expect("stats lock").save(&self.outbox.stats_path);
         Some(result)
     }
 
@@ -303,6 +416,9 @@ mod tests {
         answers: Mutex<VecDeque<Result<Response, TransportError>>>,
         /// With `Some(n)`: 413 for any body of more than n samples, 204 otherwise.
         max_samples: Option<u64>,
+        /// Values the receiver refuses: 400 for any body holding one (as Prometheus does for a
+        /// sample out of its window), 204 otherwise.
+        refused: Option<Vec<f64>>,
         seen: Mutex<Vec<(Instant, Vec<u8>)>>,
     }
 
@@ -312,7 +428,12 @@ mod tests {
 
     impl Scripted {
         fn new(answers: Vec<Result<Response, TransportError>>) -> Scripted {
-            Scripted { answers: Mutex::new(answers.into()), max_samples: None, seen: Mutex::default() }
+            Scripted {
+                answers: Mutex::new(answers.into()),
+                max_samples: None,
+                refused: None,
+                seen: Mutex::default(),
+            }
         }
     }
 
@@ -323,6 +444,11 @@ mod tests {
             self.seen.lock().unwrap().push((Instant::now(), body));
             if let Some(max) = self.max_samples {
                 return status(if samples > max { 413 } else { 204 }, None);
+            }
+            if let Some(bad) = &self.refused {
+                let req = proto::decode(&self.seen.lock().unwrap().last().unwrap().1).unwrap();
+                let hit = req.timeseries.iter().flat_map(|t| &t.samples).any(|x| bad.contains(&x.value));
+                return status(if hit { 400 } else { 204 }, None);
             }
             let mut a = self.answers.lock().unwrap();
             if a.len() > 1 {
@@ -350,7 +476,7 @@ mod tests {
         let (s, _stop, _dir) = sender(t, None);
         let (b, n) = test_body(2, 3);
         let start = Instant::now();
-        let tally = s.deliver(b, n).await.unwrap();
+        let tally = s.deliver(0, b, n).await.unwrap();
         assert_eq!(tally.delivered, 6);
         let seen = s.transport.seen.lock().unwrap();
         assert_eq!(seen.len(), 2);
@@ -365,7 +491,7 @@ mod tests {
         let (s, _stop, _dir) = sender(t, None);
         let (b, n) = test_body(1, 1);
         let start = Instant::now();
-        s.deliver(b, n).await.unwrap();
+        s.deliver(0, b, n).await.unwrap();
         let seen = s.transport.seen.lock().unwrap();
         // whole seconds in the header: allow the sub-second truncation
         assert!(seen[1].0 - start >= Duration::from_secs(29), "waited {:?}", seen[1].0 - start);
@@ -377,7 +503,7 @@ mod tests {
         let (s, _stop, _dir) = sender(t, None);
         let (b, n) = test_body(1, 2);
         let start = Instant::now();
-        assert_eq!(s.deliver(b.clone(), n).await.unwrap().delivered, 2);
+        assert_eq!(s.deliver(0, b.clone(), n).await.unwrap().delivered, 2);
         let seen = s.transport.seen.lock().unwrap();
         assert_eq!(seen.len(), 3);
         assert!(seen[1].0 - start >= Duration::from_secs(60));
@@ -390,12 +516,12 @@ mod tests {
         let t = Scripted::new(vec![status(500, None)]);
         let (s, _stop, _dir) = sender(t, Some(3));
         let (b, n) = test_body(1, 1);
-        assert!(matches!(s.deliver(b, n).await, Err(Undelivered::GaveUp(_))));
+        assert!(matches!(s.deliver(0, b, n).await, Err(Undelivered::GaveUp(_))));
         assert_eq!(s.transport.seen.lock().unwrap().len(), 3);
         let t = Scripted::new(vec![status(403, None)]);
         let (s, _stop, _dir) = sender(t, Some(3));
         let (b, n) = test_body(1, 1);
-        assert!(matches!(s.deliver(b, n).await, Err(Undelivered::GaveUp(_))));
+        assert!(matches!(s.deliver(0, b, n).await, Err(Undelivered::GaveUp(_))));
         assert_eq!(
             s.transport.seen.lock().unwrap().len(),
             1,
@@ -404,17 +530,109 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn once_mode_does_not_wait_a_retry_after_past_its_longest_backoff() {
+        let t = Scripted::new(vec![status(503, Some(RetryAfter::Seconds(3600)))]);
+        let (s, _stop, _dir) = sender(t, Some(5));
+        let (b, n) = test_body(1, 1);
+        let start = Instant::now();
+        let Err(Undelivered::GaveUp(why)) = s.deliver(0, b, n).await else { panic!("expected to give up") };
+        assert!(why.contains("a wait of 3600 s (Retry-After)"), "{why}");
+        assert_eq!(s.transport.seen.lock().unwrap().len(), 1);
+        assert!(Instant::now() - start < Duration::from_secs(1));
+        // Within the longest backoff, it is waited.
+        let t = Scripted::new(vec![status(429, Some(RetryAfter::Seconds(7))), status(204, None)]);
+        let (s, _stop, _dir) = sender(t, Some(5));
+        let (b, n) = test_body(1, 1);
+        assert_eq!(s.deliver(0, b, n).await.unwrap().delivered, 1);
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_stop_ends_a_backoff_wait_at_once() {
         let t = Scripted::new(vec![status(503, Some(RetryAfter::Seconds(3600)))]);
         let (s, stop, _dir) = sender(t, None);
         let (b, n) = test_body(1, 1);
         let start = Instant::now();
-        let (r, _) = tokio::join!(s.deliver(b, n), async {
+        let (r, _) = tokio::join!(s.deliver(0, b, n), async {
             tokio::time::sleep(Duration::from_secs(5)).await;
             stop.send(true).unwrap();
         });
         assert_eq!(r, Err(Undelivered::Stopped));
         assert!(Instant::now() - start < Duration::from_secs(6));
+    }
+
+    /// The values of the samples in the requests the receiver accepted, in order.
+    fn accepted_values(s: &Sender<Scripted>, ok: impl Fn(&[f64]) -> bool) -> Vec<f64> {
+        s.transport
+            .seen
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, b)| proto::decode(b).unwrap())
+            .map(|r| r.timeseries.iter().flat_map(|t| t.samples.iter().map(|x| x.value)).collect::<Vec<_>>())
+            .filter(|v| ok(v))
+            .flatten()
+            .collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refused_batch_is_bisected_so_only_the_refused_samples_are_dropped() {
+        let mut t = Scripted::new(vec![]);
+        t.refused = Some(vec![3.0, 5.0]);
+        let (s, _stop, _dir) = sender(t, Some(1));
+        let (b, n) = test_body(1, 16); // values 0..16 in time order
+        let tally = s.deliver(0, b, n).await.unwrap();
+        assert_eq!(
+            (tally.delivered, tally.dropped.clone()),
+            (14, vec![(Reason::Rejected, 1), (Reason::Rejected, 1)])
+        );
+        let ok = accepted_values(&s, |v| !v.contains(&3.0) && !v.contains(&5.0));
+        let want: Vec<f64> = (0..16).map(f64::from).filter(|v| *v != 3.0 && *v != 5.0).collect();
+        assert_eq!(ok, want, "every other sample, once, in time order");
+        // log2 extra requests per refused sample, not one per sample
+        assert!(tally.requests <= 2 * 2 * 4 + 1, "{} requests", tally.requests);
+        let st = s.outbox.stats();
+        assert_eq!(
+            (st.sent_samples, st.dropped(Reason::Rejected), st.sent_requests),
+            (14, 2, tally.requests)
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_split_batch_left_part_way_resumes_from_what_remains() {
+        // 413 above 4 samples; the second piece then meets an outage and `once` gives up.
+        let dir = tempfile::tempdir().unwrap();
+        let (mut q, _) = Queue::open(dir.path(), 1 << 20, 0).unwrap();
+        let (b, n) = test_body(1, 16);
+        let e = q.write(0, &b, n).unwrap();
+        q.admit(vec![e]).unwrap();
+        let outbox = Outbox::new(q, dir.path());
+        let (_tx, rx) = watch::channel(false);
+        let backoff = Backoff { min: Duration::from_millis(500), max: Duration::from_secs(60) };
+        let t = Scripted::new(vec![
+            status(413, None),
+            status(413, None),
+            status(204, None), // values 0..4
+            status(500, None),
+        ]);
+        let s = Sender::new(t, outbox.clone(), backoff, Some(1), rx.clone());
+        assert!(matches!(s.send_front().await, Some(Err(Undelivered::GaveUp(_)))));
+        assert_eq!(outbox.stats().sent_samples, 4, "the delivered piece is counted at once");
+        drop(s);
+        // A restart: the queue holds only what was not delivered.
+        let (q, _) = Queue::open(dir.path(), 1 << 20, 1).unwrap();
+        let rest = proto::decode(&q.read(0).unwrap()).unwrap();
+        let values: Vec<f64> =
+            rest.timeseries.iter().flat_map(|t| t.samples.iter().map(|x| x.value)).collect();
+        assert_eq!(values, (4..16).map(f64::from).collect::<Vec<_>>());
+        let s = Sender::new(
+            Scripted::new(vec![status(204, None)]),
+            Outbox::new(q, dir.path()),
+            backoff,
+            Some(1),
+            rx,
+        );
+        let t = s.send_front().await.unwrap().unwrap();
+        assert_eq!((t.delivered, s.outbox.stats().sent_samples), (12, 16));
     }
 
     #[tokio::test(start_paused = true)]
@@ -423,7 +641,7 @@ mod tests {
         t.max_samples = Some(3);
         let (s, _stop, _dir) = sender(t, None);
         let (b, n) = test_body(5, 2); // 10 samples in 5 series
-        let tally = s.deliver(b, n).await.unwrap();
+        let tally = s.deliver(0, b, n).await.unwrap();
         assert_eq!(tally.delivered, 10);
         assert!(tally.dropped.is_empty());
         let seen = s.transport.seen.lock().unwrap().clone();
@@ -439,7 +657,7 @@ mod tests {
         t.max_samples = Some(0);
         let (s, _stop, _dir) = sender(t, None);
         let (b, n) = test_body(1, 2);
-        let tally = s.deliver(b, n).await.unwrap();
+        let tally = s.deliver(0, b, n).await.unwrap();
         assert_eq!(tally.dropped, vec![(Reason::TooLarge, 1), (Reason::TooLarge, 1)]);
     }
 }

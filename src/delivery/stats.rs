@@ -48,6 +48,9 @@ pub(crate) struct Stats {
     pub(crate) retried_samples: u64,
     /// Samples dropped, by [`Reason::as_str`].
     pub(crate) dropped: BTreeMap<String, u64>,
+    /// Queue files found unreadable (a damaged header, a short body, a bad checksum) and removed.
+    #[serde(default)]
+    pub(crate) corrupt_files: u64,
     /// Unix milliseconds of the last 2xx.
     pub(crate) last_success_ms: Option<i64>,
     /// The wait before the next attempt, 0 when nothing is waiting (not persisted meaningfully).

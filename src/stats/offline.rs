@@ -18,14 +18,8 @@ pub const MAX_HORIZON: usize = 10_000;
 /// A blank line between rows is a row of empty cells (a missing value, never a row to skip: in a
 /// time series that would shift every later value); blank lines after the last row are ignored.
 pub(crate) fn read_csv(path: &Path) -> Result<(Vec<String>, Vec<Vec<String>>), String> {
-    let len = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?.len();
-    if len > MAX_CSV_BYTES {
-        return Err(format!(
-            "{}: {len} bytes, more than the {MAX_CSV_BYTES} this command reads",
-            path.display()
-        ));
-    }
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let text = crate::util::bounded::read_file_to_string(path, MAX_CSV_BYTES)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
     let lines: Vec<&str> = text.lines().collect();
     let last = lines
         .iter()

@@ -1,7 +1,8 @@
-//! Small helpers shared by every stage: atomic file writes, hashing, time and calendar, the
-//! allocator's tuning, and error rendering. Each has one home here so that no stage writes its
-//! own copy.
+//! Small helpers shared by every stage: bounded reads, atomic file writes, hashing, time and
+//! calendar, the allocator's tuning, and error rendering. Each has one home here so that no stage
+//! writes its own copy.
 
+pub(crate) mod bounded;
 pub(crate) mod fs;
 pub(crate) mod hash;
 pub mod memory;

@@ -11,6 +11,7 @@ use tracing::{info, warn};
 use super::{Tallies, ECB_CACHE};
 use crate::config::EcbConfig;
 use crate::ingest::sources::ecb::RateTable;
+use crate::util::bounded;
 use crate::util::fs::{write_atomic, Durability};
 
 /// Whether the fetched-rates cache is missing or older than the fetch interval.
@@ -36,8 +37,13 @@ pub(crate) async fn fetch_ecb(cfg: &EcbConfig, state_dir: &Path) -> Result<usize
     if !status.is_success() {
         return Err(format!("{url}: HTTP {status}"));
     }
-    let body = resp.bytes().await.map_err(|e| format!("{url}: {}", crate::util::error_chain(&e)))?;
-    let fetched = RateTable::parse(&body).map_err(|e| format!("{url}: {e}"))?;
+    let body = bounded::read_body(resp, bounded::caps::DATA_BODY)
+        .await
+        .map_err(|e| format!("{url}: {}", crate::util::error_chain(&e)))?;
+    if body.cut {
+        return Err(format!("{url}: the answer is larger than {} bytes", bounded::caps::DATA_BODY));
+    }
+    let fetched = RateTable::parse(&body.bytes).map_err(|e| format!("{url}: {e}"))?;
     let days = fetched.days();
     let path = state_dir.join(ECB_CACHE);
     let mut table = std::fs::read(&path).ok().and_then(|b| RateTable::parse(&b).ok()).unwrap_or_default();

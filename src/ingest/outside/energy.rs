@@ -9,6 +9,7 @@ use super::OutsideData;
 use crate::config::{Config, QueryConfig};
 use crate::domain::{EnergyMethod, Job, Measured};
 use crate::ingest::sources::{query, rapl};
+use crate::util::bounded;
 
 /// What a source said about a job.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -124,12 +125,16 @@ pub(crate) fn query_mean_power(q: &QueryConfig, start_s: f64, end_s: f64) -> Res
             }
             let resp = req.send().map_err(|e| format!("{url}: {}", crate::util::error_chain(&e)))?;
             let status = resp.status();
-            let body = resp.bytes().map_err(|e| format!("{url}: {}", crate::util::error_chain(&e)))?;
             if !status.is_success() {
-                let text = String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned();
-                return Err(format!("{url}: HTTP {status}: {text}"));
+                let body = bounded::read_blocking_body(resp, 300).map(|b| b.lossy_text()).unwrap_or_default();
+                return Err(format!("{url}: HTTP {status}: {body}"));
             }
-            let points = query::parse_matrix(&body)?;
+            let body = bounded::read_blocking_body(resp, bounded::caps::DATA_BODY)
+                .map_err(|e| format!("{url}: {}", crate::util::error_chain(&e)))?;
+            if body.cut {
+                return Err(format!("{url}: the answer is larger than {} bytes", bounded::caps::DATA_BODY));
+            }
+            let points = query::parse_matrix(&body.bytes)?;
             Ok(query::mean_level(&points))
         })
         .join()

@@ -34,7 +34,9 @@ impl<T> Watched<T> {
             return false;
         }
         self.stamp = Some(stamp);
-        let parsed = std::fs::read(&self.path).map_err(|e| e.to_string()).and_then(|b| parse(&b));
+        let parsed = crate::util::bounded::read_file(&self.path, crate::util::bounded::caps::DATA_FILE)
+            .map_err(|e| e.to_string())
+            .and_then(|b| parse(&b));
         match parsed {
             Ok(v) => {
                 info!(file = %self.path.display(), "read the {what} file");

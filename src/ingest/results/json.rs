@@ -428,7 +428,11 @@ impl Visitor<'_> for KeyIn {
 /// A bad value for an error message: its kind and a short rendering.
 pub(super) fn describe(v: &Json<'_>) -> String {
     if let Some(lit) = v.as_str().and_then(|s| s.strip_prefix(NON_FINITE)) {
-        return format!("{lit} (not a number JSON allows)");
+        return if lit.starts_with(|c: char| c == '-' || c.is_ascii_digit()) && !lit.ends_with("Infinity") {
+            format!("{lit} (out of a 64-bit float's range)")
+        } else {
+            format!("{lit} (not a number JSON allows)")
+        };
     }
     // What `serde_json::Value::to_string` gives (see `impl Serialize for Json`).
     let s = serde_json::to_string(v).unwrap_or_default();
@@ -439,12 +443,14 @@ pub(super) fn describe(v: &Json<'_>) -> String {
     }
 }
 
-/// Marks a bare `NaN` / `Infinity` / `-Infinity` that [`replace_non_finite`] turned into a string.
+/// Marks a bare `NaN` / `Infinity` / `-Infinity`, or a number out of an f64's range, that
+/// [`replace_non_finite`] turned into a string.
 pub(super) const NON_FINITE: &str = "\u{1}non-finite:";
 
-/// Python's `json.dump` writes bare `NaN`, `Infinity` and `-Infinity`, which are not JSON. So
-/// that one such value costs only its field (not the whole file), each is replaced, outside
-/// strings, by a marked string that the field readers report by name.
+/// Python's `json.dump` writes bare `NaN`, `Infinity` and `-Infinity`, which are not JSON, and
+/// serde_json refuses a number beyond an f64's range (`1e400`). So that one such value costs only
+/// its field (not the whole file), each is replaced, outside strings, by a marked string that the
+/// field readers report by name.
 pub(super) fn replace_non_finite(bytes: &[u8]) -> std::borrow::Cow<'_, [u8]> {
     const LITERALS: [&[u8]; 3] = [b"-Infinity", b"Infinity", b"NaN"];
     let mut out: Option<Vec<u8>> = None;
@@ -462,13 +468,25 @@ pub(super) fn replace_non_finite(bytes: &[u8]) -> std::borrow::Cow<'_, [u8]> {
         } else if b == b'"' {
             in_string = true;
         } else if let Some(lit) = LITERALS.iter().find(|l| bytes[i..].starts_with(l)) {
-            let o = out.get_or_insert_with(|| bytes[..i].to_vec());
-            o.push(b'"');
-            // The JSON escape of NON_FINITE's marker character.
-            o.extend_from_slice(br"\u0001non-finite:");
-            o.extend_from_slice(lit);
-            o.push(b'"');
+            mark(out.get_or_insert_with(|| bytes[..i].to_vec()), lit);
             i += lit.len();
+            continue;
+        } else if b == b'-' || b.is_ascii_digit() {
+            let len = bytes[i..]
+                .iter()
+                .position(|c| !matches!(c, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))
+                .unwrap_or(bytes.len() - i);
+            let token = &bytes[i..i + len];
+            let overflows = std::str::from_utf8(token)
+                .ok()
+                .and_then(|t| t.parse::<f64>().ok())
+                .is_some_and(f64::is_infinite);
+            if overflows {
+                mark(out.get_or_insert_with(|| bytes[..i].to_vec()), token);
+            } else if let Some(o) = out.as_mut() {
+                o.extend_from_slice(token);
+            }
+            i += len;
             continue;
         }
         if let Some(o) = out.as_mut() {
@@ -480,4 +498,13 @@ pub(super) fn replace_non_finite(bytes: &[u8]) -> std::borrow::Cow<'_, [u8]> {
         Some(o) => std::borrow::Cow::Owned(o),
         None => std::borrow::Cow::Borrowed(bytes),
     }
+}
+
+/// Appends `lit` as a string marked with [`NON_FINITE`].
+fn mark(out: &mut Vec<u8>, lit: &[u8]) {
+    out.push(b'"');
+    // The JSON escape of NON_FINITE's marker character.
+    out.extend_from_slice(br"\u0001non-finite:");
+    out.extend_from_slice(lit);
+    out.push(b'"');
 }

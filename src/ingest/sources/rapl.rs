@@ -25,6 +25,7 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+use crate::util::bounded;
 use crate::util::fs::{write_atomic, Durability};
 
 /// Above this power per zone (watts) a counter going back is a reset, not a wrap.
@@ -43,9 +44,10 @@ pub(crate) struct Zone {
 }
 
 fn read_u64(path: &Path) -> Result<u64, String> {
-    let text = fs::read_to_string(path).map_err(|e| {
+    let text = bounded::read_file_to_string(path, bounded::caps::SYSFS).map_err(|e| {
         // energy_uj is readable only by root since Linux 5.10 (CVE-2020-8694).
-        let hint = if e.kind() == io::ErrorKind::PermissionDenied { " (needs root)" } else { "" };
+        let denied = matches!(&e, bounded::FileError::Io(e) if e.kind() == io::ErrorKind::PermissionDenied);
+        let hint = if denied { " (needs root)" } else { "" };
         format!("{}: {e}{hint}", path.display())
     })?;
     let t = text.trim();
@@ -66,7 +68,7 @@ pub(crate) fn discover(root: &Path) -> Result<Vec<Zone>, String> {
         }
         let path = root.join(&id);
         let name_path = path.join("name");
-        let name = fs::read_to_string(&name_path)
+        let name = bounded::read_file_to_string(&name_path, bounded::caps::SYSFS)
             .map_err(|e| format!("{}: {e}", name_path.display()))?
             .trim()
             .to_string();

@@ -60,12 +60,15 @@ fn health_samples(
     for (reason, n) in &d.dropped {
         set.add("costpush_samples_dropped_total", &cat(base, &[("reason", reason)]), now_ms, *n as f64);
     }
+    set.add("costpush_queue_files_corrupt_total", base, now_ms, d.corrupt_files as f64);
     set.add("costpush_files_matched", base, now_ms, s.files_matched as f64);
     counters.add(set, "costpush_files_ingested_total", base, s.files_ingested as f64);
     for (reason, n) in [
         ("malformed", s.files_malformed),
         ("incomplete", s.files_incomplete),
         ("unreadable", s.files_unreadable),
+        ("not_regular", s.files_not_regular),
+        ("too_large", s.files_too_large),
     ] {
         counters.add(set, "costpush_files_failed_total", &cat(base, &[("reason", reason)]), n as f64);
     }
@@ -84,6 +87,7 @@ fn health_samples(
         counters.add(set, "costpush_jobs_by_energy_method_total", &cat(base, &[("method", method)]), 0.0);
     }
     set.add("costpush_jobs_waiting_for_energy", base, now_ms, s.jobs_waiting as f64);
+    set.add("costpush_jobs_waiting_for_clock", base, now_ms, s.jobs_ahead_of_clock as f64);
     if let Some(b) = s.baseline {
         set.add("costpush_idle_baseline_watts", &cat(base, &[("baseline", b.kind)]), now_ms, b.watts);
     }

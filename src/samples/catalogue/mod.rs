@@ -73,6 +73,10 @@ pub(crate) struct CycleStats {
     pub(crate) files_malformed: u64,
     pub(crate) files_incomplete: u64,
     pub(crate) files_unreadable: u64,
+    /// Not a regular file (a device, FIFO, socket or directory behind the name).
+    pub(crate) files_not_regular: u64,
+    /// Over `results.max_file_bytes`.
+    pub(crate) files_too_large: u64,
     pub(crate) jobs_invalid: u64,
     pub(crate) fields_left_out: u64,
     pub(crate) delivery: DeliveryStats,
@@ -80,6 +84,8 @@ pub(crate) struct CycleStats {
     pub(crate) energy_misses: BTreeMap<(&'static str, &'static str), u64>,
     /// Jobs not taken in this cycle because a source may still cover them.
     pub(crate) jobs_waiting: u64,
+    /// Jobs ending more than 2 days after this host's clock, waiting for it.
+    pub(crate) jobs_ahead_of_clock: u64,
     /// The idle baseline in force.
     pub(crate) baseline: Option<crate::domain::Baseline>,
     pub(crate) ecb_fetch_failures: u64,
@@ -97,6 +103,7 @@ pub struct DeliveryStats {
     pub(crate) retried_samples: u64,
     /// Samples dropped, by reason; every reason listed, zeros included.
     pub(crate) dropped: Vec<(&'static str, u64)>,
+    pub(crate) corrupt_files: u64,
     pub(crate) last_success_ms: Option<i64>,
     pub(crate) backoff_seconds: f64,
 }

@@ -1,0 +1,174 @@
+//! Hostile but fair inputs against the real binary and a real VictoriaMetrics: results files
+//! that are devices or huge, a job ahead of the host's clock, damaged queue files, secrets that
+//! are devices. Each ends in a clear error or count, and the rest keeps working.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn sel(name: &str, extra: &str) -> String {
+    format!("{name}{{host=\"enc-test\"{extra}}}")
+}
+
+/// Runs `cmd` to its end, or kills it after `secs` and fails the test.
+fn run_bounded(mut cmd: Command, secs: u64) -> Output {
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!("still running after {secs} s; stderr: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn once(cfg: &Path) -> Output {
+    let mut c = costpush();
+    c.args(["once", "--config", cfg.to_str().unwrap()]);
+    run_bounded(c, 60)
+}
+
+#[test]
+fn devices_and_oversized_results_files_are_refused_counted_once_and_the_rest_lands() {
+    let tmp = tempfile::tempdir().unwrap();
+    let results = tmp.path().join("results");
+    std::fs::create_dir(&results).unwrap();
+    write_jobs_file(&results, 1, 3);
+    std::os::unix::fs::symlink("/dev/zero", results.join("test_results_zero.json")).unwrap();
+    std::os::unix::fs::symlink("/dev/urandom", results.join("test_results_random.json")).unwrap();
+    let sparse = std::fs::File::create(results.join("test_results_sparse.json")).unwrap();
+    sparse.set_len(3 << 30).unwrap();
+    let vm = Vm::start();
+    let cfg = write_config(tmp.path(), &results, &vm.write_url(), "test_results_*.json", "");
+
+    let out = once(&cfg);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("test_results_zero.json") && stderr.contains("character device"), "{stderr}");
+    assert!(
+        stderr.contains("test_results_sparse.json") && stderr.contains("larger than the cap"),
+        "{stderr}"
+    );
+    assert_eq!(vm.one(&sel("costpush_jobs_total", "")).last().1, 3.0, "the good file's jobs land");
+    let failed =
+        |reason: &str| vm.one(&sel("costpush_files_failed_total", &format!(",reason=\"{reason}\""))).last().1;
+    assert_eq!((failed("not_regular"), failed("too_large")), (2.0, 1.0));
+
+    // Looked at again, not counted or logged again.
+    let out = once(&cfg);
+    assert!(out.status.success());
+    assert_eq!((failed("not_regular"), failed("too_large")), (2.0, 1.0));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("refused"), "logged once per version");
+}
+
+#[test]
+fn a_job_ahead_of_the_clock_waits_and_lands_once_the_clock_allows() {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+    let tmp = tempfile::tempdir().unwrap();
+    let results = tmp.path().join("results");
+    std::fs::create_dir(&results).unwrap();
+    std::fs::write(
+        results.join("test_results_1.json"),
+        format!(
+            r#"{{"scenarios": [{{"name": "now", "duration": 60, "end_time": {}, "power_watts": [100], "encoder_type": "x"}}]}}"#,
+            now - 60.0
+        ),
+    )
+    .unwrap();
+    let vm = Vm::start();
+    let cfg = write_config(tmp.path(), &results, &vm.write_url(), "test_results_*.json", "");
+    let mut behind = Command::new("faketime");
+    behind.args(["-f", "-4d", env!("CARGO_BIN_EXE_costpush"), "once", "--config", cfg.to_str().unwrap()]);
+    let out = run_bounded(behind, 60);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(vm.export(&sel("costpush_jobs_total", "")).is_empty(), "no job taken in yet");
+    assert_eq!(vm.one(&sel("costpush_jobs_waiting_for_clock", "")).last().1, 1.0);
+
+    // The file did not change; the clock did.
+    let out = once(&cfg);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(vm.one(&sel("costpush_jobs_total", "")).last().1, 1.0);
+    assert_eq!(vm.one(&sel("costpush_jobs_waiting_for_clock", "")).last().1, 0.0);
+    assert_eq!(vm.export(r#"costpush_job_energy_joules{scenario="now"}"#).len(), 1);
+}
+
+#[test]
+fn a_damaged_queue_file_is_counted_and_once_fails() {
+    let tmp = tempfile::tempdir().unwrap();
+    let results = tmp.path().join("results");
+    std::fs::create_dir(&results).unwrap();
+    write_jobs_file(&results, 1, 3);
+    write_jobs_file(&results, 2, 3);
+    // Nothing listens on port 9: the cycle stays queued.
+    let cfg =
+        write_config(tmp.path(), &results, "http://127.0.0.1:9/api/v1/write", "test_results_*.json", "");
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("max_attempts: 2", "max_attempts: 1, max_samples_per_request: 100");
+    std::fs::write(&cfg, text).unwrap();
+    assert!(!once(&cfg).status.success());
+    let queue = tmp.path().join("state/queue");
+    let mut batches: Vec<_> = std::fs::read_dir(&queue)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "batch"))
+        .collect();
+    batches.sort();
+    assert!(batches.len() >= 3, "{batches:?}");
+    // Truncate one (its header still names its samples), empty another.
+    let bytes = std::fs::read(&batches[0]).unwrap();
+    let samples = u32::from_le_bytes(bytes[4..8].try_into().unwrap());
+    std::fs::write(&batches[0], &bytes[..bytes.len() / 2]).unwrap();
+    std::fs::write(&batches[1], b"").unwrap();
+
+    let vm = Vm::start();
+    let mut c = costpush();
+    c.args(["once", "--config", cfg.to_str().unwrap(), "--remote-write-url", &vm.write_url()]);
+    let out = run_bounded(c, 60);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("2 queue files") && stderr.contains("corrupt"), "{stderr}");
+    assert_eq!(vm.one(&sel("costpush_queue_files_corrupt_total", "")).last().1, 2.0);
+    assert_eq!(
+        vm.one(&sel("costpush_samples_dropped_total", ",reason=\"corrupt\"")).last().1,
+        f64::from(samples)
+    );
+    assert_eq!(queued_batches(&tmp.path().join("state")), 0, "the rest was delivered");
+}
+
+#[test]
+fn a_secret_that_is_a_device_or_too_large_is_refused_by_validate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let results = tmp.path().join("results");
+    std::fs::create_dir(&results).unwrap();
+    let cfg =
+        write_config(tmp.path(), &results, "http://127.0.0.1:9/api/v1/write", "test_results_*.json", "");
+    let with_token = |file: &str| {
+        let text = std::fs::read_to_string(&cfg).unwrap().replace(
+            "timeout_seconds: 5}",
+            &format!("timeout_seconds: 5, auth: {{bearer_token_file: \"{file}\"}}}}"),
+        );
+        let path = tmp.path().join("with-token.yml");
+        std::fs::write(&path, text).unwrap();
+        let mut c = costpush();
+        c.args(["validate", "--config", path.to_str().unwrap()]);
+        run_bounded(c, 20)
+    };
+    let out = with_token("/dev/zero");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("bearer_token_file: cannot read /dev/zero: not a regular file"), "{stderr}");
+    let big = tmp.path().join("big-token");
+    std::fs::write(&big, "a".repeat(10 << 20)).unwrap();
+    let out = with_token(big.to_str().unwrap());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("larger than the cap of 16384 bytes"));
+}
