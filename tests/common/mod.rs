@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod prom;
+
 /// Far enough ahead for `/api/v1/export?end=`: VictoriaMetrics only exports up to `end`.
 pub const FAR_FUTURE_S: i64 = 4_102_444_800;
 

@@ -1,0 +1,97 @@
+//! A real Prometheus as the receiver: it refuses a whole request for one sample outside its
+//! window (400, nothing of the request stored). costpush halves such a batch until the refused
+//! samples are alone, so every sample inside the window lands and only the refused are dropped.
+
+mod common;
+
+use std::path::Path;
+
+use common::prom::Prom;
+use common::*;
+
+fn now_s() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64()
+}
+
+fn job(name: &str, end: f64) -> String {
+    format!(
+        r#"{{"name": "{name}", "duration": 60, "end_time": {end}, "power_watts": [100, 120], "cpu_usage_cores": [2, 3], "encoder_type": "libx264", "vmaf_score": 93}}"#
+    )
+}
+
+fn write_results(dir: &Path, file: &str, jobs: &[String]) {
+    std::fs::write(dir.join(file), format!(r#"{{"scenarios": [{}]}}"#, jobs.join(","))).unwrap();
+}
+
+/// The value of one sample line of a dry run's text.
+fn value_of(text: &str, series: &str) -> f64 {
+    let line = text.lines().find(|l| l.starts_with(series)).unwrap_or_else(|| panic!("no {series}"));
+    line.split_whitespace().rev().nth(1).unwrap().parse().unwrap()
+}
+
+#[test]
+fn every_in_window_sample_of_a_batch_with_refused_ones_lands_in_prometheus() {
+    let prom = Prom::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let results = tmp.path().join("results");
+    std::fs::create_dir(&results).unwrap();
+    let cfg = write_config(tmp.path(), &results, &prom.write_url(), "test_results_*.json", "");
+    let cfg = cfg.to_str().unwrap();
+
+    // A first cycle, all of it inside the window: Prometheus takes costpush's requests whole.
+    let now = now_s();
+    write_results(&results, "test_results_1.json", &[job("primer", now - 120.0)]);
+    let out = run(&["once", "--config", cfg]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // Then one batch with a job three days old (out of bounds) beside a job of a minute ago.
+    let now = now_s();
+    write_results(
+        &results,
+        "test_results_2.json",
+        &[job("old", now - 3.0 * 86_400.0), job("recent", now - 60.0)],
+    );
+    let dry = run(&["once", "--config", cfg, "--dry-run"]);
+    assert!(dry.status.success());
+    let dry = String::from_utf8(dry.stdout).unwrap();
+    let want = points_in_text(&dry, is_job_data);
+    let recent: Points = want
+        .iter()
+        .filter(|(k, _)| k.contains("scenario=\"recent\""))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let old_samples: usize =
+        want.iter().filter(|(k, _)| k.contains("scenario=\"old\"")).map(|(_, v)| v.len()).sum();
+    assert!(recent.len() > 5 && old_samples > 5, "{} recent series, {old_samples} old samples", recent.len());
+
+    let out = run(&["once", "--config", cfg]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("samples were dropped"), "{stderr}");
+    assert!(stderr.contains("out of bounds"), "the receiver's answer is logged: {stderr}");
+
+    let got = prom.points(r#"{__name__=~"costpush_job_.*"}"#, "5d", now_s() + 60.0);
+    for (series, points) in &recent {
+        let g = got.get(series).unwrap_or_else(|| panic!("{series} did not land"));
+        for (ts, v) in points {
+            let landed = g.get(ts).unwrap_or_else(|| panic!("{series} @ {ts} did not land"));
+            assert!(landed.iter().all(|x| close(*x, v[0])), "{series} @ {ts}: {landed:?} vs {v:?}");
+        }
+    }
+    assert!(got.keys().all(|k| !k.contains("scenario=\"old\"")), "nothing of the old job is stored");
+    assert!(!prom.points("costpush_up", "10m", now_s() + 60.0).is_empty(), "the cycle's own samples land");
+
+    // Exactly what was refused is counted: sent + dropped is the cycle's whole.
+    let after = run(&["once", "--config", cfg, "--dry-run"]);
+    let after = String::from_utf8(after.stdout).unwrap();
+    let dropped = value_of(&after, "costpush_samples_dropped_total{host=\"enc-test\",reason=\"rejected\"");
+    let sent_before = value_of(&dry, "costpush_samples_sent_total{");
+    let sent_after = value_of(&after, "costpush_samples_sent_total{");
+    let cycle = dry.lines().count() as f64;
+    assert!(dropped >= old_samples as f64, "dropped {dropped}, the old job alone has {old_samples}");
+    assert_eq!(
+        sent_after - sent_before + dropped,
+        cycle,
+        "each of the cycle's samples sent or counted as dropped"
+    );
+}
