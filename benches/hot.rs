@@ -210,7 +210,7 @@ fn main() {
         let cfg = config(&corpus, &dir, "");
         std::fs::create_dir_all(&dir).expect("state dir");
         let mut state = State::default();
-        let (outbox, _) = agent::open_queue(&cfg, &state).expect("queue");
+        let (outbox, _) = agent::open_queue(&cfg, &mut state).expect("queue");
         let mut outside = costpush::ingest::outside::OutsideData::new(&cfg, false);
         let t = Instant::now();
         agent::enqueue_cycle(&cfg, &mut state, &mut outside, &outbox, now).expect("cycle");

@@ -67,11 +67,11 @@ fn flags_override_the_file_for_every_subcommand() {
     let out = run(&[&["once", "--config", cfg.to_str().unwrap(), "--dry-run"], &flags[..]].concat());
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("scenario=\"2 streams @ 2500k\""));
-    // ... and pushes to the flagged URL (nothing listens there) and locks the flagged state dir.
+    // ... and pushes to the flagged URL (nothing listens there) and uses the flagged state dir.
     let out = run(&[&["once", "--config", cfg.to_str().unwrap()], &flags[..]].concat());
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("127.0.0.1:9"));
-    assert!(state.join("lock").exists());
+    assert!(state.join("state.json").exists());
 }
 
 #[test]

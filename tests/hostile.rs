@@ -172,3 +172,64 @@ fn a_secret_that_is_a_device_or_too_large_is_refused_by_validate() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("larger than the cap of 16384 bytes"));
 }
+
+#[test]
+fn a_cycle_that_cannot_be_written_still_lets_once_deliver_what_was_queued() {
+    let tmp = tempfile::tempdir().unwrap();
+    let results = tmp.path().join("results");
+    std::fs::create_dir(&results).unwrap();
+    write_jobs_file(&results, 1, 3);
+    let cfg =
+        write_config(tmp.path(), &results, "http://127.0.0.1:9/api/v1/write", "test_results_*.json", "");
+    assert!(!once(&cfg).status.success(), "nothing listens: the first cycle stays queued");
+    let state = tmp.path().join("state");
+    assert!(queued_batches(&state) > 0);
+
+    // The state can no longer be written (as on a full disk): a directory sits where its
+    // temporary file goes.
+    std::fs::create_dir(state.join("state.json.tmp")).unwrap();
+    write_jobs_file(&results, 2, 3);
+    let vm = Vm::start();
+    let mut c = costpush();
+    c.args(["once", "--config", cfg.to_str().unwrap(), "--remote-write-url", &vm.write_url()]);
+    let out = run_bounded(c, 60);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("this cycle was not queued"), "{stderr}");
+    assert_eq!(queued_batches(&state), 0, "what was queued before went out");
+    assert_eq!(vm.one(&sel("costpush_jobs_total", "")).last().1, 3.0, "the first cycle's jobs landed");
+
+    // Once the state can be written again, the second file's jobs follow.
+    std::fs::remove_dir(state.join("state.json.tmp")).unwrap();
+    let mut c = costpush();
+    c.args(["once", "--config", cfg.to_str().unwrap(), "--remote-write-url", &vm.write_url()]);
+    assert!(run_bounded(c, 60).status.success());
+    assert_eq!(vm.one(&sel("costpush_jobs_total", "")).last().1, 6.0);
+}
+
+#[test]
+fn queued_batches_survive_a_deleted_state_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let results = tmp.path().join("results");
+    std::fs::create_dir(&results).unwrap();
+    write_jobs_file(&results, 1, 3);
+    let cfg =
+        write_config(tmp.path(), &results, "http://127.0.0.1:9/api/v1/write", "test_results_*.json", "");
+    assert!(!once(&cfg).status.success());
+    let state = tmp.path().join("state");
+    assert!(queued_batches(&state) > 0);
+    // Only the queue holds these jobs now.
+    let want = expected_points(&results);
+    std::fs::remove_dir_all(&results).unwrap();
+    std::fs::create_dir(&results).unwrap();
+    std::fs::remove_file(state.join("state.json")).unwrap();
+
+    let vm = Vm::start();
+    let mut c = costpush();
+    c.args(["once", "--config", cfg.to_str().unwrap(), "--remote-write-url", &vm.write_url()]);
+    let out = run_bounded(c, 60);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("no state file, but batches are queued"), "{stderr}");
+    assert_same_points(&points_in(&vm, is_job_data), &want);
+}

@@ -43,9 +43,22 @@ pub(super) fn from_stats(s: &Stats, queue_bytes: u64, queue_batches: u64) -> Del
 
 /// Opens the queue of a state directory, cleaning up after an uncommitted cycle. Also returns
 /// how many queue files were corrupt (removed, counted and logged as errors).
-pub fn open_queue(cfg: &Config, state: &State) -> anyhow::Result<(Arc<Outbox>, u64)> {
+///
+/// Without a state file nothing tells a committed batch from an uncommitted one, so every batch
+/// is kept and sent (at worst one cycle goes out twice) rather than deleting committed data, and
+/// `state` numbers its next batch after them.
+pub fn open_queue(cfg: &Config, state: &mut State) -> anyhow::Result<(Arc<Outbox>, u64)> {
     let dir = queue_dir(&cfg.state_dir);
-    let (queue, rec) = Queue::open(&dir, cfg.remote_write.queue_max_bytes, state.next_seq)?;
+    let saved = cfg.state_dir.join(crate::agent::state::FILE_NAME).exists();
+    let committed = if saved { state.next_seq } else { u64::MAX };
+    let (queue, rec) = Queue::open(&dir, cfg.remote_write.queue_max_bytes, committed)?;
+    if !saved && !queue.is_empty() {
+        warn!(
+            batches = queue.len(),
+            "no state file, but batches are queued: they are kept and sent (every job is read again, and one cycle may go out twice)"
+        );
+        state.next_seq = state.next_seq.max(queue.next_seq());
+    }
     if rec.uncommitted > 0 {
         info!(batches = rec.uncommitted, "removed the batches of a cycle that did not commit; it runs again");
     }

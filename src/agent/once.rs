@@ -4,7 +4,7 @@
 use std::time::SystemTime;
 
 use anyhow::Context as _;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use super::commit::{enqueue_cycle, from_stats, open_queue};
 use super::cycle::{log_summary, prepare};
@@ -47,7 +47,7 @@ pub fn dry_run(cfg: &Config, now: SystemTime) -> anyhow::Result<String> {
 pub async fn once(cfg: &Config) -> anyhow::Result<OnceOutcome> {
     let _lock = crate::agent::state::lock(&cfg.state_dir)?;
     let mut state = State::load(&cfg.state_dir)?;
-    let (outbox, corrupt) = open_queue(cfg, &state)?;
+    let (outbox, corrupt) = open_queue(cfg, &mut state)?;
     let mut outside = OutsideData::new(cfg, true);
     if let Some(ecb) = cfg.ecb.as_ref().filter(|e| e.url.is_some()) {
         if crate::ingest::outside::ecb_cache_stale(&cfg.state_dir, ecb.fetch_every) {
@@ -60,12 +60,27 @@ pub async fn once(cfg: &Config) -> anyhow::Result<OnceOutcome> {
             }
         }
     }
-    let enqueued = enqueue_cycle(cfg, &mut state, &mut outside, &outbox, SystemTime::now())?;
+    // A cycle that cannot be queued (a full disk, say) must not keep what is queued already
+    // from going out: that is delivered first, then the cycle's error is returned.
+    let cycle = enqueue_cycle(cfg, &mut state, &mut outside, &outbox, SystemTime::now());
+    if let Err(e) = &cycle {
+        error!("{e:#}; delivering what was queued before");
+    }
     let transport = HttpTransport::new(&cfg.remote_write).context("building the HTTP client")?;
     let (_keep, stop) = tokio::sync::watch::channel(false);
     let sender =
         Sender::new(transport, outbox.clone(), backoff(cfg), Some(cfg.remote_write.max_attempts), stop);
-    match sender.drain().await {
+    let drained = sender.drain().await;
+    let enqueued = match cycle {
+        Ok(e) => e,
+        Err(e) => {
+            let pending = outbox.queue.lock().expect("queue lock").len();
+            return Err(e.context(format!(
+                "this cycle was not queued; of what was queued before, {pending} batches remain"
+            )));
+        }
+    };
+    match drained {
         Ok(_) if corrupt > 0 => anyhow::bail!(
             "{corrupt} queue files in {} were corrupt and removed (see the log above); everything else was delivered",
             queue_dir(&cfg.state_dir).display()

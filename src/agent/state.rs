@@ -170,22 +170,21 @@ pub enum StateError {
 
 /// An exclusive lock on a state directory, held for as long as the value lives. Two agents on
 /// one state directory would both push the same new jobs and advance the counters twice.
+///
+/// The lock is an `flock` on the directory itself, not on a file in it: a file can be deleted
+/// while the lock is held, and the next agent would lock a new file of the same name.
 pub struct StateLock {
-    _file: std::fs::File,
+    _dir: std::fs::File,
 }
-
-pub(crate) const LOCK_FILE: &str = "lock";
 
 /// Takes the lock on `dir` (creating it), or fails at once if another process holds it.
 pub fn lock(dir: &Path) -> Result<StateLock, StateError> {
-    let path = dir.join(LOCK_FILE);
-    let io = |source| StateError::Write { path: path.clone(), source };
+    let io = |source| StateError::Write { path: dir.to_path_buf(), source };
     std::fs::create_dir_all(dir).map_err(io)?;
-    let file =
-        std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(io)?;
-    match file.try_lock() {
-        Ok(()) => Ok(StateLock { _file: file }),
-        Err(std::fs::TryLockError::WouldBlock) => Err(StateError::Locked { path }),
+    let handle = std::fs::File::open(dir).map_err(io)?;
+    match handle.try_lock() {
+        Ok(()) => Ok(StateLock { _dir: handle }),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StateError::Locked { path: dir.to_path_buf() }),
         Err(std::fs::TryLockError::Error(e)) => Err(io(e)),
     }
 }
@@ -283,6 +282,11 @@ mod tests {
     fn one_agent_per_state_directory() {
         let dir = tempfile::tempdir().unwrap();
         let held = lock(dir.path()).unwrap();
+        assert!(matches!(lock(dir.path()), Err(StateError::Locked { .. })));
+        // Nothing in the directory holds the lock: emptying it frees nothing.
+        for e in std::fs::read_dir(dir.path()).unwrap() {
+            std::fs::remove_file(e.unwrap().path()).unwrap();
+        }
         assert!(matches!(lock(dir.path()), Err(StateError::Locked { .. })));
         drop(held);
         lock(dir.path()).unwrap();

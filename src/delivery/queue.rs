@@ -245,6 +245,11 @@ impl Queue {
             .fold((0, 0), |(b, n), m| (b + m.len(), n + 1))
     }
 
+    /// The first sequence number after every batch in the index.
+    pub(crate) fn next_seq(&self) -> u64 {
+        self.entries.back().map_or(0, |e| e.seq + 1)
+    }
+
     pub(crate) fn bytes(&self) -> u64 {
         self.bytes
     }
