@@ -233,3 +233,20 @@ fn queued_batches_survive_a_deleted_state_file() {
     assert!(stderr.contains("no state file, but batches are queued"), "{stderr}");
     assert_same_points(&points_in(&vm, is_job_data), &want);
 }
+
+#[test]
+fn a_token_in_the_url_is_never_logged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let results = tmp.path().join("results");
+    std::fs::create_dir(&results).unwrap();
+    write_jobs_file(&results, 1, 1);
+    let url = "http://127.0.0.1:9/api/v1/write?token=s3cret-in-query";
+    let cfg = write_config(tmp.path(), &results, url, "test_results_*.json", "");
+    let mut c = costpush();
+    c.env("COSTPUSH_LOG", "debug").args(["once", "--config", cfg.to_str().unwrap()]);
+    let out = run_bounded(c, 60);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr.contains("127.0.0.1:9/api/v1/write?token=%3Credacted%3E"), "{stderr}");
+    assert!(!stderr.contains("s3cret"), "{stderr}");
+}

@@ -94,7 +94,7 @@ pub async fn once(cfg: &Config) -> anyhow::Result<OnceOutcome> {
             let pending = outbox.queue.lock().expect("queue lock").len();
             anyhow::bail!(
                 "remote write to {}: {why}; {pending} batches stay queued in {} for the next run",
-                cfg.remote_write.url,
+                crate::util::redact_url(&cfg.remote_write.url),
                 queue_dir(&cfg.state_dir).display()
             )
         }

@@ -253,7 +253,9 @@ pub fn load(path: &Path, overrides: &Overrides) -> Result<Config, ConfigErrors> 
 /// Parses and validates a configuration, reporting every problem: a section that does not
 /// deserialise is reported (with serde's reason) and the others are still checked.
 pub fn from_str(text: &str, base: &Path, overrides: &Overrides) -> Result<Config, ConfigErrors> {
-    let (raw, mut problems, failed) = parse_sections(text);
+    // A document that does not read at all has that one problem, not the "required" of
+    // every section it would have held.
+    let (raw, mut problems, failed) = parse_sections(text).map_err(|p| ConfigErrors { problems: vec![p] })?;
     match raw.validate(base, overrides) {
         Ok(cfg) if problems.is_empty() => Ok(cfg),
         Ok(_) => Err(ConfigErrors { problems }),
@@ -454,6 +456,16 @@ mod tests {
         assert!(e.contains("results.max_file_bytes: must be in [1024, 4294967296], got 10"), "{e}");
         let cfg = validate(&with("results: {dirs: [/r], max_file_bytes: 2048}")).unwrap();
         assert_eq!(cfg.max_file_bytes, 2048);
+    }
+
+    #[test]
+    fn a_document_that_does_not_read_has_that_one_problem() {
+        let load = |t: &str| from_str(t, Path::new("/"), &Overrides::default()).unwrap_err();
+        let e = load("host: {name: h1, region: eu-north-1\nresults: {dirs: [r]}\n");
+        assert_eq!(e.problems.len(), 1, "{e}");
+        assert!(e.problems[0].starts_with("not valid YAML: "), "{e}");
+        let e = load("- a list\n");
+        assert_eq!(e.problems, ["top level: expected a mapping of sections"]);
     }
 
     #[test]

@@ -233,7 +233,7 @@ pub(super) const SECTIONS: [&str; 14] = [
 
 /// Parses YAML into a [`RawConfig`], failing on the first problem (for tests and defaults).
 pub fn parse(text: &str) -> Result<RawConfig, ConfigErrors> {
-    let (raw, problems, _) = parse_sections(text);
+    let (raw, problems, _) = parse_sections(text).map_err(|p| ConfigErrors { problems: vec![p] })?;
     if problems.is_empty() {
         Ok(raw)
     } else {
@@ -243,19 +243,19 @@ pub fn parse(text: &str) -> Result<RawConfig, ConfigErrors> {
 
 /// Reads each top-level section (and each region) on its own, so one bad section does not hide
 /// the problems of the others. Returns the config, the problems, and the sections that failed.
-pub(super) fn parse_sections(text: &str) -> (RawConfig, Vec<String>, Vec<String>) {
+pub(super) fn parse_sections(text: &str) -> Result<(RawConfig, Vec<String>, Vec<String>), String> {
     use serde_yaml::Value;
     let mut raw = RawConfig::default();
     let mut problems = Vec::new();
     let mut failed = Vec::new();
-    let root: Value = match serde_yaml::from_str(text) {
-        Ok(v) => v,
-        Err(e) => return (raw, vec![format!("not valid YAML: {e}")], vec![String::new()]),
-    };
+    if let Some(line) = nested_deeper_than(text, MAX_FLOW_DEPTH) {
+        return Err(format!("not read: brackets nest deeper than {MAX_FLOW_DEPTH} levels (line {line})"));
+    }
+    let root: Value = serde_yaml::from_str(text).map_err(|e| format!("not valid YAML: {e}"))?;
     let map = match root {
-        Value::Null => return (raw, problems, failed),
+        Value::Null => return Ok((raw, problems, failed)),
         Value::Mapping(m) => m,
-        _ => return (raw, vec!["top level: expected a mapping of sections".into()], vec![String::new()]),
+        _ => return Err("top level: expected a mapping of sections".into()),
     };
     fn section<T: serde::de::DeserializeOwned>(
         name: &str,
@@ -307,11 +307,56 @@ pub(super) fn parse_sections(text: &str) -> (RawConfig, Vec<String>, Vec<String>
             }
         }
     }
-    (raw, problems, failed)
+    Ok((raw, problems, failed))
 }
 
 pub(super) fn defaults() -> RawConfig {
     parse(EXAMPLE_CONFIG).expect("the embedded example configuration parses (tested)")
+}
+
+/// Deepest `[`/`{` nesting a configuration may have; a real one needs 4. The YAML parser takes
+/// time quadratic in the depth of what it refuses (38 s for 100,000 `[`), so deeper text is
+/// refused before it is parsed.
+const MAX_FLOW_DEPTH: usize = 32;
+
+/// The line where `text`'s flow brackets, outside quotes and comments, first nest deeper than
+/// `max`.
+fn nested_deeper_than(text: &str, max: usize) -> Option<usize> {
+    let (mut depth, mut line) = (0usize, 1);
+    let mut quote: Option<char> = None;
+    let mut chars = text.chars().peekable();
+    let mut prev = ' ';
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (_, '\n') => {
+                line += 1;
+                // Plain YAML strings do not span lines in a configuration; a quote left open
+                // is closed here so a stray one cannot hide the rest.
+                quote = None;
+            }
+            (Some('"'), '\\') => {
+                chars.next();
+            }
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'') if prev.is_whitespace() || "[{,:".contains(prev) => quote = Some(c),
+            (None, '#') if prev.is_whitespace() => {
+                while chars.peek().is_some_and(|c| *c != '\n') {
+                    chars.next();
+                }
+            }
+            (None, '[' | '{') => {
+                depth += 1;
+                if depth > max {
+                    return Some(line);
+                }
+            }
+            (None, ']' | '}') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        prev = c;
+    }
+    None
 }
 
 #[cfg(test)]
@@ -323,7 +368,7 @@ mod tests {
         // Each listed section is read into its field: a value of the wrong type is reported as
         // that section's problem, never as an unknown field.
         for name in SECTIONS {
-            let (_, problems, failed) = parse_sections(&format!("{name}: [1, 2]\n"));
+            let (_, problems, failed) = parse_sections(&format!("{name}: [1, 2]\n")).unwrap();
             assert!(!problems.iter().any(|p| p.contains("unknown field")), "{name}: {problems:?}");
             assert_eq!(failed, vec![name.to_string()], "{name}");
         }
@@ -332,7 +377,19 @@ mod tests {
         for name in SECTIONS {
             assert!(fields.contains(&format!("`{name}`")), "{name} is not a field of RawConfig: {fields}");
         }
-        let (_, problems, _) = parse_sections("nope: 1\n");
+        let (_, problems, _) = parse_sections("nope: 1\n").unwrap();
         assert_eq!(problems, vec![format!("nope: unknown field, expected one of {}", SECTIONS.join(", "))]);
+    }
+
+    #[test]
+    fn deep_brackets_are_refused_before_parsing_and_quotes_and_comments_do_not_count() {
+        let deep = format!("host: {}", "[".repeat(100_000));
+        let t = std::time::Instant::now();
+        let e = parse_sections(&deep).err().unwrap();
+        assert_eq!(e, "not read: brackets nest deeper than 32 levels (line 1)");
+        assert!(t.elapsed() < std::time::Duration::from_secs(1));
+        let fine = format!("a: \"{}\" # {}\nb: '[[' \nc: [[[1]]]\n", "[".repeat(50), "{".repeat(50));
+        assert_eq!(nested_deeper_than(&fine, 32), None);
+        assert_eq!(nested_deeper_than(&format!("x:\n  y: {}", "{a: ".repeat(33)), 32), Some(2));
     }
 }

@@ -89,7 +89,7 @@ impl Transport for HttpTransport {
             .body(body)
             .send()
             .await
-            .map_err(|e| TransportError(crate::util::error_chain(&e)))?;
+            .map_err(|e| TransportError(crate::util::error_chain(&e.without_url())))?;
         let status = resp.status().as_u16();
         let retry_after = resp
             .headers()

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tracing::warn;
+use tracing::{error, warn};
 
 use crate::util::fs::{write_atomic, Durability};
 
@@ -67,8 +67,28 @@ impl Stats {
         *self.dropped.entry(r.as_str().to_string()).or_default() += n;
     }
 
+    /// The saved counters; zeros when there are none. A file that does not read as counters is
+    /// moved aside to `<name>.corrupt` and logged as an error: the counters restart from zero
+    /// (which `increase()` reads as a reset), and the old file stays for a look.
     pub(crate) fn load(path: &Path) -> Stats {
-        std::fs::read(path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Stats::default(),
+            Err(e) => {
+                error!(file = %path.display(), error = %e, "cannot read the delivery counters; they restart from zero");
+                return Stats::default();
+            }
+        };
+        match serde_json::from_slice(&bytes) {
+            Ok(s) => s,
+            Err(e) => {
+                let aside = path.with_extension("json.corrupt");
+                let moved = std::fs::rename(path, &aside)
+                    .map_or_else(|e| format!("not moved: {e}"), |()| format!("moved to {}", aside.display()));
+                error!(file = %path.display(), error = %e, "the delivery counters are damaged and restart from zero ({moved})");
+                Stats::default()
+            }
+        }
     }
 
     pub(super) fn save(&self, path: &Path) {
@@ -79,5 +99,28 @@ impl Stats {
         if let Err(e) = write() {
             warn!(file = %path.display(), error = %e, "cannot save delivery counters");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_survive_a_restart_and_damaged_ones_are_set_aside_not_silently_reset() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("stats.json");
+        assert_eq!(Stats::load(&path), Stats::default());
+        let mut s = Stats { sent_samples: 7, ..Stats::default() };
+        s.drop_samples(Reason::Rejected, 2);
+        s.save(&path);
+        assert_eq!(Stats::load(&path), s);
+        std::fs::write(&path, b"{\"sent_samples\": 7, \"dropp").unwrap();
+        assert_eq!(Stats::load(&path), Stats::default());
+        assert!(!path.exists());
+        assert_eq!(
+            std::fs::read(dir.path().join("stats.json.corrupt")).unwrap(),
+            b"{\"sent_samples\": 7, \"dropp"
+        );
     }
 }

@@ -19,3 +19,30 @@ pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     }
     s
 }
+
+/// `url` for a log line: a password in it, and the value of every query parameter, are replaced
+/// by `<redacted>` (a token may ride in either). Text that is not a URL comes back unchanged.
+pub(crate) fn redact_url(url: &str) -> String {
+    let Ok(mut u) = reqwest::Url::parse(url) else { return url.to_string() };
+    if u.password().is_some() {
+        let _ = u.set_password(Some("<redacted>"));
+    }
+    if u.query().is_some() {
+        let names: Vec<String> = u.query_pairs().map(|(k, _)| k.into_owned()).collect();
+        u.query_pairs_mut().clear().extend_pairs(names.iter().map(|k| (k.as_str(), "<redacted>")));
+    }
+    u.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn secrets_in_a_url_are_redacted() {
+        assert_eq!(
+            super::redact_url("https://u:s3cret@vm:8428/api/v1/write?token=abc&tenant=1"),
+            "https://u:%3Credacted%3E@vm:8428/api/v1/write?token=%3Credacted%3E&tenant=%3Credacted%3E"
+        );
+        assert_eq!(super::redact_url("http://vm:8428/api/v1/write"), "http://vm:8428/api/v1/write");
+        assert_eq!(super::redact_url("not a url"), "not a url");
+    }
+}

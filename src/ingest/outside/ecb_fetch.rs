@@ -27,23 +27,27 @@ pub(crate) fn ecb_cache_stale(state_dir: &Path, every: Duration) -> bool {
 /// directory (temp file + rename). Returns the days fetched.
 pub(crate) async fn fetch_ecb(cfg: &EcbConfig, state_dir: &Path) -> Result<usize, String> {
     let Some(url) = &cfg.url else { return Ok(0) };
+    let shown = crate::util::redact_url(url);
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()
         .map_err(|e| crate::util::error_chain(&e))?;
-    let resp =
-        client.get(url).send().await.map_err(|e| format!("{url}: {}", crate::util::error_chain(&e)))?;
+    let resp = client
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| format!("{shown}: {}", crate::util::error_chain(&e.without_url())))?;
     let status = resp.status();
     if !status.is_success() {
-        return Err(format!("{url}: HTTP {status}"));
+        return Err(format!("{shown}: HTTP {status}"));
     }
     let body = bounded::read_body(resp, bounded::caps::DATA_BODY)
         .await
-        .map_err(|e| format!("{url}: {}", crate::util::error_chain(&e)))?;
+        .map_err(|e| format!("{shown}: {}", crate::util::error_chain(&e.without_url())))?;
     if body.cut {
-        return Err(format!("{url}: the answer is larger than {} bytes", bounded::caps::DATA_BODY));
+        return Err(format!("{shown}: the answer is larger than {} bytes", bounded::caps::DATA_BODY));
     }
-    let fetched = RateTable::parse(&body.bytes).map_err(|e| format!("{url}: {e}"))?;
+    let fetched = RateTable::parse(&body.bytes).map_err(|e| format!("{shown}: {e}"))?;
     let days = fetched.days();
     let path = state_dir.join(ECB_CACHE);
     let mut table = std::fs::read(&path).ok().and_then(|b| RateTable::parse(&b).ok()).unwrap_or_default();

@@ -112,6 +112,7 @@ fn decided(
 /// the daemon's runtime, from `once` and from tests, whatever runtime (if any) is current.
 pub(crate) fn query_mean_power(q: &QueryConfig, start_s: f64, end_s: f64) -> Result<Option<f64>, String> {
     let url = format!("{}/api/v1/query_range", q.url);
+    let shown = crate::util::redact_url(&url);
     let params = query::params(&q.expr, start_s, end_s, q.step_seconds);
     std::thread::scope(|s| {
         s.spawn(|| {
@@ -123,16 +124,17 @@ pub(crate) fn query_mean_power(q: &QueryConfig, start_s: f64, end_s: f64) -> Res
             if let Some(t) = &q.bearer {
                 req = req.bearer_auth(t.expose());
             }
-            let resp = req.send().map_err(|e| format!("{url}: {}", crate::util::error_chain(&e)))?;
+            let resp =
+                req.send().map_err(|e| format!("{shown}: {}", crate::util::error_chain(&e.without_url())))?;
             let status = resp.status();
             if !status.is_success() {
                 let body = bounded::read_blocking_body(resp, 300).map(|b| b.lossy_text()).unwrap_or_default();
-                return Err(format!("{url}: HTTP {status}: {body}"));
+                return Err(format!("{shown}: HTTP {status}: {body}"));
             }
             let body = bounded::read_blocking_body(resp, bounded::caps::DATA_BODY)
-                .map_err(|e| format!("{url}: {}", crate::util::error_chain(&e)))?;
+                .map_err(|e| format!("{shown}: {e}"))?;
             if body.cut {
-                return Err(format!("{url}: the answer is larger than {} bytes", bounded::caps::DATA_BODY));
+                return Err(format!("{shown}: the answer is larger than {} bytes", bounded::caps::DATA_BODY));
             }
             let points = query::parse_matrix(&body.bytes)?;
             Ok(query::mean_level(&points))

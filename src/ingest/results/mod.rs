@@ -423,6 +423,20 @@ mod tests {
     }
 
     #[test]
+    fn a_job_of_zero_seconds_is_dropped_not_pushed_as_zeros() {
+        for text in [
+            r#"{"scenarios": [{"name": "z", "duration": 0, "end_time": 1700000000, "power_watts": [100]}]}"#,
+            r#"{"scenarios": [{"name": "z", "start_time": 1700000000, "end_time": 1700000000}]}"#,
+        ] {
+            let (j, probs) = one(text);
+            assert!(j.is_none(), "{text}");
+            assert_eq!(probs.len(), 1, "{probs:?}");
+            assert_eq!(probs[0].severity, Severity::JobDropped);
+            assert!(probs[0].to_string().contains("run time is 0 s: nothing ran"), "{}", probs[0]);
+        }
+    }
+
+    #[test]
     fn a_number_out_of_range_costs_only_its_field() {
         let text = r#"{"test_metadata": {"duration": 1e400}, "scenarios": [{"name": "a", "duration": 10,
             "end_time": 1700000000, "vmaf_score": -1E+400, "power_watts": [1, 2e308]},

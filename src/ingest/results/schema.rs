@@ -389,6 +389,13 @@ impl Fields<'_> {
             self.drop_job("end_time", format!("before start_time (run time {run_s} s)"));
             return None;
         }
+        // Nothing ran: pushing it would put zeros in every per-job series.
+        if run_s == 0.0 {
+            let field =
+                if duration == Some(0.0) && schema != Schema::Benchmark { "duration" } else { "end_time" };
+            self.drop_job(field, "run time is 0 s: nothing ran".into());
+            return None;
+        }
         if run_s > MAX_RUN_S {
             let field = if schema == Schema::Benchmark && window.is_some() { "end_time" } else { "duration" };
             self.drop_job(field, format!("run time {run_s} s is more than {MAX_RUN_S} s (31 days)"));
