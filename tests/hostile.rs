@@ -250,3 +250,116 @@ fn a_token_in_the_url_is_never_logged() {
     assert!(stderr.contains("127.0.0.1:9/api/v1/write?token=%3Credacted%3E"), "{stderr}");
     assert!(!stderr.contains("s3cret"), "{stderr}");
 }
+
+/// A query API that accepts connections and never answers, until dropped.
+struct HangingApi {
+    url: String,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    accepted: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl HangingApi {
+    fn start() -> HangingApi {
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (s, a) = (stop.clone(), accepted.clone());
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            // Bounded: the test drops it long before.
+            let deadline = Instant::now() + Duration::from_secs(300);
+            while !s.load(Ordering::Relaxed) && Instant::now() < deadline {
+                if let Ok((sock, _)) = listener.accept() {
+                    a.fetch_add(1, Ordering::Relaxed);
+                    held.push(sock);
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        });
+        HangingApi { url, stop, accepted }
+    }
+}
+
+impl Drop for HangingApi {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// 20 jobs that ended a minute ago, and a config whose only energy source is `api`.
+fn waiting_on(api: &HangingApi, tmp: &Path, timeout_s: u64) -> std::path::PathBuf {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+    let results = tmp.join("results");
+    std::fs::create_dir(&results).unwrap();
+    let jobs: Vec<String> = (0..20)
+        .map(|i| format!(r#"{{"name": "j{i}", "duration": 30, "end_time": {}}}"#, now - 60.0 + f64::from(i)))
+        .collect();
+    std::fs::write(results.join("test_results_1.json"), format!(r#"{{"scenarios": [{}]}}"#, jobs.join(",")))
+        .unwrap();
+    let extra = format!(
+        "energy: {{sources: [query], query: {{url: \"{}\", expr: \"w\", timeout_seconds: {timeout_s}, settle_seconds: 0}}}}\nshutdown_grace_seconds: 3\n",
+        api.url
+    );
+    write_config(tmp, &results, "http://127.0.0.1:9/api/v1/write", "test_results_*.json", &extra)
+}
+
+#[test]
+fn a_hanging_query_api_costs_one_timeout_a_cycle_not_one_a_job() {
+    let api = HangingApi::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = waiting_on(&api, tmp.path(), 2);
+    let mut c = costpush();
+    c.args(["once", "--config", cfg.to_str().unwrap(), "--dry-run"]);
+    // A dry run asks no API: the jobs wait.
+    assert!(run_bounded(c, 30).status.success());
+    assert_eq!(api.accepted.load(std::sync::atomic::Ordering::Relaxed), 0);
+
+    let mut c = costpush();
+    c.args(["once", "--config", cfg.to_str().unwrap()]);
+    let t = Instant::now();
+    let out = run_bounded(c, 120);
+    let took = t.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no more queries this cycle"), "{stderr}");
+    assert_eq!(api.accepted.load(std::sync::atomic::Ordering::Relaxed), 1, "one request, not 20");
+    // 20 jobs one after another would take 40 s.
+    assert!(took < Duration::from_secs(15), "once took {took:?}");
+}
+
+#[test]
+fn sigterm_during_a_cycle_waiting_on_the_query_api_honours_the_grace() {
+    let api = HangingApi::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = waiting_on(&api, tmp.path(), 30);
+    let mut child = costpush()
+        .args(["run", "--config", cfg.to_str().unwrap(), "--schedule", "* * * * * *"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while api.accepted.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+        assert!(Instant::now() < deadline, "the cycle never asked the API");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let t = Instant::now();
+    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "no exit within 20 s of SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let took = t.elapsed();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    // A 3 s grace: the request on the wire (30 s timeout) is not waited out.
+    assert!(took < Duration::from_secs(5), "took {took:?}: {stderr}");
+    assert!(stderr.contains("the running cycle was abandoned"), "{stderr}");
+    assert_eq!(api.accepted.load(std::sync::atomic::Ordering::Relaxed), 1, "no new cycle after the signal");
+}

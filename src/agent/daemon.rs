@@ -65,31 +65,53 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
     let _ = tx.try_send(());
     info!(schedule = %cfg.schedule, host = %cfg.host, region = %cfg.region, "costpush running");
 
+    let stopping = outside.as_ref().map(OutsideData::stopping).expect("OutsideData is here between cycles");
     tokio::pin!(shutdown);
-    loop {
+    let deadline = loop {
         tokio::select! {
-            _ = &mut shutdown => break,
+            // A tick that arrives with the signal starts no cycle.
+            biased;
+            _ = &mut shutdown => break tokio::time::Instant::now() + cfg.shutdown_grace,
             Some(()) = rx.recv() => {
-                // A cycle is local work (read, compute, write the queue) and is not interrupted,
-                // so a shutdown never leaves a half-written cycle behind.
-                let result = cycle_on_own_thread(&cfg, &mut state, &mut outside, &outbox).await?;
-                if let Err(e) = result {
-                    warn!(error = format!("{e:#}"), "cycle failed; the same files are read again next cycle");
-                }
+                let cycle = cycle_on_own_thread(&cfg, &mut state, &mut outside, &outbox);
+                tokio::pin!(cycle);
+                let result = tokio::select! {
+                    r = &mut cycle => r?,
+                    _ = &mut shutdown => {
+                        // The cycle asks the query API no more and finishes its local work
+                        // within the grace, or is left behind: it commits nothing then, and
+                        // runs again from the same files at the next start.
+                        let deadline = tokio::time::Instant::now() + cfg.shutdown_grace;
+                        info!(grace_s = cfg.shutdown_grace.as_secs_f64(), "stopping; waiting for the running cycle");
+                        stopping.store(true, std::sync::atomic::Ordering::Relaxed);
+                        match tokio::time::timeout_at(deadline, &mut cycle).await {
+                            Ok(r) => log_cycle(r?),
+                            Err(_) => warn!("grace period over: the running cycle was abandoned; it runs again at the next start"),
+                        }
+                        break deadline;
+                    }
+                };
+                log_cycle(result);
                 crate::util::memory::release_free_memory();
             }
         }
-    }
+    };
     info!(grace_s = cfg.shutdown_grace.as_secs_f64(), "stopping");
     let _ = stop_tx.send(true);
     let _ = sched.shutdown().await;
-    if tokio::time::timeout(cfg.shutdown_grace, &mut sender_task).await.is_err() {
+    if tokio::time::timeout_at(deadline, &mut sender_task).await.is_err() {
         sender_task.abort();
         warn!("grace period over: the request on the wire was abandoned; its batch stays queued");
     }
     let pending = outbox.queue.lock().expect("queue lock").len();
     info!(batches_queued = pending, "costpush stopped");
     Ok(())
+}
+
+fn log_cycle(result: anyhow::Result<Enqueued>) {
+    if let Err(e) = result {
+        warn!(error = format!("{e:#}"), "cycle failed; the same files are read again next cycle");
+    }
 }
 
 /// The daemon's cycle: [`enqueue_cycle`] on a thread of its own, awaited; the caller keeps a

@@ -47,7 +47,18 @@ impl OutsideData {
                     if !self.network || now_s < end_s + q.settle.as_secs_f64() {
                         return Resolution::Wait;
                     }
-                    match query_mean_power(q, start_s, end_s) {
+                    if !self.query_gate.open() {
+                        if may_wait {
+                            return Resolution::Wait;
+                        }
+                        missed.push((m, "error"));
+                        continue;
+                    }
+                    let answer = query_mean_power(q, start_s, end_s);
+                    if answer.is_err() {
+                        self.query_gate.failed();
+                    }
+                    match answer {
                         Ok(Some(w)) => {
                             return decided(
                                 Resolution::Measured(Measured { method: *method, mean_power_w: w }),
@@ -58,7 +69,7 @@ impl OutsideData {
                         Ok(None) if may_wait => return Resolution::Wait,
                         Ok(None) => missed.push((m, "no_data")),
                         Err(e) if may_wait => {
-                            warn!(scenario = %job.scenario, error = %e, "energy query failed; tried again next cycle");
+                            warn!(scenario = %job.scenario, error = %e, "energy query failed; no more queries this cycle, the jobs wait for the next");
                             return Resolution::Wait;
                         }
                         Err(e) => {

@@ -11,7 +11,7 @@ mod energy;
 mod rapl_sampler;
 mod watched;
 
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tracing::{debug, info, warn};
@@ -55,6 +55,28 @@ pub struct OutsideData {
     pub(crate) tallies: Arc<Tallies>,
     /// Whether the query API may be asked (not in a dry run).
     pub(crate) network: bool,
+    /// When the query API may be asked no more: after its first failure in a cycle, and for
+    /// good at shutdown. Jobs it would have measured wait instead.
+    pub(crate) query_gate: QueryGate,
+}
+
+/// Bounds a cycle's waiting on the query API: one failure (a timeout, say) ends the asking for
+/// that cycle, so a hanging API costs one timeout a cycle, not one a job; and a shutdown ends it
+/// at once.
+#[derive(Debug, Default)]
+pub(crate) struct QueryGate {
+    failed_this_cycle: AtomicBool,
+    stopping: Arc<AtomicBool>,
+}
+
+impl QueryGate {
+    pub(crate) fn open(&self) -> bool {
+        !self.failed_this_cycle.load(Ordering::Relaxed) && !self.stopping.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn failed(&self) {
+        self.failed_this_cycle.store(true, Ordering::Relaxed);
+    }
 }
 
 impl OutsideData {
@@ -102,6 +124,7 @@ impl OutsideData {
             rapl_by_default: by_default,
             tallies: Arc::new(Tallies::default()),
             network,
+            query_gate: QueryGate::default(),
         };
         outside.refresh();
         outside
@@ -119,7 +142,14 @@ impl OutsideData {
     }
 
     /// Re-reads the files that changed (called at the start of every cycle).
+    /// Set at shutdown: the running cycle asks the query API no more, so it ends on local work.
+    pub fn stopping(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.query_gate.stopping)
+    }
+
+    /// Reads what changed in the watched files; a new cycle may ask the query API again.
     pub(crate) fn refresh(&mut self) {
+        self.query_gate.failed_this_cycle.store(false, Ordering::Relaxed);
         if let Some((_, file, cache)) = &mut self.ecb {
             let a = file.as_mut().is_some_and(|f| f.refresh("ECB rates", RateTable::parse));
             let b = cache.refresh("fetched ECB rates", RateTable::parse);
