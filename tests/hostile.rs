@@ -363,3 +363,40 @@ fn sigterm_during_a_cycle_waiting_on_the_query_api_honours_the_grace() {
     assert!(stderr.contains("the running cycle was abandoned"), "{stderr}");
     assert_eq!(api.accepted.load(std::sync::atomic::Ordering::Relaxed), 1, "no new cycle after the signal");
 }
+
+#[test]
+fn two_jobs_with_the_same_labels_and_end_never_share_a_timestamp_on_a_deduplicating_receiver() {
+    let tmp = tempfile::tempdir().unwrap();
+    let results = tmp.path().join("results");
+    std::fs::create_dir(&results).unwrap();
+    let end = 1_767_700_000;
+    let job = |name: &str, run: u32| {
+        format!(
+            r#"{{"name": "{name}", "duration": {run}, "end_time": {end}, "encoder_type": "x", "cpu_usage_cores": [1]}}"#
+        )
+    };
+    // Within one cycle: two such jobs in one file; across cycles: a second one in a later file.
+    std::fs::write(
+        results.join("test_results_1.json"),
+        format!(r#"{{"scenarios": [{}, {}, {}]}}"#, job("within", 10), job("within", 50), job("across", 10)),
+    )
+    .unwrap();
+    let vm = Vm::start_with(&["-dedup.minScrapeInterval=1ms"]);
+    let cfg = write_config(tmp.path(), &results, &vm.write_url(), "test_results_*.json", "");
+    assert!(once(&cfg).status.success());
+    std::fs::write(
+        results.join("test_results_2.json"),
+        format!(r#"{{"scenarios": [{}]}}"#, job("across", 50)),
+    )
+    .unwrap();
+    assert!(once(&cfg).status.success());
+
+    for scenario in ["within", "across"] {
+        let s = vm.one(&format!(r#"costpush_job_run_seconds{{scenario="{scenario}"}}"#));
+        assert_eq!(s.timestamps, [end * 1000, end * 1000 + 1], "{scenario}");
+        let mut v = s.values.clone();
+        v.sort_by(f64::total_cmp);
+        assert_eq!(v, [10.0, 50.0], "{scenario}: both jobs kept");
+    }
+    assert_eq!(vm.one(&sel("costpush_run_seconds_total", "")).last().1, 120.0);
+}

@@ -40,7 +40,7 @@ pub struct Cycle<'a> {
     /// Jobs met this cycle and not in `next.jobs`: this chunk's, and those waiting for energy.
     seen_now: BTreeSet<u64>,
     now_ms: i64,
-    stamps: catalogue::Stamps,
+    stamps: catalogue::Stamps<'a>,
     new_jobs: usize,
     jobs_without_power: usize,
     window: (u64, u64),
@@ -86,7 +86,7 @@ impl<'a> Cycle<'a> {
             pos: 0,
             seen_now: BTreeSet::new(),
             now_ms,
-            stamps: catalogue::Stamps::default(),
+            stamps: catalogue::Stamps::new(&state.stamps),
             new_jobs: 0,
             jobs_without_power: 0,
             window: (0, 0),
@@ -181,6 +181,8 @@ impl<'a> Cycle<'a> {
     pub(crate) fn finish(mut self) -> Prepared {
         let cfg = self.cfg;
         let outside = self.outside;
+        let stamps = std::mem::replace(&mut self.stamps, catalogue::Stamps::new(&self.prev.stamps));
+        self.next.stamps.extend(stamps.into_new());
         let mut insights =
             cycle_insights(cfg, &mut self.next, self.new_jobs > 0, self.model.take(), self.now_ms);
         insights.predictions_skipped = std::mem::take(&mut self.skipped).into_iter().collect();

@@ -74,6 +74,9 @@ pub struct State {
     /// The idle power measured by the latest baseline scenario: (its end, Unix s; watts).
     #[serde(default)]
     pub(crate) idle_baseline: Option<(f64, f64)>,
+    /// The (label set, millisecond) pairs jobs already use (a state from before it: empty).
+    #[serde(default)]
+    pub(crate) stamps: crate::samples::catalogue::StampSet,
 }
 
 /// The identities of the jobs already pushed: a sorted list, 8 bytes a job (a `BTreeSet` took
@@ -150,6 +153,7 @@ impl Default for State {
             history: None,
             forecast_cache: None,
             idle_baseline: None,
+            stamps: Default::default(),
         }
     }
 }

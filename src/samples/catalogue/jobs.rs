@@ -1,36 +1,85 @@
 //! The samples of each job: its gauges, its predictions and its share of the counters.
 
+use std::collections::HashSet;
+
+use serde::{Deserialize, Serialize};
+
 use super::{base_labels, ms, Host};
 use crate::compute::job::JobReport;
 use crate::compute::power_model::prediction_bounds;
 use crate::domain::{Currency, Job, Rates, JOULES_PER_KWH};
 use crate::samples::counters::JobCounters;
-use crate::samples::index::HashIndex;
 use crate::samples::key::SortedLabels;
 use crate::samples::series::{GroupId, SeriesSet};
 use crate::samples::Counters;
 use crate::stats::regress::Prediction;
 use crate::util::hash;
 
-/// The last stamp used per job label set, so that two jobs with the same labels never share
-/// a timestamp within a cycle. Keyed by the group key of the labels (see [`SeriesSet::group`]).
-#[derive(Debug, Default)]
-pub(crate) struct Stamps {
-    index: HashIndex,
-    /// Group key and the last stamp used for it.
-    last: Vec<(Box<[u8]>, i64)>,
+/// The (label set, millisecond) pairs the samples of jobs already pushed use, as 32-bit
+/// fingerprints, sorted; kept in the state. With [`Stamps`] it keeps two distinct jobs from ever
+/// sharing a series and a timestamp, within a cycle or across cycles, where a deduplicating
+/// receiver would keep only one of them. A fingerprint shared by chance moves a job 1 ms on for
+/// nothing; a pair in use is never missed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(transparent)]
+pub(crate) struct StampSet(Vec<u32>);
+
+impl StampSet {
+    fn contains(&self, fp: u32) -> bool {
+        self.0.binary_search(&fp).is_ok()
+    }
+
+    /// Adds a cycle's new fingerprints (one merge of two sorted runs).
+    pub(crate) fn extend(&mut self, new: impl IntoIterator<Item = u32>) {
+        self.0.extend(new);
+        self.0.sort_unstable();
+        self.0.dedup();
+    }
 }
 
-impl Stamps {
-    /// The last stamp of the label set `key`, `i64::MIN` before its first.
-    fn last(&mut self, key: &[u8]) -> &mut i64 {
-        let last = &mut self.last;
-        let (i, new) = self.index.find_or_insert(hash::words(key), |i| *last[i].0 == *key, last.len());
-        if new {
-            last.push((key.into(), i64::MIN));
-        }
-        &mut last[i].1
+impl<'de> Deserialize<'de> for StampSet {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let mut set = StampSet::default();
+        set.extend(Vec::<u32>::deserialize(d)?);
+        Ok(set)
     }
+}
+
+/// The stamps of one cycle's jobs. A job's samples are stamped at its end, to the millisecond;
+/// if a job pushed before, or met earlier in this cycle's order (end time, then identity),
+/// already uses that millisecond in the same label set, the job moves to the next free one.
+#[derive(Debug)]
+pub(crate) struct Stamps<'a> {
+    before: &'a StampSet,
+    new: HashSet<u32>,
+}
+
+impl<'a> Stamps<'a> {
+    pub(crate) fn new(before: &'a StampSet) -> Stamps<'a> {
+        Stamps { before, new: HashSet::new() }
+    }
+
+    /// The first free millisecond at or after `ts` in the label set `key` (a group key, see
+    /// [`SeriesSet::group`]), now taken.
+    fn take(&mut self, key: &[u8], mut ts: i64) -> i64 {
+        loop {
+            let fp = fingerprint(key, ts);
+            if !self.before.contains(fp) && self.new.insert(fp) {
+                return ts;
+            }
+            ts += 1;
+        }
+    }
+
+    /// The fingerprints this cycle added, for the state.
+    pub(crate) fn into_new(self) -> impl Iterator<Item = u32> {
+        self.new.into_iter()
+    }
+}
+
+fn fingerprint(key: &[u8], ts: i64) -> u32 {
+    let h = hash::words(key) ^ (ts as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    (h ^ (h >> 32)) as u32
 }
 
 /// The samples of `jobs` (each with its prediction, if any), in time order, into `set`, and
@@ -39,7 +88,7 @@ pub(crate) fn build_jobs(
     host: &Host<'_>,
     jobs: &[(&Job, &JobReport)],
     predictions: &[Option<Prediction>],
-    stamps: &mut Stamps,
+    stamps: &mut Stamps<'_>,
     counters: &mut Counters,
     set: &mut SeriesSet,
 ) {
@@ -62,14 +111,7 @@ pub(crate) fn build_jobs(
             ("streams", streams.as_str()),
         ]);
         let g = set.group(&SortedLabels::new(&labels));
-        // Two jobs with the same labels ending in the same millisecond would share a timestamp,
-        // and a deduplicating receiver keeps only one; the later one moves 1 ms on.
-        let mut ts = ms(job.end_s);
-        let prev = stamps.last(set.group_key(g));
-        if ts <= *prev {
-            ts = *prev + 1;
-        }
-        *prev = ts;
+        let ts = stamps.take(set.group_key(g), ms(job.end_s));
         tally.next_job();
         job_samples(host, job, r, ts, set, g, &mut tally, &mut conversions);
         if let Some(p) = pred {
@@ -302,5 +344,36 @@ pub(super) fn predicted_samples(
         for (cur, f) in &conversions {
             set.add_in(g, names[3], &[("bound", bound), ("currency", cur.as_str())], ts, own * f);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_taken_millisecond_moves_the_job_on_and_nothing_else_moves() {
+        let mut before = StampSet::default();
+        let mut first = Stamps::new(&before);
+        assert_eq!(first.take(b"a", 5000), 5000);
+        assert_eq!(first.take(b"a", 5000), 5001, "the same labels and end: 1 ms on");
+        assert_eq!(first.take(b"b", 5000), 5000, "other labels keep their time");
+        assert_eq!(first.take(b"a", 3000), 3000, "an earlier end met later keeps its time");
+        let new: Vec<u32> = first.into_new().collect();
+        before.extend(new);
+        // A later cycle: the pairs used before are taken still.
+        let mut later = Stamps::new(&before);
+        assert_eq!(later.take(b"a", 5000), 5002);
+        assert_eq!(later.take(b"a", 3000), 3001);
+        assert_eq!(later.take(b"c", 5000), 5000);
+    }
+
+    #[test]
+    fn the_set_round_trips_through_json_sorted() {
+        let mut set = StampSet::default();
+        set.extend([9, 3, 7, 3]);
+        let text = serde_json::to_string(&set).unwrap();
+        assert_eq!(text, "[3,7,9]");
+        assert_eq!(serde_json::from_str::<StampSet>("[9,3,7]").unwrap(), set);
     }
 }

@@ -16,7 +16,7 @@ mod jobs;
 use std::collections::BTreeMap;
 
 pub(crate) use cycle::build_cycle;
-pub(crate) use jobs::{build_jobs, Stamps};
+pub(crate) use jobs::{build_jobs, StampSet, Stamps};
 
 use super::{Counters, SeriesSet};
 use crate::compute::history::{Basis, Bucket, Estimate};
