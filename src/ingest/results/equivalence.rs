@@ -84,7 +84,11 @@ fn same(what: &str, bytes: &[u8]) {
     match (parse(bytes), parse_by_value(bytes)) {
         (Ok(a), Ok(b)) => {
             assert_eq!(a.jobs, b.jobs, "{what}: jobs");
-            assert_eq!(a.problems, b.problems, "{what}: problems");
+            // A `serde_json::Value` keeps only a repeated key's last value and cannot tell that
+            // it was repeated: those notices are the streaming reader's alone.
+            let seen: Vec<_> =
+                a.problems.into_iter().filter(|p| !p.message.starts_with("the key appears")).collect();
+            assert_eq!(seen, b.problems, "{what}: problems");
         }
         (Err(a), Err(b)) => assert_eq!(a, b, "{what}: file error"),
         (a, b) => panic!("{what}: the readers disagree: {a:?} against {b:?}"),

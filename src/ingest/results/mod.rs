@@ -127,7 +127,21 @@ pub fn parse(bytes: &[u8]) -> Result<Parsed, FileError> {
         None => return Err(FileError::Malformed("scenarios: missing".into())),
     };
 
-    Ok(scenarios.finish(root.scheduler))
+    let mut parsed = scenarios.finish(root.scheduler);
+    if root.scenario_lists > 1 {
+        parsed.problems.insert(
+            0,
+            Problem {
+                field: "scenarios".into(),
+                message: format!(
+                    "the key appears {} times; only the last list is read, the jobs of the others are left out",
+                    root.scenario_lists
+                ),
+                severity: Severity::Notice,
+            },
+        );
+    }
+    Ok(parsed)
 }
 
 fn file_error(e: &serde_json::Error) -> FileError {
@@ -458,7 +472,7 @@ mod tests {
     }
 
     #[test]
-    fn repeated_keys_keep_the_last_value() {
+    fn repeated_keys_keep_the_last_value_and_are_reported() {
         // as serde_json's Map does, at every level
         let (j, probs) =
             one(r#"{"test_metadata": {"source": "lab"}, "scenarios": [{"name": "first", "name": "second",
@@ -473,7 +487,17 @@ mod tests {
         assert_eq!(j.encoder, None);
         assert_eq!(j.outputs, [Rendition { width: 640, height: 360, fps: Some(25.0) }]);
         let msgs: Vec<String> = probs.iter().map(|p| p.to_string()).collect();
-        assert_eq!(msgs, [r#"scenarios[0].psnr_score: expected a number, got an object {"a":2,"b":3}"#]);
+        // Each repeated key the reader looks at is reported once, as a notice.
+        let again = "the key appears more than once; the last value is read";
+        assert_eq!(
+            msgs,
+            [
+                format!("scenarios[0].name: {again}"),
+                format!("scenarios[0].vmaf_score: {again}"),
+                format!("scenarios[0].encoder_type: {again}"),
+                r#"scenarios[0].psnr_score: expected a number, got an object {"a":2,"b":3}"#.to_string(),
+            ]
+        );
 
         let p = parse(
             br#"{"scenarios": [{"name": "old", "duration": 1, "end_time": 1700000000}],
@@ -481,6 +505,11 @@ mod tests {
         )
         .unwrap();
         assert_eq!(p.jobs.iter().map(|j| j.scenario.as_str()).collect::<Vec<_>>(), ["new"]);
+        assert_eq!(
+            p.problems[0].to_string(),
+            "scenarios: the key appears 2 times; only the last list is read, the jobs of the others are left out"
+        );
+        assert_eq!(p.problems[0].severity, Severity::Notice);
         match parse(br#"{"scenarios": [], "scenarios": 5}"#) {
             Err(FileError::Malformed(m)) => assert_eq!(m, "scenarios: expected a list, got a number"),
             other => panic!("{other:?}"),

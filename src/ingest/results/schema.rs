@@ -14,14 +14,19 @@ use crate::domain::{Job, Rendition, Schema};
 pub(super) struct Root {
     pub(super) scenarios: Option<Shape<Scenarios>>,
     pub(super) scheduler: bool,
+    /// How many `scenarios` keys the file has: past one, only the last list is read.
+    pub(super) scenario_lists: usize,
 }
 
 impl<'de> Want<'de> for Root {
     fn from_map<A: MapAccess<'de>>(mut map: A) -> Result<Option<Self>, A::Error> {
-        let mut root = Root { scenarios: None, scheduler: false };
+        let mut root = Root { scenarios: None, scheduler: false, scenario_lists: 0 };
         while let Some(key) = map.next_key_seed(KeyIn(&["scenarios", "test_metadata"]))? {
             match key {
-                Some(0) => root.scenarios = Some(map.next_value()?),
+                Some(0) => {
+                    root.scenario_lists += 1;
+                    root.scenarios = Some(map.next_value()?);
+                }
                 Some(_) => root.scheduler = matches!(map.next_value()?, Shape::Wanted(SchedulerSource(true))),
                 None => {
                     map.next_value::<Skip>()?;
@@ -71,6 +76,14 @@ impl Scenarios {
         let mut p = Pending { index, before: Vec::new(), head: None, after: Vec::new() };
         match s {
             Shape::Wanted(mut o) => {
+                for key in std::mem::take(&mut o.repeated) {
+                    let f = &mut Fields { index, problems: &mut p.before };
+                    f.push(
+                        key,
+                        "the key appears more than once; the last value is read".into(),
+                        Severity::Notice,
+                    );
+                }
                 if let Some((name, head)) = (Fields { index, problems: &mut p.before }).head(&o) {
                     let mut f = Fields { index, problems: &mut p.after };
                     self.jobs.push(f.rest(index, &mut o, name, head.end));
@@ -163,11 +176,13 @@ pub(super) const SCENARIO_KEYS: [&str; 21] = [
 /// One scenario object: the value of each of [`SCENARIO_KEYS`] (the last, if a key is repeated).
 pub(super) struct Scenario<'de> {
     pub(super) values: [Option<Json<'de>>; SCENARIO_KEYS.len()],
+    /// Keys read more than once (JSON allows it; the last value is the one read).
+    repeated: Vec<&'static str>,
 }
 
 impl Default for Scenario<'_> {
     fn default() -> Self {
-        Scenario { values: [const { None }; SCENARIO_KEYS.len()] }
+        Scenario { values: [const { None }; SCENARIO_KEYS.len()], repeated: Vec::new() }
     }
 }
 
@@ -196,7 +211,13 @@ impl<'de> Want<'de> for Scenario<'de> {
         let mut s = Scenario::default();
         while let Some(key) = map.next_key_seed(KeyIn(&SCENARIO_KEYS))? {
             match key {
-                Some(i) => s.values[i] = Some(map.next_value()?),
+                Some(i) => {
+                    if s.values[i].replace(map.next_value()?).is_some()
+                        && !s.repeated.contains(&SCENARIO_KEYS[i])
+                    {
+                        s.repeated.push(SCENARIO_KEYS[i]);
+                    }
+                }
                 None => {
                     map.next_value::<Skip>()?;
                 }
