@@ -11,6 +11,8 @@
 //! documented example can never drift apart. Regions given in a user's file are added to (or
 //! replace same-named) defaults.
 
+#[cfg(test)]
+mod properties;
 mod raw;
 mod remote_write;
 mod sections;

@@ -195,3 +195,121 @@ fn mutated_files_read_alike() {
     }
     assert!(cases > 400, "{cases} cases");
 }
+
+/// Generated results files, valid and not: the parser never panics, both readers agree, and what
+/// it accepts keeps its promises (finite times in range, a positive run time, power and CPU
+/// within their caps, every problem naming a field).
+mod properties {
+    use proptest::prelude::*;
+
+    use super::same;
+    use crate::ingest::results::{parse, MAX_CORES, MAX_EPOCH_S, MAX_RUN_S, MAX_WATTS};
+
+    /// A JSON value as text, including what only a broken writer emits.
+    fn value() -> impl Strategy<Value = String> {
+        let leaf = prop_oneof![
+            any::<i64>().prop_map(|n| n.to_string()),
+            any::<f64>().prop_map(|x| if x.is_finite() { format!("{x:?}") } else { "0".into() }),
+            (1_600_000_000u32..1_900_000_000).prop_map(|n| n.to_string()),
+            (0u32..100_000).prop_map(|n| format!("{}.{}", n / 100, n % 100)),
+            Just("NaN".to_string()),
+            Just("-Infinity".to_string()),
+            Just("1e400".to_string()),
+            Just("-1E+999".to_string()),
+            Just("null".to_string()),
+            Just("true".to_string()),
+            "[a-z0-9 @x]{0,12}".prop_map(|s| format!("\"{s}\"")),
+            Just("\"1920x1080\"".to_string()),
+            Just("\"2500k\"".to_string()),
+        ];
+        leaf.prop_recursive(3, 24, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(|v| format!("[{}]", v.join(", "))),
+                prop::collection::vec(("[a-z_]{1,8}", inner), 0..4).prop_map(|kv| {
+                    let body: Vec<String> = kv.into_iter().map(|(k, v)| format!("\"{k}\": {v}")).collect();
+                    format!("{{{}}}", body.join(", "))
+                }),
+            ]
+        })
+    }
+
+    /// A scenario: keys the reader looks at (some twice) and others, with any values.
+    fn scenario() -> impl Strategy<Value = String> {
+        let key = prop_oneof![
+            prop::sample::select(super::SCENARIO_KEYS.to_vec()).prop_map(str::to_string),
+            "[a-z_]{1,10}",
+        ];
+        // Most carry what a job needs (a name, an end, a run time), so that jobs come out.
+        let needed =
+            prop::option::weighted(0.7, ("[a-z0-9 @]{1,12}", 1_700_000_000u32..1_800_000_000, 0u32..100_000));
+        (needed, prop::collection::vec((key, value()), 0..12)).prop_map(|(needed, kv)| {
+            let mut body: Vec<String> = kv.into_iter().map(|(k, v)| format!("\"{k}\": {v}")).collect();
+            if let Some((name, end, run)) = needed {
+                body.insert(0, format!("\"name\": \"{name}\", \"end_time\": {end}, \"duration\": {run}"));
+            }
+            format!("{{{}}}", body.join(", "))
+        })
+    }
+
+    /// A file: a scenarios list (or something else), metadata before or after, and sometimes cut
+    /// short or with a byte flipped.
+    fn file() -> impl Strategy<Value = Vec<u8>> {
+        (
+            prop::collection::vec(scenario(), 0..6),
+            prop::option::of(prop_oneof![Just("\"scheduler\""), Just("\"lab\""), Just("5")]),
+            any::<bool>(),
+            prop_oneof![Just(None), any::<prop::sample::Index>().prop_map(Some)],
+            prop_oneof![Just(None), (any::<prop::sample::Index>(), 0u8..8).prop_map(Some)],
+        )
+            .prop_map(|(scenarios, source, meta_first, cut, flip)| {
+                let list = format!("\"scenarios\": [{}]", scenarios.join(", "));
+                let meta = source.map(|s| format!("\"test_metadata\": {{\"source\": {s}}}"));
+                let parts: Vec<String> = match (meta, meta_first) {
+                    (Some(m), true) => vec![m, list],
+                    (Some(m), false) => vec![list, m],
+                    (None, _) => vec![list],
+                };
+                let mut b = format!("{{{}}}", parts.join(", ")).into_bytes();
+                if let Some(i) = cut {
+                    b.truncate(i.index(b.len() + 1));
+                }
+                if let (Some((i, bit)), false) = (flip, b.is_empty()) {
+                    let i = i.index(b.len());
+                    b[i] ^= 1 << bit;
+                }
+                b
+            })
+    }
+
+    /// Jobs the generated files gave, so that the test can tell it was not all refusals.
+    static JOBS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+    #[test]
+    fn the_generated_files_give_jobs() {
+        any_file_reads_without_a_panic_and_keeps_the_promises();
+        assert!(JOBS.load(std::sync::atomic::Ordering::Relaxed) > 500);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 1024, failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn any_file_reads_without_a_panic_and_keeps_the_promises(bytes in file()) {
+            same("a generated file", &bytes);
+            if let Ok(p) = parse(&bytes) {
+                JOBS.fetch_add(p.jobs.len(), std::sync::atomic::Ordering::Relaxed);
+                for j in &p.jobs {
+                    prop_assert!(j.end_s.is_finite() && j.end_s > 0.0 && j.end_s <= MAX_EPOCH_S, "{j:?}");
+                    prop_assert!(j.run_s > 0.0 && j.run_s <= MAX_RUN_S, "{j:?}");
+                    prop_assert!(j.power_watts.iter().all(|w| (0.0..=MAX_WATTS).contains(w)), "{j:?}");
+                    prop_assert!(j.cpu_cores.iter().all(|c| (0.0..=MAX_CORES).contains(c)), "{j:?}");
+                    prop_assert!(!j.scenario.is_empty());
+                }
+                for pr in &p.problems {
+                    prop_assert!(pr.field.starts_with("scenarios"), "{pr}");
+                    prop_assert!(!pr.message.is_empty());
+                }
+            }
+        }
+    }
+}
