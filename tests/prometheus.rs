@@ -95,3 +95,28 @@ fn every_in_window_sample_of_a_batch_with_refused_ones_lands_in_prometheus() {
         "each of the cycle's samples sent or counted as dropped"
     );
 }
+
+#[test]
+fn a_backfill_of_files_overlapping_in_time_goes_out_in_time_order() {
+    // Two files of 1,200 jobs each (more than a chunk), their jobs interleaved in time, all in
+    // one series: read in path order, one chunk each, the second file's samples would come
+    // after newer ones of the first, and Prometheus refuses a sample out of order.
+    let prom = Prom::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let results = tmp.path().join("results");
+    std::fs::create_dir(&results).unwrap();
+    let now = now_s();
+    for (file, offset) in [("test_results_a.json", 0.0), ("test_results_b.json", 1.0)] {
+        let jobs: Vec<String> =
+            (0..1200).map(|i| job("interleaved", now - 2400.0 + f64::from(i) * 2.0 + offset)).collect();
+        write_results(&results, file, &jobs);
+    }
+    let cfg = write_config(tmp.path(), &results, &prom.write_url(), "test_results_*.json", "");
+    let cfg = cfg.to_str().unwrap();
+    let dry = run(&["once", "--config", cfg, "--dry-run"]);
+    let want = points_in_text(&String::from_utf8(dry.stdout).unwrap(), is_job_data);
+    let out = run(&["once", "--config", cfg]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let got = prom.points(r#"{__name__=~"costpush_job_.*"}"#, "1d", now_s() + 60.0);
+    assert_same_points(&got, &want);
+}

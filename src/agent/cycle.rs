@@ -36,6 +36,9 @@ pub struct Cycle<'a> {
     next: State,
     stats: CycleStats,
     files: Vec<PathBuf>,
+    /// Indices into `files`, in the groups and order they are read in.
+    order: Vec<Vec<usize>>,
+    /// The next group of `order` to read.
     pos: usize,
     /// Jobs met this cycle and not in `next.jobs`: this chunk's, and those waiting for energy.
     seen_now: BTreeSet<u64>,
@@ -67,6 +70,7 @@ impl<'a> Cycle<'a> {
             warn!("{e}");
         }
         stats.files_matched = files.len() as u64;
+        let order = scan::reading_order(&files, |p| state.files.get(p).cloned(), cfg.max_file_bytes);
         // Forget files that are gone; their jobs stay remembered in `jobs`.
         next.files.retain(|p, _| files.binary_search(p).is_ok());
         let outdated = next.history.as_ref().is_some_and(|h| h.layout != history::LAYOUT);
@@ -83,6 +87,7 @@ impl<'a> Cycle<'a> {
             next,
             stats,
             files,
+            order,
             pos: 0,
             seen_now: BTreeSet::new(),
             now_ms,
@@ -112,14 +117,17 @@ impl<'a> Cycle<'a> {
 
     /// The samples of the next chunk of new jobs; `None` when every file has been read.
     pub(crate) fn next_chunk(&mut self) -> Option<SeriesSet> {
-        if self.pos >= self.files.len() {
+        if self.pos >= self.order.len() {
             return None;
         }
         let mut jobs: Vec<(Job, Option<crate::domain::Measured>)> = Vec::new();
-        while self.pos < self.files.len() && jobs.len() < CHUNK_JOBS {
-            let path = self.files[self.pos].clone();
+        // Whole groups: files that overlap in time go into one chunk (see `scan::reading_order`).
+        while self.pos < self.order.len() && jobs.len() < CHUNK_JOBS {
+            for i in std::mem::take(&mut self.order[self.pos]) {
+                let path = self.files[i].clone();
+                self.read_file(&path, &mut jobs);
+            }
             self.pos += 1;
-            self.read_file(&path, &mut jobs);
         }
         let cfg = self.cfg;
         let here = &cfg.regions[&cfg.region];

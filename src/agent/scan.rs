@@ -50,6 +50,92 @@ pub(super) fn read_if_changed(path: &Path, prev: Option<&FileState>, cap: u64) -
     Scan::Changed { bytes, len, mtime_ns: mtime, hash }
 }
 
+/// Most jobs (by a count of their end times) that files overlapping in time are grouped up to.
+const GROUP_JOBS: usize = 2 * super::cycle::CHUNK_JOBS;
+
+/// The order to read `files` in, as groups read into one chunk together: the files that may
+/// hold new jobs, by the time their jobs begin to end, with files whose times overlap in one
+/// group of up to [`GROUP_JOBS`] jobs, so that a series' samples go out in time order across
+/// chunks (a receiver without out-of-order ingestion refuses a sample older than its series'
+/// newest). Files that cannot hold new jobs, and files whose end times cannot be found, come
+/// first, one to a group.
+///
+/// Several writers that each write one file after another (a benchmark runner, a scheduler)
+/// have their files grouped side by side, and each writer's series stay in order. What the
+/// budget cannot hold (overlapping files of more jobs than it) keeps the order within each
+/// group only: memory stays that of a chunk. It costs a second read of each changed file, whose
+/// end times are found by a scan, not a parse.
+pub(super) fn reading_order(
+    files: &[PathBuf],
+    prev: impl Fn(&Path) -> Option<FileState>,
+    cap: u64,
+) -> Vec<Vec<usize>> {
+    let mut groups = Vec::new();
+    let mut timed: Vec<(EndTimes, usize)> = Vec::new();
+    for (i, path) in files.iter().enumerate() {
+        let ends = match read_if_changed(path, prev(path).as_ref(), cap) {
+            Scan::Changed { bytes, .. } => end_times(&bytes),
+            _ => None,
+        };
+        match ends {
+            Some(e) => timed.push((e, i)),
+            None => groups.push(vec![i]),
+        }
+    }
+    timed.sort_by(|a, b| a.0.first.total_cmp(&b.0.first).then(a.1.cmp(&b.1)));
+    let (mut reach, mut jobs) = (f64::NEG_INFINITY, 0);
+    for (e, i) in timed {
+        match groups.last_mut() {
+            // It starts before the group so far has ended, and the group has room.
+            Some(g) if e.first <= reach && jobs + e.count <= GROUP_JOBS => {
+                g.push(i);
+                reach = reach.max(e.last);
+                jobs += e.count;
+            }
+            _ => {
+                groups.push(vec![i]);
+                (reach, jobs) = (e.last, e.count);
+            }
+        }
+    }
+    groups
+}
+
+/// The `"end_time"` numbers of a results file, as a scan of its bytes finds them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct EndTimes {
+    first: f64,
+    last: f64,
+    count: usize,
+}
+
+fn end_times(bytes: &[u8]) -> Option<EndTimes> {
+    let mut found: Option<EndTimes> = None;
+    for at in memchr::memmem::find_iter(bytes, b"\"end_time\"") {
+        let rest = &bytes[at + 10..];
+        let Some(start) = rest.iter().position(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b':')) else {
+            continue;
+        };
+        let rest = &rest[start..];
+        let len = rest
+            .iter()
+            .position(|b| !matches!(b, b'0'..=b'9' | b'.' | b'-' | b'+' | b'e' | b'E'))
+            .unwrap_or(rest.len());
+        let Some(t) = std::str::from_utf8(&rest[..len])
+            .ok()
+            .and_then(|t| t.parse::<f64>().ok())
+            .filter(|t| t.is_finite())
+        else {
+            continue;
+        };
+        found = Some(match found {
+            None => EndTimes { first: t, last: t, count: 1 },
+            Some(e) => EndTimes { first: e.first.min(t), last: e.last.max(t), count: e.count + 1 },
+        });
+    }
+    found
+}
+
 fn mtime_ns(m: &std::fs::Metadata) -> i128 {
     m.modified()
         .ok()
@@ -162,6 +248,58 @@ mod tests {
         };
         // The cap was raised: the same version is read now.
         assert!(matches!(read_if_changed(&big, Some(&refused), 4 * CAP), Scan::Changed { .. }));
+    }
+
+    #[test]
+    fn files_are_read_in_time_order_with_overlapping_ones_together() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = |name: &str, ends: &[u32]| {
+            let path = dir.path().join(name);
+            let jobs: Vec<String> =
+                ends.iter().map(|e| format!(r#"{{"name": "j", "end_time": {e}}}"#)).collect();
+            std::fs::write(&path, format!(r#"{{"scenarios": [{}]}}"#, jobs.join(", "))).unwrap();
+            path
+        };
+        let files = vec![
+            file("a.json", &[500, 600]),
+            file("b.json", &[100, 200]),
+            file("c.json", &[150, 300]),
+            file("d.json", &[]),
+            file("e.json", &[300, 400]),
+        ];
+        // b and c overlap; e starts where c ends (300), so it joins them; a is later; d has no
+        // end time.
+        assert_eq!(reading_order(&files, |_| None, CAP), vec![vec![3], vec![1, 2, 4], vec![0]]);
+        // A group holds up to GROUP_JOBS jobs; past that, the next overlapping file starts
+        // another.
+        let many: Vec<u32> = (0..GROUP_JOBS as u32).map(|i| 100 + i % 100).collect();
+        let big = vec![file("f.json", &many), file("g.json", &[150])];
+        assert_eq!(reading_order(&big, |_| None, 1 << 30), vec![vec![0], vec![1]]);
+        // A file read before and unchanged holds no new jobs: it takes no part in the timing.
+        let (len, mtime) = {
+            let m = std::fs::metadata(&files[2]).unwrap();
+            (m.len(), mtime_ns(&m))
+        };
+        let seen = FileState {
+            len,
+            mtime_ns: mtime,
+            hash: 0,
+            status: FileStatus::Ingested,
+            reported: BTreeSet::new(),
+            deferred: false,
+        };
+        let prev = |p: &Path| (p == files[2]).then(|| seen.clone());
+        assert_eq!(reading_order(&files, prev, CAP), vec![vec![2], vec![3], vec![1], vec![4], vec![0]]);
+    }
+
+    #[test]
+    fn end_times_are_found_by_a_scan() {
+        assert_eq!(
+            end_times(br#"{"end_time": 5, "x": {"end_time" :3.5e0}, "end_time": "no"}"#),
+            Some(EndTimes { first: 3.5, last: 5.0, count: 2 })
+        );
+        assert_eq!(end_times(br#"{"end_time""#), None);
+        assert_eq!(end_times(b"{}"), None);
     }
 
     #[test]
