@@ -437,6 +437,29 @@ mod tests {
     }
 
     #[test]
+    fn a_job_written_twice_is_read_once_and_a_conflicting_one_is_reported() {
+        let job = |res: &str| {
+            format!(
+                r#"{{"name": "a", "duration": 10, "end_time": 1700000000, "resolution": "{res}", "power_watts": [100]}}"#
+            )
+        };
+        let text =
+            format!(r#"{{"scenarios": [{}, {}, {}]}}"#, job("1280x720"), job("1280x720"), job("1920x1080"));
+        let p = parse(text.as_bytes()).unwrap();
+        assert_eq!(p.jobs.len(), 1);
+        assert_eq!(p.jobs[0].resolution, Some((1280, 720)));
+        let msgs: Vec<String> = p.problems.iter().map(|p| p.to_string()).collect();
+        assert_eq!(
+            msgs,
+            [
+                "scenarios[1]: the same job as scenarios[0]; read once",
+                "scenarios[2]: the same identity as scenarios[0] (name, start, end, duration, bitrate and encoder) but other content; only the first is read (job skipped)",
+            ]
+        );
+        assert_eq!(p.problems[1].severity, Severity::JobDropped);
+    }
+
+    #[test]
     fn a_job_of_zero_seconds_is_dropped_not_pushed_as_zeros() {
         for text in [
             r#"{"scenarios": [{"name": "z", "duration": 0, "end_time": 1700000000, "power_watts": [100]}]}"#,

@@ -115,6 +115,7 @@ impl Scenarios {
         }
         let mut kept = kept.into_iter();
         jobs.retain(|_| kept.next() == Some(true));
+        one_of_each(&mut jobs, &mut problems);
         jobs.shrink_to_fit();
         Parsed { jobs, problems }
     }
@@ -128,6 +129,38 @@ impl<'de> Want<'de> for Scenarios {
         }
         Ok(Some(read))
     }
+}
+
+/// Keeps the first of the jobs with one identity (see [`identity`]): a job written twice is read
+/// once, with a notice; a later one with the same identity but other content is reported and
+/// left out, not silently dropped.
+fn one_of_each(jobs: &mut Vec<Job>, problems: &mut Vec<Problem>) {
+    let mut first: std::collections::HashMap<u64, usize> =
+        std::collections::HashMap::with_capacity(jobs.len());
+    let mut keep = vec![true; jobs.len()];
+    for k in 0..jobs.len() {
+        let Some(&j) = first.get(&jobs[k].id) else {
+            first.insert(jobs[k].id, k);
+            continue;
+        };
+        keep[k] = false;
+        let (earlier, later) = (&jobs[j], &jobs[k]);
+        let same = Job { index: earlier.index, ..later.clone() } == *earlier;
+        let (message, severity) = if same {
+            (format!("the same job as scenarios[{}]; read once", earlier.index), Severity::Notice)
+        } else {
+            (
+                format!(
+                    "the same identity as scenarios[{}] (name, start, end, duration, bitrate and encoder) but other content; only the first is read",
+                    earlier.index
+                ),
+                Severity::JobDropped,
+            )
+        };
+        problems.push(Problem { field: format!("scenarios[{}]", later.index), message, severity });
+    }
+    let mut keep = keep.into_iter();
+    jobs.retain(|_| keep.next() == Some(true));
 }
 
 /// Whether a `test_metadata` object's `source` is the string `scheduler` (in any case).
