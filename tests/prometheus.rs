@@ -38,11 +38,14 @@ fn every_in_window_sample_of_a_batch_with_refused_ones_lands_in_prometheus() {
     let cfg = write_config(tmp.path(), &results, &prom.write_url(), "test_results_*.json", "");
     let cfg = cfg.to_str().unwrap();
 
-    // A first cycle, all of it inside the window: Prometheus takes costpush's requests whole.
+    // A first cycle, inside the window but for the hourly bucket stamped at its start, which
+    // may be over an hour old just after the hour: Prometheus takes the job's samples.
     let now = now_s();
     write_results(&results, "test_results_1.json", &[job("primer", now - 120.0)]);
     let out = run(&["once", "--config", cfg]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() || stderr.contains("out of bounds"), "{stderr}");
+    assert!(!prom.points(r#"{scenario="primer"}"#, "1h", now_s() + 60.0).is_empty(), "{stderr}");
 
     // Then one batch with a job three days old (out of bounds) beside a job of a minute ago.
     let now = now_s();
@@ -84,7 +87,8 @@ fn every_in_window_sample_of_a_batch_with_refused_ones_lands_in_prometheus() {
     // Exactly what was refused is counted: sent + dropped is the cycle's whole.
     let after = run(&["once", "--config", cfg, "--dry-run"]);
     let after = String::from_utf8(after.stdout).unwrap();
-    let dropped = value_of(&after, "costpush_samples_dropped_total{host=\"enc-test\",reason=\"rejected\"");
+    let rejected = "costpush_samples_dropped_total{host=\"enc-test\",reason=\"rejected\"";
+    let dropped = value_of(&after, rejected) - value_of(&dry, rejected);
     let sent_before = value_of(&dry, "costpush_samples_sent_total{");
     let sent_after = value_of(&after, "costpush_samples_sent_total{");
     let cycle = dry.lines().count() as f64;
@@ -98,17 +102,17 @@ fn every_in_window_sample_of_a_batch_with_refused_ones_lands_in_prometheus() {
 
 #[test]
 fn a_backfill_of_files_overlapping_in_time_goes_out_in_time_order() {
-    // Two files of 1,200 jobs each (more than a chunk), their jobs interleaved in time, all in
-    // one series: read in path order, one chunk each, the second file's samples would come
+    // Two files, of 1,100 jobs (more than a chunk) and 800, their jobs interleaved in time, all
+    // in one series: read in path order, one chunk each, the second file's samples would come
     // after newer ones of the first, and Prometheus refuses a sample out of order.
     let prom = Prom::start();
     let tmp = tempfile::tempdir().unwrap();
     let results = tmp.path().join("results");
     std::fs::create_dir(&results).unwrap();
     let now = now_s();
-    for (file, offset) in [("test_results_a.json", 0.0), ("test_results_b.json", 1.0)] {
+    for (file, n, offset) in [("test_results_a.json", 1100, 0.0), ("test_results_b.json", 800, 1.0)] {
         let jobs: Vec<String> =
-            (0..1200).map(|i| job("interleaved", now - 2400.0 + f64::from(i) * 2.0 + offset)).collect();
+            (0..n).map(|i| job("interleaved", now - 2400.0 + f64::from(i) * 2.0 + offset)).collect();
         write_results(&results, file, &jobs);
     }
     let cfg = write_config(tmp.path(), &results, &prom.write_url(), "test_results_*.json", "");
@@ -116,7 +120,10 @@ fn a_backfill_of_files_overlapping_in_time_goes_out_in_time_order() {
     let dry = run(&["once", "--config", cfg, "--dry-run"]);
     let want = points_in_text(&String::from_utf8(dry.stdout).unwrap(), is_job_data);
     let out = run(&["once", "--config", cfg]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // An hourly bucket stamped at its start may be older than Prometheus' window (an hour
+    // before its newest sample), depending on the time of day: that refusal is not this test's.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("out of order"), "{stderr}");
     let got = prom.points(r#"{__name__=~"costpush_job_.*"}"#, "1d", now_s() + 60.0);
     assert_same_points(&got, &want);
 }

@@ -40,6 +40,8 @@ pub struct Cycle<'a> {
     order: Vec<Vec<usize>>,
     /// The next group of `order` to read.
     pos: usize,
+    /// Jobs of the group read last that did not fit in its chunk, in the order they end.
+    ready: std::collections::VecDeque<(Job, Option<crate::domain::Measured>)>,
     /// Jobs met this cycle and not in `next.jobs`: this chunk's, and those waiting for energy.
     seen_now: BTreeSet<u64>,
     now_ms: i64,
@@ -89,6 +91,7 @@ impl<'a> Cycle<'a> {
             files,
             order,
             pos: 0,
+            ready: Default::default(),
             seen_now: BTreeSet::new(),
             now_ms,
             stamps: catalogue::Stamps::new(&state.stamps),
@@ -117,17 +120,27 @@ impl<'a> Cycle<'a> {
 
     /// The samples of the next chunk of new jobs; `None` when every file has been read.
     pub(crate) fn next_chunk(&mut self) -> Option<SeriesSet> {
-        if self.pos >= self.order.len() {
+        if self.pos >= self.order.len() && self.ready.is_empty() {
             return None;
         }
+        // A group's jobs (files that overlap in time, see `scan::reading_order`) in the order
+        // they end, taken a chunk at a time: a large file costs one chunk's samples at a time,
+        // and the chunks follow each other in time.
         let mut jobs: Vec<(Job, Option<crate::domain::Measured>)> = Vec::new();
-        // Whole groups: files that overlap in time go into one chunk (see `scan::reading_order`).
-        while self.pos < self.order.len() && jobs.len() < CHUNK_JOBS {
-            for i in std::mem::take(&mut self.order[self.pos]) {
-                let path = self.files[i].clone();
-                self.read_file(&path, &mut jobs);
+        while jobs.len() < CHUNK_JOBS {
+            if self.ready.is_empty() {
+                let Some(group) = self.order.get_mut(self.pos) else { break };
+                let mut read = Vec::new();
+                for i in std::mem::take(group) {
+                    let path = self.files[i].clone();
+                    self.read_file(&path, &mut read);
+                }
+                self.pos += 1;
+                read.sort_by(|(a, _), (b, _)| a.end_s.total_cmp(&b.end_s).then(a.id.cmp(&b.id)));
+                self.ready = read.into();
             }
-            self.pos += 1;
+            let n = (CHUNK_JOBS - jobs.len()).min(self.ready.len());
+            jobs.extend(self.ready.drain(..n));
         }
         let cfg = self.cfg;
         let here = &cfg.regions[&cfg.region];
