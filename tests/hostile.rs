@@ -360,7 +360,7 @@ fn sigterm_during_a_cycle_waiting_on_the_query_api_honours_the_grace() {
     assert_eq!(status.code(), Some(0), "{stderr}");
     // A 3 s grace: the request on the wire (30 s timeout) is not waited out.
     assert!(took < Duration::from_secs(5), "took {took:?}: {stderr}");
-    assert!(stderr.contains("the running cycle was abandoned"), "{stderr}");
+    assert!(stderr.contains("the running cycle was left behind"), "{stderr}");
     assert_eq!(api.accepted.load(std::sync::atomic::Ordering::Relaxed), 1, "no new cycle after the signal");
 }
 

@@ -1,6 +1,7 @@
-//! One cycle, in chunks: read the changed files, take in their new jobs, compute them and build
-//! their samples, a chunk of whole files at a time; then the cycle's own samples and every
-//! counter. Reads files; writes nothing (see [`super::commit`]).
+//! One cycle, in chunks: read the changed files (in the order their jobs end, see
+//! `scan::reading_order`), take in their new jobs, compute them and build their samples, a
+//! chunk of jobs at a time; then the cycle's own samples and every counter. Reads files; writes
+//! nothing (see [`super::commit`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -22,11 +23,11 @@ use crate::samples::catalogue::{self, CycleStats, DeliveryStats};
 use crate::samples::SeriesSet;
 use crate::util::bounded;
 
-/// Jobs read per chunk of a cycle: a cycle with more new jobs than this (a backfill) is built
-/// and queued in chunks of whole files, so its memory stays bounded (about 35 samples a job).
+/// Jobs built per chunk of a cycle: a cycle with more new jobs than this (a backfill) is built
+/// and queued this many jobs at a time, so the samples in memory stay bounded (about 35 a job).
 pub const CHUNK_JOBS: usize = 1000;
 
-/// One cycle, built in chunks: `Cycle::next_chunk` reads files until about [`CHUNK_JOBS`]
+/// One cycle, built in chunks: `Cycle::next_chunk` reads groups of files until [`CHUNK_JOBS`]
 /// new jobs are in, computes them and returns their samples; `Cycle::finish` adds the
 /// cycle's own samples and every counter. Reads files; writes nothing.
 pub struct Cycle<'a> {

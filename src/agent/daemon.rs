@@ -26,7 +26,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
     use tokio_cron_scheduler::{Job as CronJob, JobScheduler};
 
     let cfg = Arc::new(cfg);
-    let _lock = crate::agent::state::lock(&cfg.state_dir)?;
+    let lock = crate::agent::state::lock(&cfg.state_dir)?;
     let mut state = State::load(&cfg.state_dir)?;
     let (outbox, _) = open_queue(&cfg, &mut state)?;
     let transport = HttpTransport::new(&cfg.remote_write).context("building the HTTP client")?;
@@ -78,15 +78,21 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
                 let result = tokio::select! {
                     r = &mut cycle => r?,
                     _ = &mut shutdown => {
-                        // The cycle asks the query API no more and finishes its local work
-                        // within the grace, or is left behind: it commits nothing then, and
-                        // runs again from the same files at the next start.
+                        // The sender stops waiting at once; the cycle asks the query API no
+                        // more and finishes its local work within the grace, or is left
+                        // behind. A cycle left behind may still commit before the process
+                        // exits (the lock is held until then); if it does not, it runs again
+                        // from the same files at the next start.
                         let deadline = tokio::time::Instant::now() + cfg.shutdown_grace;
                         info!(grace_s = cfg.shutdown_grace.as_secs_f64(), "stopping; waiting for the running cycle");
+                        let _ = stop_tx.send(true);
                         stopping.store(true, std::sync::atomic::Ordering::Relaxed);
                         match tokio::time::timeout_at(deadline, &mut cycle).await {
                             Ok(r) => log_cycle(r?),
-                            Err(_) => warn!("grace period over: the running cycle was abandoned; it runs again at the next start"),
+                            Err(_) => {
+                                warn!("grace period over: the running cycle was left behind; if it does not commit before the exit, it runs again at the next start");
+                                std::mem::forget(lock);
+                            }
                         }
                         break deadline;
                     }

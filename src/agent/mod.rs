@@ -7,8 +7,8 @@
 //! oldest batch first. So a sample the agent has taken in is either acknowledged by the receiver
 //! or on disk waiting to be sent, and a job is taken in once (see `queue` and `state`).
 //!
-//! - `cycle`: one cycle, in chunks of whole files, from the results files to samples;
-//! - `scan`: which files there are, and which changed;
+//! - `cycle`: one cycle, in chunks of jobs, from the results files to samples;
+//! - `scan`: which files there are, which changed, and the order to read them in;
 //! - `insights`: what the cycle asks of `compute` (history, power model, projections);
 //! - `commit`: the cycle's samples into the queue, then its state committed;
 //! - `once` and `daemon`: the two ways to run; `signals`: shutdown.

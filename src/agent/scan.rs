@@ -53,12 +53,17 @@ pub(super) fn read_if_changed(path: &Path, prev: Option<&FileState>, cap: u64) -
 /// Most jobs (by a count of their end times) that files overlapping in time are grouped up to.
 const GROUP_JOBS: usize = 2 * super::cycle::CHUNK_JOBS;
 
-/// The order to read `files` in, as groups read into one chunk together: the files that may
-/// hold new jobs, by the time their jobs begin to end, with files whose times overlap in one
-/// group of up to [`GROUP_JOBS`] jobs, so that a series' samples go out in time order across
-/// chunks (a receiver without out-of-order ingestion refuses a sample older than its series'
-/// newest). Files that cannot hold new jobs, and files whose end times cannot be found, come
-/// first, one to a group.
+/// Most bytes of files grouped together: the count of end times is a scan's, and a file can
+/// spell its keys so that the scan misses them (`"end\u005ftime"`).
+const GROUP_BYTES: u64 = 8 * 1024 * 1024;
+
+/// The order to read `files` in, as groups read together (their jobs then sorted by end and
+/// built a chunk at a time): the files that may hold new jobs, by the time their jobs begin to
+/// end, with files whose times overlap in one group of up to [`GROUP_JOBS`] jobs and
+/// [`GROUP_BYTES`] bytes, so that a series' samples go out in time order across chunks (a
+/// receiver without out-of-order ingestion refuses a sample older than its series' newest).
+/// Files that cannot hold new jobs, and files whose end times cannot be found, come first, one
+/// to a group.
 ///
 /// Several writers that each write one file after another (a benchmark runner, a scheduler)
 /// have their files grouped side by side, and each writer's series stay in order. What the
@@ -74,7 +79,9 @@ pub(super) fn reading_order(
     let mut timed: Vec<(EndTimes, usize)> = Vec::new();
     for (i, path) in files.iter().enumerate() {
         let ends = match read_if_changed(path, prev(path).as_ref(), cap) {
-            Scan::Changed { bytes, .. } => end_times(&bytes),
+            Scan::Changed { bytes, .. } => {
+                end_times(&bytes).map(|e| EndTimes { bytes: bytes.len() as u64, ..e })
+            }
             _ => None,
         };
         match ends {
@@ -83,18 +90,19 @@ pub(super) fn reading_order(
         }
     }
     timed.sort_by(|a, b| a.0.first.total_cmp(&b.0.first).then(a.1.cmp(&b.1)));
-    let (mut reach, mut jobs) = (f64::NEG_INFINITY, 0);
+    let (mut reach, mut jobs, mut bytes) = (f64::NEG_INFINITY, 0, 0);
     for (e, i) in timed {
         match groups.last_mut() {
             // It starts before the group so far has ended, and the group has room.
-            Some(g) if e.first <= reach && jobs + e.count <= GROUP_JOBS => {
+            Some(g) if e.first <= reach && jobs + e.count <= GROUP_JOBS && bytes + e.bytes <= GROUP_BYTES => {
                 g.push(i);
                 reach = reach.max(e.last);
                 jobs += e.count;
+                bytes += e.bytes;
             }
             _ => {
                 groups.push(vec![i]);
-                (reach, jobs) = (e.last, e.count);
+                (reach, jobs, bytes) = (e.last, e.count, e.bytes);
             }
         }
     }
@@ -107,6 +115,8 @@ struct EndTimes {
     first: f64,
     last: f64,
     count: usize,
+    /// The file's size.
+    bytes: u64,
 }
 
 fn end_times(bytes: &[u8]) -> Option<EndTimes> {
@@ -129,8 +139,8 @@ fn end_times(bytes: &[u8]) -> Option<EndTimes> {
             continue;
         };
         found = Some(match found {
-            None => EndTimes { first: t, last: t, count: 1 },
-            Some(e) => EndTimes { first: e.first.min(t), last: e.last.max(t), count: e.count + 1 },
+            None => EndTimes { first: t, last: t, count: 1, bytes: 0 },
+            Some(e) => EndTimes { first: e.first.min(t), last: e.last.max(t), count: e.count + 1, bytes: 0 },
         });
     }
     found
@@ -296,7 +306,7 @@ mod tests {
     fn end_times_are_found_by_a_scan() {
         assert_eq!(
             end_times(br#"{"end_time": 5, "x": {"end_time" :3.5e0}, "end_time": "no"}"#),
-            Some(EndTimes { first: 3.5, last: 5.0, count: 2 })
+            Some(EndTimes { first: 3.5, last: 5.0, count: 2, bytes: 0 })
         );
         assert_eq!(end_times(br#"{"end_time""#), None);
         assert_eq!(end_times(b"{}"), None);

@@ -317,44 +317,25 @@ pub(super) fn defaults() -> RawConfig {
 /// Deepest `[`/`{` nesting a configuration may have; a real one needs 4. The YAML parser takes
 /// time quadratic in the depth of what it refuses (38 s for 100,000 `[`), so deeper text is
 /// refused before it is parsed.
-const MAX_FLOW_DEPTH: usize = 32;
+const MAX_FLOW_DEPTH: usize = 64;
 
-/// The line where `text`'s flow brackets, outside quotes and comments, first nest deeper than
-/// `max`.
+/// The line where `text`'s brackets first nest deeper than `max`. Every bracket counts, in
+/// quotes and comments too: telling those apart as YAML does is the parser's work, and a
+/// configuration has no reason to open 64 brackets anywhere.
 fn nested_deeper_than(text: &str, max: usize) -> Option<usize> {
     let (mut depth, mut line) = (0usize, 1);
-    let mut quote: Option<char> = None;
-    let mut chars = text.chars().peekable();
-    let mut prev = ' ';
-    while let Some(c) = chars.next() {
-        match (quote, c) {
-            (_, '\n') => {
-                line += 1;
-                // Plain YAML strings do not span lines in a configuration; a quote left open
-                // is closed here so a stray one cannot hide the rest.
-                quote = None;
-            }
-            (Some('"'), '\\') => {
-                chars.next();
-            }
-            (Some(q), c) if c == q => quote = None,
-            (Some(_), _) => {}
-            (None, '"' | '\'') if prev.is_whitespace() || "[{,:".contains(prev) => quote = Some(c),
-            (None, '#') if prev.is_whitespace() => {
-                while chars.peek().is_some_and(|c| *c != '\n') {
-                    chars.next();
-                }
-            }
-            (None, '[' | '{') => {
+    for c in text.bytes() {
+        match c {
+            b'\n' => line += 1,
+            b'[' | b'{' => {
                 depth += 1;
                 if depth > max {
                     return Some(line);
                 }
             }
-            (None, ']' | '}') => depth = depth.saturating_sub(1),
+            b']' | b'}' => depth = depth.saturating_sub(1),
             _ => {}
         }
-        prev = c;
     }
     None
 }
@@ -382,14 +363,16 @@ mod tests {
     }
 
     #[test]
-    fn deep_brackets_are_refused_before_parsing_and_quotes_and_comments_do_not_count() {
+    fn deep_brackets_are_refused_before_parsing_wherever_they_are() {
         let deep = format!("host: {}", "[".repeat(100_000));
         let t = std::time::Instant::now();
         let e = parse_sections(&deep).err().unwrap();
-        assert_eq!(e, "not read: brackets nest deeper than 32 levels (line 1)");
+        assert_eq!(e, "not read: brackets nest deeper than 64 levels (line 1)");
         assert!(t.elapsed() < std::time::Duration::from_secs(1));
-        let fine = format!("a: \"{}\" # {}\nb: '[[' \nc: [[[1]]]\n", "[".repeat(50), "{".repeat(50));
-        assert_eq!(nested_deeper_than(&fine, 32), None);
-        assert_eq!(nested_deeper_than(&format!("x:\n  y: {}", "{a: ".repeat(33)), 32), Some(2));
+        // A quote that YAML reads as plain text hides nothing.
+        assert_eq!(nested_deeper_than(&format!("host: [x ', {}", "[".repeat(100)), 64), Some(1));
+        let fine = format!("a: \"{}\" # {}\nc: [[[1]]]\n", "[]".repeat(50), "{".repeat(20));
+        assert_eq!(nested_deeper_than(&fine, 64), None);
+        assert_eq!(nested_deeper_than(&format!("x:\n  y: {}", "{a: ".repeat(65)), 64), Some(2));
     }
 }

@@ -20,11 +20,13 @@
 //! records `next_seq`, the first sequence number not yet used) by the state file's own
 //! write-fsync-rename. Batches with `seq >= next_seq` found at start belong to a cycle that never
 //! committed: they are deleted, and that cycle runs again from the same files. So every batch on
-//! disk belongs to exactly one committed cycle, and no cycle is enqueued twice.
+//! disk belongs to exactly one committed cycle, and no cycle is enqueued twice. (Without a state
+//! file nothing tells the two apart: every batch is kept, see `agent::open_queue`.)
 //!
 //! The sender deletes a batch after the receiver acknowledged it (or refused its data). A crash
-//! between the acknowledgement and the deletion sends that one batch again after the restart;
-//! that is the only source of duplicates.
+//! between the acknowledgement and the deletion sends that batch again after the restart; for a
+//! batch being split, what was settled since its last save (see `Queue::rewrite`). Those are the
+//! duplicates there can be; a request abandoned at the end of the shutdown grace is one of them.
 //!
 //! # Bound
 //!
@@ -69,6 +71,13 @@ pub(crate) enum QueueError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("queue file {path} is corrupt: {why}")]
     Corrupt { path: PathBuf, why: String },
+}
+
+impl QueueError {
+    /// An I/O error that may pass (too many open files, EIO), not a damaged or vanished file.
+    pub(crate) fn is_transient(&self) -> bool {
+        matches!(self, QueueError::Io { source, .. } if source.kind() != std::io::ErrorKind::NotFound)
+    }
 }
 
 /// The on-disk queue and an in-memory index of it (sequence, size, samples per batch).

@@ -6,8 +6,8 @@
 //! |---|---|
 //! | 2xx | delivered |
 //! | 5xx, 429, 408, timeout, connection error | retry with capped exponential backoff and full jitter, never sooner than `Retry-After` (seconds or HTTP-date) |
-//! | 400, 409, 422 | the receiver refuses the data itself: drop the batch, count its samples, log the receiver's answer |
-//! | 413 | too large: split the batch in halves and send each |
+//! | 400, 409, 422 | the receiver refuses data: halve the batch until the refused samples are alone; drop those, count them, log the receiver's answer |
+//! | 413 | too large: halve the batch until each part fits; drop a single sample still too large |
 //! | anything else (401, 403, 404, 405, 415, 1xx, 3xx, …) | configuration: keep the data, retry at the maximum backoff, log loudly |
 //!
 //! Redirects are not followed: a redirected POST would turn into a GET without the body, and a
@@ -55,9 +55,9 @@ pub(crate) enum Decision {
     Retry {
         min_wait: Option<Duration>,
     },
-    /// The data is refused: drop it (retrying cannot help).
+    /// Data is refused: halve it to find the refused samples, drop those (retrying cannot help).
     Reject,
-    /// Too large: split it and send the halves.
+    /// Too large: halve it and send the halves.
     Split,
     /// A configuration problem: keep the data, retry at the maximum backoff.
     Misconfigured,

@@ -70,6 +70,19 @@ pub(crate) struct Tally {
     pub(crate) dropped: Vec<(Reason, u64)>,
 }
 
+impl Tally {
+    fn add(&mut self, t: &Tally) {
+        self.delivered += t.delivered;
+        self.requests += t.requests;
+        for &(r, n) in &t.dropped {
+            match self.dropped.iter_mut().find(|(have, _)| *have == r) {
+                Some((_, m)) => *m += n,
+                None => self.dropped.push((r, n)),
+            }
+        }
+    }
+}
+
 /// What a drain (the `once` mode) did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Drained {
@@ -95,6 +108,14 @@ impl std::fmt::Display for Undelivered {
             Undelivered::Stopped => f.write_str("stopped"),
         }
     }
+}
+
+/// What of a batch in delivery is not saved yet.
+struct Progress {
+    /// Settled since the last save.
+    unsaved: Tally,
+    /// Samples the batch's file holds.
+    in_file: u64,
 }
 
 /// How one piece of a batch was settled.
@@ -145,17 +166,27 @@ impl<T: Transport> Sender<T> {
 
     /// Delivers batch `seq` piece by piece. A piece the receiver says is too large (413) or
     /// whose data it refuses (400, 409, 422) is halved, down to single samples, so that only the
-    /// samples refused are dropped: an all-refused batch of n samples costs 2n − 1 requests. Each
-    /// settled piece is counted at once, and what remains is written back over the batch's
-    /// file, so a restart resumes where this left off. `Err` when the `once` mode gives up, or at
-    /// shutdown: what remains stays queued.
+    /// samples refused are dropped: an all-refused batch of n samples costs 2n − 1 requests.
+    ///
+    /// Progress is saved (the counters, and what remains written back over the batch's file, so
+    /// a restart resumes there) each time what remains has halved since the last save, and when
+    /// the `once` mode gives up or shutdown comes: a handful of saves a batch, however many
+    /// pieces. A crash between two saves sends the pieces settled since the last one again.
+    /// `Err` when the `once` mode gives up, or at shutdown: what remains stays queued.
     async fn deliver(&self, seq: u64, body: Vec<u8>, samples: u64) -> Result<Tally, Undelivered> {
         let mut pending = VecDeque::from([(body, samples)]);
         let mut total = Tally::default();
+        let mut progress = Progress { unsaved: Tally::default(), in_file: samples };
         let mut refusal: Option<String> = None;
         while let Some((piece, n)) = pending.pop_front() {
-            let settled = self.send_piece(&piece, n).await?;
-            let progressed = matches!(settled, Settled::Done(..));
+            let settled = match self.send_piece(&piece, n).await {
+                Ok(s) => s,
+                Err(e) => {
+                    pending.push_front((piece, n));
+                    self.save(seq, &pending, &mut progress);
+                    return Err(e);
+                }
+            };
             let tally = match settled {
                 Settled::Halved(halves, refused) => {
                     if let Some(why) = refused {
@@ -173,14 +204,14 @@ impl<T: Transport> Sender<T> {
                     t
                 }
             };
-            self.record(&tally);
-            total.delivered += tally.delivered;
-            total.requests += tally.requests;
-            total.dropped.extend(tally.dropped);
-            if progressed && !pending.is_empty() {
-                self.write_back(seq, &pending);
+            progress.unsaved.add(&tally);
+            total.add(&tally);
+            let left: u64 = pending.iter().map(|(_, n)| n).sum();
+            if !pending.is_empty() && left * 2 <= progress.in_file {
+                self.save(seq, &pending, &mut progress);
             }
         }
+        self.save(seq, &pending, &mut progress);
         let dropped: u64 = total.dropped.iter().map(|(_, n)| n).sum();
         if dropped > 0 {
             error!(
@@ -193,27 +224,34 @@ impl<T: Transport> Sender<T> {
         Ok(total)
     }
 
-    /// Counts a settled piece in the persisted delivery counters.
-    fn record(&self, t: &Tally) {
-        let mut s = self.outbox.stats.lock().expect("stats lock");
-        s.sent_samples += t.delivered;
-        s.sent_requests += t.requests;
-        if t.delivered > 0 {
-            s.last_success_ms = Some(crate::util::time::now_ms());
+    /// Counts what was settled since the last save in the persisted delivery counters, and
+    /// writes what remains (if anything, and if less than the file holds) over batch `seq`'s
+    /// file. If the write fails, the file keeps more than remains: a restart sends the settled
+    /// part again (duplicates, no loss).
+    fn save(&self, seq: u64, pending: &VecDeque<(Vec<u8>, u64)>, progress: &mut Progress) {
+        let t = std::mem::take(&mut progress.unsaved);
+        {
+            let mut s = self.outbox.stats.lock().expect("stats lock");
+            s.sent_samples += t.delivered;
+            s.sent_requests += t.requests;
+            if t.delivered > 0 {
+                s.last_success_ms = Some(crate::util::time::now_ms());
+            }
+            for (r, n) in &t.dropped {
+                s.drop_samples(*r, *n);
+            }
+            s.save(&self.outbox.stats_path);
         }
-        for (r, n) in &t.dropped {
-            s.drop_samples(*r, *n);
+        let left: u64 = pending.iter().map(|(_, n)| n).sum();
+        if pending.is_empty() || left >= progress.in_file {
+            return;
         }
-        s.save(&self.outbox.stats_path);
-    }
-
-    /// Replaces batch `seq`'s file with the pieces still to send, as one body. If that fails, the
-    /// file keeps more than remains: a restart sends the settled part again (duplicates, no loss).
-    fn write_back(&self, seq: u64, pending: &VecDeque<(Vec<u8>, u64)>) {
         let Some(body) = join(pending.iter().map(|(b, _)| b.as_slice())) else { return };
-        let samples = pending.iter().map(|(_, n)| n).sum();
-        if let Err(e) = self.outbox.queue.lock().expect("queue lock").rewrite(seq, &body, samples) {
-            error!(error = %e, "cannot save a split batch's progress; after a restart its delivered part is sent again");
+        match self.outbox.queue.lock().expect("queue lock").rewrite(seq, &body, left) {
+            Ok(()) => progress.in_file = left,
+            Err(e) => {
+                error!(error = %e, "cannot save a split batch's progress; after a restart its delivered part is sent again")
+            }
         }
     }
 
@@ -326,6 +364,19 @@ impl<T: Transport> Sender<T> {
         };
         let body = match body {
             Ok(b) => b,
+            // Not the file's fault (too many open files, a passing I/O error): it stays queued.
+            Err(e) if e.is_transient() => {
+                self.outbox.queue.lock().expect("queue lock").release();
+                error!(error = %e, "cannot read a queued batch; it stays queued and is read again");
+                if self.attempts.is_some() {
+                    return Some(Err(Undelivered::GaveUp(e.to_string())));
+                }
+                let mut stop = self.stop.clone();
+                tokio::select! {
+                    _ = tokio::time::sleep(self.backoff.max) => return Some(Ok(Tally::default())),
+                    _ = wait_stop(&mut stop) => return Some(Err(Undelivered::Stopped)),
+                }
+            }
             Err(e) => {
                 error!(error = %e, samples = entry.samples, "dropping a corrupt queue file");
                 let _ = self.outbox.queue.lock().expect("queue lock").remove(entry.seq);
@@ -581,10 +632,7 @@ mod tests {
         let (s, _stop, _dir) = sender(t, Some(1));
         let (b, n) = test_body(1, 16); // values 0..16 in time order
         let tally = s.deliver(0, b, n).await.unwrap();
-        assert_eq!(
-            (tally.delivered, tally.dropped.clone()),
-            (14, vec![(Reason::Rejected, 1), (Reason::Rejected, 1)])
-        );
+        assert_eq!((tally.delivered, tally.dropped.clone()), (14, vec![(Reason::Rejected, 2)]));
         let ok = accepted_values(&s, |v| !v.contains(&3.0) && !v.contains(&5.0));
         let want: Vec<f64> = (0..16).map(f64::from).filter(|v| *v != 3.0 && *v != 5.0).collect();
         assert_eq!(ok, want, "every other sample, once, in time order");
@@ -636,6 +684,31 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_batch_that_cannot_be_read_for_now_stays_queued() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut q, _) = Queue::open(dir.path(), 1 << 20, 0).unwrap();
+        let (b, n) = test_body(1, 3);
+        let e = q.write(0, &b, n).unwrap();
+        q.admit(vec![e]).unwrap();
+        // A read error that is not the file's content (here: a directory where it was).
+        let path = dir.path().join("00000000000000000000.batch");
+        std::fs::remove_file(&path).unwrap();
+        std::fs::create_dir(&path).unwrap();
+        let outbox = Outbox::new(q, dir.path());
+        let (_tx, rx) = watch::channel(false);
+        let backoff = Backoff { min: Duration::from_millis(500), max: Duration::from_secs(60) };
+        let s = Sender::new(Scripted::new(vec![status(204, None)]), outbox.clone(), backoff, Some(1), rx);
+        assert!(matches!(s.send_front().await, Some(Err(Undelivered::GaveUp(_)))));
+        assert_eq!(outbox.queue.lock().unwrap().len(), 1, "kept");
+        assert_eq!((outbox.stats().corrupt_files, outbox.stats().dropped(Reason::Corrupt)), (0, 0));
+        // A file that is gone is counted as lost.
+        std::fs::remove_dir(&path).unwrap();
+        let t = s.send_front().await.unwrap().unwrap();
+        assert_eq!(t.dropped, vec![(Reason::Corrupt, 3)]);
+        assert_eq!(outbox.queue.lock().unwrap().len(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn too_large_splits_until_it_fits_and_keeps_order() {
         let mut t = Scripted::new(vec![]);
         t.max_samples = Some(3);
@@ -658,6 +731,6 @@ mod tests {
         let (s, _stop, _dir) = sender(t, None);
         let (b, n) = test_body(1, 2);
         let tally = s.deliver(0, b, n).await.unwrap();
-        assert_eq!(tally.dropped, vec![(Reason::TooLarge, 1), (Reason::TooLarge, 1)]);
+        assert_eq!(tally.dropped, vec![(Reason::TooLarge, 2)]);
     }
 }

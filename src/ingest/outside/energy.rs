@@ -47,12 +47,10 @@ impl OutsideData {
                     if !self.network || now_s < end_s + q.settle.as_secs_f64() {
                         return Resolution::Wait;
                     }
+                    // Not asked this cycle: the job waits, whatever its age; only its own
+                    // failed query settles it without the API.
                     if !self.query_gate.open() {
-                        if may_wait {
-                            return Resolution::Wait;
-                        }
-                        missed.push((m, "error"));
-                        continue;
+                        return Resolution::Wait;
                     }
                     let answer = query_mean_power(q, start_s, end_s);
                     if answer.is_err() {

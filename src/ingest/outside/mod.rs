@@ -141,13 +141,13 @@ impl OutsideData {
         Some(r)
     }
 
-    /// Re-reads the files that changed (called at the start of every cycle).
     /// Set at shutdown: the running cycle asks the query API no more, so it ends on local work.
     pub fn stopping(&self) -> Arc<AtomicBool> {
         Arc::clone(&self.query_gate.stopping)
     }
 
-    /// Reads what changed in the watched files; a new cycle may ask the query API again.
+    /// Re-reads the watched files that changed (called at the start of every cycle); a new cycle
+    /// may ask the query API again.
     pub(crate) fn refresh(&mut self) {
         self.query_gate.failed_this_cycle.store(false, Ordering::Relaxed);
         if let Some((_, file, cache)) = &mut self.ecb {

@@ -29,7 +29,8 @@ impl StampSet {
         self.0.binary_search(&fp).is_ok()
     }
 
-    /// Adds a cycle's new fingerprints (one merge of two sorted runs).
+    /// Adds a cycle's new fingerprints and sorts the set again. Like the job identities, it
+    /// grows by one entry a job and is never pruned.
     pub(crate) fn extend(&mut self, new: impl IntoIterator<Item = u32>) {
         self.0.extend(new);
         self.0.sort_unstable();
