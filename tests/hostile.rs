@@ -35,6 +35,26 @@ fn once(cfg: &Path) -> Output {
     run_bounded(c, 60)
 }
 
+/// `once` with the receiver given on the command line.
+fn once_to(cfg: &Path, url: &str) -> Output {
+    let mut c = costpush();
+    c.args(["once", "--config", cfg.to_str().unwrap(), "--remote-write-url", url]);
+    run_bounded(c, 60)
+}
+
+/// A results directory with a file of three jobs, and a cycle of them left queued (nothing
+/// listens on port 9). Returns the config, the results directory and the state directory.
+fn queued_cycle(tmp: &Path) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    let results = tmp.join("results");
+    std::fs::create_dir(&results).unwrap();
+    write_jobs_file(&results, 1, 3);
+    let cfg = write_config(tmp, &results, "http://127.0.0.1:9/api/v1/write", "test_results_*.json", "");
+    assert!(!once(&cfg).status.success(), "nothing listens: the cycle stays queued");
+    let state = tmp.join("state");
+    assert!(queued_batches(&state) > 0);
+    (cfg, results, state)
+}
+
 #[test]
 fn devices_and_oversized_results_files_are_refused_counted_once_and_the_rest_lands() {
     let tmp = tempfile::tempdir().unwrap();
@@ -130,9 +150,7 @@ fn a_damaged_queue_file_is_counted_and_once_fails() {
     std::fs::write(&batches[1], b"").unwrap();
 
     let vm = Vm::start();
-    let mut c = costpush();
-    c.args(["once", "--config", cfg.to_str().unwrap(), "--remote-write-url", &vm.write_url()]);
-    let out = run_bounded(c, 60);
+    let out = once_to(&cfg, &vm.write_url());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("2 queue files") && stderr.contains("corrupt"), "{stderr}");
@@ -176,23 +194,14 @@ fn a_secret_that_is_a_device_or_too_large_is_refused_by_validate() {
 #[test]
 fn a_cycle_that_cannot_be_written_still_lets_once_deliver_what_was_queued() {
     let tmp = tempfile::tempdir().unwrap();
-    let results = tmp.path().join("results");
-    std::fs::create_dir(&results).unwrap();
-    write_jobs_file(&results, 1, 3);
-    let cfg =
-        write_config(tmp.path(), &results, "http://127.0.0.1:9/api/v1/write", "test_results_*.json", "");
-    assert!(!once(&cfg).status.success(), "nothing listens: the first cycle stays queued");
-    let state = tmp.path().join("state");
-    assert!(queued_batches(&state) > 0);
+    let (cfg, results, state) = queued_cycle(tmp.path());
 
     // The state can no longer be written (as on a full disk): a directory sits where its
     // temporary file goes.
     std::fs::create_dir(state.join("state.json.tmp")).unwrap();
     write_jobs_file(&results, 2, 3);
     let vm = Vm::start();
-    let mut c = costpush();
-    c.args(["once", "--config", cfg.to_str().unwrap(), "--remote-write-url", &vm.write_url()]);
-    let out = run_bounded(c, 60);
+    let out = once_to(&cfg, &vm.write_url());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("this cycle was not queued"), "{stderr}");
@@ -201,23 +210,14 @@ fn a_cycle_that_cannot_be_written_still_lets_once_deliver_what_was_queued() {
 
     // Once the state can be written again, the second file's jobs follow.
     std::fs::remove_dir(state.join("state.json.tmp")).unwrap();
-    let mut c = costpush();
-    c.args(["once", "--config", cfg.to_str().unwrap(), "--remote-write-url", &vm.write_url()]);
-    assert!(run_bounded(c, 60).status.success());
+    assert!(once_to(&cfg, &vm.write_url()).status.success());
     assert_eq!(vm.one(&sel("costpush_jobs_total", "")).last().1, 6.0);
 }
 
 #[test]
 fn queued_batches_survive_a_deleted_state_file() {
     let tmp = tempfile::tempdir().unwrap();
-    let results = tmp.path().join("results");
-    std::fs::create_dir(&results).unwrap();
-    write_jobs_file(&results, 1, 3);
-    let cfg =
-        write_config(tmp.path(), &results, "http://127.0.0.1:9/api/v1/write", "test_results_*.json", "");
-    assert!(!once(&cfg).status.success());
-    let state = tmp.path().join("state");
-    assert!(queued_batches(&state) > 0);
+    let (cfg, results, state) = queued_cycle(tmp.path());
     // Only the queue holds these jobs now.
     let want = expected_points(&results);
     std::fs::remove_dir_all(&results).unwrap();
@@ -225,9 +225,7 @@ fn queued_batches_survive_a_deleted_state_file() {
     std::fs::remove_file(state.join("state.json")).unwrap();
 
     let vm = Vm::start();
-    let mut c = costpush();
-    c.args(["once", "--config", cfg.to_str().unwrap(), "--remote-write-url", &vm.write_url()]);
-    let out = run_bounded(c, 60);
+    let out = once_to(&cfg, &vm.write_url());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("no state file, but batches are queued"), "{stderr}");
