@@ -195,7 +195,7 @@ impl<'a> Cycle<'a> {
         self.next.jobs.extend(jobs.iter().map(|(j, _)| j.id));
         // The jobs taken in are known by `next.jobs` now; only the waiting ones stay here.
         let taken = &self.next.jobs;
-        self.seen_now.retain(|id| !taken.contains(*id));
+        self.seen_now.retain(|id| !taken.contains(id));
         Some(set)
     }
 
@@ -339,7 +339,7 @@ impl<'a> Cycle<'a> {
                 }
                 let mut deferred = ahead > 0;
                 for job in parsed.jobs {
-                    if self.next.jobs.contains(job.id) || !self.seen_now.insert(job.id) {
+                    if self.next.jobs.contains(&job.id) || !self.seen_now.insert(job.id) {
                         continue;
                     }
                     match self.outside.resolve(self.cfg, &job, now_s, &mut self.stats.energy_misses) {

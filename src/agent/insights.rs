@@ -57,7 +57,7 @@ pub(super) fn rebuild_history(
     for path in files {
         let Ok(bytes) = crate::util::bounded::read_file(path, cfg.max_file_bytes) else { continue };
         let Ok(parsed) = results::parse(&bytes) else { continue };
-        jobs.extend(parsed.jobs.into_iter().filter(|j| state.jobs.contains(j.id) && seen.insert(j.id)));
+        jobs.extend(parsed.jobs.into_iter().filter(|j| state.jobs.contains(&j.id) && seen.insert(j.id)));
     }
     let reports: Vec<job::JobReport> = jobs
         .iter()

@@ -79,49 +79,8 @@ pub struct State {
     pub(crate) stamps: crate::samples::catalogue::StampSet,
 }
 
-/// The identities of the jobs already pushed: a sorted list, 8 bytes a job (a `BTreeSet` took
-/// about twice that, and twice over during a cycle). Stored as a JSON array, as before.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-#[serde(transparent)]
-pub struct JobIds(Vec<u64>);
-
-impl JobIds {
-    pub(crate) fn contains(&self, id: u64) -> bool {
-        self.0.binary_search(&id).is_ok()
-    }
-
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    #[cfg(test)]
-    pub(crate) fn insert(&mut self, id: u64) {
-        if let Err(at) = self.0.binary_search(&id) {
-            self.0.insert(at, id);
-        }
-    }
-}
-
-/// Adds many at once: one merge of two sorted runs (the stable sort finds them).
-impl Extend<u64> for JobIds {
-    fn extend<I: IntoIterator<Item = u64>>(&mut self, ids: I) {
-        self.0.extend(ids);
-        self.0.sort();
-        self.0.dedup();
-    }
-}
-
-impl<'de> Deserialize<'de> for JobIds {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let mut ids = JobIds::default();
-        ids.extend(Vec::<u64>::deserialize(d)?);
-        Ok(ids)
-    }
-}
+/// The identities of the jobs already pushed. Stored as a JSON array, as before.
+pub type JobIds = crate::util::sorted::SortedSet<u64>;
 
 /// Projections computed at the start of a bucket, reused for the rest of it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -265,7 +224,7 @@ mod tests {
         s.jobs.insert(u64::MAX);
         s.jobs.extend([3, 1, 3]);
         assert_eq!(s.jobs.len(), 3);
-        assert!(s.jobs.contains(1) && s.jobs.contains(u64::MAX) && !s.jobs.contains(2));
+        assert!(s.jobs.contains(&1) && s.jobs.contains(&u64::MAX) && !s.jobs.contains(&2));
         s.files.insert(
             "/r/test_results_1.json".into(),
             FileState {

@@ -1,11 +1,12 @@
-//! Small helpers shared by every stage: bounded reads, atomic file writes, hashing, time and
-//! calendar, the allocator's tuning, and error rendering. Each has one home here so that no stage
+//! Small helpers shared by every stage: bounded reads, atomic file writes, hashing, a sorted-list
+//! set, time and calendar, the allocator's tuning, and error rendering. Each has one home here so that no stage
 //! writes its own copy.
 
 pub(crate) mod bounded;
 pub(crate) mod fs;
 pub(crate) mod hash;
 pub mod memory;
+pub(crate) mod sorted;
 pub(crate) mod time;
 
 /// An error and all its sources on one line (`outer: inner: root`), for logs and messages.

@@ -2,8 +2,6 @@
 
 use std::collections::HashSet;
 
-use serde::{Deserialize, Serialize};
-
 use super::{base_labels, ms, Host};
 use crate::compute::job::JobReport;
 use crate::compute::power_model::prediction_bounds;
@@ -20,31 +18,8 @@ use crate::util::hash;
 /// sharing a series and a timestamp, within a cycle or across cycles, where a deduplicating
 /// receiver would keep only one of them. A fingerprint shared by chance moves a job 1 ms on for
 /// nothing; a pair in use is never missed.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-#[serde(transparent)]
-pub(crate) struct StampSet(Vec<u32>);
-
-impl StampSet {
-    fn contains(&self, fp: u32) -> bool {
-        self.0.binary_search(&fp).is_ok()
-    }
-
-    /// Adds a cycle's new fingerprints and sorts the set again. Like the job identities, it
-    /// grows by one entry a job and is never pruned.
-    pub(crate) fn extend(&mut self, new: impl IntoIterator<Item = u32>) {
-        self.0.extend(new);
-        self.0.sort_unstable();
-        self.0.dedup();
-    }
-}
-
-impl<'de> Deserialize<'de> for StampSet {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let mut set = StampSet::default();
-        set.extend(Vec::<u32>::deserialize(d)?);
-        Ok(set)
-    }
-}
+/// Like the job identities, it grows by one entry a job and is never pruned.
+pub(crate) type StampSet = crate::util::sorted::SortedSet<u32>;
 
 /// The stamps of one cycle's jobs. A job's samples are stamped at its end, to the millisecond;
 /// if a job pushed before, or met earlier in this cycle's order (end time, then identity),
@@ -65,7 +40,7 @@ impl<'a> Stamps<'a> {
     fn take(&mut self, key: &[u8], mut ts: i64) -> i64 {
         loop {
             let fp = fingerprint(key, ts);
-            if !self.before.contains(fp) && self.new.insert(fp) {
+            if !self.before.contains(&fp) && self.new.insert(fp) {
                 return ts;
             }
             ts += 1;
@@ -367,14 +342,5 @@ mod tests {
         assert_eq!(later.take(b"a", 5000), 5002);
         assert_eq!(later.take(b"a", 3000), 3001);
         assert_eq!(later.take(b"c", 5000), 5000);
-    }
-
-    #[test]
-    fn the_set_round_trips_through_json_sorted() {
-        let mut set = StampSet::default();
-        set.extend([9, 3, 7, 3]);
-        let text = serde_json::to_string(&set).unwrap();
-        assert_eq!(text, "[3,7,9]");
-        assert_eq!(serde_json::from_str::<StampSet>("[9,3,7]").unwrap(), set);
     }
 }
