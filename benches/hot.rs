@@ -150,8 +150,9 @@ fn main() {
     for (name, extra) in variants {
         let cfg = config(&corpus, &tmp.path().join("state1"), extra);
         let outside = costpush::ingest::outside::OutsideData::new(&cfg, false);
-        let (t, p) =
-            timed(5, || agent::prepare(&cfg, &State::default(), &outside, DeliveryStats::default(), now));
+        let (t, p) = timed(5, || {
+            agent::prepare(&cfg, &State::default(), &outside, vec![DeliveryStats::default()], now)
+        });
         let n = p.set.sample_count();
         println!(
             "agent::prepare {name:<30}: {:>7.3} s for {n} samples ({:.0} samples/s, {:.1} MB of JSON)",
@@ -160,13 +161,20 @@ fn main() {
             corpus_mb
         );
         if extra.is_empty() {
-            full_set = agent::prepare(&cfg, &State::default(), &outside, DeliveryStats::default(), now).set;
+            full_set =
+                agent::prepare(&cfg, &State::default(), &outside, vec![DeliveryStats::default()], now).set;
             // nothing new: the idle cycle, with the state the first cycle committed
             let state = p.next;
             let t = per_call(|| {
-                std::hint::black_box(agent::prepare(&cfg, &state, &outside, DeliveryStats::default(), now));
+                std::hint::black_box(agent::prepare(
+                    &cfg,
+                    &state,
+                    &outside,
+                    vec![DeliveryStats::default()],
+                    now,
+                ));
             });
-            let idle = agent::prepare(&cfg, &state, &outside, DeliveryStats::default(), now);
+            let idle = agent::prepare(&cfg, &state, &outside, vec![DeliveryStats::default()], now);
             println!(
                 "agent::prepare, nothing changed ({} files): {:.2} ms, {} samples (counters and health)",
                 cycle_files.len(),
@@ -210,10 +218,10 @@ fn main() {
         let cfg = config(&corpus, &dir, "");
         std::fs::create_dir_all(&dir).expect("state dir");
         let mut state = State::default();
-        let (outbox, _) = agent::open_queue(&cfg, &mut state).expect("queue");
+        let (outboxes, _) = agent::open_outboxes(&cfg, &mut state).expect("queue");
         let mut outside = costpush::ingest::outside::OutsideData::new(&cfg, false);
         let t = Instant::now();
-        agent::enqueue_cycle(&cfg, &mut state, &mut outside, &outbox, now).expect("cycle");
+        agent::enqueue_cycle(&cfg, &mut state, &mut outside, &outboxes, now).expect("cycle");
         times.push(t.elapsed().as_secs_f64());
         if i == 0 {
             let kb = std::fs::metadata(dir.join(costpush::agent::state::FILE_NAME))
@@ -260,7 +268,7 @@ fn memory(dir: &Path) {
     };
     println!("memory of one cycle ({}), start RSS {:.1} MB:", dir.display(), base / 1024.0);
     let outside = costpush::ingest::outside::OutsideData::new(&cfg, false);
-    let p = agent::prepare(&cfg, &State::default(), &outside, DeliveryStats::default(), now);
+    let p = agent::prepare(&cfg, &State::default(), &outside, vec![DeliveryStats::default()], now);
     let n = p.set.sample_count();
     step("agent::prepare (parse, compute, SeriesSet)", format!("{n} samples, {} new jobs", p.new_jobs));
     let (mut bodies, mut largest) = (0, 0);
@@ -270,7 +278,7 @@ fn memory(dir: &Path) {
         largest = largest.max(b.len());
         Ok::<(), ()>(())
     };
-    p.set.write_bodies(cfg.remote_write.max_samples_per_request, &mut enc, &mut sink).expect("bodies");
+    p.set.write_bodies(cfg.max_samples_per_request, &mut enc, &mut sink).expect("bodies");
     enc.flush(&mut sink).expect("bodies");
     step(
         "SeriesSet::write_bodies, one body at a time",

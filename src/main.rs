@@ -18,7 +18,8 @@ struct Cli {
     /// Results directory to read instead of the config's results.dirs (repeatable).
     #[arg(long = "results-dir", global = true, value_name = "DIR")]
     results_dir: Vec<PathBuf>,
-    /// Remote-write URL instead of the config's remote_write.url.
+    /// Remote-write URL: replaces the config's destinations with one, this URL with the first
+    /// destination's other settings.
     #[arg(long = "remote-write-url", global = true, value_name = "URL")]
     remote_write_url: Option<String>,
     /// State directory instead of the config's state_dir.
@@ -228,14 +229,22 @@ fn main() -> ExitCode {
             })
         }
         Command::Once { dry_run: false, .. } => rt.block_on(costpush::agent::once(&cfg)).map(|o| {
+            let delivered: Vec<String> = o
+                .drained
+                .iter()
+                .map(|d| {
+                    format!(
+                        "to {:?} delivered {} queued batches ({} samples) in {} requests",
+                        d.destination, d.batches, d.delivered, d.requests
+                    )
+                })
+                .collect();
             eprintln!(
-                "queued {} samples in {} batches ({} new jobs); delivered {} queued batches ({} samples) in {} requests",
+                "queued {} samples in {} batches ({} new jobs); {}",
                 o.enqueued.samples,
                 o.enqueued.batches,
                 o.enqueued.new_jobs,
-                o.drained.batches,
-                o.drained.delivered,
-                o.drained.requests
+                delivered.join("; ")
             );
         }),
         Command::Run { .. } => {

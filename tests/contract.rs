@@ -9,6 +9,7 @@ use common::*;
 
 const JOB: &[&str] = &["host", "region", "scenario", "encoder", "preset", "bitrate", "resolution", "streams"];
 const BASE: &[&str] = &["host", "region"];
+const DEST: &[&str] = &["host", "region", "destination"];
 /// Labels left out when the results file does not give a value (or, for the model, when it is
 /// not fitted).
 const OPTIONAL: &[&str] =
@@ -30,6 +31,7 @@ fn documented() -> BTreeMap<String, Doc> {
             match tok {
                 "{job}" => labels.extend(JOB.iter().map(|s| s.to_string())),
                 "{base}" => labels.extend(BASE.iter().map(|s| s.to_string())),
+                "{dest}" => labels.extend(DEST.iter().map(|s| s.to_string())),
                 "" => {}
                 t => {
                     labels.insert(t.to_string());
@@ -96,9 +98,9 @@ fn pushed() -> BTreeMap<String, Vec<BTreeSet<String>>> {
             std::fs::write(&cfg, text).unwrap();
         }
         // As after one successful push, so the last-success gauge exists too.
-        std::fs::create_dir_all(dir.path().join("state/queue")).unwrap();
+        std::fs::create_dir_all(dir.path().join("state/queue/1")).unwrap();
         std::fs::write(
-            dir.path().join("state/queue/stats.json"),
+            dir.path().join("state/queue/1/stats.json"),
             r#"{"sent_samples": 10, "sent_requests": 1, "retried_samples": 0, "dropped": {}, "last_success_ms": 1767614520000}"#,
         )
         .unwrap();

@@ -132,7 +132,7 @@ struct DocMetric {
     cycle_stamped: bool,
 }
 
-/// Every metric in the tables of docs/metrics.md with its label names (`{base}` and `{job}`
+/// Every metric in the tables of docs/metrics.md with its label names (`{base}`, `{dest}` and `{job}`
 /// expanded) and whether it is stamped per cycle or per job.
 fn contract() -> BTreeMap<String, DocMetric> {
     let text = std::fs::read_to_string(repo().join("docs/metrics.md")).unwrap();
@@ -155,6 +155,7 @@ fn contract() -> BTreeMap<String, DocMetric> {
         for part in cells[4].split(',') {
             match part.trim().trim_matches('`') {
                 "{base}" => labels.extend(base.iter().map(|s| s.to_string())),
+                "{dest}" => labels.extend(base.iter().chain(&["destination"]).map(|s| s.to_string())),
                 "{job}" => labels.extend(base.iter().chain(&job).map(|s| s.to_string())),
                 "" => {}
                 other => {

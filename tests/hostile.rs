@@ -134,7 +134,7 @@ fn a_damaged_queue_file_is_counted_and_once_fails() {
         .replace("max_attempts: 2", "max_attempts: 1, max_samples_per_request: 100");
     std::fs::write(&cfg, text).unwrap();
     assert!(!once(&cfg).status.success());
-    let queue = tmp.path().join("state/queue");
+    let queue = tmp.path().join("state/queue/1");
     let mut batches: Vec<_> = std::fs::read_dir(&queue)
         .unwrap()
         .flatten()

@@ -87,7 +87,7 @@ fn every_in_window_sample_of_a_batch_with_refused_ones_lands_in_prometheus() {
     // Exactly what was refused is counted: sent + dropped is the cycle's whole.
     let after = run(&["once", "--config", cfg, "--dry-run"]);
     let after = String::from_utf8(after.stdout).unwrap();
-    let rejected = "costpush_samples_dropped_total{host=\"enc-test\",reason=\"rejected\"";
+    let rejected = "costpush_samples_dropped_total{destination=\"1\",host=\"enc-test\",reason=\"rejected\"";
     let dropped = value_of(&after, rejected) - value_of(&dry, rejected);
     let sent_before = value_of(&dry, "costpush_samples_sent_total{");
     let sent_after = value_of(&after, "costpush_samples_sent_total{");

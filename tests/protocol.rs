@@ -126,7 +126,7 @@ fn cfg(dir: &Path, url: &str, extra_rw: &str) -> config::Config {
 }
 
 fn queued(dir: &Path) -> usize {
-    std::fs::read_dir(dir.join("state/queue"))
+    std::fs::read_dir(dir.join("state/queue/1"))
         .unwrap()
         .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".batch"))
         .count()
@@ -140,7 +140,7 @@ async fn requests_follow_remote_write_1_0() {
     let c = cfg(tmp.path(), &f.url, ", auth: {bearer_token_file: token}, max_samples_per_request: 50");
     let o = costpush::agent::once(&c).await.unwrap();
     let got = f.got();
-    assert_eq!(got.len() as u64, o.drained.requests);
+    assert_eq!(got.len() as u64, o.drained[0].requests);
     assert!(got.len() > 2, "50-sample requests: several");
     let mut total = 0;
     let mut last_ts: BTreeMap<Vec<(String, String)>, i64> = BTreeMap::new();
@@ -172,6 +172,38 @@ async fn requests_follow_remote_write_1_0() {
     }
     assert_eq!(total, o.enqueued.samples);
     assert_eq!(queued(tmp.path()), 0);
+}
+
+#[tokio::test]
+async fn each_destination_gets_its_tenant_path_and_headers_and_the_same_samples() {
+    let (vm_cluster, mimir) = (fake(always(204)).await, fake(always(204)).await);
+    let base = |f: &Fake| f.url.trim_end_matches("/api/v1/write").to_string();
+    let tmp = tempfile::tempdir().unwrap();
+    let text = format!(
+        "host: {{name: h1, region: eu-north-1}}\nresults: {{dirs: [\"{}\"]}}\nstate_dir: \"{}\"\nremote_write:\n  - {{name: cluster, url: \"{}/insert/42:7/prometheus/api/v1/write\"}}\n  - {{name: mimir, url: \"{}/api/v1/push\", headers: {{X-Scope-OrgID: team-a}}}}\n",
+        common::fixtures().display(),
+        tmp.path().join("state").display(),
+        base(&vm_cluster),
+        base(&mimir),
+    );
+    let c = config::parse(&text).unwrap().validate(tmp.path(), &Overrides::default()).unwrap();
+    let o = costpush::agent::once(&c).await.unwrap();
+    let names: Vec<&str> = o.drained.iter().map(|d| d.destination.as_str()).collect();
+    assert_eq!(names, ["cluster", "mimir"]);
+    let (a, b) = (vm_cluster.got(), mimir.got());
+    assert!(!a.is_empty() && a.len() == b.len());
+    for r in &a {
+        assert_eq!(r.path, "/insert/42:7/prometheus/api/v1/write");
+        assert!(!r.headers.contains_key("x-scope-orgid"), "a header goes only where it is configured");
+    }
+    for r in &b {
+        assert_eq!(r.path, "/api/v1/push");
+        assert_eq!(r.headers["x-scope-orgid"], "team-a");
+        assert_eq!(r.headers["content-encoding"], "snappy", "the spec's headers stay");
+    }
+    let bodies = |got: &[Request]| got.iter().map(|r| r.body.clone()).collect::<Vec<_>>();
+    assert_eq!(bodies(&a), bodies(&b), "one set of batches, delivered to each");
+    assert_eq!(o.drained[0].delivered, o.drained[1].delivered);
 }
 
 #[tokio::test]
@@ -243,7 +275,7 @@ async fn too_large_requests_are_split_until_they_fit() {
     let accepted: usize = f.got().iter().filter(|r| r.status == 204).map(|r| r.samples()).sum();
     assert_eq!(accepted, o.enqueued.samples, "every sample delivered in pieces");
     assert!(f.got().iter().any(|r| r.status == 413));
-    assert_eq!(o.drained.delivered as usize, o.enqueued.samples);
+    assert_eq!(o.drained[0].delivered as usize, o.enqueued.samples);
 }
 
 #[tokio::test]

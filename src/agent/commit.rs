@@ -10,29 +10,41 @@ use tracing::{error, info, warn};
 
 use super::cycle::{log_summary, Cycle};
 use super::state::State;
-use super::{queue_dir, Enqueued};
+use super::Enqueued;
 use crate::config::Config;
-use crate::delivery::queue::Queue;
-use crate::delivery::sender::Outbox;
+use crate::delivery::outbox::{adopt_single_queue, queue_dir, warn_unconfigured_queues, Outbox};
+use crate::delivery::queue::{Entry, Queue, QueueError};
 use crate::delivery::stats::{Reason, Stats};
 use crate::ingest::outside::OutsideData;
 use crate::samples::catalogue::DeliveryStats;
 use crate::samples::{BodyEncoder, SeriesSet};
 
-/// The delivery figures for the agent's own metrics.
-pub(super) fn delivery_stats(outbox: &Outbox) -> DeliveryStats {
-    let (bytes, batches) = {
-        let q = outbox.queue.lock().expect("queue lock");
-        (q.bytes(), q.len() as u64)
-    };
-    from_stats(&outbox.stats(), bytes, batches)
+/// The delivery figures of every destination, for the agent's own metrics.
+pub(super) fn delivery_stats(outboxes: &[Arc<Outbox>]) -> Vec<DeliveryStats> {
+    outboxes
+        .iter()
+        .map(|o| {
+            let (bytes, batches) = {
+                let q = o.queue.lock().expect("queue lock");
+                (q.bytes(), q.len() as u64)
+            };
+            from_stats(&o.name, &o.stats(), bytes, batches)
+        })
+        .collect()
 }
 
-pub(super) fn from_stats(s: &Stats, queue_bytes: u64, queue_batches: u64) -> DeliveryStats {
+pub(super) fn from_stats(
+    destination: &str,
+    s: &Stats,
+    queue_bytes: u64,
+    queue_batches: u64,
+) -> DeliveryStats {
     DeliveryStats {
+        destination: destination.to_string(),
         queue_bytes,
         queue_batches,
         sent_samples: s.sent_samples,
+        sent_requests: s.sent_requests,
         retried_samples: s.retried_samples,
         dropped: Reason::ALL.iter().map(|r| (r.as_str(), s.dropped(*r))).collect(),
         corrupt_files: s.corrupt_files,
@@ -41,88 +53,117 @@ pub(super) fn from_stats(s: &Stats, queue_bytes: u64, queue_batches: u64) -> Del
     }
 }
 
-/// Opens the queue of a state directory, cleaning up after an uncommitted cycle. Also returns
-/// how many queue files were corrupt (removed, counted and logged as errors).
+/// Opens every destination's queue, in the order of the configuration, cleaning up after an
+/// uncommitted cycle (a queue left by an earlier, single-destination version is first moved
+/// into each destination's own). Also returns how many queue files were corrupt (removed,
+/// counted and logged as errors).
 ///
 /// Without a state file nothing tells a committed batch from an uncommitted one, so every batch
 /// is kept and sent (at worst one cycle goes out twice) rather than deleting committed data, and
 /// `state` numbers its next batch after them.
-pub fn open_queue(cfg: &Config, state: &mut State) -> anyhow::Result<(Arc<Outbox>, u64)> {
-    let dir = queue_dir(&cfg.state_dir);
+pub fn open_outboxes(cfg: &Config, state: &mut State) -> anyhow::Result<(Vec<Arc<Outbox>>, u64)> {
+    let names: Vec<&str> = cfg.destinations.iter().map(|d| d.name.as_str()).collect();
+    adopt_single_queue(&cfg.state_dir, &names).with_context(|| {
+        format!("moving the queue in {} to the destinations' queues", cfg.state_dir.display())
+    })?;
+    warn_unconfigured_queues(&cfg.state_dir, &names);
     let saved = cfg.state_dir.join(crate::agent::state::FILE_NAME).exists();
     let committed = if saved { state.next_seq } else { u64::MAX };
-    let (queue, rec) = Queue::open(&dir, cfg.remote_write.queue_max_bytes, committed)?;
-    if !saved && !queue.is_empty() {
-        warn!(
-            batches = queue.len(),
-            "no state file, but batches are queued: they are kept and sent (every job is read again, and one cycle may go out twice)"
-        );
-        state.next_seq = state.next_seq.max(queue.next_seq());
+    let mut outboxes = Vec::with_capacity(cfg.destinations.len());
+    let mut corrupt = 0;
+    for d in &cfg.destinations {
+        let dir = queue_dir(&cfg.state_dir, &d.name);
+        let (queue, rec) = Queue::open(&dir, d.queue_max_bytes, committed)?;
+        if !saved && !queue.is_empty() {
+            warn!(
+                destination = %d.name,
+                batches = queue.len(),
+                "no state file, but batches are queued: they are kept and sent (every job is read again, and one cycle may go out twice)"
+            );
+            state.next_seq = state.next_seq.max(queue.next_seq());
+        }
+        if rec.uncommitted > 0 {
+            info!(destination = %d.name, batches = rec.uncommitted, "removed the batches of a cycle that did not commit; it runs again");
+        }
+        let outbox = Outbox::new(&d.name, queue, &dir);
+        if rec.corrupt > 0 {
+            error!(
+                destination = %d.name,
+                files = %rec.corrupt_names.join(", "),
+                samples = rec.corrupt_samples,
+                dir = %dir.display(),
+                "removed corrupt queue files (truncated, empty or with a damaged header); their samples are lost (the count is what the readable headers said)"
+            );
+            outbox.count_corrupt(rec.corrupt, rec.corrupt_samples);
+            corrupt += rec.corrupt;
+        }
+        outboxes.push(outbox);
     }
-    if rec.uncommitted > 0 {
-        info!(batches = rec.uncommitted, "removed the batches of a cycle that did not commit; it runs again");
-    }
-    let outbox = Outbox::new(queue, &dir);
-    if rec.corrupt > 0 {
-        error!(
-            files = %rec.corrupt_names.join(", "),
-            samples = rec.corrupt_samples,
-            dir = %dir.display(),
-            "removed corrupt queue files (truncated, empty or with a damaged header); their samples are lost (the count is what the readable headers said)"
-        );
-        outbox.count_corrupt(rec.corrupt, rec.corrupt_samples);
-    }
-    Ok((outbox, rec.corrupt))
+    Ok((outboxes, corrupt))
 }
 
-/// Writes a cycle's samples to the queue as request bodies of up to `max` samples, each body as
-/// soon as it is full; a body may hold samples of several chunks.
+/// Writes a cycle's samples to every destination's queue as request bodies of up to `max`
+/// samples, each body as soon as it is full; a body may hold samples of several chunks. A body
+/// is written once, to the first queue, and linked into the others.
 struct CycleWriter<'a> {
-    outbox: &'a Outbox,
+    outboxes: &'a [Arc<Outbox>],
     first_seq: u64,
     max: usize,
     encoder: BodyEncoder,
-    /// The batches written so far (removed again if the cycle fails).
-    written: Vec<crate::delivery::queue::Entry>,
+    /// The batches written so far (removed again if the cycle fails); the same in every queue.
+    written: Vec<Entry>,
     samples: usize,
 }
 
 impl CycleWriter<'_> {
     fn write(&mut self, set: SeriesSet) -> anyhow::Result<()> {
         self.samples += set.sample_count();
-        let (outbox, first_seq, written) = (self.outbox, self.first_seq, &mut self.written);
-        let result = set
-            .write_bodies(self.max, &mut self.encoder, |body, n| queue(outbox, first_seq, written, body, n));
+        let (outboxes, first_seq, written) = (self.outboxes, self.first_seq, &mut self.written);
+        let result = set.write_bodies(self.max, &mut self.encoder, |body, n| {
+            queue(outboxes, first_seq, written, body, n)
+        });
         self.check(result)
     }
 
     /// Writes the last, partly filled body.
     fn flush(&mut self) -> anyhow::Result<()> {
-        let (outbox, first_seq, written) = (self.outbox, self.first_seq, &mut self.written);
-        let result = self.encoder.flush(|body, n| queue(outbox, first_seq, written, body, n));
+        let (outboxes, first_seq, written) = (self.outboxes, self.first_seq, &mut self.written);
+        let result = self.encoder.flush(|body, n| queue(outboxes, first_seq, written, body, n));
         self.check(result)
     }
 
-    fn check(&mut self, result: Result<(), crate::delivery::queue::QueueError>) -> anyhow::Result<()> {
+    fn check(&mut self, result: Result<(), QueueError>) -> anyhow::Result<()> {
         if let Err(e) = result {
-            self.outbox.queue.lock().expect("queue lock").discard(&self.written);
+            self.discard();
             return Err(e).context("writing the cycle's batches to the queue");
         }
         Ok(())
     }
+
+    fn discard(&self) {
+        for o in self.outboxes {
+            o.queue.lock().expect("queue lock").discard(&self.written);
+        }
+    }
 }
 
-/// Writes one body to the queue as the cycle's next batch.
+/// Writes one body as the cycle's next batch: to the first destination's queue, then linked
+/// into the others'.
 fn queue(
-    outbox: &Outbox,
+    outboxes: &[Arc<Outbox>],
     first_seq: u64,
-    written: &mut Vec<crate::delivery::queue::Entry>,
+    written: &mut Vec<Entry>,
     body: &[u8],
     samples: u64,
-) -> Result<(), crate::delivery::queue::QueueError> {
-    let e =
-        outbox.queue.lock().expect("queue lock").write(first_seq + written.len() as u64, body, samples)?;
+) -> Result<(), QueueError> {
+    let seq = first_seq + written.len() as u64;
+    let first = outboxes[0].queue.lock().expect("queue lock");
+    let e = first.write(seq, body, samples)?;
+    // Pushed at once, so a failure below discards this batch from every queue too.
     written.push(e);
+    for o in &outboxes[1..] {
+        o.queue.lock().expect("queue lock").link(&first, e, body)?;
+    }
     Ok(())
 }
 
@@ -133,15 +174,15 @@ pub fn enqueue_cycle(
     cfg: &Config,
     state: &mut State,
     outside: &mut OutsideData,
-    outbox: &Outbox,
+    outboxes: &[Arc<Outbox>],
     now: SystemTime,
 ) -> anyhow::Result<Enqueued> {
     outside.refresh();
-    let mut cycle = Cycle::new(cfg, state, outside, delivery_stats(outbox), now);
+    let mut cycle = Cycle::new(cfg, state, outside, delivery_stats(outboxes), now);
     let mut out = CycleWriter {
-        outbox,
+        outboxes,
         first_seq: state.next_seq,
-        max: cfg.remote_write.max_samples_per_request,
+        max: cfg.max_samples_per_request,
         encoder: BodyEncoder::default(),
         written: Vec::new(),
         samples: 0,
@@ -155,38 +196,39 @@ pub fn enqueue_cycle(
     log_summary(&p, cfg);
     out.write(p.set)?;
     out.flush()?;
-    let CycleWriter { written, samples, .. } = out;
     let mut next = p.next;
-    {
-        let q = outbox.queue.lock().expect("queue lock");
-        if let Err(e) = q.sync_dir() {
-            q.discard(&written);
-            return Err(e).context("writing the cycle's batches to the queue");
-        }
-        next.next_seq = state.next_seq + written.len() as u64;
-        if let Err(e) = next.save(&cfg.state_dir) {
-            q.discard(&written);
-            return Err(e).context("committing the cycle's state");
-        }
+    next.next_seq = state.next_seq + out.written.len() as u64;
+    let synced = outboxes.iter().try_for_each(|o| o.queue.lock().expect("queue lock").sync_dir());
+    if let Err(e) = synced {
+        out.discard();
+        return Err(e).context("writing the cycle's batches to the queue");
+    }
+    if let Err(e) = next.save(&cfg.state_dir) {
+        out.discard();
+        return Err(e).context("committing the cycle's state");
     }
     *state = next;
+    let CycleWriter { written, samples, .. } = out;
     let batches = written.len();
-    let dropped = outbox.queue.lock().expect("queue lock").admit(written);
-    match dropped {
-        Ok(d) if !d.is_empty() => {
-            let n: u64 = d.iter().map(|e| e.samples).sum();
-            warn!(
-                batches = d.len(),
-                samples = n,
-                max_bytes = cfg.remote_write.queue_max_bytes,
-                "queue full: the oldest batches were dropped"
-            );
-            outbox.count_dropped(Reason::QueueFull, n);
+    for (o, d) in outboxes.iter().zip(&cfg.destinations) {
+        let dropped = o.queue.lock().expect("queue lock").admit(written.clone());
+        match dropped {
+            Ok(gone) if !gone.is_empty() => {
+                let n: u64 = gone.iter().map(|e| e.samples).sum();
+                warn!(
+                    destination = %o.name,
+                    batches = gone.len(),
+                    samples = n,
+                    max_bytes = d.queue_max_bytes,
+                    "queue full: the oldest batches of this destination were dropped"
+                );
+                o.count_dropped(Reason::QueueFull, n);
+            }
+            Ok(_) => {}
+            Err(e) => warn!(destination = %o.name, error = %e, "cannot enforce the queue cap"),
         }
-        Ok(_) => {}
-        Err(e) => warn!(error = %e, "cannot enforce the queue cap"),
+        o.wake.notify_one();
     }
-    outbox.wake.notify_one();
     info!(new_jobs = p.new_jobs, samples, batches, "cycle queued");
     Ok(Enqueued { new_jobs: p.new_jobs, samples, batches })
 }

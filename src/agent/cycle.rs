@@ -62,7 +62,7 @@ impl<'a> Cycle<'a> {
         cfg: &'a Config,
         state: &'a State,
         outside: &'a OutsideData,
-        delivery: DeliveryStats,
+        delivery: Vec<DeliveryStats>,
         now: SystemTime,
     ) -> Cycle<'a> {
         let now_ms = crate::util::time::unix_ms(now);
@@ -113,7 +113,7 @@ impl<'a> Cycle<'a> {
             rates: &self.outside.book,
             dated_rates: self.outside.dated_rates(),
             reporting: &self.cfg.reporting,
-            extra_labels: &self.cfg.remote_write.extra_labels,
+            extra_labels: &self.cfg.extra_labels,
             version: env!("CARGO_PKG_VERSION"),
             cores_without_cpu_samples: self.cfg.cores_without_cpu_samples,
         }
@@ -383,7 +383,7 @@ pub fn prepare(
     cfg: &Config,
     state: &State,
     outside: &OutsideData,
-    delivery: DeliveryStats,
+    delivery: Vec<DeliveryStats>,
     now: SystemTime,
 ) -> Prepared {
     let mut cycle = Cycle::new(cfg, state, outside, delivery, now);

@@ -6,21 +6,23 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use anyhow::Context as _;
-use tracing::{info, warn};
+use tracing::{info, warn, Instrument as _};
 
-use super::commit::{enqueue_cycle, open_queue};
+use super::commit::{enqueue_cycle, open_outboxes};
 use super::once::backoff;
 use super::state::State;
 use super::Enqueued;
 use crate::config::Config;
 use crate::delivery::client::HttpTransport;
-use crate::delivery::sender::{Outbox, Sender};
+use crate::delivery::outbox::Outbox;
+use crate::delivery::sender::Sender;
 use crate::ingest::outside::OutsideData;
 
-/// The daemon: the sender runs on its own; a cycle runs at start, then at each schedule tick,
-/// until `shutdown` completes. Ticks that arrive while a cycle runs are merged into one.
+/// The daemon: each destination's sender runs on its own; a cycle runs at start, then at each
+/// schedule tick, until `shutdown` completes. Ticks that arrive while a cycle runs are merged
+/// into one.
 ///
-/// On shutdown no new cycle starts; the sender stops at once if it is waiting, or after the
+/// On shutdown no new cycle starts; each sender stops at once if it is waiting, or after the
 /// request on the wire, bounded by the grace period. What is not delivered stays queued.
 pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     use tokio_cron_scheduler::{Job as CronJob, JobScheduler};
@@ -28,11 +30,16 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
     let cfg = Arc::new(cfg);
     let lock = crate::agent::state::lock(&cfg.state_dir)?;
     let mut state = State::load(&cfg.state_dir)?;
-    let (outbox, _) = open_queue(&cfg, &mut state)?;
-    let transport = HttpTransport::new(&cfg.remote_write).context("building the HTTP client")?;
+    let (outboxes, _) = open_outboxes(&cfg, &mut state)?;
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
-    let sender = Sender::new(transport, outbox.clone(), backoff(&cfg), None, stop);
-    let mut sender_task = tokio::spawn(async move { sender.run().await });
+    let mut senders = tokio::task::JoinSet::new();
+    for (d, outbox) in cfg.destinations.iter().zip(&outboxes) {
+        let transport = HttpTransport::new(d)
+            .with_context(|| format!("building the HTTP client of destination {:?}", d.name))?;
+        let sender = Sender::new(transport, outbox.clone(), backoff(d), None, stop.clone());
+        let span = tracing::info_span!("destination", name = %d.name);
+        senders.spawn(async move { sender.run().await }.instrument(span));
+    }
     let mut outside = OutsideData::new(&cfg, true);
     if let Some(r) = outside.sample_rapl() {
         tokio::spawn(crate::ingest::outside::rapl_loop(r, outside.tallies.clone(), stop_tx.subscribe()));
@@ -73,7 +80,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
             biased;
             _ = &mut shutdown => break tokio::time::Instant::now() + cfg.shutdown_grace,
             Some(()) = rx.recv() => {
-                let cycle = cycle_on_own_thread(&cfg, &mut state, &mut outside, &outbox);
+                let cycle = cycle_on_own_thread(&cfg, &mut state, &mut outside, &outboxes);
                 tokio::pin!(cycle);
                 let result = tokio::select! {
                     r = &mut cycle => r?,
@@ -105,12 +112,18 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> anyhow::Res
     info!(grace_s = cfg.shutdown_grace.as_secs_f64(), "stopping");
     let _ = stop_tx.send(true);
     let _ = sched.shutdown().await;
-    if tokio::time::timeout_at(deadline, &mut sender_task).await.is_err() {
-        sender_task.abort();
-        warn!("grace period over: the request on the wire was abandoned; its batch stays queued");
+    if tokio::time::timeout_at(deadline, async { while senders.join_next().await.is_some() {} })
+        .await
+        .is_err()
+    {
+        senders.abort_all();
+        warn!("grace period over: a request on the wire was abandoned; its batch stays queued");
     }
-    let pending = outbox.queue.lock().expect("queue lock").len();
-    info!(batches_queued = pending, "costpush stopped");
+    for o in &outboxes {
+        let pending = o.queue.lock().expect("queue lock").len();
+        info!(destination = %o.name, batches_queued = pending, "queue at stop");
+    }
+    info!("costpush stopped");
     Ok(())
 }
 
@@ -138,9 +151,9 @@ async fn cycle_on_own_thread(
     cfg: &Arc<Config>,
     state: &mut State,
     outside: &mut Option<OutsideData>,
-    outbox: &Arc<Outbox>,
+    outboxes: &[Arc<Outbox>],
 ) -> anyhow::Result<anyhow::Result<Enqueued>> {
-    let (cfg, outbox) = (Arc::clone(cfg), Arc::clone(outbox));
+    let (cfg, outboxes) = (Arc::clone(cfg), outboxes.to_vec());
     let (mut st, mut lent) =
         (std::mem::take(state), outside.take().expect("OutsideData is back after each cycle"));
     let (done_tx, done) = tokio::sync::oneshot::channel();
@@ -148,7 +161,7 @@ async fn cycle_on_own_thread(
     let thread = std::thread::Builder::new()
         .name("costpush-cycle".into())
         .spawn(move || {
-            let result = enqueue_cycle(&cfg, &mut st, &mut lent, &outbox, SystemTime::now());
+            let result = enqueue_cycle(&cfg, &mut st, &mut lent, &outboxes, SystemTime::now());
             let st = Arc::new(st);
             if done_tx.send((result, Arc::clone(&st), lent)).is_ok() {
                 let _ = copied_rx.recv();

@@ -22,9 +22,7 @@ mod scan;
 mod signals;
 pub mod state;
 
-use std::path::{Path, PathBuf};
-
-pub use commit::{enqueue_cycle, open_queue};
+pub use commit::{enqueue_cycle, open_outboxes};
 pub use cycle::{prepare, Cycle, CHUNK_JOBS};
 pub use daemon::run;
 pub use once::{dry_run, once, OnceOutcome};
@@ -49,9 +47,4 @@ pub struct Enqueued {
     pub new_jobs: usize,
     pub samples: usize,
     pub batches: usize,
-}
-
-/// The queue directory inside the state directory.
-pub(crate) fn queue_dir(state_dir: &Path) -> PathBuf {
-    state_dir.join("queue")
 }

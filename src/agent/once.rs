@@ -4,14 +4,15 @@
 use std::time::SystemTime;
 
 use anyhow::Context as _;
-use tracing::{error, info, warn};
+use tracing::{error, info, warn, Instrument as _};
 
-use super::commit::{enqueue_cycle, from_stats, open_queue};
+use super::commit::{enqueue_cycle, from_stats, open_outboxes};
 use super::cycle::{log_summary, prepare};
 use super::state::State;
-use super::{queue_dir, Enqueued};
-use crate::config::Config;
+use super::Enqueued;
+use crate::config::{Config, RemoteWrite};
 use crate::delivery::client::HttpTransport;
+use crate::delivery::outbox::{queue_dir, queues_root, STATS_FILE};
 use crate::delivery::queue::Queue;
 use crate::delivery::retry::Backoff;
 use crate::delivery::sender::{Drained, Sender};
@@ -22,19 +23,26 @@ use crate::ingest::outside::OutsideData;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OnceOutcome {
     pub enqueued: Enqueued,
-    pub drained: Drained,
+    /// What each destination's sender delivered, in the order of the configuration.
+    pub drained: Vec<Drained>,
 }
 
-pub(super) fn backoff(cfg: &Config) -> Backoff {
-    Backoff { min: cfg.remote_write.min_backoff, max: cfg.remote_write.max_backoff }
+pub(super) fn backoff(d: &RemoteWrite) -> Backoff {
+    Backoff { min: d.min_backoff, max: d.max_backoff }
 }
 
 /// `costpush once --dry-run`: the samples in text exposition; no network, nothing written.
 pub fn dry_run(cfg: &Config, now: SystemTime) -> anyhow::Result<String> {
     let state = State::load(&cfg.state_dir)?;
-    let dir = queue_dir(&cfg.state_dir);
-    let (bytes, batches) = Queue::peek(&dir);
-    let delivery = from_stats(&Stats::load(&dir.join("stats.json")), bytes, batches);
+    let delivery = cfg
+        .destinations
+        .iter()
+        .map(|d| {
+            let dir = queue_dir(&cfg.state_dir, &d.name);
+            let (bytes, batches) = Queue::peek(&dir);
+            from_stats(&d.name, &Stats::load(&dir.join(STATS_FILE)), bytes, batches)
+        })
+        .collect();
     // No query API and no fetch: a dry run touches no network.
     let outside = OutsideData::new(cfg, false);
     let p = prepare(cfg, &state, &outside, delivery, now);
@@ -43,11 +51,12 @@ pub fn dry_run(cfg: &Config, now: SystemTime) -> anyhow::Result<String> {
 }
 
 /// `costpush once`: one cycle, then deliver everything queued (this cycle's and any left from
-/// before). Fails if something stays queued or was dropped.
+/// before) to every destination at once. Fails if something stays queued or was dropped for any
+/// destination.
 pub async fn once(cfg: &Config) -> anyhow::Result<OnceOutcome> {
     let _lock = crate::agent::state::lock(&cfg.state_dir)?;
     let mut state = State::load(&cfg.state_dir)?;
-    let (outbox, corrupt) = open_queue(cfg, &mut state)?;
+    let (outboxes, corrupt) = open_outboxes(cfg, &mut state)?;
     let mut outside = OutsideData::new(cfg, true);
     if let Some(ecb) = cfg.ecb.as_ref().filter(|e| e.url.is_some()) {
         if crate::ingest::outside::ecb_cache_stale(&cfg.state_dir, ecb.fetch_every) {
@@ -62,41 +71,65 @@ pub async fn once(cfg: &Config) -> anyhow::Result<OnceOutcome> {
     }
     // A cycle that cannot be queued (a full disk, say) must not keep what is queued already
     // from going out: that is delivered first, then the cycle's error is returned.
-    let cycle = enqueue_cycle(cfg, &mut state, &mut outside, &outbox, SystemTime::now());
+    let cycle = enqueue_cycle(cfg, &mut state, &mut outside, &outboxes, SystemTime::now());
     if let Err(e) = &cycle {
         error!("{e:#}; delivering what was queued before");
     }
-    let transport = HttpTransport::new(&cfg.remote_write).context("building the HTTP client")?;
     let (_keep, stop) = tokio::sync::watch::channel(false);
-    let sender =
-        Sender::new(transport, outbox.clone(), backoff(cfg), Some(cfg.remote_write.max_attempts), stop);
-    let drained = sender.drain().await;
+    // Each destination drains on its own: one that is down does not hold up the others.
+    let mut senders = tokio::task::JoinSet::new();
+    for (i, (d, outbox)) in cfg.destinations.iter().zip(&outboxes).enumerate() {
+        let transport = HttpTransport::new(d)
+            .with_context(|| format!("building the HTTP client of destination {:?}", d.name))?;
+        let sender = Sender::new(transport, outbox.clone(), backoff(d), Some(d.max_attempts), stop.clone());
+        let span = tracing::info_span!("destination", name = %d.name);
+        senders.spawn(async move { (i, sender.drain().await) }.instrument(span));
+    }
+    let mut results: Vec<_> = senders.join_all().await;
+    results.sort_by_key(|(i, _)| *i);
     let enqueued = match cycle {
         Ok(e) => e,
         Err(e) => {
-            let pending = outbox.queue.lock().expect("queue lock").len();
+            let pending: usize = outboxes.iter().map(|o| o.queue.lock().expect("queue lock").len()).sum();
             return Err(e.context(format!(
-                "this cycle was not queued; of what was queued before, {pending} batches remain"
+                "this cycle was not queued; of what was queued before, {pending} batches remain (over all destinations)"
             )));
         }
     };
-    match drained {
-        Ok(_) if corrupt > 0 => anyhow::bail!(
-            "{corrupt} queue files in {} were corrupt and removed (see the log above); everything else was delivered",
-            queue_dir(&cfg.state_dir).display()
-        ),
-        Ok(drained) if drained.dropped == 0 => Ok(OnceOutcome { enqueued, drained }),
-        Ok(drained) => anyhow::bail!(
-            "{} samples were dropped (refused by the receiver, too large, or in a corrupt queue file; see the log above)",
-            drained.dropped
-        ),
-        Err((_, why)) => {
-            let pending = outbox.queue.lock().expect("queue lock").len();
-            anyhow::bail!(
-                "remote write to {}: {why}; {pending} batches stay queued in {} for the next run",
-                crate::util::redact_url(&cfg.remote_write.url),
-                queue_dir(&cfg.state_dir).display()
-            )
+    let mut drained = Vec::with_capacity(results.len());
+    let mut failures = Vec::new();
+    for ((_, r), (d, outbox)) in results.into_iter().zip(cfg.destinations.iter().zip(&outboxes)) {
+        match r {
+            Ok(got) => {
+                if got.dropped > 0 {
+                    failures.push(format!(
+                        "destination {:?}: {} samples were dropped (refused by the receiver, too large, or in a corrupt queue file; see the log above)",
+                        d.name, got.dropped
+                    ));
+                }
+                drained.push(got);
+            }
+            Err((got, why)) => {
+                let pending = outbox.queue.lock().expect("queue lock").len();
+                failures.push(format!(
+                    "remote write to {} (destination {:?}): {why}; {pending} batches stay queued in {} for the next run",
+                    crate::util::redact_url(&d.url),
+                    d.name,
+                    queue_dir(&cfg.state_dir, &d.name).display()
+                ));
+                drained.push(got);
+            }
         }
+    }
+    if corrupt > 0 {
+        failures.push(format!(
+            "{corrupt} queue files under {} were corrupt and removed (see the log above)",
+            queues_root(&cfg.state_dir).display()
+        ));
+    }
+    if failures.is_empty() {
+        Ok(OnceOutcome { enqueued, drained })
+    } else {
+        anyhow::bail!("{}", failures.join("; "))
     }
 }

@@ -54,18 +54,23 @@ pub(crate) struct Tls {
     pub(crate) identity_pem: Option<Vec<u8>>,
 }
 
+/// One remote-write destination: where to send, how, and the cap on its own queue.
 #[derive(Debug, Clone)]
 pub struct RemoteWrite {
+    /// Unique among the destinations: the name of its queue directory and the value of the
+    /// `destination` label. Default: its position, from 1.
+    pub(crate) name: String,
     pub(crate) url: String,
+    /// Sent on every request, beside the ones costpush sets itself.
+    pub(crate) headers: Vec<(String, String)>,
     pub(crate) timeout: std::time::Duration,
-    pub max_samples_per_request: usize,
+    pub(crate) max_samples_per_request: usize,
     /// Attempts per batch in `once` (the daemon retries until delivered).
     pub(crate) max_attempts: u32,
     pub(crate) min_backoff: std::time::Duration,
     pub(crate) max_backoff: std::time::Duration,
     /// Cap on the queue's files; past it the oldest batches are dropped.
     pub(crate) queue_max_bytes: u64,
-    pub(crate) extra_labels: BTreeMap<String, String>,
     pub(crate) auth: Auth,
     pub(crate) tls: Tls,
 }
@@ -85,7 +90,13 @@ pub struct Config {
     pub(crate) target_retention: std::time::Duration,
     /// How long shutdown may take: a running cycle and a request on the wire get this long.
     pub(crate) shutdown_grace: std::time::Duration,
-    pub remote_write: RemoteWrite,
+    /// Every destination gets every batch, through a queue of its own. Never empty.
+    pub(crate) destinations: Vec<RemoteWrite>,
+    /// Labels added to every sample (the samples are built once, for every destination).
+    pub(crate) extra_labels: BTreeMap<String, String>,
+    /// Most samples in one request body: the smallest of the destinations' limits, as the
+    /// bodies are written once for all of them.
+    pub max_samples_per_request: usize,
     pub(crate) reporting: Vec<Currency>,
     pub(crate) rates: Rates,
     pub regions: BTreeMap<String, RegionPricing>,
@@ -303,7 +314,8 @@ mod tests {
         assert_eq!(cfg.max_file_bytes, DEFAULT_MAX_FILE_BYTES);
         assert_eq!(cfg.target_retention.as_secs(), 31 * 86_400);
         assert_eq!(cfg.reporting.len(), 3);
-        assert_eq!(cfg.remote_write.max_samples_per_request, 10_000);
+        assert_eq!(cfg.max_samples_per_request, 10_000);
+        assert_eq!(cfg.destinations[0].name, "1");
     }
 
     #[test]
@@ -494,7 +506,7 @@ mod tests {
         };
         let cfg = parse(MINIMAL).unwrap().validate(Path::new("/"), &ov).unwrap();
         assert_eq!(cfg.results_dirs, vec![PathBuf::from("/a"), PathBuf::from("/b")]);
-        assert_eq!(cfg.remote_write.url, "https://vm.example:8428/api/v1/write");
+        assert_eq!(cfg.destinations[0].url, "https://vm.example:8428/api/v1/write");
         assert_eq!(cfg.state_dir, PathBuf::from("/var/x"));
         assert_eq!(cfg.schedule, "0 * * * * *");
     }
@@ -509,7 +521,7 @@ mod tests {
             "remote_write: {url: 'http://127.0.0.1:8428/api/v1/write', auth: {bearer_token_file: token}}",
         );
         let cfg = parse(&yaml).unwrap().validate(dir.path(), &Overrides::default()).unwrap();
-        assert_eq!(cfg.remote_write.auth, Auth::Bearer(Secret::new("s3cret-token")));
+        assert_eq!(cfg.destinations[0].auth, Auth::Bearer(Secret::new("s3cret-token")));
         assert!(!format!("{cfg:?}").contains("s3cret"));
         let missing = yaml.replace("token}", "nope}");
         let e = parse(&missing).unwrap().validate(dir.path(), &Overrides::default()).unwrap_err();

@@ -19,7 +19,8 @@ pub struct RawConfig {
     pub(crate) state_dir: Option<PathBuf>,
     pub(crate) target_retention_days: Option<f64>,
     pub(crate) shutdown_grace_seconds: Option<f64>,
-    pub(crate) remote_write: Option<RawRemoteWrite>,
+    pub(crate) remote_write: Option<RawDestinations>,
+    pub(crate) extra_labels: Option<BTreeMap<String, String>>,
     pub(crate) currencies: Option<RawCurrencies>,
     /// Whether the compiled-in regions are kept beside the file's own (default true).
     pub(crate) use_default_regions: Option<bool>,
@@ -141,10 +142,20 @@ pub(crate) struct RawResults {
     pub(crate) max_file_bytes: Option<u64>,
 }
 
+/// `remote_write`: one destination (a mapping, as it always was) or a list of them.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum RawDestinations {
+    One(Box<RawRemoteWrite>),
+    List(Vec<RawRemoteWrite>),
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawRemoteWrite {
+    pub(crate) name: Option<String>,
     pub(crate) url: Option<String>,
+    pub(crate) headers: Option<BTreeMap<String, String>>,
     pub(crate) timeout_seconds: Option<f64>,
     pub(crate) max_samples_per_request: Option<usize>,
     pub(crate) max_attempts: Option<u32>,
@@ -214,7 +225,7 @@ pub(crate) struct RawRegion {
 
 /// The top-level sections, in the order the example file gives them; each is a field of
 /// [`RawConfig`] and an arm of [`parse_sections`] (a test holds the three together).
-pub(super) const SECTIONS: [&str; 14] = [
+pub(super) const SECTIONS: [&str; 15] = [
     "host",
     "results",
     "schedule",
@@ -222,6 +233,7 @@ pub(super) const SECTIONS: [&str; 14] = [
     "target_retention_days",
     "shutdown_grace_seconds",
     "remote_write",
+    "extra_labels",
     "currencies",
     "use_default_regions",
     "regions",
@@ -285,7 +297,18 @@ pub(super) fn parse_sections(text: &str) -> Result<(RawConfig, Vec<String>, Vec<
             "state_dir" => raw.state_dir = section(&key, v, p, f),
             "target_retention_days" => raw.target_retention_days = section(&key, v, p, f),
             "shutdown_grace_seconds" => raw.shutdown_grace_seconds = section(&key, v, p, f),
-            "remote_write" => raw.remote_write = section(&key, v, p, f),
+            // A list is read entry by entry, so each entry's problem names its index.
+            "remote_write" => match v {
+                Value::Sequence(entries) => {
+                    let mut list = Vec::with_capacity(entries.len());
+                    for (i, e) in entries.into_iter().enumerate() {
+                        list.push(section(&format!("remote_write[{i}]"), e, p, f).unwrap_or_default());
+                    }
+                    raw.remote_write = Some(RawDestinations::List(list));
+                }
+                v => raw.remote_write = section(&key, v, p, f).map(|e| RawDestinations::One(Box::new(e))),
+            },
+            "extra_labels" => raw.extra_labels = section(&key, v, p, f),
             "currencies" => raw.currencies = section(&key, v, p, f),
             "use_default_regions" => raw.use_default_regions = section(&key, v, p, f),
             "forecast" => raw.forecast = section(&key, v, p, f),
@@ -351,7 +374,12 @@ mod tests {
         for name in SECTIONS {
             let (_, problems, failed) = parse_sections(&format!("{name}: [1, 2]\n")).unwrap();
             assert!(!problems.iter().any(|p| p.contains("unknown field")), "{name}: {problems:?}");
-            assert_eq!(failed, vec![name.to_string()], "{name}");
+            if name == "remote_write" {
+                // A list of destinations, each entry read on its own.
+                assert_eq!(failed, ["remote_write[0]", "remote_write[1]"]);
+            } else {
+                assert_eq!(failed, vec![name.to_string()], "{name}");
+            }
         }
         // The struct has one field per section: serde names them all in its error.
         let fields = serde_yaml::from_str::<RawConfig>("nope: 1").unwrap_err().to_string();

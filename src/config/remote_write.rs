@@ -1,10 +1,12 @@
-//! The `remote_write` section: the receiver's URL, limits, labels, authentication and TLS; and
-//! secrets, read from files and never shown.
+//! The `remote_write` section: one destination or a list, each with its URL, headers, limits,
+//! authentication and TLS; the labels added to every sample; and secrets, read from files and
+//! never shown.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 
-use super::raw::{RawAuth, RawRemoteWrite};
+use super::raw::{RawAuth, RawDestinations, RawRemoteWrite};
 use super::validate::{is_label_name, resolve};
 use super::{Auth, Overrides, RemoteWrite, Tls};
 use crate::util::bounded;
@@ -65,81 +67,171 @@ pub(crate) const RESERVED_LABELS: &[&str] = &[
     "baseline",
     "intensity_source",
     "source",
+    "destination",
 ];
 
-pub(super) fn validate_remote_write(
-    raw: RawRemoteWrite,
+/// Headers costpush sets itself (lower case); `headers` may not give them.
+const OWN_HEADERS: &[&str] = &[
+    "content-type",
+    "content-encoding",
+    "content-length",
+    "x-prometheus-remote-write-version",
+    "user-agent",
+    "host",
+    "transfer-encoding",
+    "connection",
+];
+
+/// Most headers one destination may add.
+const MAX_HEADERS: usize = 32;
+
+/// The destinations (`remote_write`, one mapping or a list) and the labels added to every sample
+/// (`extra_labels` at the top level, or inside a single `remote_write` mapping, as it once was).
+///
+/// `--remote-write-url` replaces the list with one destination: that URL, with the first entry's
+/// other settings (name, auth, TLS, headers, limits).
+pub(super) fn validate_destinations(
+    raw: Option<RawDestinations>,
+    top_labels: Option<BTreeMap<String, String>>,
     base: &Path,
     ov: &Overrides,
     p: &mut Vec<String>,
+) -> (Vec<RemoteWrite>, BTreeMap<String, String>) {
+    let (mut entries, list) = match raw {
+        None => (vec![RawRemoteWrite::default()], false),
+        Some(RawDestinations::One(e)) => (vec![*e], false),
+        Some(RawDestinations::List(l)) if l.is_empty() => {
+            p.push("remote_write: the list is empty; give at least one destination".into());
+            // Checked as given by the flag, or not at all: nothing to add to the problem above.
+            let url = ov.remote_write_url.clone().or(Some("http://127.0.0.1/".into()));
+            (vec![RawRemoteWrite { url, ..RawRemoteWrite::default() }], true)
+        }
+        Some(RawDestinations::List(l)) => (l, true),
+    };
+    let mut labels = top_labels;
+    let mut labels_field = "extra_labels";
+    if let Some(url) = &ov.remote_write_url {
+        entries.truncate(1);
+        entries[0].url = Some(url.clone());
+    }
+    let mut out: Vec<RemoteWrite> = Vec::with_capacity(entries.len());
+    for (i, mut e) in entries.into_iter().enumerate() {
+        let field = if list { format!("remote_write[{i}]") } else { "remote_write".to_string() };
+        if let Some(l) = e.extra_labels.take() {
+            if list {
+                p.push(format!(
+                    "{field}.extra_labels: the samples are built once for every destination; set extra_labels at the top level"
+                ));
+            } else if labels.is_some() {
+                p.push(format!("{field}.extra_labels: also given at the top level; keep one"));
+            } else {
+                labels = Some(l);
+                labels_field = "remote_write.extra_labels";
+            }
+        }
+        let name = e.name.take().unwrap_or_else(|| (i + 1).to_string());
+        if !is_destination_name(&name) {
+            p.push(format!(
+                "{field}.name: {name:?} must be 1 to 64 letters, digits, '_', '-' or '.', starting with a letter or digit"
+            ));
+        } else if out.iter().any(|d| d.name == name) {
+            p.push(format!("{field}.name: {name:?} is already the name of another destination"));
+        }
+        out.push(validate_remote_write(e, name, &field, base, p));
+    }
+    let labels = labels.unwrap_or_default();
+    let field = labels_field;
+    for (k, v) in &labels {
+        if !is_label_name(k) || k.starts_with("__") {
+            p.push(format!("{field}.{k}: not a valid label name"));
+        } else if RESERVED_LABELS.contains(&k.as_str()) {
+            p.push(format!("{field}.{k}: costpush sets this label itself"));
+        }
+        if v.is_empty() {
+            p.push(format!("{field}.{k}: value must not be empty"));
+        }
+    }
+    (out, labels)
+}
+
+/// A name that is safe as a directory name and readable as a label value.
+fn is_destination_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    (1..=64).contains(&b.len())
+        && b[0].is_ascii_alphanumeric()
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.'))
+}
+
+/// One destination; `field` names it in problems (`remote_write` or `remote_write[i]`).
+fn validate_remote_write(
+    raw: RawRemoteWrite,
+    name: String,
+    field: &str,
+    base: &Path,
+    p: &mut Vec<String>,
 ) -> RemoteWrite {
-    let url = ov.remote_write_url.clone().or(raw.url).unwrap_or_default();
+    let url = raw.url.unwrap_or_default();
     if url.is_empty() {
-        p.push("remote_write.url: required (or pass --remote-write-url)".into());
+        p.push(format!("{field}.url: required (or pass --remote-write-url)"));
     } else {
         match reqwest::Url::parse(&url) {
             Ok(u) if u.scheme() == "http" || u.scheme() == "https" => {
                 if !u.username().is_empty() || u.password().is_some() {
-                    p.push("remote_write.url: put credentials in remote_write.auth, not in the URL".into());
+                    p.push(format!("{field}.url: put credentials in {field}.auth, not in the URL"));
                 }
             }
-            Ok(u) => p.push(format!("remote_write.url: scheme must be http or https, got {}", u.scheme())),
-            Err(e) => p.push(format!("remote_write.url: {url:?} is not a URL ({e})")),
+            Ok(u) => p.push(format!("{field}.url: scheme must be http or https, got {}", u.scheme())),
+            Err(e) => p.push(format!("{field}.url: {url:?} is not a URL ({e})")),
         }
     }
     let timeout_s = raw.timeout_seconds.unwrap_or(10.0);
     if !(timeout_s.is_finite() && timeout_s > 0.0 && timeout_s <= 3600.0) {
-        p.push(format!("remote_write.timeout_seconds: must be in (0, 3600], got {timeout_s}"));
+        p.push(format!("{field}.timeout_seconds: must be in (0, 3600], got {timeout_s}"));
     }
     let max_samples = raw.max_samples_per_request.unwrap_or(10_000);
     if max_samples == 0 {
-        p.push("remote_write.max_samples_per_request: must be at least 1".into());
+        p.push(format!("{field}.max_samples_per_request: must be at least 1"));
     }
     let max_attempts = raw.max_attempts.unwrap_or(4);
     if max_attempts == 0 {
-        p.push("remote_write.max_attempts: must be at least 1".into());
+        p.push(format!("{field}.max_attempts: must be at least 1"));
     }
     let min_backoff_s = raw.min_backoff_seconds.unwrap_or(0.5);
     let max_backoff_s = raw.max_backoff_seconds.unwrap_or(60.0);
     if !(min_backoff_s.is_finite() && min_backoff_s > 0.0) {
-        p.push(format!("remote_write.min_backoff_seconds: must be a positive number, got {min_backoff_s}"));
+        p.push(format!("{field}.min_backoff_seconds: must be a positive number, got {min_backoff_s}"));
     }
     if !(max_backoff_s.is_finite() && max_backoff_s >= min_backoff_s && max_backoff_s <= 3600.0) {
         p.push(format!(
-            "remote_write.max_backoff_seconds: must be between min_backoff_seconds and 3600, got {max_backoff_s}"
+            "{field}.max_backoff_seconds: must be between min_backoff_seconds and 3600, got {max_backoff_s}"
         ));
     }
     let queue_max_bytes = raw.queue_max_bytes.unwrap_or(256 << 20);
     if queue_max_bytes < 4096 {
-        p.push(format!("remote_write.queue_max_bytes: must be at least 4096, got {queue_max_bytes}"));
+        p.push(format!("{field}.queue_max_bytes: must be at least 4096, got {queue_max_bytes}"));
     }
-    let extra_labels = raw.extra_labels.unwrap_or_default();
-    for (k, v) in &extra_labels {
-        if !is_label_name(k) || k.starts_with("__") {
-            p.push(format!("remote_write.extra_labels.{k}: not a valid label name"));
-        } else if RESERVED_LABELS.contains(&k.as_str()) {
-            p.push(format!("remote_write.extra_labels.{k}: costpush sets this label itself"));
-        }
-        if v.is_empty() {
-            p.push(format!("remote_write.extra_labels.{k}: value must not be empty"));
-        }
-    }
+    let headers = validate_headers(raw.headers.unwrap_or_default(), field, p);
     let auth = match raw.auth {
         None => Auth::None,
         Some(RawAuth { bearer_token_file: Some(_), basic: Some(_) }) => {
-            p.push("remote_write.auth: give bearer_token_file or basic, not both".into());
+            p.push(format!("{field}.auth: give bearer_token_file or basic, not both"));
             Auth::None
         }
         Some(RawAuth { bearer_token_file: Some(f), basic: None }) => {
-            Auth::Bearer(read_secret(base, "remote_write.auth.bearer_token_file", &f, p))
+            Auth::Bearer(read_secret(base, &format!("{field}.auth.bearer_token_file"), &f, p))
         }
         Some(RawAuth { bearer_token_file: None, basic: Some(b) }) => {
             if b.username.is_empty() || b.username.contains(':') {
-                p.push("remote_write.auth.basic.username: must be non-empty and contain no ':'".into());
+                p.push(format!("{field}.auth.basic.username: must be non-empty and contain no ':'"));
             }
             Auth::Basic {
                 username: b.username,
-                password: read_secret(base, "remote_write.auth.basic.password_file", &b.password_file, p),
+                password: read_secret(
+                    base,
+                    &format!("{field}.auth.basic.password_file"),
+                    &b.password_file,
+                    p,
+                ),
             }
         }
         Some(RawAuth { bearer_token_file: None, basic: None }) => Auth::None,
@@ -157,18 +249,19 @@ pub(super) fn validate_remote_write(
             }
         };
         if let Some(ca) = &t.ca_file {
-            tls.ca_pem = read("remote_write.tls.ca_file", ca, p);
+            tls.ca_pem = read(&format!("{field}.tls.ca_file"), ca, p);
             if let Some(pem) = &tls.ca_pem {
                 if let Err(e) = reqwest::Certificate::from_pem(pem) {
-                    p.push(format!("remote_write.tls.ca_file: not a PEM certificate ({e})"));
+                    p.push(format!("{field}.tls.ca_file: not a PEM certificate ({e})"));
                 }
             }
         }
         match (&t.cert_file, &t.key_file) {
             (Some(c), Some(k)) => {
-                if let (Some(mut cert), Some(key)) =
-                    (read("remote_write.tls.cert_file", c, p), read("remote_write.tls.key_file", k, p))
-                {
+                if let (Some(mut cert), Some(key)) = (
+                    read(&format!("{field}.tls.cert_file"), c, p),
+                    read(&format!("{field}.tls.key_file"), k, p),
+                ) {
                     cert.push(b'\n');
                     cert.extend_from_slice(&key);
                     // Parsing alone accepts some bad keys; building a client checks them.
@@ -176,20 +269,22 @@ pub(super) fn validate_remote_write(
                         .and_then(|id| reqwest::Client::builder().identity(id).build());
                     if let Err(e) = checked {
                         p.push(format!(
-                            "remote_write.tls.cert_file: certificate and key_file do not form a usable identity ({})",
+                            "{field}.tls.cert_file: certificate and key_file do not form a usable identity ({})",
                             crate::util::error_chain(&e)
                         ));
                     }
                     tls.identity_pem = Some(cert);
                 }
             }
-            (Some(_), None) => p.push("remote_write.tls.key_file: required with cert_file".into()),
-            (None, Some(_)) => p.push("remote_write.tls.cert_file: required with key_file".into()),
+            (Some(_), None) => p.push(format!("{field}.tls.key_file: required with cert_file")),
+            (None, Some(_)) => p.push(format!("{field}.tls.cert_file: required with key_file")),
             (None, None) => {}
         }
     }
     RemoteWrite {
+        name,
         url,
+        headers,
         timeout: std::time::Duration::from_secs_f64(if timeout_s.is_finite() && timeout_s > 0.0 {
             timeout_s.min(3600.0)
         } else {
@@ -197,12 +292,53 @@ pub(super) fn validate_remote_write(
         }),
         max_samples_per_request: max_samples.max(1),
         max_attempts: max_attempts.max(1),
-        min_backoff: std::time::Duration::from_secs_f64(min_backoff_s.clamp(0.001, 3600.0)),
-        max_backoff: std::time::Duration::from_secs_f64(max_backoff_s.clamp(0.001, 3600.0)),
+        // A bad value was reported above; these only keep the conversion from panicking on it.
+        min_backoff: std::time::Duration::from_secs_f64(finite_or(min_backoff_s, 0.5).clamp(0.001, 3600.0)),
+        max_backoff: std::time::Duration::from_secs_f64(finite_or(max_backoff_s, 60.0).clamp(0.001, 3600.0)),
         queue_max_bytes,
-        extra_labels,
         auth,
         tls,
+    }
+}
+
+/// The `headers` map: valid HTTP header names and values, none that costpush sets itself.
+fn validate_headers(
+    raw: BTreeMap<String, String>,
+    field: &str,
+    p: &mut Vec<String>,
+) -> Vec<(String, String)> {
+    if raw.len() > MAX_HEADERS {
+        p.push(format!("{field}.headers: at most {MAX_HEADERS} headers, got {}", raw.len()));
+    }
+    let mut out = Vec::with_capacity(raw.len());
+    for (k, v) in raw {
+        let lower = k.to_ascii_lowercase();
+        if reqwest::header::HeaderName::from_bytes(k.as_bytes()).is_err() {
+            p.push(format!("{field}.headers.{k}: not a valid HTTP header name"));
+        } else if lower == "authorization" {
+            p.push(format!(
+                "{field}.headers.{k}: set credentials in {field}.auth (read from a file, never logged)"
+            ));
+        } else if OWN_HEADERS.contains(&lower.as_str()) {
+            p.push(format!("{field}.headers.{k}: costpush sets this header itself"));
+        }
+        if v.len() > 4096
+            || reqwest::header::HeaderValue::from_str(&v).is_err()
+            || v.bytes().any(|b| b.is_ascii_control())
+        {
+            p.push(format!("{field}.headers.{k}: the value must be printable ASCII, at most 4096 bytes"));
+        }
+        out.push((k, v));
+    }
+    out
+}
+
+/// `x`, or `default` for NaN and infinities (already reported as problems).
+pub(super) fn finite_or(x: f64, default: f64) -> f64 {
+    if x.is_finite() {
+        x
+    } else {
+        default
     }
 }
 
@@ -227,5 +363,120 @@ pub(super) fn read_secret(base: &Path, field: &str, path: &Path, p: &mut Vec<Str
             p.push(format!("{field}: cannot read {}: {e}", path.display()));
             Secret(String::new())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::super::{parse, Config, ConfigErrors, Overrides};
+
+    const REST: &str = "host: {name: h1, region: eu-north-1}\nresults: {dirs: [r]}\nstate_dir: /tmp/s\n";
+
+    fn load(rw: &str, ov: &Overrides) -> Result<Config, ConfigErrors> {
+        super::super::from_str(&format!("{REST}{rw}"), Path::new("/etc/costpush"), ov)
+    }
+
+    fn problems(rw: &str) -> Vec<String> {
+        load(rw, &Overrides::default()).expect_err("refused").problems
+    }
+
+    #[test]
+    fn a_list_of_destinations_each_with_its_own_settings() {
+        let cfg = load(
+            "remote_write:\n  - url: http://a:8428/api/v1/write\n    max_samples_per_request: 500\n  - name: mimir\n    url: http://m/api/v1/push\n    headers: {X-Scope-OrgID: team-a}\n    queue_max_bytes: 8192\n    max_backoff_seconds: 5\nextra_labels: {env: prod}\n",
+            &Overrides::default(),
+        )
+        .unwrap();
+        let names: Vec<&str> = cfg.destinations.iter().map(|d| d.name.as_str()).collect();
+        assert_eq!(names, ["1", "mimir"], "unnamed entries are named by position, from 1");
+        assert_eq!(cfg.destinations[1].headers, [("X-Scope-OrgID".to_string(), "team-a".to_string())]);
+        assert_eq!(cfg.destinations[1].queue_max_bytes, 8192);
+        assert_eq!(cfg.destinations[0].queue_max_bytes, 256 << 20);
+        assert_eq!(cfg.destinations[1].max_backoff.as_secs(), 5);
+        assert_eq!(cfg.max_samples_per_request, 500, "bodies are written once: the smallest limit");
+        assert_eq!(cfg.extra_labels["env"], "prod");
+    }
+
+    #[test]
+    fn a_single_mapping_works_as_it_always_did() {
+        let cfg = load(
+            "remote_write: {url: 'http://a/api/v1/write', extra_labels: {env: prod}}\n",
+            &Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(cfg.destinations.len(), 1);
+        assert_eq!((cfg.destinations[0].name.as_str(), cfg.extra_labels["env"].as_str()), ("1", "prod"));
+    }
+
+    #[test]
+    fn every_entry_is_checked_and_named_by_its_index() {
+        let p = problems(
+            "remote_write:\n  - {url: 'ftp://x', name: a}\n  - {name: a, url: 'http://b', headers: {Content-Type: x, authorization: y, 'bad name': z, X-Ok: \"v\\n\"}}\n  - {url: 'http://c', retries: 3}\n  - {name: '../up', url: 'http://d', extra_labels: {env: x}}\n",
+        );
+        for want in [
+            "remote_write[0].url: scheme must be http or https, got ftp",
+            "remote_write[1].name: \"a\" is already the name of another destination",
+            "remote_write[1].headers.Content-Type: costpush sets this header itself",
+            "remote_write[1].headers.authorization: set credentials in remote_write[1].auth",
+            "remote_write[1].headers.bad name: not a valid HTTP header name",
+            "remote_write[1].headers.X-Ok: the value must be printable ASCII",
+            "remote_write[2]: unknown field `retries`",
+            "remote_write[3].name: \"../up\" must be 1 to 64 letters",
+            "remote_write[3].extra_labels: the samples are built once for every destination",
+        ] {
+            assert!(p.iter().any(|x| x.starts_with(want)), "missing {want:?} in {p:#?}");
+        }
+        // An entry that does not read has that one problem, not a "required" after it.
+        assert!(!p.iter().any(|x| x.starts_with("remote_write[2].url")), "{p:#?}");
+        assert_eq!(
+            problems("remote_write: []\n"),
+            ["remote_write: the list is empty; give at least one destination"]
+        );
+        assert!(problems("remote_write: {url: 'http://a', extra_labels: {a: b}}\nextra_labels: {c: d}\n")
+            .iter()
+            .any(|x| x.starts_with("remote_write.extra_labels: also given at the top level")));
+        assert!(problems("remote_write: {url: 'http://a'}\nextra_labels: {destination: d}\n")
+            .contains(&"extra_labels.destination: costpush sets this label itself".to_string()));
+    }
+
+    #[test]
+    fn not_a_number_is_a_problem_not_a_panic() {
+        let p = problems(
+            "remote_write: [{url: 'http://a', min_backoff_seconds: .nan, max_backoff_seconds: .inf}]\nshutdown_grace_seconds: .nan\n",
+        );
+        assert!(p.iter().any(|x| x.starts_with("remote_write[0].min_backoff_seconds")), "{p:#?}");
+        assert!(p.iter().any(|x| x.starts_with("shutdown_grace_seconds")), "{p:#?}");
+    }
+
+    #[test]
+    fn the_url_flag_replaces_the_list_with_one_destination() {
+        let ov =
+            Overrides { remote_write_url: Some("http://flag/api/v1/write".into()), ..Overrides::default() };
+        let cfg = load(
+            "remote_write:\n  - {name: main, url: 'http://a', headers: {X-Scope-OrgID: t}}\n  - {url: 'http://b'}\n",
+            &ov,
+        )
+        .unwrap();
+        assert_eq!(cfg.destinations.len(), 1);
+        let d = &cfg.destinations[0];
+        assert_eq!((d.name.as_str(), d.url.as_str()), ("main", "http://flag/api/v1/write"));
+        assert_eq!(d.headers.len(), 1, "the first entry's other settings stay");
+        // Without any remote_write section, the flag alone is enough.
+        assert_eq!(load("", &ov).unwrap().destinations[0].url, "http://flag/api/v1/write");
+    }
+
+    #[test]
+    fn tenant_urls_of_victoriametrics_cluster_and_mimir_are_accepted() {
+        for url in [
+            "http://vminsert:8480/insert/0/prometheus/api/v1/write",
+            "http://vminsert:8480/insert/42:7/prometheus/api/v1/write",
+            "https://mimir.example/api/v1/push",
+        ] {
+            let cfg = load(&format!("remote_write: [{{url: '{url}'}}]\n"), &Overrides::default()).unwrap();
+            assert_eq!(cfg.destinations[0].url, url);
+        }
+        let _ = parse("remote_write: [{url: 'http://a'}]\n").expect("the list form also parses whole");
     }
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::raw::{defaults, RawConfig, RawCurrencies, RawHost, RawRates, RawRegion, RawResults};
-use super::remote_write::validate_remote_write;
+use super::remote_write::validate_destinations;
 use super::sections::{
     validate_carbon, validate_ecb, validate_energy, validate_forecast, validate_predictions,
 };
@@ -78,9 +78,14 @@ impl RawConfig {
         if !(grace_s.is_finite() && grace_s > 0.0 && grace_s <= 600.0) {
             p.push(format!("shutdown_grace_seconds: must be in (0, 600], got {grace_s}"));
         }
-        let shutdown_grace = std::time::Duration::from_secs_f64(grace_s.clamp(0.001, 600.0));
+        let shutdown_grace = std::time::Duration::from_secs_f64(
+            super::remote_write::finite_or(grace_s, 10.0).clamp(0.001, 600.0),
+        );
 
-        let remote_write = validate_remote_write(self.remote_write.unwrap_or_default(), base, ov, &mut p);
+        let (destinations, extra_labels) =
+            validate_destinations(self.remote_write, self.extra_labels, base, ov, &mut p);
+        let max_samples_per_request =
+            destinations.iter().map(|d| d.max_samples_per_request).min().unwrap_or(10_000);
         let forecast = validate_forecast(self.forecast.unwrap_or_default(), &mut p);
         let predictions = validate_predictions(self.predictions.unwrap_or_default(), &mut p);
         let energy = validate_energy(self.energy.unwrap_or_default(), base, &mut p);
@@ -99,7 +104,9 @@ impl RawConfig {
                 state_dir,
                 target_retention,
                 shutdown_grace,
-                remote_write,
+                destinations,
+                extra_labels,
+                max_samples_per_request,
                 reporting,
                 rates,
                 regions,

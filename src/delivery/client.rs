@@ -1,12 +1,12 @@
 //! One HTTP request per attempt ([`HttpTransport`]), with the headers remote write 1.0 requires,
-//! authentication and TLS. What an answer means is decided in [`super::retry`].
+//! the destination's own headers (a tenant's `X-Scope-OrgID`, say), authentication and TLS. What an answer means is decided in [`super::retry`].
 //!
 //! Redirects are not followed: a redirected POST would turn into a GET without the body, and a
 //! 2xx to that would look like delivery.
 
 use std::future::Future;
 
-use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE};
 
 use super::retry::RetryAfter;
 use crate::config::{Auth, RemoteWrite};
@@ -61,7 +61,12 @@ impl HttpTransport {
                 Some(format!("Basic {}", base64(format!("{username}:{}", password.expose()).as_bytes())))
             }
         };
-        // The config check guarantees a valid header value.
+        // The config check guarantees valid header names and values, and none of the above.
+        for (name, value) in &cfg.headers {
+            if let (Ok(n), Ok(v)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value)) {
+                h.insert(n, v);
+            }
+        }
         if let Some(Ok(mut v)) = auth.map(|a| HeaderValue::from_str(&a)) {
             v.set_sensitive(true);
             h.insert(AUTHORIZATION, v);

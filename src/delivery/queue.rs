@@ -2,7 +2,8 @@
 //!
 //! # Layout and record format
 //!
-//! One file per batch in `<state_dir>/queue/`, named `<seq>.batch` with `seq` a 20-digit,
+//! One file per batch in a destination's queue directory, `<state_dir>/queue/<name>/` (see
+//! `outbox`), named `<seq>.batch` with `seq` a 20-digit,
 //! zero-padded sequence number (so names sort like numbers). Each file is
 //!
 //! ```text
@@ -152,6 +153,19 @@ impl Queue {
         head.extend_from_slice(&len.to_le_bytes());
         write_atomic(&path, &[&head, body], Durability::Content).map_err(io)?;
         Ok(Entry { seq, bytes: (HEADER + body.len()) as u64, samples })
+    }
+
+    /// Puts batch `e`, written to queue `from` by [`Queue::write`], into this queue too: a hard
+    /// link to the same file (its bytes are on disk once, and already fsynced), or a copy of
+    /// `body` where the file system cannot link. Durable with this queue's [`Queue::sync_dir`].
+    pub(crate) fn link(&self, from: &Queue, e: Entry, body: &[u8]) -> Result<Entry, QueueError> {
+        let to = self.dir.join(name(e.seq));
+        // A file left under that name (a failed cycle's, not removed) is replaced.
+        let _ = std::fs::remove_file(&to);
+        match std::fs::hard_link(from.dir.join(name(e.seq)), &to) {
+            Ok(()) => Ok(e),
+            Err(_) => self.write(e.seq, body, e.samples),
+        }
     }
 
     /// Replaces an indexed batch's content with what remains of it to send (a split batch, part

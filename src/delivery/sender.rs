@@ -7,60 +7,19 @@
 //! became of each batch is counted in [`super::stats`].
 
 use std::collections::VecDeque;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use tokio::sync::{watch, Notify};
+use tokio::sync::watch;
 use tracing::{debug, error, warn};
 
 use super::client::Transport;
+use super::outbox::Outbox;
 use super::proto;
 use super::retry::{decide, Backoff, Decision};
 use super::split::split;
-use super::stats::{Reason, Stats};
-use crate::delivery::queue::{Entry, Queue};
-
-/// The queue, its delivery counters and the sender's wake-up: what the cycles (which add
-/// batches) and the sender (which delivers and removes them) share.
-pub struct Outbox {
-    pub(crate) queue: Mutex<Queue>,
-    pub(crate) stats: Mutex<Stats>,
-    /// Woken when a cycle adds batches.
-    pub(crate) wake: Notify,
-    stats_path: PathBuf,
-}
-
-impl Outbox {
-    pub(crate) fn new(queue: Queue, dir: &Path) -> Arc<Outbox> {
-        let stats_path = dir.join("stats.json");
-        Arc::new(Outbox {
-            queue: Mutex::new(queue),
-            stats: Mutex::new(Stats::load(&stats_path)),
-            wake: Notify::new(),
-            stats_path,
-        })
-    }
-
-    pub(crate) fn stats(&self) -> Stats {
-        self.stats.lock().expect("stats lock").clone()
-    }
-
-    /// Counts samples dropped outside the sender (queue cap, corrupt files) and saves.
-    pub(crate) fn count_dropped(&self, r: Reason, samples: u64) {
-        let mut s = self.stats.lock().expect("stats lock");
-        s.drop_samples(r, samples);
-        s.save(&self.stats_path);
-    }
-
-    /// Counts corrupt queue files removed, and the samples their headers named, and saves.
-    pub(crate) fn count_corrupt(&self, files: u64, samples: u64) {
-        let mut s = self.stats.lock().expect("stats lock");
-        s.corrupt_files += files;
-        s.drop_samples(Reason::Corrupt, samples);
-        s.save(&self.stats_path);
-    }
-}
+use super::stats::Reason;
+use crate::delivery::queue::Entry;
 
 /// What became of one batch's samples.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -86,6 +45,8 @@ impl Tally {
 /// What a drain (the `once` mode) did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Drained {
+    /// The destination's name.
+    pub destination: String,
     pub batches: u64,
     pub delivered: u64,
     pub requests: u64,
@@ -407,7 +368,7 @@ impl<T: Transport> Sender<T> {
     /// The `once` mode: sends until the queue is empty, or stops at the first batch that cannot
     /// be delivered now (it stays queued).
     pub(crate) async fn drain(&self) -> Result<Drained, (Drained, Undelivered)> {
-        let mut d = Drained::default();
+        let mut d = Drained { destination: self.outbox.name.clone(), ..Drained::default() };
         while let Some(r) = self.send_front().await {
             match r {
                 Ok(t) => {
@@ -458,8 +419,10 @@ mod tests {
     use super::*;
     use crate::delivery::client::{Response, TransportError};
     use crate::delivery::proto::{self, test_body};
+    use crate::delivery::queue::Queue;
     use crate::delivery::retry::RetryAfter;
     use std::collections::VecDeque;
+    use std::sync::Mutex;
     use tokio::time::Instant;
 
     /// Answers from a script (the last answer repeats) and records when each request came.
@@ -518,7 +481,7 @@ mod tests {
         let (q, _) = Queue::open(dir.path(), 1 << 20, 0).unwrap();
         let (tx, rx) = watch::channel(false);
         let b = Backoff { min: Duration::from_millis(500), max: Duration::from_secs(60) };
-        (Sender::new(t, Outbox::new(q, dir.path()), b, attempts, rx), tx, dir)
+        (Sender::new(t, Outbox::new("1", q, dir.path()), b, attempts, rx), tx, dir)
     }
 
     #[tokio::test(start_paused = true)]
@@ -653,7 +616,7 @@ mod tests {
         let (b, n) = test_body(1, 16);
         let e = q.write(0, &b, n).unwrap();
         q.admit(vec![e]).unwrap();
-        let outbox = Outbox::new(q, dir.path());
+        let outbox = Outbox::new("1", q, dir.path());
         let (_tx, rx) = watch::channel(false);
         let backoff = Backoff { min: Duration::from_millis(500), max: Duration::from_secs(60) };
         let t = Scripted::new(vec![
@@ -674,7 +637,7 @@ mod tests {
         assert_eq!(values, (4..16).map(f64::from).collect::<Vec<_>>());
         let s = Sender::new(
             Scripted::new(vec![status(204, None)]),
-            Outbox::new(q, dir.path()),
+            Outbox::new("1", q, dir.path()),
             backoff,
             Some(1),
             rx,
@@ -694,7 +657,7 @@ mod tests {
         let path = dir.path().join("00000000000000000000.batch");
         std::fs::remove_file(&path).unwrap();
         std::fs::create_dir(&path).unwrap();
-        let outbox = Outbox::new(q, dir.path());
+        let outbox = Outbox::new("1", q, dir.path());
         let (_tx, rx) = watch::channel(false);
         let backoff = Backoff { min: Duration::from_millis(500), max: Duration::from_secs(60) };
         let s = Sender::new(Scripted::new(vec![status(204, None)]), outbox.clone(), backoff, Some(1), rx);

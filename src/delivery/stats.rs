@@ -1,5 +1,5 @@
 //! The delivery counters (samples sent, retried, dropped by reason, last success), kept in
-//! `queue/stats.json` so they survive restarts. Rewritten (temp file, rename) after each batch,
+//! `queue/<destination>/stats.json` so they survive restarts. Rewritten (temp file, rename) after each batch,
 //! without a fsync: a power loss may cost the last increments (read as a counter reset by
 //! `increase()`), never a sample, and a fsync per batch was 5 % of a large cycle's CPU.
 
@@ -39,7 +39,7 @@ impl Reason {
     }
 }
 
-/// Delivery counters, persisted in `queue/stats.json`.
+/// One destination's delivery counters, persisted in its queue directory.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Stats {
     pub(crate) sent_samples: u64,

@@ -425,9 +425,15 @@ pub fn expected_points(results: &Path) -> Points {
     points_in_text(&String::from_utf8(out.stdout).unwrap(), is_job_data)
 }
 
-/// Batch files waiting in a state directory's queue.
+/// Batch files waiting in a state directory's queues, over every destination.
 pub fn queued_batches(state_dir: &Path) -> usize {
-    std::fs::read_dir(state_dir.join("queue"))
+    let Ok(dirs) = std::fs::read_dir(state_dir.join("queue")) else { return 0 };
+    dirs.flatten().map(|d| queued_in(&d.path())).sum()
+}
+
+/// Batch files waiting in one queue directory (`<state_dir>/queue/<destination>`).
+pub fn queued_in(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
         .map(|rd| rd.flatten().filter(|e| e.file_name().to_string_lossy().ends_with(".batch")).count())
         .unwrap_or(0)
 }

@@ -47,20 +47,23 @@ fn health_samples(
 ) {
     set.add("costpush_up", base, now_ms, 1.0);
     set.add("costpush_build_info", &cat(base, &[("version", host.version)]), now_ms, 1.0);
-    let d = &s.delivery;
-    if let Some(t) = d.last_success_ms {
-        set.add("costpush_last_success_timestamp_seconds", base, now_ms, t as f64 / 1000.0);
+    // Kept by each destination's sender (persisted beside its queue), reported as they stand.
+    for d in &s.delivery {
+        let base = &cat(base, &[("destination", d.destination.as_str())]);
+        if let Some(t) = d.last_success_ms {
+            set.add("costpush_last_success_timestamp_seconds", base, now_ms, t as f64 / 1000.0);
+        }
+        set.add("costpush_queue_bytes", base, now_ms, d.queue_bytes as f64);
+        set.add("costpush_queue_batches", base, now_ms, d.queue_batches as f64);
+        set.add("costpush_backoff_seconds", base, now_ms, d.backoff_seconds);
+        set.add("costpush_samples_sent_total", base, now_ms, d.sent_samples as f64);
+        set.add("costpush_requests_sent_total", base, now_ms, d.sent_requests as f64);
+        set.add("costpush_samples_retried_total", base, now_ms, d.retried_samples as f64);
+        for (reason, n) in &d.dropped {
+            set.add("costpush_samples_dropped_total", &cat(base, &[("reason", reason)]), now_ms, *n as f64);
+        }
+        set.add("costpush_queue_files_corrupt_total", base, now_ms, d.corrupt_files as f64);
     }
-    set.add("costpush_queue_bytes", base, now_ms, d.queue_bytes as f64);
-    set.add("costpush_queue_batches", base, now_ms, d.queue_batches as f64);
-    set.add("costpush_backoff_seconds", base, now_ms, d.backoff_seconds);
-    // Kept by the sender (persisted beside the queue), reported here as they stand.
-    set.add("costpush_samples_sent_total", base, now_ms, d.sent_samples as f64);
-    set.add("costpush_samples_retried_total", base, now_ms, d.retried_samples as f64);
-    for (reason, n) in &d.dropped {
-        set.add("costpush_samples_dropped_total", &cat(base, &[("reason", reason)]), now_ms, *n as f64);
-    }
-    set.add("costpush_queue_files_corrupt_total", base, now_ms, d.corrupt_files as f64);
     set.add("costpush_files_matched", base, now_ms, s.files_matched as f64);
     counters.add(set, "costpush_files_ingested_total", base, s.files_ingested as f64);
     for (reason, n) in [

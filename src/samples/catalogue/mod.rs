@@ -79,7 +79,8 @@ pub(crate) struct CycleStats {
     pub(crate) files_too_large: u64,
     pub(crate) jobs_invalid: u64,
     pub(crate) fields_left_out: u64,
-    pub(crate) delivery: DeliveryStats,
+    /// One for each destination, in the order of the configuration.
+    pub(crate) delivery: Vec<DeliveryStats>,
     /// Jobs an energy source did not cover, by (method, reason), counted once decided.
     pub(crate) energy_misses: BTreeMap<(&'static str, &'static str), u64>,
     /// Jobs not taken in this cycle because a source may still cover them.
@@ -94,12 +95,15 @@ pub(crate) struct CycleStats {
     pub(crate) rapl_readings: Option<u64>,
 }
 
-/// The queue and the sender as the cycle found them.
+/// A destination's queue and sender as the cycle found them.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct DeliveryStats {
+    /// The destination's name: the `destination` label.
+    pub(crate) destination: String,
     pub(crate) queue_bytes: u64,
     pub(crate) queue_batches: u64,
     pub(crate) sent_samples: u64,
+    pub(crate) sent_requests: u64,
     pub(crate) retried_samples: u64,
     /// Samples dropped, by reason; every reason listed, zeros included.
     pub(crate) dropped: Vec<(&'static str, u64)>,
