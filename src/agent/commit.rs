@@ -12,7 +12,7 @@ use super::cycle::{log_summary, Cycle};
 use super::state::State;
 use super::Enqueued;
 use crate::config::Config;
-use crate::delivery::outbox::{adopt_single_queue, queue_dir, warn_unconfigured_queues, Outbox};
+use crate::delivery::outbox::{adopt_single_queue, queue_dir, queues_root, tidy_unconfigured_queues, Outbox};
 use crate::delivery::queue::{Entry, Queue, QueueError};
 use crate::delivery::stats::{Reason, Stats};
 use crate::ingest::outside::OutsideData;
@@ -66,9 +66,9 @@ pub fn open_outboxes(cfg: &Config, state: &mut State) -> anyhow::Result<(Vec<Arc
     adopt_single_queue(&cfg.state_dir, &names).with_context(|| {
         format!("moving the queue in {} to the destinations' queues", cfg.state_dir.display())
     })?;
-    warn_unconfigured_queues(&cfg.state_dir, &names);
     let saved = cfg.state_dir.join(crate::agent::state::FILE_NAME).exists();
     let committed = if saved { state.next_seq } else { u64::MAX };
+    tidy_unconfigured_queues(&cfg.state_dir, &names, committed);
     let mut outboxes = Vec::with_capacity(cfg.destinations.len());
     let mut corrupt = 0;
     for d in &cfg.destinations {
@@ -99,6 +99,9 @@ pub fn open_outboxes(cfg: &Config, state: &mut State) -> anyhow::Result<(Vec<Arc
         }
         outboxes.push(outbox);
     }
+    // The destinations' directories, made durable in their parent.
+    crate::util::fs::sync_dir(&queues_root(&cfg.state_dir))
+        .with_context(|| format!("syncing {}", queues_root(&cfg.state_dir).display()))?;
     Ok((outboxes, corrupt))
 }
 
@@ -157,12 +160,14 @@ fn queue(
     samples: u64,
 ) -> Result<(), QueueError> {
     let seq = first_seq + written.len() as u64;
-    let first = outboxes[0].queue.lock().expect("queue lock");
-    let e = first.write(seq, body, samples)?;
+    let (e, file) = {
+        let first = outboxes[0].queue.lock().expect("queue lock");
+        (first.write(seq, body, samples)?, first.path(seq))
+    };
     // Pushed at once, so a failure below discards this batch from every queue too.
     written.push(e);
     for o in &outboxes[1..] {
-        o.queue.lock().expect("queue lock").link(&first, e, body)?;
+        o.queue.lock().expect("queue lock").link(&file, e, body)?;
     }
     Ok(())
 }

@@ -70,7 +70,8 @@ pub(crate) const RESERVED_LABELS: &[&str] = &[
     "destination",
 ];
 
-/// Headers costpush sets itself (lower case); `headers` may not give them.
+/// Headers costpush or its HTTP client set themselves, and hop-by-hop headers (lower case);
+/// `headers` may not give them.
 const OWN_HEADERS: &[&str] = &[
     "content-type",
     "content-encoding",
@@ -80,6 +81,12 @@ const OWN_HEADERS: &[&str] = &[
     "host",
     "transfer-encoding",
     "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "upgrade",
+    "expect",
 ];
 
 /// Most headers one destination may add.
@@ -100,11 +107,17 @@ pub(super) fn validate_destinations(
     let (mut entries, list) = match raw {
         None => (vec![RawRemoteWrite::default()], false),
         Some(RawDestinations::One(e)) => (vec![*e], false),
+        // The flag replaces the list, empty or not.
+        Some(RawDestinations::List(l)) if l.is_empty() && ov.remote_write_url.is_some() => {
+            (vec![RawRemoteWrite::default()], false)
+        }
         Some(RawDestinations::List(l)) if l.is_empty() => {
             p.push("remote_write: the list is empty; give at least one destination".into());
-            // Checked as given by the flag, or not at all: nothing to add to the problem above.
-            let url = ov.remote_write_url.clone().or(Some("http://127.0.0.1/".into()));
-            (vec![RawRemoteWrite { url, ..RawRemoteWrite::default() }], true)
+            // Checked as a placeholder: nothing to add to the problem above.
+            (
+                vec![RawRemoteWrite { url: Some("http://127.0.0.1/".into()), ..RawRemoteWrite::default() }],
+                true,
+            )
         }
         Some(RawDestinations::List(l)) => (l, true),
     };
@@ -129,15 +142,24 @@ pub(super) fn validate_destinations(
                 labels_field = "remote_write.extra_labels";
             }
         }
+        let given = e.name.is_some();
         let name = e.name.take().unwrap_or_else(|| (i + 1).to_string());
         if !is_destination_name(&name) {
             p.push(format!(
-                "{field}.name: {name:?} must be 1 to 64 letters, digits, '_', '-' or '.', starting with a letter or digit"
+                "{field}.name: {name:?} must be 1 to 64 letters, digits, '_' or '-', starting with a letter or digit"
             ));
-        } else if out.iter().any(|d| d.name == name) {
-            p.push(format!("{field}.name: {name:?} is already the name of another destination"));
+        } else if out.iter().any(|d| d.name.eq_ignore_ascii_case(&name)) {
+            // Names are directories: two that differ only in case are one on some file systems.
+            if given {
+                p.push(format!("{field}.name: {name:?} is already the name of another destination"));
+            } else {
+                p.push(format!(
+                    "{field}: its default name {name:?} (its position) is another destination's name; give it a name"
+                ));
+            }
         }
-        out.push(validate_remote_write(e, name, &field, base, p));
+        let url_field = if ov.remote_write_url.is_some() { "--remote-write-url" } else { "" };
+        out.push(validate_remote_write(e, name, &field, url_field, base, p));
     }
     let labels = labels.unwrap_or_default();
     let field = labels_field;
@@ -154,34 +176,38 @@ pub(super) fn validate_destinations(
     (out, labels)
 }
 
-/// A name that is safe as a directory name and readable as a label value.
+/// A name that is safe as a directory name beside the queue's files (which all have a '.') and
+/// readable as a label value.
 fn is_destination_name(name: &str) -> bool {
     let b = name.as_bytes();
     (1..=64).contains(&b.len())
         && b[0].is_ascii_alphanumeric()
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.'))
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-'))
 }
 
-/// One destination; `field` names it in problems (`remote_write` or `remote_write[i]`).
+/// One destination; `field` names it in problems (`remote_write` or `remote_write[i]`), and
+/// `url_field` its URL when that came from elsewhere (the flag), else `{field}.url`.
 fn validate_remote_write(
     raw: RawRemoteWrite,
     name: String,
     field: &str,
+    url_field: &str,
     base: &Path,
     p: &mut Vec<String>,
 ) -> RemoteWrite {
+    let url_field = if url_field.is_empty() { format!("{field}.url") } else { url_field.to_string() };
     let url = raw.url.unwrap_or_default();
     if url.is_empty() {
-        p.push(format!("{field}.url: required (or pass --remote-write-url)"));
+        p.push(format!("{url_field}: required (or pass --remote-write-url)"));
     } else {
         match reqwest::Url::parse(&url) {
             Ok(u) if u.scheme() == "http" || u.scheme() == "https" => {
                 if !u.username().is_empty() || u.password().is_some() {
-                    p.push(format!("{field}.url: put credentials in {field}.auth, not in the URL"));
+                    p.push(format!("{url_field}: put credentials in {field}.auth, not in the URL"));
                 }
             }
-            Ok(u) => p.push(format!("{field}.url: scheme must be http or https, got {}", u.scheme())),
-            Err(e) => p.push(format!("{field}.url: {url:?} is not a URL ({e})")),
+            Ok(u) => p.push(format!("{url_field}: scheme must be http or https, got {}", u.scheme())),
+            Err(e) => p.push(format!("{url_field}: {url:?} is not a URL ({e})")),
         }
     }
     let timeout_s = raw.timeout_seconds.unwrap_or(10.0);
@@ -310,7 +336,7 @@ fn validate_headers(
     if raw.len() > MAX_HEADERS {
         p.push(format!("{field}.headers: at most {MAX_HEADERS} headers, got {}", raw.len()));
     }
-    let mut out = Vec::with_capacity(raw.len());
+    let mut out: Vec<(String, String)> = Vec::with_capacity(raw.len());
     for (k, v) in raw {
         let lower = k.to_ascii_lowercase();
         if reqwest::header::HeaderName::from_bytes(k.as_bytes()).is_err() {
@@ -319,6 +345,10 @@ fn validate_headers(
             p.push(format!(
                 "{field}.headers.{k}: set credentials in {field}.auth (read from a file, never logged)"
             ));
+        } else if lower == "proxy-authorization" {
+            p.push(format!("{field}.headers.{k}: credentials do not belong in the configuration file"));
+        } else if let Some((other, _)) = out.iter().find(|(o, _)| o.eq_ignore_ascii_case(&k)) {
+            p.push(format!("{field}.headers.{k}: the same header as {other} (names ignore case)"));
         } else if OWN_HEADERS.contains(&lower.as_str()) {
             p.push(format!("{field}.headers.{k}: costpush sets this header itself"));
         }
@@ -413,7 +443,7 @@ mod tests {
     #[test]
     fn every_entry_is_checked_and_named_by_its_index() {
         let p = problems(
-            "remote_write:\n  - {url: 'ftp://x', name: a}\n  - {name: a, url: 'http://b', headers: {Content-Type: x, authorization: y, 'bad name': z, X-Ok: \"v\\n\"}}\n  - {url: 'http://c', retries: 3}\n  - {name: '../up', url: 'http://d', extra_labels: {env: x}}\n",
+            "remote_write:\n  - {url: 'ftp://x', name: a}\n  - {name: a, url: 'http://b', headers: {Content-Type: x, authorization: y, 'bad name': z, X-Ok: \"v\\n\"}}\n  - {url: 'http://c', retries: 3}\n  - {name: '../up', url: 'http://d', extra_labels: {env: x}}\n  - {name: A, url: 'http://e'}\n  - {name: '7', url: 'http://h'}\n  - {url: 'http://f'}\n  - {name: stats.json, url: 'http://g', headers: {X-Tenant: a, x-tenant: b, Upgrade: h2c, Proxy-Authorization: x}}\n",
         );
         for want in [
             "remote_write[0].url: scheme must be http or https, got ftp",
@@ -424,6 +454,12 @@ mod tests {
             "remote_write[1].headers.X-Ok: the value must be printable ASCII",
             "remote_write[2]: unknown field `retries`",
             "remote_write[3].name: \"../up\" must be 1 to 64 letters",
+            "remote_write[4].name: \"A\" is already the name of another destination",
+            "remote_write[6]: its default name \"7\" (its position) is another destination's name",
+            "remote_write[7].name: \"stats.json\" must be 1 to 64 letters",
+            "remote_write[7].headers.x-tenant: the same header as X-Tenant",
+            "remote_write[7].headers.Upgrade: costpush sets this header itself",
+            "remote_write[7].headers.Proxy-Authorization: credentials do not belong",
             "remote_write[3].extra_labels: the samples are built once for every destination",
         ] {
             assert!(p.iter().any(|x| x.starts_with(want)), "missing {want:?} in {p:#?}");
@@ -463,8 +499,13 @@ mod tests {
         let d = &cfg.destinations[0];
         assert_eq!((d.name.as_str(), d.url.as_str()), ("main", "http://flag/api/v1/write"));
         assert_eq!(d.headers.len(), 1, "the first entry's other settings stay");
-        // Without any remote_write section, the flag alone is enough.
+        // Without any remote_write section, or with an empty list, the flag alone is enough.
         assert_eq!(load("", &ov).unwrap().destinations[0].url, "http://flag/api/v1/write");
+        assert_eq!(load("remote_write: []\n", &ov).unwrap().destinations[0].url, "http://flag/api/v1/write");
+        // A bad URL from the flag is named as the flag.
+        let ov = Overrides { remote_write_url: Some("ftp://x".into()), ..Overrides::default() };
+        let e = load("remote_write: [{url: 'http://a'}]\n", &ov).unwrap_err();
+        assert_eq!(e.problems, ["--remote-write-url: scheme must be http or https, got ftp"]);
     }
 
     #[test]

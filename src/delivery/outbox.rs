@@ -86,7 +86,7 @@ pub(crate) struct Adopted {
 /// before there could be several destinations) into the destinations' own directories: every
 /// batch into each of them (it was committed for "the" receiver, and each destination is owed
 /// it), the counters to the first. Safe to repeat after a crash: a batch leaves the old place
-/// only once it is in every new one, and that is durable.
+/// only once it is whole in every new one, and that is durable.
 pub(crate) fn adopt_single_queue(state_dir: &Path, names: &[&str]) -> std::io::Result<Adopted> {
     let root = queues_root(state_dir);
     let mut adopted = Adopted::default();
@@ -115,15 +115,22 @@ pub(crate) fn adopt_single_queue(state_dir: &Path, names: &[&str]) -> std::io::R
     for d in &dirs {
         std::fs::create_dir_all(d)?;
     }
+    sync_dir(&root)?;
     batches.sort();
     for b in &batches {
-        let file = b.file_name().expect("a listed file has a name");
+        let file = b.file_name().expect("a listed file has a name").to_string_lossy().into_owned();
         for d in &dirs {
-            let to = d.join(file);
-            if !to.exists() && std::fs::hard_link(b, &to).is_err() {
-                std::fs::copy(b, &to)?;
-                std::fs::File::open(&to)?.sync_all()?;
+            // Whole or not at all under its name, even if the copy is cut short: a temporary
+            // name (which `Queue::open` removes), then a rename. Redone whole after a crash.
+            let tmp = d.join(format!("{file}.tmp"));
+            let _ = std::fs::remove_file(&tmp);
+            if std::fs::hard_link(b, &tmp).is_err() {
+                std::fs::copy(b, &tmp)?;
+                std::fs::File::open(&tmp)?.sync_all()?;
             }
+            std::fs::rename(&tmp, d.join(&file))?;
+            // A rename onto another link of the same file does nothing and leaves `tmp`.
+            let _ = std::fs::remove_file(&tmp);
         }
     }
     if let (Some(c), Some(first)) = (&counters, dirs.first()) {
@@ -155,24 +162,29 @@ pub(crate) fn adopt_single_queue(state_dir: &Path, names: &[&str]) -> std::io::R
     Ok(adopted)
 }
 
-/// Queue directories under `<state_dir>/queue/` that belong to no configured destination and
-/// still hold batches: they are not sent, and are left for the operator (a renamed destination
-/// leaves one behind).
-pub(crate) fn warn_unconfigured_queues(state_dir: &Path, names: &[&str]) {
+/// Queue directories under `<state_dir>/queue/` that belong to no configured destination (a
+/// renamed one, or all but one under `--remote-write-url`). They are not sent, but they are
+/// cleaned as the configured ones are (the batches of a cycle that never committed, numbered
+/// `committed_next_seq` or above, are deleted), so that if the destination comes back it sends
+/// only committed batches. A warning says what waits there.
+pub(crate) fn tidy_unconfigured_queues(state_dir: &Path, names: &[&str], committed_next_seq: u64) {
     let Ok(listing) = std::fs::read_dir(queues_root(state_dir)) else { return };
     for e in listing.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
         if !e.file_type().is_ok_and(|t| t.is_dir()) || names.contains(&name.as_str()) {
             continue;
         }
-        let (bytes, batches) = Queue::peek(&e.path());
-        if batches > 0 {
-            warn!(
+        match Queue::open(&e.path(), u64::MAX, committed_next_seq) {
+            Ok((q, _)) if !q.is_empty() => warn!(
                 dir = %e.path().display(),
-                batches,
-                bytes,
-                "a queue directory belongs to no configured destination: its batches are not sent (rename the destination back to deliver them, or delete the directory)"
-            );
+                batches = q.len(),
+                bytes = q.bytes(),
+                "a queue directory belongs to no configured destination: its batches are not sent (configure a destination of that name to deliver them, or delete the directory)"
+            ),
+            Ok(_) => {}
+            Err(err) => {
+                warn!(dir = %e.path().display(), error = %err, "cannot look into a queue directory of no configured destination")
+            }
         }
     }
 }
@@ -228,15 +240,32 @@ mod tests {
         let (q, _) = Queue::open(&root, 1 << 20, u64::MAX).unwrap();
         let (body, n) = crate::delivery::proto::test_body(1, 1);
         q.write(7, &body, n).unwrap();
-        // The crash came after the link into `a`, before the one into `b`.
+        // The crash came after the link into `a`, in the middle of a copy into `b`.
         std::fs::hard_link(
             root.join("00000000000000000007.batch"),
             root.join("a/00000000000000000007.batch"),
         )
         .unwrap();
+        std::fs::create_dir_all(root.join("b")).unwrap();
+        std::fs::write(root.join("b/00000000000000000007.batch.tmp"), &body[..3]).unwrap();
         assert_eq!(adopt_single_queue(state.path(), &["a", "b"]).unwrap().batches, 1);
         assert_eq!(files(&root.join("a")), ["00000000000000000007.batch"]);
         assert_eq!(files(&root.join("b")), ["00000000000000000007.batch"]);
         assert!(files(&root).is_empty());
+        let (q, _) = Queue::open(&root.join("b"), 1 << 20, 8).unwrap();
+        assert_eq!(q.read(7).unwrap(), body, "the whole batch, not the half copy");
+    }
+
+    #[test]
+    fn a_queue_no_destination_names_loses_its_uncommitted_batches_and_keeps_the_rest() {
+        let state = tempfile::tempdir().unwrap();
+        let dir = queue_dir(state.path(), "renamed");
+        let (q, _) = Queue::open(&dir, 1 << 20, u64::MAX).unwrap();
+        let (body, n) = crate::delivery::proto::test_body(1, 1);
+        for seq in [1, 2, 5] {
+            q.write(seq, &body, n).unwrap();
+        }
+        tidy_unconfigured_queues(state.path(), &["main"], 3);
+        assert_eq!(files(&dir), ["00000000000000000001.batch", "00000000000000000002.batch"]);
     }
 }

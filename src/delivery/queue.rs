@@ -16,13 +16,14 @@
 //!
 //! # Durability (fsync policy)
 //!
-//! A batch is written to `<seq>.batch.tmp`, fsynced, and renamed to `<seq>.batch`; after a cycle's
-//! batches, the directory is fsynced once. Only then does the cycle commit its state (which
+//! A batch is written to `<seq>.batch.tmp`, fsynced, and renamed to `<seq>.batch` (and linked
+//! into the other destinations' queues, see `outbox`); after a cycle's batches, each queue
+//! directory is fsynced once. Only then does the cycle commit its state (which
 //! records `next_seq`, the first sequence number not yet used) by the state file's own
 //! write-fsync-rename. Batches with `seq >= next_seq` found at start belong to a cycle that never
 //! committed: they are deleted, and that cycle runs again from the same files. So every batch on
 //! disk belongs to exactly one committed cycle, and no cycle is enqueued twice. (Without a state
-//! file nothing tells the two apart: every batch is kept, see `agent::open_queue`.)
+//! file nothing tells the two apart: every batch is kept, see `agent::open_outboxes`.)
 //!
 //! The sender deletes a batch after the receiver acknowledged it (or refused its data). A crash
 //! between the acknowledgement and the deletion sends that batch again after the restart; for a
@@ -155,14 +156,21 @@ impl Queue {
         Ok(Entry { seq, bytes: (HEADER + body.len()) as u64, samples })
     }
 
-    /// Puts batch `e`, written to queue `from` by [`Queue::write`], into this queue too: a hard
-    /// link to the same file (its bytes are on disk once, and already fsynced), or a copy of
-    /// `body` where the file system cannot link. Durable with this queue's [`Queue::sync_dir`].
-    pub(crate) fn link(&self, from: &Queue, e: Entry, body: &[u8]) -> Result<Entry, QueueError> {
-        let to = self.dir.join(name(e.seq));
+    /// The file of batch `seq`.
+    pub(crate) fn path(&self, seq: u64) -> PathBuf {
+        self.dir.join(name(seq))
+    }
+
+    /// Puts batch `e`, written by [`Queue::write`] to `file` in another queue, into this queue
+    /// too: a hard link to the same file (its bytes are on disk once, and already fsynced), or
+    /// a copy of `body` where the file system cannot link. Durable with this queue's
+    /// [`Queue::sync_dir`]. The two queues share the file's content, never a change to it: a
+    /// batch is only ever replaced by renaming a new file over one queue's name for it.
+    pub(crate) fn link(&self, file: &Path, e: Entry, body: &[u8]) -> Result<Entry, QueueError> {
+        let to = self.path(e.seq);
         // A file left under that name (a failed cycle's, not removed) is replaced.
         let _ = std::fs::remove_file(&to);
-        match std::fs::hard_link(from.dir.join(name(e.seq)), &to) {
+        match std::fs::hard_link(file, &to) {
             Ok(()) => Ok(e),
             Err(_) => self.write(e.seq, body, e.samples),
         }
@@ -403,6 +411,26 @@ mod tests {
         let (q, rec) = Queue::open(dir.path(), 1 << 20, 2).unwrap();
         assert_eq!((rec.corrupt, q.len(), q.bytes()), (0, 2, 16 + 4 + 16 + 3));
         assert_eq!(q.read(0).unwrap(), b"6789");
+    }
+
+    #[test]
+    fn a_linked_batch_is_each_queues_own_to_rewrite_and_remove() {
+        let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (mut a, _) = Queue::open(da.path(), 1 << 20, 0).unwrap();
+        let (mut b, _) = Queue::open(db.path(), 1 << 20, 0).unwrap();
+        let e = a.write(0, b"0123456789", 10).unwrap();
+        assert_eq!(b.link(&a.path(0), e, b"0123456789").unwrap(), e);
+        a.admit(vec![e]).unwrap();
+        b.admit(vec![e]).unwrap();
+        // One destination part-delivers a split batch, the other has not begun.
+        a.rewrite(0, b"6789", 4).unwrap();
+        assert_eq!(b.read(0).unwrap(), b"0123456789");
+        a.remove(0).unwrap();
+        assert_eq!(b.read(0).unwrap(), b"0123456789", "a's delivery leaves b's batch whole");
+        // Where a link cannot be made (no file to link here), the body is written instead.
+        let e = Entry { seq: 1, bytes: 16 + 3, samples: 3 };
+        assert_eq!(b.link(&da.path().join("gone"), e, b"abc").unwrap(), e);
+        assert_eq!(b.read(1).unwrap(), b"abc");
     }
 
     #[test]
