@@ -6,8 +6,6 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
 
 use common::*;
 
@@ -34,48 +32,6 @@ fn config_with(dir: &Path, results: &Path, destinations: &[(Option<&str>, &str, 
     assert!(text.contains(old));
     std::fs::write(&cfg, text.replace(old, &format!("remote_write:\n{entries}"))).unwrap();
     cfg.to_str().unwrap().to_string()
-}
-
-fn daemon(cfg: &str) -> Child {
-    costpush()
-        .args(["run", "--config", cfg, "--schedule", "* * * * * *"])
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
-}
-
-fn signal(child: &Child, sig: &str) {
-    assert!(std::process::Command::new("kill")
-        .args([sig, &child.id().to_string()])
-        .status()
-        .unwrap()
-        .success());
-}
-
-/// Waits for `cond`, polling, or fails after `secs`.
-fn wait_for(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out after {secs} s waiting for {what}");
-        std::thread::sleep(Duration::from_millis(250));
-    }
-}
-
-fn jobs_total(vm: &Vm) -> f64 {
-    vm.export(r#"costpush_jobs_total{host="enc-test"}"#).first().map_or(0.0, |s| s.last().1)
-}
-
-fn stop_with_sigterm(mut child: Child) {
-    signal(&child, "-TERM");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            assert_eq!(status.code(), Some(0), "exit code after SIGTERM");
-            return;
-        }
-        assert!(Instant::now() < deadline, "no exit within 10 s of SIGTERM");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// Asserts that two receivers hold the same samples: the same series, each at the same times

@@ -508,3 +508,49 @@ pub fn write_benchmark_results(dir: &Path, now_s: f64, days: usize) {
     )
     .unwrap();
 }
+
+/// `costpush run` on `cfg`, a cycle every second, its log discarded.
+pub fn daemon(cfg: &str) -> Child {
+    costpush()
+        .args(["run", "--config", cfg, "--schedule", "* * * * * *"])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// Sends `sig` (`-TERM`, `-KILL`) to `child`.
+pub fn signal(child: &Child, sig: &str) {
+    assert!(std::process::Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+}
+
+/// Waits for `cond`, polling, or fails after `secs`.
+pub fn wait_for(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out after {secs} s waiting for {what}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// The agent's `costpush_jobs_total` as it last landed in `vm` (0 before any).
+pub fn jobs_total(vm: &Vm) -> f64 {
+    vm.export(r#"costpush_jobs_total{host="enc-test"}"#).first().map_or(0.0, |s| s.last().1)
+}
+
+/// Stops a daemon with SIGTERM and checks that it exits 0 within 10 s.
+pub fn stop_with_sigterm(mut child: Child) {
+    signal(&child, "-TERM");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert_eq!(status.code(), Some(0), "exit code after SIGTERM");
+            return;
+        }
+        assert!(Instant::now() < deadline, "no exit within 10 s of SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
