@@ -227,7 +227,7 @@ fn main() {
             let kb = std::fs::metadata(dir.join(costpush::agent::state::FILE_NAME))
                 .map_or(0.0, |m| m.len() as f64 / 1024.0);
             let t = Instant::now();
-            state.save(&dir).expect("state saved");
+            state.clone().save(&dir, &State::default()).expect("state saved");
             println!(
                 "State::save alone ({kb:.0} KB, serialise + write + fsync + rename): {:.1} ms",
                 t.elapsed().as_secs_f64() * 1e3

@@ -107,12 +107,23 @@ fn forecasts_and_predictions_land_with_ordered_bands() {
         assert!(p.values[0] > 0.0, "{e}");
     }
 
-    // A state without its history (e.g. from an older costpush) gets it back from the files.
-    let state_path = tmp.path().join("state/state.json");
-    let mut state: serde_json::Value = serde_json::from_slice(&std::fs::read(&state_path).unwrap()).unwrap();
-    state.as_object_mut().unwrap().remove("history");
-    state.as_object_mut().unwrap().remove("forecast_cache");
-    std::fs::write(&state_path, serde_json::to_vec(&state).unwrap()).unwrap();
+    // A state without its history (from an older costpush: format 2, every field in
+    // state.json) gets it back from the files.
+    let dir = tmp.path().join("state");
+    let read = |p: &std::path::Path| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
+    };
+    let mut state = read(&dir.join("state.json"));
+    let part_file = dir.join(format!("part-{}.json", state["part"]));
+    let part = read(&part_file);
+    let old = state.as_object_mut().unwrap();
+    old.extend(part.as_object().unwrap().clone());
+    for k in ["history", "forecast_cache", "part"] {
+        old.remove(k);
+    }
+    old.insert("format".into(), 2.into());
+    std::fs::write(dir.join("state.json"), serde_json::to_vec(&state).unwrap()).unwrap();
+    std::fs::remove_file(part_file).unwrap();
     let out = costpush()
         .env("COSTPUSH_LOG", "info")
         .args(["once", "--config", cfg.to_str().unwrap()])

@@ -424,8 +424,6 @@ async fn the_daemon_delivers_each_cycle_and_stops_on_shutdown() {
     stop.send(()).unwrap();
     tokio::time::timeout(Duration::from_secs(30), daemon).await.expect("run returns").unwrap().unwrap();
     assert_eq!(queued(tmp.path()), 0);
-    let saved: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(tmp.path().join("state/state.json")).unwrap()).unwrap();
-    let ids = saved["jobs"].as_array().unwrap().len();
+    let ids = costpush::agent::state::State::load(&tmp.path().join("state")).unwrap().jobs.len();
     assert_eq!(ids, jobs_in(&f), "every delivered job is remembered, and only those");
 }

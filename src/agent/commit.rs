@@ -208,7 +208,7 @@ pub fn enqueue_cycle(
         out.discard();
         return Err(e).context("writing the cycle's batches to the queue");
     }
-    if let Err(e) = next.save(&cfg.state_dir) {
+    if let Err(e) = next.save(&cfg.state_dir, state) {
         out.discard();
         return Err(e).context("committing the cycle's state");
     }
