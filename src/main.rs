@@ -219,14 +219,17 @@ fn main() -> ExitCode {
             Ok(())
         }
         Command::Once { dry_run: true, .. } => {
-            costpush::agent::dry_run(&cfg, std::time::SystemTime::now()).and_then(|text| {
-                use std::io::Write;
-                match std::io::stdout().lock().write_all(text.as_bytes()) {
-                    // `| head` closing the pipe early is not a failure.
-                    Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
-                    _ => Ok(()),
+            let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
+            match costpush::agent::dry_run(&cfg, std::time::SystemTime::now(), &mut out) {
+                // `| head` closing the pipe early is not a failure.
+                Err(e)
+                    if e.downcast_ref::<std::io::Error>()
+                        .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) =>
+                {
+                    Ok(())
                 }
-            })
+                r => r,
+            }
         }
         Command::Once { dry_run: false, .. } => rt.block_on(costpush::agent::once(&cfg)).map(|o| {
             let delivered: Vec<String> = o

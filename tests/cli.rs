@@ -87,6 +87,33 @@ fn a_second_agent_on_the_same_state_directory_is_refused() {
 }
 
 #[test]
+fn a_dry_run_whose_reader_stops_early_ends_quietly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let results = tmp.path().join("results");
+    std::fs::create_dir(&results).unwrap();
+    for i in 0..4 {
+        write_jobs_file(&results, i, 600);
+    }
+    let cfg =
+        write_config(tmp.path(), &results, "http://127.0.0.1:9/api/v1/write", "test_results_*.json", "");
+    // As `costpush once --dry-run | head -1`: the text is written as it is built, so the closed
+    // pipe is met while the cycle still runs; that is not a failure.
+    let mut child = costpush()
+        .args(["once", "--config", cfg.to_str().unwrap(), "--dry-run"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 64];
+    std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut first).unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(first.starts_with(b"costpush_"), "{}", String::from_utf8_lossy(&first));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.stderr.is_empty() || !String::from_utf8_lossy(&out.stderr).contains("error"));
+}
+
+#[test]
 fn dry_run_prints_samples_and_touches_no_network_or_state() {
     let tmp = tempfile::tempdir().unwrap();
     // Port 9 (discard) on loopback: nothing listens; a push would fail the run.

@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use tracing::{error, info, warn, Instrument as _};
 
 use super::commit::{enqueue_cycle, from_stats, open_outboxes};
-use super::cycle::{log_summary, prepare};
+use super::cycle::{log_summary, Cycle};
 use super::state::State;
 use super::Enqueued;
 use crate::config::{Config, RemoteWrite};
@@ -18,6 +18,7 @@ use crate::delivery::retry::Backoff;
 use crate::delivery::sender::{Drained, Sender};
 use crate::delivery::stats::Stats;
 use crate::ingest::outside::OutsideData;
+use crate::samples::SeriesSet;
 
 /// What `once` did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,8 +32,15 @@ pub(super) fn backoff(d: &RemoteWrite) -> Backoff {
     Backoff { min: d.min_backoff, max: d.max_backoff }
 }
 
-/// `costpush once --dry-run`: the samples in text exposition; no network, nothing written.
-pub fn dry_run(cfg: &Config, now: SystemTime) -> anyhow::Result<String> {
+/// Samples a dry run gathers before it writes them out: the text costs per series written, so
+/// chunks are merged up to this many (about 5 MiB of series) rather than written one by one.
+const DRY_RUN_SAMPLES: usize = 100_000;
+
+/// `costpush once --dry-run`: the samples in text exposition, written to `out` as the chunks of
+/// jobs come (gathered up to [`DRY_RUN_SAMPLES`], each batch's series in label order, then the
+/// cycle's own), so that its memory is a real cycle's plus one batch's; no network, nothing
+/// written to the state directory.
+pub fn dry_run(cfg: &Config, now: SystemTime, out: &mut impl std::io::Write) -> anyhow::Result<()> {
     let state = State::load(&cfg.state_dir)?;
     let delivery = cfg
         .destinations
@@ -45,9 +53,20 @@ pub fn dry_run(cfg: &Config, now: SystemTime) -> anyhow::Result<String> {
         .collect();
     // No query API and no fetch: a dry run touches no network.
     let outside = OutsideData::new(cfg, false);
-    let p = prepare(cfg, &state, &outside, delivery, now);
+    let mut cycle = Cycle::new(cfg, &state, &outside, delivery, now);
+    let mut gathered = SeriesSet::default();
+    while let Some(set) = cycle.next_chunk() {
+        gathered.merge(set);
+        if gathered.sample_count() >= DRY_RUN_SAMPLES {
+            std::mem::take(&mut gathered).write_text(out)?;
+        }
+    }
+    let mut p = cycle.finish();
     log_summary(&p, cfg);
-    Ok(p.set.to_text())
+    p.set.merge(gathered);
+    p.set.write_text(out)?;
+    out.flush()?;
+    Ok(())
 }
 
 /// `costpush once`: one cycle, then deliver everything queued (this cycle's and any left from

@@ -202,6 +202,7 @@ impl SeriesSet {
 
     /// The series in a fixed order, each with samples sorted by time (see
     /// [`SeriesSet::into_sorted`]).
+    #[cfg(test)]
     pub(crate) fn into_series(self) -> Vec<Series> {
         let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
         let mut out = Vec::new();

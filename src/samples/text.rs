@@ -5,34 +5,57 @@ use std::fmt::Write as _;
 use super::series::SeriesSet;
 
 impl SeriesSet {
-    /// Prometheus text exposition, one line per sample, with millisecond timestamps; series in
-    /// label order (for people reading a dry run).
+    /// Prometheus text exposition, one line per sample, with millisecond timestamps.
     pub fn to_text(&self) -> String {
-        let mut out = String::new();
-        let mut all = self.clone().into_series();
-        all.sort_by(|a, b| a.labels.cmp(&b.labels));
-        for s in all {
-            let name = &s.labels.iter().find(|(k, _)| k == "__name__").expect("every series has a name").1;
-            let mut head = name.clone();
-            let rest: Vec<String> = s
-                .labels
-                .iter()
-                .filter(|(k, _)| k != "__name__")
-                .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
-                .collect();
-            if !rest.is_empty() {
-                let _ = write!(head, "{{{}}}", rest.join(","));
-            }
-            for (t, v) in s.samples {
-                let _ = writeln!(out, "{head} {v:?} {t}");
-            }
-        }
-        out
+        let mut out = Vec::new();
+        self.clone().write_text(&mut out).expect("writing to memory");
+        String::from_utf8(out).expect("the text is UTF-8")
     }
-}
 
-fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    /// The same text, written to `out` series by series, so that the whole text is never held;
+    /// the series in output order (by metric name, then label set) and written straight from
+    /// their keys.
+    pub fn write_text(self, out: &mut impl std::io::Write) -> std::io::Result<()> {
+        let (mut head, mut line) = (Vec::<u8>::new(), String::new());
+        let mut result = Ok(());
+        self.into_sorted().each(|labels, samples| {
+            if result.is_err() {
+                return;
+            }
+            head.clear();
+            let labels: Vec<(&[u8], &[u8])> = labels.collect();
+            let name = labels.iter().find(|(k, _)| *k == b"__name__").map_or(&b""[..], |(_, v)| *v);
+            head.extend_from_slice(name);
+            let mut first = true;
+            for (k, v) in labels.iter().filter(|(k, _)| *k != b"__name__") {
+                head.push(if first { b'{' } else { b',' });
+                first = false;
+                head.extend_from_slice(k);
+                head.extend_from_slice(b"=\"");
+                for &c in *v {
+                    match c {
+                        b'\\' => head.extend_from_slice(b"\\\\"),
+                        b'"' => head.extend_from_slice(b"\\\""),
+                        b'\n' => head.extend_from_slice(b"\\n"),
+                        c => head.push(c),
+                    }
+                }
+                head.push(b'"');
+            }
+            if !first {
+                head.push(b'}');
+            }
+            for (t, v) in samples {
+                line.clear();
+                let _ = writeln!(line, " {v:?} {t}");
+                if let Err(e) = out.write_all(&head).and_then(|()| out.write_all(line.as_bytes())) {
+                    result = Err(e);
+                    return;
+                }
+            }
+        });
+        result
+    }
 }
 
 #[cfg(test)]
