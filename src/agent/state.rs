@@ -106,6 +106,10 @@ pub struct State {
 #[derive(Serialize)]
 struct CommitOut<'a> {
     format: u32,
+    /// Always empty (the part holds them): a costpush of format 2 requires the two fields, and
+    /// with them it reads the file and then refuses its format by number, as it should.
+    files: BTreeMap<(), ()>,
+    jobs: [u64; 0],
     counters: &'a Counters,
     next_seq: u64,
     idle_baseline: Option<(f64, f64)>,
@@ -120,6 +124,17 @@ struct PartOut<'a> {
     history: &'a Option<crate::compute::history::History>,
     forecast_cache: &'a Option<ForecastCache>,
     stamps: &'a crate::samples::catalogue::StampSet,
+}
+
+/// What `state.json` must hold besides its format: a format below 3 every field itself (the
+/// defaults that make them optional are for format 3), format 3 the generation of its part.
+#[derive(Deserialize)]
+struct Probe {
+    format: u32,
+    files: Option<serde::de::IgnoredAny>,
+    jobs: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    part: u64,
 }
 
 /// A part file as read.
@@ -184,7 +199,7 @@ pub enum StateError {
     Read { path: PathBuf, source: std::io::Error },
     #[error("{path} is not a costpush state file ({source}); move it away to start afresh (jobs would be counted again)")]
     Corrupt { path: PathBuf, source: serde_json::Error },
-    #[error("{path} has state format {found}, this costpush reads formats 1 and {FORMAT}")]
+    #[error("{path} has state format {found}, this costpush reads formats 1 to {FORMAT}")]
     Format { path: PathBuf, found: u32 },
     #[error("cannot write {path}: {source}")]
     Write { path: PathBuf, source: std::io::Error },
@@ -216,19 +231,45 @@ pub fn lock(dir: &Path) -> Result<StateLock, StateError> {
 impl State {
     /// Loads the state, or an empty one if the directory has none yet.
     pub fn load(dir: &Path) -> Result<State, StateError> {
+        // A reader without the lock (the dry run) may find the part it was pointed to already
+        // replaced by a commit: it reads `state.json` again.
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match State::load_once(dir) {
+                Err(StateError::Read { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound && tries < 5 =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                r => return r,
+            }
+        }
+    }
+
+    fn load_once(dir: &Path) -> Result<State, StateError> {
         let path = dir.join(FILE_NAME);
         let bytes = match std::fs::read(&path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(State::default()),
             Err(source) => return Err(StateError::Read { path, source }),
         };
-        let state: State = serde_json::from_slice(&bytes)
-            .map_err(|source| StateError::Corrupt { path: path.clone(), source })?;
-        if !(1..=FORMAT).contains(&state.format) {
-            return Err(StateError::Format { path, found: state.format });
+        let corrupt = |source| StateError::Corrupt { path: path.clone(), source };
+        let probe: Probe = serde_json::from_slice(&bytes).map_err(corrupt)?;
+        if !(1..=FORMAT).contains(&probe.format) {
+            return Err(StateError::Format { path, found: probe.format });
         }
-        let mut state = state;
-        if state.format >= 3 && state.part > 0 {
+        let missing = match (probe.format, probe.files.is_some(), probe.jobs.is_some(), probe.part) {
+            (3, _, _, 0) => Some("part"),
+            (1 | 2, false, _, _) => Some("files"),
+            (1 | 2, _, false, _) => Some("jobs"),
+            _ => None,
+        };
+        if let Some(field) = missing {
+            return Err(corrupt(serde::de::Error::missing_field(field)));
+        }
+        let mut state: State = serde_json::from_slice(&bytes).map_err(corrupt)?;
+        if state.format >= 3 {
             let path = dir.join(part_name(state.part));
             let bytes =
                 std::fs::read(&path).map_err(|source| StateError::Read { path: path.clone(), source })?;
@@ -266,7 +307,9 @@ impl State {
         if same_part {
             self.part = prev.part;
         } else {
-            self.part = prev.part.max(self.part) + 1;
+            // Past every generation on disk too: a save that failed after its rename (its
+            // directory fsync, say) leaves a part newer than `prev`'s, which is never reused.
+            self.part = prev.part.max(self.part).max(newest_part(dir)) + 1;
             let part = PartOut {
                 files: &self.files,
                 jobs: &self.jobs,
@@ -276,10 +319,13 @@ impl State {
             };
             let path = dir.join(part_name(self.part));
             let bytes = serde_json::to_vec(&part).map_err(|e| io(&path)(std::io::Error::other(e)))?;
-            write_atomic(&path, &[&bytes], Durability::Content).map_err(io(&path))?;
+            // Its name durable before `state.json` can name it (written only when it changed).
+            write_atomic(&path, &[&bytes], Durability::ContentAndName).map_err(io(&path))?;
         }
         let commit = CommitOut {
             format: FORMAT,
+            files: BTreeMap::new(),
+            jobs: [],
             counters: &self.counters,
             next_seq: self.next_seq,
             idle_baseline: self.idle_baseline,
@@ -294,15 +340,23 @@ impl State {
     }
 }
 
+/// The highest generation of the part files in `dir` (0 for none).
+fn newest_part(dir: &Path) -> u64 {
+    let Ok(listing) = std::fs::read_dir(dir) else { return 0 };
+    listing.flatten().filter_map(|e| part_generation(&e.file_name().to_string_lossy())).max().unwrap_or(0)
+}
+
+/// `part-<generation>.json` → the generation.
+fn part_generation(name: &str) -> Option<u64> {
+    name.strip_prefix("part-")?.strip_suffix(".json")?.parse().ok()
+}
+
 /// Deletes the part files other than generation `keep`: the one a commit replaced, and any a
 /// crash left unnamed. A failure leaves a stale file, which the next commit tries again.
 fn remove_other_parts(dir: &Path, keep: u64) {
     let Ok(listing) = std::fs::read_dir(dir) else { return };
     for e in listing.flatten() {
-        let name = e.file_name();
-        let Some(name) = name.to_str() else { continue };
-        let generation = name.strip_prefix("part-").and_then(|n| n.strip_suffix(".json"));
-        if generation.and_then(|g| g.parse::<u64>().ok()).is_some_and(|g| g != keep) {
+        if part_generation(&e.file_name().to_string_lossy()).is_some_and(|g| g != keep) {
             let _ = std::fs::remove_file(e.path());
         }
     }
@@ -417,13 +471,47 @@ mod tests {
         let mut again = loaded.clone();
         again.jobs.insert(2);
         again.save(dir.path(), &loaded).unwrap();
-        assert_eq!(names(dir.path()), ["part-2.json", "state.json"]);
+        assert_eq!(names(dir.path()), ["part-3.json", "state.json"], "the unnamed generation is not reused");
         assert_eq!(State::load(dir.path()).unwrap().jobs.len(), 2);
         // A part that is missing or damaged is an error, not an empty state.
-        std::fs::write(dir.path().join("part-2.json"), b"{").unwrap();
+        std::fs::write(dir.path().join("part-3.json"), b"{").unwrap();
         assert!(matches!(State::load(dir.path()), Err(StateError::Corrupt { .. })));
-        std::fs::remove_file(dir.path().join("part-2.json")).unwrap();
+        std::fs::remove_file(dir.path().join("part-3.json")).unwrap();
         assert!(matches!(State::load(dir.path()), Err(StateError::Read { .. })));
+    }
+
+    #[test]
+    fn a_state_file_missing_what_its_format_needs_is_corrupt_not_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE_NAME);
+        for text in [
+            r#"{"format": 2, "jobs": [1], "counters": {}}"#,
+            r#"{"format": 2, "files": {}, "counters": {}}"#,
+            r#"{"format": 3, "files": {}, "jobs": [], "counters": {}}"#,
+        ] {
+            std::fs::write(&path, text).unwrap();
+            assert!(matches!(State::load(dir.path()), Err(StateError::Corrupt { .. })), "{text}");
+        }
+        // What an older costpush reads first: the format, refused by its number.
+        std::fs::write(&path, r#"{"format": 4, "files": {}, "jobs": [], "counters": {}, "part": 9}"#)
+            .unwrap();
+        let e = State::load(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("has state format 4, this costpush reads formats 1 to 3"), "{e}");
+    }
+
+    #[test]
+    fn a_generation_a_failed_commit_left_on_disk_is_never_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = State::default();
+        s.jobs.insert(1);
+        s.save(dir.path(), &State::default()).unwrap();
+        // A commit that wrote part 2 (and perhaps renamed state.json) and then failed.
+        std::fs::write(dir.path().join("part-2.json"), br#"{"files": {}, "jobs": [1, 2]}"#).unwrap();
+        let prev = s.clone();
+        s.jobs.insert(3);
+        s.save(dir.path(), &prev).unwrap();
+        assert_eq!(s.part, 3);
+        assert_eq!(names(dir.path()), ["part-3.json", "state.json"]);
     }
 
     #[test]
@@ -440,7 +528,8 @@ mod tests {
         assert_eq!(names(dir.path()), ["part-1.json", "state.json"]);
         let written: serde_json::Value =
             serde_json::from_slice(&std::fs::read(dir.path().join(FILE_NAME)).unwrap()).unwrap();
-        assert_eq!((written["format"].as_u64(), written.get("jobs")), (Some(3), None));
+        assert_eq!(written["format"].as_u64(), Some(3));
+        assert_eq!((written["jobs"].as_array().map(Vec::len), written["part"].as_u64()), (Some(0), Some(1)));
         assert_eq!(State::load(dir.path()).unwrap().jobs.len(), 2);
     }
 

@@ -24,7 +24,7 @@ impl SeriesSet {
             }
             head.clear();
             let labels: Vec<(&[u8], &[u8])> = labels.collect();
-            let name = labels.iter().find(|(k, _)| *k == b"__name__").map_or(&b""[..], |(_, v)| *v);
+            let name = labels.iter().find(|(k, _)| *k == b"__name__").expect("every series has a name").1;
             head.extend_from_slice(name);
             let mut first = true;
             for (k, v) in labels.iter().filter(|(k, _)| *k != b"__name__") {
