@@ -37,7 +37,7 @@ pub(super) fn backoff(d: &RemoteWrite) -> Backoff {
 const DRY_RUN_SAMPLES: usize = 100_000;
 
 /// `costpush once --dry-run`: the samples in text exposition, written to `out` as the chunks of
-/// jobs come (gathered up to [`DRY_RUN_SAMPLES`], each batch's series in label order, then the
+/// jobs come (gathered up to 100,000 samples, each batch's series in output order, then the
 /// cycle's own), so that its memory is a real cycle's plus one batch's; no network, nothing
 /// written to the state directory.
 pub fn dry_run(cfg: &Config, now: SystemTime, out: &mut impl std::io::Write) -> anyhow::Result<()> {
