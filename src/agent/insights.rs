@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use tracing::info;
 
@@ -167,12 +168,20 @@ pub(super) fn cycle_insights(
     h.add_to_buckets(&[], now_s, cfg.forecast.history_buckets);
 
     let mut model = None;
-    if cfg.predictions.enabled {
-        let fitted = fitted.unwrap_or_else(|| {
-            let rows: Vec<TrainingRow> = h.jobs.iter().collect();
-            power_model::power_model(&rows, cfg.predictions.min_jobs)
-        });
-        match fitted {
+    // The model of this cycle's last chunk; else the one the cycle before fitted (held in the
+    // daemon's state) if the training rows are the same; else fitted now. An idle daemon fits
+    // nothing.
+    let memo = cfg.predictions.enabled.then(|| {
+        let rows: Vec<TrainingRow> = h.jobs.iter().collect();
+        let fingerprint = rows_fingerprint(&rows, cfg.predictions.min_jobs);
+        match (fitted, &next.model_memo.0) {
+            (Some(f), _) => Arc::new((fingerprint, f)),
+            (None, Some(m)) if m.0 == fingerprint => Arc::clone(m),
+            (None, _) => Arc::new((fingerprint, power_model::power_model(&rows, cfg.predictions.min_jobs))),
+        }
+    });
+    if let Some(memo) = &memo {
+        match &memo.1 {
             Ok(m) => {
                 ins.model = Some(ModelState::Fitted {
                     n: m.ols.n,
@@ -181,7 +190,7 @@ pub(super) fn cycle_insights(
                     adj_r2: m.ols.adj_r2,
                     rmse: m.ols.rmse,
                     condition_number: m.ols.condition_number,
-                    loo_coverage: m.ols.loo_coverage(0.95),
+                    loo_coverage: m.loo_coverage_95,
                     rank_deficient: m.rank_deficient(),
                     ill_conditioned: m.ill_conditioned(),
                 });
@@ -211,7 +220,7 @@ pub(super) fn cycle_insights(
     }
 
     if cfg.forecast.enabled {
-        let estimator = estimator(cfg, model.as_ref());
+        let estimator = estimator(cfg, model);
         let bases = projection::bases(estimator);
         let current = h.bucket_of(now_s);
         // Refit when a bucket starts, when new jobs may end a "too short" wait, or when the
@@ -248,5 +257,88 @@ pub(super) fn cycle_insights(
             .collect();
         h.pushed_until = h.pushed_until.max(current);
     }
+    next.model_memo = ModelMemo(memo);
     ins
+}
+
+/// The power model a cycle fitted, with the fingerprint of the training rows (and the minimum
+/// of jobs) it was fitted on, kept in the daemon's state for the next cycle: while no job
+/// arrives the rows stay the same, and the model is reused rather than fitted again. Not saved,
+/// and not part of the state's equality (a cache).
+#[derive(Clone, Default)]
+pub(crate) struct ModelMemo(Option<Arc<(u64, Fitted)>>);
+
+impl PartialEq for ModelMemo {
+    fn eq(&self, _: &ModelMemo) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for ModelMemo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() { "ModelMemo(held)" } else { "ModelMemo(none)" })
+    }
+}
+
+/// A fingerprint of training rows and the minimum of jobs a model needs: equal for the same
+/// rows in the same order.
+fn rows_fingerprint(rows: &[TrainingRow<'_>], min_jobs: usize) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (rows.len(), min_jobs).hash(&mut h);
+    for r in rows {
+        for v in [r.end_s, r.pixel_rate, r.bitrate_kbps, r.fps, r.power_w] {
+            h.write_u64(v.to_bits());
+        }
+        r.encoder.hash(&mut h);
+        r.preset.hash(&mut h);
+    }
+    h.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(i: usize) -> TrainingRow<'static> {
+        let x = i as f64;
+        TrainingRow {
+            end_s: 1_767_000_000.0 + 60.0 * x,
+            pixel_rate: 1e6 * (1.0 + (i % 7) as f64),
+            bitrate_kbps: 1000.0 + 300.0 * (i % 5) as f64,
+            fps: 24.0 + (i % 3) as f64 * 6.0,
+            encoder: if i.is_multiple_of(2) { "x264" } else { "x265" },
+            preset: "medium",
+            power_w: 60.0 + 3.0 * (i % 7) as f64 + 2.0 * (i % 5) as f64 + (x * 0.37).sin(),
+        }
+    }
+
+    #[test]
+    fn an_idle_cycle_reuses_the_model_and_a_new_training_row_refits_it() {
+        let yaml = "host: {name: h, region: eu-north-1}\nresults: {dirs: [r]}\nstate_dir: /tmp/s\nremote_write: {url: 'http://127.0.0.1:9'}\n";
+        let cfg = crate::config::from_str(yaml, std::path::Path::new("/"), &Default::default()).unwrap();
+        let mut state = State::default();
+        let h = state.history.get_or_insert_with(|| History::new(3600));
+        for i in 0..40 {
+            h.jobs.push(row(i));
+        }
+        let now_ms = 1_767_100_000_000;
+        let held = |s: &State| Arc::clone(s.model_memo.0.as_ref().expect("a model is held"));
+
+        let first = cycle_insights(&cfg, &mut state, false, None, now_ms);
+        let fitted = held(&state);
+        assert!(matches!(first.model, Some(ModelState::Fitted { n: 40, .. })), "{:?}", first.model);
+        // The next idle cycle (the daemon's state is cloned into each cycle) fits nothing.
+        let mut next = state.clone();
+        let second = cycle_insights(&cfg, &mut next, false, None, now_ms + 30_000);
+        assert!(Arc::ptr_eq(&fitted, &held(&next)), "reused, not fitted again");
+        assert_eq!(second.model, first.model);
+        assert_eq!(second.encodes.len(), first.encodes.len());
+
+        // A new training row: fitted again, on 41 jobs.
+        next.history.as_mut().unwrap().jobs.push(row(40));
+        let third = cycle_insights(&cfg, &mut next, false, None, now_ms + 60_000);
+        assert!(!Arc::ptr_eq(&fitted, &held(&next)));
+        assert!(matches!(third.model, Some(ModelState::Fitted { n: 41, .. })), "{:?}", third.model);
+    }
 }

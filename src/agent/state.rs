@@ -100,6 +100,9 @@ pub struct State {
     /// before the first (and in formats 1 and 2, which hold them inline).
     #[serde(default)]
     pub(crate) part: u64,
+    /// The power model the last cycle fitted, for the next one (not saved).
+    #[serde(skip)]
+    pub(crate) model_memo: super::insights::ModelMemo,
 }
 
 /// `state.json` as written: what changes every cycle, and which part goes with it.
@@ -189,6 +192,7 @@ impl Default for State {
             idle_baseline: None,
             stamps: Default::default(),
             part: 0,
+            model_memo: Default::default(),
         }
     }
 }

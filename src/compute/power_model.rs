@@ -17,6 +17,9 @@ pub(crate) struct PowerModel {
     /// The encoder and preset seen most often (for what-if encodes that name none).
     pub(crate) common_encoder: String,
     pub(crate) common_preset: String,
+    /// Share of the training jobs inside their leave-one-out 95 % prediction interval, worked
+    /// out at the fit (the fit then keeps only what predictions need).
+    pub(crate) loo_coverage_95: Option<f64>,
 }
 
 /// The energy of one or many unmeasured jobs as the model estimates it, in joules, and its
@@ -78,17 +81,20 @@ pub(crate) fn power_model(rows: &[TrainingRow<'_>], min_jobs: usize) -> Result<P
     ];
     let power = col(|r| r.power_w);
     let mut design = Design::from_columns(numeric, text, power.clone()).map_err(NoModel::FitFailed)?;
-    let ols = design.fit().map_err(|e| NoModel::FitFailed(e.to_string()))?;
+    let mut ols = design.fit().map_err(|e| NoModel::FitFailed(e.to_string()))?;
     design.forget_data();
     let fitted: Vec<f64> = power.iter().zip(&ols.residuals).map(|(y, e)| y - e).collect();
     let mean = fitted.iter().sum::<f64>() / fitted.len() as f64;
     let unseen_floor_var = fitted.iter().map(|f| (f - mean) * (f - mean)).sum::<f64>() / fitted.len() as f64;
+    let loo_coverage_95 = ols.loo_coverage(0.95);
+    ols.keep_for_prediction();
     Ok(PowerModel {
         design,
         ols,
         unseen_floor_var,
         common_encoder: most_common(rows.iter().map(|r| r.encoder)),
         common_preset: most_common(rows.iter().map(|r| r.preset)),
+        loo_coverage_95,
     })
 }
 

@@ -137,6 +137,21 @@ impl Qr {
         w.iter().map(|v| v * v).sum()
     }
 
+    /// Keeps only `R` (the upper triangle of the leading `p` rows): enough for [`Qr::quad_form`],
+    /// no longer for solving. A fitted model kept between cycles needs `p²` numbers, not `n·p`.
+    pub(crate) fn keep_r(&mut self) {
+        let (n, p) = (self.n, self.p);
+        let mut a = vec![0.0; p * p];
+        for j in 0..p {
+            for i in 0..=j.min(n.saturating_sub(1)) {
+                a[i + j * p] = self.a[i + j * n];
+            }
+        }
+        self.a = a;
+        self.n = p;
+        self.tau = Vec::new();
+    }
+
     /// The leading `rank × rank` block of `R`, column-major.
     pub(crate) fn r_block(&self) -> Vec<f64> {
         let r = self.rank;

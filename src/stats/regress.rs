@@ -157,11 +157,20 @@ impl Ols {
         }
     }
 
+    /// Drops what only fitting and [`Ols::loo_coverage`] need (the design, the residuals, the
+    /// Householder vectors), keeping what predictions need: a model held from one cycle to the
+    /// next costs `p²` numbers, not `n·p`. `loo_coverage` is `None` afterwards.
+    pub(crate) fn keep_for_prediction(&mut self) {
+        self.x = Vec::new();
+        self.residuals = Vec::new();
+        self.qr.keep_r();
+    }
+
     /// Share of observations that fall inside their leave-one-out prediction interval at
     /// `level`. Closed form per row: residual `e/(1−h)`, variance without the row
     /// `(rss − e²/(1−h))/(df−1)`, half-width `t · s₍ᵢ₎ / √(1−h)`. `None` with df < 2.
     pub(crate) fn loo_coverage(&self, level: f64) -> Option<f64> {
-        if self.df_resid < 2 {
+        if self.df_resid < 2 || self.residuals.is_empty() {
             return None;
         }
         let t = t_quantile(0.5 + level / 2.0, (self.df_resid - 1) as f64);
