@@ -28,8 +28,18 @@ struct Cli {
     /// Cron schedule instead of the config's schedule.
     #[arg(long, global = true, value_name = "CRON")]
     schedule: Option<String>,
+    /// Log format on stderr: `text` for people, `json` (one object a line, with timestamp,
+    /// level, target and the event's fields) for a log pipeline.
+    #[arg(long, global = true, value_enum, env = "COSTPUSH_LOG_FORMAT", default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -152,11 +162,20 @@ fn main() -> ExitCode {
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or_else(|| tracing_subscriber::filter::Targets::new().with_default(tracing::Level::INFO));
-        let fmt = tracing_subscriber::fmt::layer()
-            .with_writer(std::io::stderr)
+        let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+        match cli.log_format {
             // Colours only for a person at a terminal, not for journald or a pipe.
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-        tracing_subscriber::registry().with(fmt).with(filter).init();
+            LogFormat::Text => {
+                let fmt = fmt.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+                tracing_subscriber::registry().with(fmt).with(filter).init();
+            }
+            // The event's message and fields at the top level, beside timestamp, level and
+            // target; the spans (a destination's name) in `spans`.
+            LogFormat::Json => {
+                let fmt = fmt.json().flatten_event(true).with_current_span(false).with_span_list(true);
+                tracing_subscriber::registry().with(fmt).with(filter).init();
+            }
+        }
     }
     let ov = Overrides {
         results_dirs: cli.results_dir,
@@ -198,11 +217,17 @@ fn main() -> ExitCode {
         }
         Command::Forecast { .. } | Command::Regress { .. } => unreachable!("handled by offline()"),
     };
+    // With JSON logs, what the command has to say at the end goes to the log pipeline too.
+    let json = cli.log_format == LogFormat::Json;
     let cfg = match config::load(&path, &ov) {
         Ok(c) => c,
         Err(e) => {
             for p in &e.problems {
-                eprintln!("error: {p}");
+                if json {
+                    tracing::error!(problem = %p, "invalid configuration");
+                } else {
+                    eprintln!("error: {p}");
+                }
             }
             return ExitCode::from(2);
         }
@@ -242,13 +267,19 @@ fn main() -> ExitCode {
                     )
                 })
                 .collect();
-            eprintln!(
-                "queued {} samples in {} batches ({} new jobs); {}",
-                o.enqueued.samples,
-                o.enqueued.batches,
-                o.enqueued.new_jobs,
-                delivered.join("; ")
-            );
+            if json {
+                let (samples, batches, new_jobs) =
+                    (o.enqueued.samples, o.enqueued.batches, o.enqueued.new_jobs);
+                tracing::info!(samples, batches, new_jobs, delivered = %delivered.join("; "), "once done");
+            } else {
+                eprintln!(
+                    "queued {} samples in {} batches ({} new jobs); {}",
+                    o.enqueued.samples,
+                    o.enqueued.batches,
+                    o.enqueued.new_jobs,
+                    delivered.join("; ")
+                );
+            }
         }),
         Command::Run { .. } => {
             rt.block_on(costpush::agent::run(cfg, shutdown.expect("installed above for run")))
@@ -257,6 +288,10 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if json => {
+            tracing::error!(error = %format!("{e:#}"), "failed");
+            ExitCode::from(1)
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(1)

@@ -87,6 +87,46 @@ fn a_second_agent_on_the_same_state_directory_is_refused() {
 }
 
 #[test]
+fn json_logs_are_one_object_a_line_with_time_level_target_and_fields() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg =
+        write_config(tmp.path(), &fixtures(), "http://127.0.0.1:9/api/v1/write", "test_results_*.json", "");
+    for how in [&["--log-format", "json"][..], &[]] {
+        let mut c = costpush();
+        c.env("COSTPUSH_LOG", "info").args(["once", "--config", cfg.to_str().unwrap()]).args(how);
+        if how.is_empty() {
+            c.env("COSTPUSH_LOG_FORMAT", "json");
+        }
+        let out = c.output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "nothing listens");
+        let err = String::from_utf8(out.stderr).unwrap();
+        let events: Vec<serde_json::Value> = err
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+            .collect();
+        for e in &events {
+            for k in ["timestamp", "level", "target", "message"] {
+                assert!(e.get(k).is_some(), "{k} missing in {e}");
+            }
+        }
+        let queued = events.iter().find(|e| e["message"] == "cycle queued").expect("the cycle's event");
+        assert!(queued["samples"].as_u64().unwrap() > 0, "fields at the top level: {queued}");
+        let failed = events.last().unwrap();
+        assert_eq!((failed["level"].as_str(), failed["message"].as_str()), (Some("ERROR"), Some("failed")));
+        assert!(failed["error"].as_str().unwrap().contains("stay queued"), "{failed}");
+    }
+    // A configuration that does not validate says so in JSON too.
+    std::fs::write(tmp.path().join("bad.yml"), "host: {name: h, region: nowhere}\n").unwrap();
+    let out =
+        run(&["validate", "--config", tmp.path().join("bad.yml").to_str().unwrap(), "--log-format", "json"]);
+    assert_eq!(out.status.code(), Some(2));
+    for l in String::from_utf8(out.stderr).unwrap().lines() {
+        let e: serde_json::Value = serde_json::from_str(l).unwrap();
+        assert_eq!(e["message"], "invalid configuration", "{e}");
+    }
+}
+
+#[test]
 fn a_dry_run_whose_reader_stops_early_ends_quietly() {
     let tmp = tempfile::tempdir().unwrap();
     let results = tmp.path().join("results");
