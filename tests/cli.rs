@@ -181,11 +181,7 @@ fn dry_run_prints_samples_and_touches_no_network_or_state() {
     let out = run(&["once", "--config", cfg.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     // the samples are not lost: they wait in the queue for the next run
-    let queued = std::fs::read_dir(tmp.path().join("state/queue/1"))
-        .unwrap()
-        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".batch"))
-        .count();
-    assert!(queued > 0, "nothing queued");
+    assert!(queued_in(&tmp.path().join("state/queue/1")) > 0, "nothing queued");
 }
 
 #[test]

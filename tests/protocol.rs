@@ -125,11 +125,9 @@ fn cfg(dir: &Path, url: &str, extra_rw: &str) -> config::Config {
     config::parse(&text).unwrap().validate(dir, &Overrides::default()).unwrap()
 }
 
+/// Batches queued for the one destination of [`cfg`].
 fn queued(dir: &Path) -> usize {
-    std::fs::read_dir(dir.join("state/queue/1"))
-        .unwrap()
-        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".batch"))
-        .count()
+    common::queued_in(&dir.join("state/queue/1"))
 }
 
 #[tokio::test]
