@@ -221,7 +221,15 @@ fn main() {
         let (outboxes, _) = agent::open_outboxes(&cfg, &mut state).expect("queue");
         let mut outside = costpush::ingest::outside::OutsideData::new(&cfg, false);
         let t = Instant::now();
-        agent::enqueue_cycle(&cfg, &mut state, &mut outside, &outboxes, now).expect("cycle");
+        agent::enqueue_cycle(
+            &cfg,
+            &mut state,
+            &mut outside,
+            &outboxes,
+            now,
+            &mut agent::Progress::new(agent::ProgressMode::None),
+        )
+        .expect("cycle");
         times.push(t.elapsed().as_secs_f64());
         if i == 0 {
             let kb = std::fs::metadata(dir.join(costpush::agent::state::FILE_NAME))

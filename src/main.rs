@@ -1,110 +1,59 @@
 //! The `costpush` command: parses arguments, sets up logging, runs a subcommand and owns the exit
 //! code (0 success, 1 the work failed, 2 bad usage or configuration).
 
-use std::path::PathBuf;
+mod cli;
+
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, Parser as _};
 
+use cli::{Cli, Command, LogFormat, Progress};
 use costpush::config::{self, Overrides};
 
-#[derive(Parser)]
-#[command(
-    name = "costpush",
-    version,
-    about = "Energy, cost, CO2 and quality of encode jobs, pushed by Prometheus remote write"
-)]
-struct Cli {
-    /// Results directory to read instead of the config's results.dirs (repeatable).
-    #[arg(long = "results-dir", global = true, value_name = "DIR")]
-    results_dir: Vec<PathBuf>,
-    /// Remote-write URL: replaces the config's destinations with one, this URL with the first
-    /// destination's other settings.
-    #[arg(long = "remote-write-url", global = true, value_name = "URL")]
-    remote_write_url: Option<String>,
-    /// State directory instead of the config's state_dir.
-    #[arg(long = "state-dir", global = true, value_name = "DIR")]
-    state_dir: Option<PathBuf>,
-    /// Cron schedule instead of the config's schedule.
-    #[arg(long, global = true, value_name = "CRON")]
-    schedule: Option<String>,
-    /// Log format on stderr: `text` for people, `json` (one object a line, with timestamp,
-    /// level, target and the event's fields) for a log pipeline.
-    #[arg(long, global = true, value_enum, env = "COSTPUSH_LOG_FORMAT", default_value_t = LogFormat::Text)]
-    log_format: LogFormat,
-    #[command(subcommand)]
-    command: Command,
+/// `--version`: the package version, and the git commit when built from a checkout.
+const VERSION: &str = env!("COSTPUSH_VERSION");
+
+/// Progress of `forecast --model ets`, whose fits take seconds each on a long series: after the
+/// first second, a bar on a terminal (text logs), else a log event per model fitted.
+fn forecast_progress(bar_ok: bool) -> impl FnMut(costpush::stats::forecast::Fitted<'_>) {
+    let started = std::time::Instant::now();
+    let mut bar: Option<indicatif::ProgressBar> = None;
+    move |f| {
+        let elapsed = started.elapsed();
+        if elapsed < std::time::Duration::from_secs(1) && bar.is_none() {
+            return;
+        }
+        if bar_ok {
+            let b = bar.get_or_insert_with(|| {
+                let b = indicatif::ProgressBar::new(f.total as u64);
+                let style = indicatif::ProgressStyle::with_template(
+                    "{bar:30} {pos}/{len} models, {msg}, {elapsed} (eta {eta})",
+                );
+                b.set_style(style.expect("a valid template"));
+                b
+            });
+            b.set_position(f.done as u64);
+            b.set_message(format!("last {}", f.model));
+            if f.done == f.total {
+                b.finish_and_clear();
+            }
+        } else {
+            let eta_s = elapsed.as_secs_f64() * (f.total - f.done) as f64 / f.done as f64;
+            tracing::info!(
+                models_done = f.done,
+                models_total = f.total,
+                model = f.model,
+                elapsed_s = (elapsed.as_secs_f64() * 10.0).round() / 10.0,
+                eta_s = (eta_s * 10.0).round() / 10.0,
+                "progress"
+            );
+        }
+    }
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum LogFormat {
-    Text,
-    Json,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Check a configuration file: exit 0, or print every problem and exit 2.
-    Validate {
-        #[arg(long, value_name = "FILE")]
-        config: PathBuf,
-    },
-    /// One ingest-and-push cycle; the exit code says whether the push succeeded.
-    Once {
-        #[arg(long, value_name = "FILE")]
-        config: PathBuf,
-        /// Print the samples (Prometheus text with timestamps) instead of pushing; writes no state.
-        #[arg(long)]
-        dry_run: bool,
-    },
-    /// Run cycles on the schedule until SIGTERM or SIGINT.
-    Run {
-        #[arg(long, value_name = "FILE")]
-        config: PathBuf,
-    },
-    /// Fit exponential smoothing to a CSV column `value` and forecast with 80 % and 95 % intervals.
-    Forecast {
-        #[arg(long, value_name = "FILE")]
-        csv: PathBuf,
-        /// Seasonal period in rows (e.g. 24 for hourly data with a daily cycle; 1 for none).
-        #[arg(long, value_name = "M")]
-        period: usize,
-        /// Steps to forecast.
-        #[arg(long, value_name = "H")]
-        horizon: usize,
-        /// auto (candidates chosen by backtest), ets (the exponential-smoothing model of lowest
-        /// AICc), or one of ANN, AAN, AAdN, ANA, AAA, AAdA, ANM, AAM, AAdM.
-        #[arg(long, default_value = "auto")]
-        model: String,
-        /// The long seasonal period for auto (default: seven periods, a week of days; 0: none).
-        #[arg(long, value_name = "STEPS")]
-        long_period: Option<usize>,
-        /// Fixed smoothing parameters, e.g. alpha=0.3,beta=0.1,gamma=0.2,phi=0.95 (beta is the
-        /// Holt-form β*); initial states are still estimated.
-        #[arg(long, value_name = "LIST")]
-        params: Option<String>,
-        /// σ² for the intervals: unbiased = SSE/(n−k) as R, mle = SSE/n as statsmodels.
-        #[arg(long, default_value = "unbiased", value_parser = ["unbiased", "mle"])]
-        sigma2: String,
-        #[arg(long)]
-        json: bool,
-    },
-    /// Least squares of COLUMN on the other columns (text columns one-hot), then 95 % bands for
-    /// the rows of NEW.csv.
-    Regress {
-        #[arg(long, value_name = "TRAIN")]
-        csv: PathBuf,
-        #[arg(long, value_name = "COLUMN")]
-        target: String,
-        #[arg(long, value_name = "NEW.csv")]
-        predict: PathBuf,
-        #[arg(long)]
-        json: bool,
-    },
-}
-
-/// The offline commands: no configuration, no network. `None` for the other commands.
-fn offline(cmd: &Command) -> Option<ExitCode> {
+/// The offline commands: no configuration, no network (the statistics, completions, the man
+/// page). `None` for the other commands.
+fn offline(cmd: &Command, bar_ok: bool) -> Option<ExitCode> {
     type Render = fn(&serde_json::Value) -> String;
     let (doc, json, text): (Result<serde_json::Value, String>, bool, Render) = match cmd {
         Command::Forecast { csv, period, horizon, model, long_period, params, sigma2, json } => {
@@ -122,13 +71,35 @@ fn offline(cmd: &Command) -> Option<ExitCode> {
                 params: params.as_deref(),
                 sigma2,
             };
-            (costpush::stats::offline::forecast(&args), *json, costpush::stats::offline::forecast_text)
+            let doc = costpush::stats::offline::forecast_reporting(&args, &mut forecast_progress(bar_ok));
+            (doc, *json, costpush::stats::offline::forecast_text)
         }
         Command::Regress { csv, target, predict, json } => (
             costpush::stats::offline::regress(csv, target, predict),
             *json,
             costpush::stats::offline::regress_text,
         ),
+        Command::Completions { shell } => {
+            let mut cmd = Cli::command();
+            clap_complete::generate(*shell, &mut cmd, "costpush", &mut std::io::stdout());
+            return Some(ExitCode::SUCCESS);
+        }
+        Command::Man => {
+            let page = clap_mangen::Man::new(Cli::command());
+            let mut out = Vec::new();
+            return Some(
+                match page.render(&mut out).and_then(|()| {
+                    use std::io::Write;
+                    std::io::stdout().lock().write_all(&out)
+                }) {
+                    Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                        eprintln!("error: {e}");
+                        ExitCode::from(1)
+                    }
+                    _ => ExitCode::SUCCESS,
+                },
+            );
+        }
         _ => return None,
     };
     Some(match doc {
@@ -177,15 +148,22 @@ fn main() -> ExitCode {
             }
         }
     }
-    let ov = Overrides {
-        results_dirs: cli.results_dir,
-        remote_write_url: cli.remote_write_url,
-        state_dir: cli.state_dir,
-        schedule: cli.schedule,
-    };
-    if let Some(code) = offline(&cli.command) {
+    // A bar only for a person at a terminal reading text.
+    let bar_ok = cli.log_format == LogFormat::Text && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    if let Some(code) = offline(&cli.command, bar_ok) {
         return code;
     }
+    let agent = match &cli.command {
+        Command::Validate { agent } | Command::Once { agent, .. } | Command::Run { agent } => agent,
+        _ => unreachable!("handled by offline()"),
+    };
+    let path = agent.config.clone();
+    let ov = Overrides {
+        results_dirs: agent.results_dir.clone(),
+        remote_write_url: agent.remote_write_url.clone(),
+        state_dir: agent.state_dir.clone(),
+        schedule: agent.schedule.clone(),
+    };
     // One thread runs every task (the sender, the schedule, the outside sources): they mostly
     // wait. The daemon's cycles, the CPU-heavy part, each run on a thread of their own
     // (`agent::run`), so no worker pool is kept idle beside them.
@@ -196,12 +174,14 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    // The daemon takes over SIGTERM/SIGINT before anything else, so a stop during start-up
-    // still ends in a clean exit.
-    let shutdown = match &cli.command {
+    // The daemon takes over SIGTERM, SIGINT and SIGHUP before anything else, so a signal
+    // during start-up is not fatal.
+    let signals = match &cli.command {
         Command::Run { .. } => {
             let _in_runtime = rt.enter();
-            match costpush::agent::shutdown_signal() {
+            match costpush::agent::shutdown_signal()
+                .and_then(|s| Ok((s, costpush::agent::reload_signal(path.clone(), ov.clone())?)))
+            {
                 Ok(f) => Some(f),
                 Err(e) => {
                     eprintln!("error: cannot install signal handlers: {e}");
@@ -210,12 +190,6 @@ fn main() -> ExitCode {
             }
         }
         _ => None,
-    };
-    let path = match &cli.command {
-        Command::Validate { config } | Command::Once { config, .. } | Command::Run { config } => {
-            config.clone()
-        }
-        Command::Forecast { .. } | Command::Regress { .. } => unreachable!("handled by offline()"),
     };
     // With JSON logs, what the command has to say at the end goes to the log pipeline too.
     let json = cli.log_format == LogFormat::Json;
@@ -256,7 +230,15 @@ fn main() -> ExitCode {
                 r => r,
             }
         }
-        Command::Once { dry_run: false, .. } => rt.block_on(costpush::agent::once(&cfg)).map(|o| {
+        Command::Once { dry_run: false, progress, .. } => {
+            let mode = match progress {
+                Progress::Bar => costpush::agent::ProgressMode::Bar,
+                Progress::Log => costpush::agent::ProgressMode::Log,
+                Progress::None => costpush::agent::ProgressMode::None,
+                Progress::Auto if bar_ok => costpush::agent::ProgressMode::Bar,
+                Progress::Auto => costpush::agent::ProgressMode::Log,
+            };
+            rt.block_on(costpush::agent::once_with_progress(&cfg, mode)).map(|o| {
             let delivered: Vec<String> = o
                 .drained
                 .iter()
@@ -280,11 +262,13 @@ fn main() -> ExitCode {
                     delivered.join("; ")
                 );
             }
-        }),
-        Command::Run { .. } => {
-            rt.block_on(costpush::agent::run(cfg, shutdown.expect("installed above for run")))
+            })
         }
-        Command::Forecast { .. } | Command::Regress { .. } => unreachable!("handled by offline()"),
+        Command::Run { .. } => {
+            let (shutdown, reloads) = signals.expect("installed above for run");
+            rt.block_on(costpush::agent::run(cfg, reloads, shutdown))
+        }
+        _ => unreachable!("handled by offline()"),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -221,3 +221,143 @@ fn run_pushes_on_schedule_and_exits_cleanly_on_sigterm() {
     };
     assert_eq!(code, Some(0));
 }
+
+#[test]
+fn completions_man_page_version_and_flags_from_the_environment() {
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let out = run(&["completions", shell]);
+        assert!(out.status.success(), "{shell}");
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(text.contains("costpush") && text.contains("remote-write-url"), "{shell}: {text}");
+    }
+    let out = run(&["man"]);
+    assert!(out.status.success());
+    let man = String::from_utf8(out.stdout).unwrap();
+    assert!(man.contains(".TH costpush 1") && man.contains(".SH SUBCOMMANDS"), "{man}");
+    let version = String::from_utf8(run(&["--version"]).stdout).unwrap();
+    assert!(version.starts_with(&format!("costpush {}", env!("CARGO_PKG_VERSION"))), "{version}");
+    if std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.git")).exists() {
+        assert!(version.contains(" (git "), "built from a checkout, the commit is shown: {version}");
+    }
+
+    // The offline commands take only their own flags.
+    let out = run(&["forecast", "--csv", "x.csv", "--period", "1", "--horizon", "1", "--state-dir", "/tmp"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unexpected argument '--state-dir'"));
+
+    // The config, state directory and URL may come from the environment; a flag wins.
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("c.yml");
+    std::fs::write(
+        &cfg,
+        format!("host: {{name: h, region: eu-west-1}}\nresults: {{dirs: [\"{}\"]}}\n", fixtures().display()),
+    )
+    .unwrap();
+    let state = tmp.path().join("from-env");
+    let out = costpush()
+        .args(["once"])
+        .env("COSTPUSH_CONFIG", &cfg)
+        .env("COSTPUSH_STATE_DIR", &state)
+        .env("COSTPUSH_REMOTE_WRITE_URL", "http://127.0.0.1:9/api/v1/write")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("127.0.0.1:9"));
+    assert!(state.join("state.json").exists());
+    let out = costpush()
+        .args(["validate", "--remote-write-url", "https://flag.example/api/v1/write"])
+        .env("COSTPUSH_CONFIG", &cfg)
+        .env("COSTPUSH_STATE_DIR", &state)
+        .env("COSTPUSH_REMOTE_WRITE_URL", "ftp://env.example/")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the flag wins over the environment: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_long_once_logs_rising_progress_and_a_short_one_none() {
+    let tmp = tempfile::tempdir().unwrap();
+    let results = tmp.path().join("results");
+    std::fs::create_dir(&results).unwrap();
+    // 40 files of 1,000 jobs: forty chunks.
+    for i in 0..40 {
+        write_jobs_file(&results, i, 1000);
+    }
+    let cfg =
+        write_config(tmp.path(), &results, "http://127.0.0.1:9/api/v1/write", "test_results_*.json", "");
+    let out = costpush()
+        .env("COSTPUSH_LOG", "info")
+        .args(["once", "--progress", "log", "--log-format", "json", "--config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "nothing listens: {}", String::from_utf8_lossy(&out.stderr));
+    let events: Vec<serde_json::Value> = String::from_utf8(out.stderr)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|e: &serde_json::Value| e["message"] == "progress")
+        .collect();
+    assert!(events.len() >= 2, "{events:?}");
+    let done: Vec<u64> = events.iter().map(|e| e["jobs_done"].as_u64().unwrap()).collect();
+    assert!(done.windows(2).all(|w| w[0] < w[1]), "jobs_done rises: {done:?}");
+    for e in &events {
+        assert_eq!(e["files_total"], 40, "{e}");
+        for k in ["files_done", "samples_queued", "eta_s", "elapsed_s"] {
+            assert!(e.get(k).is_some(), "{k} in {e}");
+        }
+    }
+
+    let small_dir = tmp.path().join("small");
+    std::fs::create_dir(&small_dir).unwrap();
+    let small =
+        write_config(&small_dir, &fixtures(), "http://127.0.0.1:9/api/v1/write", "test_results_*.json", "");
+    let out = costpush()
+        .env("COSTPUSH_LOG", "info")
+        .args(["once", "--progress", "log", "--config", small.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("progress"), "one chunk, no progress");
+}
+
+#[test]
+fn sighup_reloads_the_configuration_and_a_broken_one_is_refused() {
+    let vm = Vm::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = write_config(tmp.path(), &fixtures(), &vm.write_url(), "test_results_*.json", "");
+    let original = std::fs::read_to_string(&cfg).unwrap();
+    let child = costpush()
+        .env("COSTPUSH_LOG", "info")
+        .args(["run", "--config", cfg.to_str().unwrap(), "--schedule", "* * * * * *"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(30, "the first cycle", || jobs_total(&vm) == 6.0);
+    let relabelled = || vm.export(r#"costpush_up{host="enc-test",env="canary"}"#).len();
+    assert_eq!(relabelled(), 0);
+
+    std::fs::write(&cfg, format!("{original}extra_labels: {{env: canary}}\n")).unwrap();
+    signal(&child, "-HUP");
+    wait_for(30, "a cycle with the new label", || relabelled() == 1);
+
+    // A broken file is refused; the daemon keeps running on what it had.
+    std::fs::write(&cfg, "host: {name: enc-test, region: nowhere}\n").unwrap();
+    signal(&child, "-HUP");
+    let before = vm.one(r#"costpush_up{host="enc-test",env="canary"}"#).values.len();
+    wait_for(30, "two more cycles after the broken reload", || {
+        vm.export(r#"costpush_up{host="enc-test",env="canary"}"#)[0].values.len() >= before + 2
+    });
+    let mut child = child;
+    assert!(child.try_wait().unwrap().is_none(), "still running");
+    signal(&child, "-TERM");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("configuration reloaded"), "{log}");
+    assert!(log.contains("reload refused") && log.contains("unknown region \"nowhere\""), "{log}");
+    // Nothing was pushed twice for the restart: the six jobs are still six.
+    assert_eq!(jobs_total(&vm), 6.0);
+}

@@ -1343,6 +1343,8 @@ fn systemd_unit_runs_the_agent_as_the_issue_asks() {
     assert!(exec[0].contains(" run --config /etc/costpush/costpush.yml --state-dir %S/costpush"), "{exec:?}");
     let pre = unit_values("ExecStartPre");
     assert!(pre.iter().any(|p| p.contains(" validate --config /etc/costpush/costpush.yml")), "{pre:?}");
+    // `systemctl reload` sends what the daemon reloads on (tests/cli.rs: SIGHUP).
+    assert_eq!(unit_values("ExecReload"), ["/bin/kill -HUP $MAINPID"]);
     for (key, want) in [
         ("DynamicUser", "yes"),
         ("StateDirectory", "costpush"),

@@ -380,7 +380,8 @@ async fn the_daemon_delivers_each_cycle_and_stops_on_shutdown() {
     );
     let c = config::parse(&text).unwrap().validate(tmp.path(), &Overrides::default()).unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let daemon = tokio::spawn(costpush::agent::run(c, async {
+    let (_reload, reloads) = tokio::sync::mpsc::channel(1);
+    let daemon = tokio::spawn(costpush::agent::run(c, reloads, async {
         let _ = stopped.await;
     }));
     let delivered =

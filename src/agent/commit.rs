@@ -9,6 +9,7 @@ use anyhow::Context as _;
 use tracing::{error, info, warn};
 
 use super::cycle::{log_summary, Cycle};
+use super::progress::Progress;
 use super::state::State;
 use super::Enqueued;
 use crate::config::Config;
@@ -181,6 +182,7 @@ pub fn enqueue_cycle(
     outside: &mut OutsideData,
     outboxes: &[Arc<Outbox>],
     now: SystemTime,
+    progress: &mut Progress,
 ) -> anyhow::Result<Enqueued> {
     outside.refresh();
     let mut cycle = Cycle::new(cfg, state, outside, delivery_stats(outboxes), now);
@@ -196,7 +198,9 @@ pub fn enqueue_cycle(
     // own samples follow the last chunk's in the same request (a small cycle is one request).
     while let Some(set) = cycle.next_chunk() {
         out.write(set)?;
+        progress.chunk(&cycle.progress(out.samples));
     }
+    progress.finish();
     let p = cycle.finish();
     log_summary(&p, cfg);
     out.write(p.set)?;

@@ -41,6 +41,9 @@ pub struct Cycle<'a> {
     order: Vec<Vec<usize>>,
     /// The next group of `order` to read.
     pos: usize,
+    /// Files in `order`, and how many of them were read so far.
+    files_total: usize,
+    files_done: usize,
     /// Jobs of the group read last that did not fit in its chunk, in the order they end.
     ready: std::collections::VecDeque<(Job, Option<crate::domain::Measured>)>,
     /// Jobs met this cycle and not in `next.jobs`: this chunk's, and those waiting for energy.
@@ -90,8 +93,10 @@ impl<'a> Cycle<'a> {
             next,
             stats,
             files,
+            files_total: order.iter().map(Vec::len).sum(),
             order,
             pos: 0,
+            files_done: 0,
             ready: Default::default(),
             seen_now: BTreeSet::new(),
             now_ms,
@@ -135,6 +140,7 @@ impl<'a> Cycle<'a> {
                 for i in std::mem::take(group) {
                     let path = self.files[i].clone();
                     self.read_file(&path, &mut read);
+                    self.files_done += 1;
                 }
                 self.pos += 1;
                 read.sort_by(|(a, _), (b, _)| a.end_s.total_cmp(&b.end_s).then(a.id.cmp(&b.id)));
@@ -197,6 +203,17 @@ impl<'a> Cycle<'a> {
         let taken = &self.next.jobs;
         self.seen_now.retain(|id| !taken.contains(id));
         Some(set)
+    }
+
+    /// Where the cycle stands: files read, jobs taken in, and whether more remain.
+    pub(crate) fn progress(&self, samples_queued: usize) -> super::progress::CycleProgress {
+        super::progress::CycleProgress {
+            files_done: self.files_done,
+            files_total: self.files_total,
+            jobs_done: self.new_jobs,
+            samples_queued,
+            more: self.pos < self.order.len() || !self.ready.is_empty(),
+        }
     }
 
     /// The cycle's own samples and every counter, and the state to commit.

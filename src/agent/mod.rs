@@ -11,13 +11,15 @@
 //! - `scan`: which files there are, which changed, and the order to read them in;
 //! - `insights`: what the cycle asks of `compute` (history, power model, projections);
 //! - `commit`: the cycle's samples into the queue, then its state committed;
-//! - `once` and `daemon`: the two ways to run; `signals`: shutdown.
+//! - `once` and `daemon`: the two ways to run; `progress`: what a long cycle shows meanwhile;
+//!   `signals`: shutdown and reload.
 
 mod commit;
 mod cycle;
 mod daemon;
 mod insights;
 mod once;
+mod progress;
 mod scan;
 mod signals;
 pub mod state;
@@ -25,8 +27,9 @@ pub mod state;
 pub use commit::{enqueue_cycle, open_outboxes};
 pub use cycle::{prepare, Cycle, CHUNK_JOBS};
 pub use daemon::run;
-pub use once::{dry_run, once, OnceOutcome};
-pub use signals::shutdown_signal;
+pub use once::{dry_run, once, once_with_progress, OnceOutcome};
+pub use progress::{CycleProgress, Progress, ProgressMode};
+pub use signals::{reload_signal, shutdown_signal};
 
 use crate::agent::state::State;
 use crate::samples::SeriesSet;

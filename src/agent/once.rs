@@ -8,6 +8,7 @@ use tracing::{error, info, warn, Instrument as _};
 
 use super::commit::{enqueue_cycle, from_stats, open_outboxes};
 use super::cycle::{log_summary, Cycle};
+use super::progress::{Progress, ProgressMode};
 use super::state::State;
 use super::Enqueued;
 use crate::config::{Config, RemoteWrite};
@@ -73,6 +74,11 @@ pub fn dry_run(cfg: &Config, now: SystemTime, out: &mut impl std::io::Write) -> 
 /// before) to every destination at once. Fails if something stays queued or was dropped for any
 /// destination.
 pub async fn once(cfg: &Config) -> anyhow::Result<OnceOutcome> {
+    once_with_progress(cfg, ProgressMode::None).await
+}
+
+/// [`once`], showing the cycle's progress as `mode` says.
+pub async fn once_with_progress(cfg: &Config, mode: ProgressMode) -> anyhow::Result<OnceOutcome> {
     let _lock = crate::agent::state::lock(&cfg.state_dir)?;
     let mut state = State::load(&cfg.state_dir)?;
     let (outboxes, corrupt) = open_outboxes(cfg, &mut state)?;
@@ -90,7 +96,8 @@ pub async fn once(cfg: &Config) -> anyhow::Result<OnceOutcome> {
     }
     // A cycle that cannot be queued (a full disk, say) must not keep what is queued already
     // from going out: that is delivered first, then the cycle's error is returned.
-    let cycle = enqueue_cycle(cfg, &mut state, &mut outside, &outboxes, SystemTime::now());
+    let mut progress = Progress::new(mode);
+    let cycle = enqueue_cycle(cfg, &mut state, &mut outside, &outboxes, SystemTime::now(), &mut progress);
     if let Err(e) = &cycle {
         error!("{e:#}; delivering what was queued before");
     }

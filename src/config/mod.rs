@@ -275,7 +275,12 @@ pub fn from_str(text: &str, base: &Path, overrides: &Overrides) -> Result<Config
         Err(e) => {
             // Leave out what only follows from a section that could not be read.
             let derived = |p: &String| {
-                failed.iter().any(|f| p.starts_with(&format!("{f}.")) || p.starts_with(&format!("{f}:")))
+                failed.iter().any(|f| {
+                    p.starts_with(&format!("{f}."))
+                        || p.starts_with(&format!("{f}:"))
+                        // A region that could not be read is not "unknown" where it is named.
+                        || f.strip_prefix("regions.").is_some_and(|r| p.contains(&format!("unknown region {r:?}")))
+                })
             };
             problems.extend(e.problems.into_iter().filter(|p| !derived(p)));
             Err(ConfigErrors { problems })
@@ -322,6 +327,39 @@ mod tests {
     fn unknown_field_is_named() {
         let e = parse("host: {name: h, regoin: x}\n").unwrap_err().to_string();
         assert!(e.contains("host: unknown field `regoin`"), "{e}");
+    }
+
+    #[test]
+    fn every_wrong_field_of_a_section_is_named_and_a_failed_region_is_not_called_unknown() {
+        let yaml = "host: {name: h1, region: r, cores_without_cpu_samples: lots, regoin: x}\nschedule: '61 * * * *'\nstate_dir: /s\nresults: {dirs: [/r]}\nremote_write: {url: 'http://127.0.0.1:1/w', timeout_seconds: soon, max_attempts: -1}\nregions:\n  r: {currency: EUR, electricity_price_per_kwh: x, compute_price_per_core_hour: y, grid_intensity_g_per_kwh: 10, grid_intensity_source: me, grid_intensity_year: 2024}\n";
+        let e = from_str(yaml, Path::new("/"), &Overrides::default()).unwrap_err();
+        assert_eq!(
+            e.problems,
+            [
+                "host.cores_without_cpu_samples: invalid type: string \"lots\", expected f64",
+                "host: unknown field `regoin`, expected one of `name`, `region`, `cores_without_cpu_samples`",
+                "remote_write.timeout_seconds: invalid type: string \"soon\", expected f64",
+                "remote_write.max_attempts: invalid value: integer `-1`, expected u32",
+                "regions.r.electricity_price_per_kwh: invalid type: string \"x\", expected f64",
+                "regions.r.compute_price_per_core_hour: invalid type: string \"y\", expected f64",
+                "schedule: \"61 * * * *\" is not a cron expression: a field is out of range or not understood (each field is *, a number, a range a-b, a list a,b or a step */n; names such as MON or JAN also work)",
+            ]
+        );
+        let e = validate(&MINIMAL.replace("results:", "schedule: every minute\nresults:")).unwrap_err();
+        assert!(
+            e.problems[0]
+                .starts_with("schedule: \"every minute\" is not a cron expression: 2 fields, expected 5"),
+            "{e}"
+        );
+        // A missing field is still reported, once; one taken out for being wrong is not.
+        let text = format!(
+            "{MINIMAL}regions:\n  a: {{currency: EUR}}\n  b: {{currency: 7, electricity_price_per_kwh: 1}}\n"
+        );
+        let e = from_str(&text, Path::new("/"), &Overrides::default()).unwrap_err();
+        let e = e.problems.join("\n");
+        assert_eq!(e.matches("regions.a: missing field `electricity_price_per_kwh`").count(), 1, "{e}");
+        assert!(e.contains("regions.b.currency: "), "{e}");
+        assert!(!e.contains("regions.b: missing field `currency`"), "{e}");
     }
 
     #[test]
@@ -448,7 +486,7 @@ mod tests {
         let all = e.problems.join("\n");
         for needle in [
             "host: unknown field `regoin`",
-            "results: ",
+            "results.dirs: invalid type: integer `7`, expected a sequence",
             "remote_write: unknown field `retries`",
             "extra: unknown field",
             "regions.a: missing field",
@@ -458,7 +496,7 @@ mod tests {
         }
         // nothing derived from the sections that could not be read
         assert!(!all.contains("host.region: required"), "{all}");
-        assert!(!all.contains("results.dirs:"), "{all}");
+        assert!(!all.contains("results.dirs: list at least"), "{all}");
     }
 
     #[test]

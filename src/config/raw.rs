@@ -253,6 +253,108 @@ pub fn parse(text: &str) -> Result<RawConfig, ConfigErrors> {
     }
 }
 
+/// Most problems reported for one section: each is found by reading the section again without
+/// the fields already found wrong.
+const MAX_SECTION_PROBLEMS: usize = 20;
+
+/// Deserialises `v`, or lists every field that is wrong in it (its path, and why), not only the
+/// first: each wrong field is taken out and the rest read again. What only follows from taking a
+/// field out (it is then missing) is not reported.
+fn field_problems<T: serde::de::DeserializeOwned>(
+    mut v: serde_yaml::Value,
+) -> Result<T, Vec<(String, String)>> {
+    let mut found: Vec<(String, String)> = Vec::new();
+    let mut removed: Vec<String> = Vec::new();
+    for _ in 0..MAX_SECTION_PROBLEMS {
+        let e = match serde_path_to_error::deserialize::<_, T>(v.clone()) {
+            Ok(t) if found.is_empty() => return Ok(t),
+            Ok(_) => return Err(found),
+            Err(e) => e,
+        };
+        let mut path: Vec<String> = e.path().iter().map(segment).collect::<Option<_>>().unwrap_or_default();
+        let why = e.into_inner().to_string();
+        // An unknown field is reported at its parent; the field itself is what goes.
+        let unknown =
+            why.strip_prefix("unknown field `").and_then(|r| r.split('`').next()).map(str::to_string);
+        if let Some(u) = &unknown {
+            if path.last() != Some(u) {
+                path.push(u.clone());
+            }
+        }
+        let missing = why.strip_prefix("missing field `").and_then(|r| r.split('`').next());
+        if let Some(m) = missing {
+            let mut full = path.clone();
+            full.push(m.to_string());
+            if removed.contains(&join_path(&full)) {
+                return Err(found);
+            }
+        }
+        let shown = if unknown.is_some() { &path[..path.len() - 1] } else { &path[..] };
+        found.push((join_path(shown), why));
+        // Only a field is taken out: taking an item out of a list would shift the indices of
+        // the ones after it.
+        let is_item = path.last().is_some_and(|l| l.starts_with('['));
+        if path.is_empty() || is_item || !remove_at(&mut v, &path) {
+            return Err(found);
+        }
+        removed.push(join_path(&path));
+    }
+    Err(found)
+}
+
+/// `dirs`, `[1]` → `dirs[1]`; `auth`, `bearer_token` → `auth.bearer_token`.
+fn join_path(path: &[String]) -> String {
+    let mut out = String::new();
+    for p in path {
+        if !out.is_empty() && !p.starts_with('[') {
+            out.push('.');
+        }
+        out.push_str(p);
+    }
+    out
+}
+
+/// One step of a path, as the problems name it: a field, or an index in brackets.
+fn segment(s: &serde_path_to_error::Segment) -> Option<String> {
+    use serde_path_to_error::Segment;
+    match s {
+        Segment::Map { key } => Some(key.clone()),
+        Segment::Seq { index } => Some(format!("[{index}]")),
+        Segment::Enum { variant } => Some(variant.clone()),
+        Segment::Unknown => None,
+    }
+}
+
+/// Takes the value at `path` out of `v`; false if there is none.
+fn remove_at(v: &mut serde_yaml::Value, path: &[String]) -> bool {
+    use serde_yaml::Value;
+    let Some((last, parents)) = path.split_last() else { return false };
+    let mut at = v;
+    for p in parents {
+        let next = match (at, p.strip_prefix('[').and_then(|i| i.strip_suffix(']'))) {
+            (Value::Sequence(s), Some(i)) => i.parse::<usize>().ok().and_then(|i| s.get_mut(i)),
+            (Value::Mapping(m), _) => m.get_mut(p.as_str()),
+            (Value::Tagged(t), _) => return remove_at(&mut t.value, path),
+            _ => None,
+        };
+        match next {
+            Some(n) => at = n,
+            None => return false,
+        }
+    }
+    match (at, last.strip_prefix('[').and_then(|i| i.strip_suffix(']'))) {
+        (Value::Sequence(s), Some(i)) => match i.parse::<usize>() {
+            Ok(i) if i < s.len() => {
+                s.remove(i);
+                true
+            }
+            _ => false,
+        },
+        (Value::Mapping(m), _) => m.remove(last.as_str()).is_some(),
+        _ => false,
+    }
+}
+
 /// Reads each top-level section (and each region) on its own, so one bad section does not hide
 /// the problems of the others. Returns the config, the problems, and the sections that failed.
 pub(super) fn parse_sections(text: &str) -> Result<(RawConfig, Vec<String>, Vec<String>), String> {
@@ -275,10 +377,14 @@ pub(super) fn parse_sections(text: &str) -> Result<(RawConfig, Vec<String>, Vec<
         problems: &mut Vec<String>,
         failed: &mut Vec<String>,
     ) -> Option<T> {
-        match serde_yaml::from_value(v) {
+        let found = field_problems::<T>(v);
+        match found {
             Ok(t) => Some(t),
-            Err(e) => {
-                problems.push(format!("{name}: {e}"));
+            Err(found) => {
+                for (path, why) in found {
+                    let at = if path.is_empty() { name.to_string() } else { format!("{name}.{path}") };
+                    problems.push(format!("{at}: {why}"));
+                }
                 failed.push(name.to_string());
                 None
             }

@@ -48,11 +48,10 @@ impl RawConfig {
         let (results_dirs, pattern, max_file_bytes) =
             validate_results(self.results.unwrap_or_default(), base, ov, &mut p);
 
-        let schedule = normalize_schedule(
-            &ov.schedule.clone().or(self.schedule).unwrap_or_else(|| DEFAULT_SCHEDULE.to_string()),
-        );
+        let written = ov.schedule.clone().or(self.schedule).unwrap_or_else(|| DEFAULT_SCHEDULE.to_string());
+        let schedule = normalize_schedule(&written);
         if let Err(e) = check_schedule(&schedule) {
-            p.push(format!("schedule: {schedule:?} is {e}"));
+            p.push(format!("schedule: {written:?} is {e}"));
         }
 
         let state_dir = match ov.state_dir.clone().or(self.state_dir.map(|d| resolve(base, &d))) {
@@ -331,11 +330,19 @@ pub(crate) fn normalize_schedule(expr: &str) -> String {
     }
 }
 
-/// Checks a cron expression the way the scheduler will read it.
+/// Whether the scheduler takes `expr` (six fields, seconds first, as `normalize_schedule`
+/// makes it); the reason in the user's terms (the scheduler's own error is only a type name).
 pub(crate) fn check_schedule(expr: &str) -> Result<(), String> {
-    tokio_cron_scheduler::Job::new_async(expr, |_, _| Box::pin(async {}))
-        .map(|_| ())
-        .map_err(|e| format!("not a valid cron expression ({e})"))
+    let fields = expr.split_whitespace().count();
+    if !expr.starts_with('@') && !(6..=7).contains(&fields) {
+        return Err(format!(
+            "not a cron expression: {} fields, expected 5 (minute hour day-of-month month day-of-week) or 6 with seconds first, e.g. \"*/30 * * * * *\" (every 30 s) or \"*/5 * * * *\" (every 5 min)",
+            fields
+        ));
+    }
+    tokio_cron_scheduler::Job::new_async(expr, |_, _| Box::pin(async {})).map(|_| ()).map_err(|_| {
+        "not a cron expression: a field is out of range or not understood (each field is *, a number, a range a-b, a list a,b or a step */n; names such as MON or JAN also work)".to_string()
+    })
 }
 
 pub(super) fn is_region_name(s: &str) -> bool {

@@ -108,6 +108,14 @@ pub struct ForecastArgs<'a> {
 
 /// Runs `costpush forecast` and returns its JSON document.
 pub fn forecast(a: &ForecastArgs<'_>) -> Result<Value, String> {
+    forecast_reporting(a, &mut |_| {})
+}
+
+/// [`forecast()`], calling `fitted` after each candidate `--model ets` fits.
+pub fn forecast_reporting(
+    a: &ForecastArgs<'_>,
+    fitted: &mut dyn FnMut(forecast::Fitted<'_>),
+) -> Result<Value, String> {
     let (head, rows) = read_csv(a.csv)?;
     let col = head
         .iter()
@@ -142,7 +150,7 @@ pub fn forecast(a: &ForecastArgs<'_>) -> Result<Value, String> {
         if a.params.is_some() {
             return Err("--params needs a named --model".into());
         }
-        let s = forecast::select(&y, a.period).map_err(|e| format!("no model: {e}"))?;
+        let s = forecast::select_reporting(&y, a.period, fitted).map_err(|e| format!("no model: {e}"))?;
         (s.fit, s.skipped)
     } else {
         let spec = Spec::parse(a.model, a.period).ok_or_else(|| format!("unknown model {:?}", a.model))?;

@@ -58,7 +58,7 @@ pub use intervals::{
     quantile_sorted, relative_variance, relative_variance_of_total, Band, Simulated, SIM_PATHS, Z80, Z95,
 };
 pub use recursions::{point_forecast, run, Run};
-pub use select::{candidates, select, Selected};
+pub use select::{candidates, select, select_reporting, Fitted, Selected};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Trend {

@@ -17,6 +17,14 @@ pub fn candidates(m: usize, positive: bool) -> Vec<Spec> {
     v
 }
 
+/// A candidate [`select_reporting`] has just fitted.
+#[derive(Debug, Clone, Copy)]
+pub struct Fitted<'a> {
+    pub done: usize,
+    pub total: usize,
+    pub model: &'a str,
+}
+
 /// What [`select`] settled on.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Selected {
@@ -29,6 +37,16 @@ pub struct Selected {
 /// flat forecast (simple smoothing; its intervals have zero width). `Err` when the series is too
 /// short for even the simplest model.
 pub fn select(y: &[Option<f64>], m: usize) -> Result<Selected, FitError> {
+    select_reporting(y, m, &mut |_| {})
+}
+
+/// [`select`], calling `fitted` after each candidate (for progress on a long series, where each
+/// fit takes seconds).
+pub fn select_reporting(
+    y: &[Option<f64>],
+    m: usize,
+    fitted: &mut dyn FnMut(Fitted<'_>),
+) -> Result<Selected, FitError> {
     let obs: Vec<f64> = y.iter().flatten().copied().collect();
     let positive = obs.iter().all(|v| *v > 0.0);
     let mut skipped = Vec::new();
@@ -39,8 +57,11 @@ pub fn select(y: &[Option<f64>], m: usize) -> Result<Selected, FitError> {
     } else {
         candidates(m, positive)
     };
-    for spec in specs {
-        match fit(&spec, y, FitOptions::default()) {
+    let total = specs.len();
+    for (i, spec) in specs.into_iter().enumerate() {
+        let result = fit(&spec, y, FitOptions::default());
+        fitted(Fitted { done: i + 1, total, model: &spec.name() });
+        match result {
             Ok(f) if f.aicc.is_finite() => {
                 if best.as_ref().is_none_or(|b| f.aicc < b.aicc) {
                     best = Some(f);

@@ -1,0 +1,138 @@
+//! Progress of a long cycle (a backfill, a daemon's first cycle over a large directory): a bar on
+//! a terminal, or log events with `files_done`, `files_total`, `jobs_done`, `samples_queued` and
+//! an ETA. A cycle that fits in one chunk says nothing.
+
+use std::time::{Duration, Instant};
+
+use tracing::info;
+
+/// Where a cycle stands after a chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CycleProgress {
+    /// Files read so far, of `files_total`: those changed since the last cycle.
+    pub files_done: usize,
+    pub files_total: usize,
+    /// New jobs taken in so far (it only rises within a cycle).
+    pub jobs_done: usize,
+    /// Samples written to the queue so far.
+    pub samples_queued: usize,
+    /// Whether files or jobs remain after this chunk.
+    pub more: bool,
+}
+
+impl CycleProgress {
+    /// The time left at the rate so far, by files read; `None` before the first file.
+    pub fn eta(&self, elapsed: Duration) -> Option<Duration> {
+        if self.files_done == 0 || self.files_total < self.files_done {
+            return None;
+        }
+        let left = (self.files_total - self.files_done) as f64;
+        Some(elapsed.mul_f64(left / self.files_done as f64))
+    }
+}
+
+/// How progress is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProgressMode {
+    /// A bar on stderr (drawn only when stderr is a terminal).
+    Bar,
+    /// Info events named "progress".
+    Log,
+    None,
+}
+
+/// Between log events: at least this much time, or a tenth more of the files.
+const LOG_EVERY: Duration = Duration::from_secs(5);
+
+/// Shows a cycle's progress as its chunks are queued.
+pub struct Progress {
+    mode: ProgressMode,
+    started: Instant,
+    /// When the last event went out, and how many files were done then.
+    last: Option<(Instant, usize)>,
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl Progress {
+    pub fn new(mode: ProgressMode) -> Progress {
+        Progress { mode, started: Instant::now(), last: None, bar: None }
+    }
+
+    /// Called after each chunk is queued. The first chunk of a cycle that has more to read
+    /// starts the reporting; a cycle done in one chunk stays silent.
+    pub(crate) fn chunk(&mut self, p: &CycleProgress) {
+        if self.last.is_none() && !p.more {
+            return;
+        }
+        let now = Instant::now();
+        match self.mode {
+            ProgressMode::None => {}
+            ProgressMode::Bar => {
+                let bar = self.bar.get_or_insert_with(|| {
+                    let bar = indicatif::ProgressBar::new(p.files_total as u64);
+                    bar.set_style(
+                        indicatif::ProgressStyle::with_template(
+                            "{bar:30} {pos}/{len} files, {msg}, {elapsed} (eta {eta})",
+                        )
+                        .expect("a valid template"),
+                    );
+                    bar
+                });
+                bar.set_length(p.files_total as u64);
+                bar.set_position(p.files_done as u64);
+                bar.set_message(format!("{} jobs, {} samples queued", p.jobs_done, p.samples_queued));
+            }
+            ProgressMode::Log => {
+                let due = match self.last {
+                    None => true,
+                    Some((at, files)) => {
+                        now.duration_since(at) >= LOG_EVERY
+                            || (p.files_done - files.min(p.files_done)) * 10 >= p.files_total.max(1)
+                    }
+                };
+                if due && p.more {
+                    let elapsed = now.duration_since(self.started);
+                    info!(
+                        files_done = p.files_done,
+                        files_total = p.files_total,
+                        jobs_done = p.jobs_done,
+                        samples_queued = p.samples_queued,
+                        elapsed_s = round1(elapsed),
+                        eta_s = p.eta(elapsed).map(round1),
+                        "progress"
+                    );
+                } else if !due {
+                    return;
+                }
+            }
+        }
+        self.last = Some((now, p.files_done));
+    }
+
+    /// The cycle is done: the bar is cleared, and the next cycle starts afresh.
+    pub(crate) fn finish(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+        self.last = None;
+        self.started = Instant::now();
+    }
+}
+
+fn round1(d: Duration) -> f64 {
+    (d.as_secs_f64() * 10.0).round() / 10.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn eta_is_the_rate_so_far_over_the_files_left() {
+        let p =
+            CycleProgress { files_done: 10, files_total: 40, jobs_done: 1, samples_queued: 1, more: true };
+        assert_eq!(p.eta(Duration::from_secs(2)), Some(Duration::from_secs(6)));
+        assert_eq!(CycleProgress { files_done: 0, ..p }.eta(Duration::from_secs(2)), None);
+        assert_eq!(CycleProgress { files_done: 40, ..p }.eta(Duration::from_secs(2)), Some(Duration::ZERO));
+    }
+}
