@@ -148,7 +148,7 @@ fn a_dry_run_whose_reader_stops_early_ends_quietly() {
     std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut first).unwrap();
     drop(child.stdout.take());
     let out = child.wait_with_output().unwrap();
-    assert!(first.starts_with(b"costpush_"), "{}", String::from_utf8_lossy(&first));
+    assert!(first.starts_with(b"# HELP costpush_"), "{}", String::from_utf8_lossy(&first));
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(out.stderr.is_empty() || !String::from_utf8_lossy(&out.stderr).contains("error"));
 }
@@ -169,8 +169,9 @@ fn dry_run_prints_samples_and_touches_no_network_or_state() {
         })
         .expect("energy sample printed");
     assert!(line.ends_with(" 24000.0 1767614520000"), "{line}");
-    // every line: name{labels} value timestamp_ms
-    for l in text.lines() {
+    // every line: name{labels} value timestamp_ms, each family after its HELP and TYPE
+    assert!(text.contains("# HELP costpush_job_energy_joules Mean power × run time.\n# TYPE costpush_job_energy_joules gauge\ncostpush_job_energy_joules{"));
+    for l in text.lines().filter(|l| !l.starts_with("# ")) {
         let parts: Vec<&str> = l.rsplitn(3, ' ').collect();
         assert_eq!(parts.len(), 3, "{l}");
         assert!(parts[0].parse::<i64>().unwrap() > 1_000_000_000_000, "{l}");

@@ -106,7 +106,8 @@ fn pushed() -> BTreeMap<String, Vec<BTreeSet<String>>> {
         .unwrap();
         let out = run(&["once", "--config", cfg.to_str().unwrap(), "--dry-run"]);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        for line in String::from_utf8(out.stdout).unwrap().lines() {
+        // The samples; the HELP and TYPE lines come from this file (`build.rs`).
+        for line in String::from_utf8(out.stdout).unwrap().lines().filter(|l| !l.starts_with('#')) {
             let (name, rest) = line.split_once('{').unwrap_or((line.split(' ').next().unwrap(), ""));
             let labels: BTreeSet<String> = rest
                 .split("\",")

@@ -128,6 +128,8 @@ fn str_at<'a>(v: &'a Yaml, key: &str) -> Option<&'a str> {
 #[derive(Debug, Clone)]
 struct DocMetric {
     labels: BTreeSet<String>,
+    /// The unit column (`quantity` where the unit follows the `quantity` label).
+    unit: String,
     /// Stamped with the cycle's time ("The agent itself"), not a job's end.
     cycle_stamped: bool,
 }
@@ -136,7 +138,8 @@ struct DocMetric {
 /// expanded) and whether it is stamped per cycle or per job.
 fn contract() -> BTreeMap<String, DocMetric> {
     let text = std::fs::read_to_string(repo().join("docs/metrics.md")).unwrap();
-    let base = ["host", "region"];
+    // `env`: the extra label the dashboards filter on (the test agents set `extra_labels: {env: ci}`).
+    let base = ["host", "region", "env"];
     let job = ["scenario", "encoder", "preset", "bitrate", "resolution", "streams"];
     let mut out = BTreeMap::new();
     let mut section = String::new();
@@ -165,7 +168,7 @@ fn contract() -> BTreeMap<String, DocMetric> {
         }
         // Counters are stamped at cycle time too (docs/metrics.md, "Cumulative counters").
         let cycle_stamped = section == "The agent itself" || section == "Cumulative counters";
-        out.insert(name, DocMetric { labels, cycle_stamped });
+        out.insert(name, DocMetric { labels, unit: cells[3].to_string(), cycle_stamped });
     }
     assert!(out.len() > 40, "docs/metrics.md: only {} metrics parsed", out.len());
     out
@@ -660,6 +663,8 @@ enum Use {
     Recording,
     /// A variable listing the currencies.
     ListsCurrencies,
+    /// Another variable: selects like a query, but adds nothing up.
+    Variable,
 }
 
 #[test]
@@ -680,7 +685,7 @@ fn rules_and_dashboards_name_only_documented_metrics_and_labels() {
         let d = read_json(&f);
         for v in variables(&d).into_iter().filter(|v| v["type"] == "query") {
             let (sel, label) = label_values(v["definition"].as_str().unwrap());
-            let kind = if label == "currency" { Use::ListsCurrencies } else { Use::Query };
+            let kind = if label == "currency" { Use::ListsCurrencies } else { Use::Variable };
             exprs.push((format!("{} / variable {}", name_of(&f), v["name"]), sel, kind));
         }
     }
@@ -716,12 +721,28 @@ fn rules_and_dashboards_name_only_documented_metrics_and_labels() {
             // rule may keep every currency, as long as it keeps the label.
             let selected = sel.matchers.iter().any(|m| m.0 == "currency");
             let allowed = match kind {
-                Use::Query => selected,
+                Use::Query | Use::Variable => selected,
                 Use::Recording => selected || s.grouping.contains("currency"),
                 Use::ListsCurrencies => true,
             };
             if labels.contains("currency") && !allowed {
                 problems.push(format!("{what}: {} is money and is not selected by currency", sel.name));
+            }
+            // A band's bounds and a quantity's units are never added up either (a recorded
+            // series was checked where it is recorded; a variable lists values only).
+            let adds_up =
+                !matches!(kind, Use::Variable | Use::ListsCurrencies) && doc.contains_key(&sel.name);
+            for (label, why) in
+                [("bound", "its bounds must not be summed"), ("quantity", "its unit is the quantity's")]
+            {
+                let unit_follows =
+                    label == "bound" || doc.get(&sel.name).is_some_and(|m| m.unit == "quantity");
+                let selected =
+                    sel.matchers.iter().any(|m| m.0 == label && !m.1.contains('|') && !m.1.contains(".*"));
+                let kept = matches!(kind, Use::Recording) && s.grouping.contains(label);
+                if adds_up && labels.contains(label) && unit_follows && !selected && !kept {
+                    problems.push(format!("{what}: {} is not selected by one {label} ({why})", sel.name));
+                }
             }
         }
         for label in &s.grouping {
@@ -771,13 +792,16 @@ fn get_json(http: &reqwest::blocking::Client, url: &str, params: &[(&str, String
     v
 }
 
+/// The extra label of the test agents, for the dashboards' `env` variable.
+const ENV_LABEL: &str = "extra_labels: {env: ci}\n";
+
 /// A VictoriaMetrics holding the fixtures as `costpush once` pushed them, twice, as the daemon's
 /// cycles would: the second run reports the first's delivery (last success, samples sent).
 /// Returns it with the time just before the first push.
 fn pushed_fixtures() -> (Vm, tempfile::TempDir, i64) {
     let vm = Vm::start();
     let tmp = tempfile::tempdir().unwrap();
-    let cfg = write_config(tmp.path(), &fixtures(), &vm.write_url(), "test_results_*.json", "");
+    let cfg = write_config(tmp.path(), &fixtures(), &vm.write_url(), "test_results_*.json", ENV_LABEL);
     let cfg = cfg.to_str().unwrap();
     let pushed_from = now_s();
     assert_ok("costpush once", &run(&["once", "--config", cfg]));
@@ -803,7 +827,7 @@ fn pushed_fixtures_and_history() -> (Vm, [tempfile::TempDir; 2], i64) {
     let results = hist.path().join("results");
     copy_dir(&fixtures(), &results);
     write_history_results(&results, now_s() as f64, 3);
-    let cfg = write_config(hist.path(), &results, &vm.write_url(), "test_results_*.json", "");
+    let cfg = write_config(hist.path(), &results, &vm.write_url(), "test_results_*.json", ENV_LABEL);
     let text = std::fs::read_to_string(&cfg).unwrap();
     let renamed = text.replacen("name: enc-test,", &format!("name: {HISTORY_HOST},"), 1);
     assert_ne!(renamed, text, "write_config no longer names the host enc-test");
@@ -1638,4 +1662,63 @@ fn dockerfile_builds_from_the_repository_and_runs_as_non_root() {
             "the build reads {rel}, which is not in the Docker build context"
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The dashboards for the VictoriaMetrics Grafana plugin
+
+/// The plugin's data-source type (`victoriametrics-datasource` before its rename).
+const VM_PLUGIN: &str = "victoriametrics-metrics-datasource";
+
+/// A dashboard for the VictoriaMetrics plugin: every `prometheus` data-source type, and the
+/// data-source variable's, replaced by the plugin's; its own uid and title. The queries are
+/// the same (the plugin speaks MetricsQL, a superset of PromQL), so the VictoriaMetrics test of
+/// the originals covers them.
+fn for_vm_plugin(d: &Json) -> Json {
+    fn walk(v: &mut Json) {
+        match v {
+            Json::Object(m) => {
+                let is_ds_variable = m.get("type").is_some_and(|t| t == "datasource");
+                for (k, x) in m.iter_mut() {
+                    if (k == "type" || (k == "query" && is_ds_variable)) && *x == "prometheus" {
+                        *x = Json::String(VM_PLUGIN.into());
+                    } else {
+                        walk(x);
+                    }
+                }
+            }
+            Json::Array(a) => a.iter_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    let mut d = d.clone();
+    walk(&mut d);
+    d["uid"] = Json::String(format!("{}-vm", d["uid"].as_str().unwrap()));
+    d["title"] = Json::String(format!("{} (VictoriaMetrics plugin)", d["title"].as_str().unwrap()));
+    d
+}
+
+/// `deploy/grafana/victoriametrics-plugin/` holds each dashboard for the plugin, in step with the
+/// original. `COSTPUSH_UPDATE_DASHBOARDS=1 cargo test --test deploy plugin` writes them.
+#[test]
+fn the_vm_plugin_dashboards_are_the_originals_with_the_plugin_type() {
+    let dir = repo().join("deploy/grafana/victoriametrics-plugin");
+    let update = std::env::var_os("COSTPUSH_UPDATE_DASHBOARDS").is_some();
+    for f in dashboard_files() {
+        let want = serde_json::to_string_pretty(&for_vm_plugin(&read_json(&f))).unwrap() + "\n";
+        assert!(!want.contains("\"prometheus\""), "{}: a prometheus type left", name_of(&f));
+        let copy = dir.join(f.file_name().unwrap());
+        if update {
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(&copy, &want).unwrap();
+        }
+        let got = std::fs::read_to_string(&copy).unwrap_or_default();
+        assert!(
+            got == want,
+            "{} is not the plugin version of {}: run COSTPUSH_UPDATE_DASHBOARDS=1 cargo test --test deploy plugin",
+            copy.display(),
+            name_of(&f)
+        );
+    }
+    assert_eq!(files("deploy/grafana/victoriametrics-plugin", "json").len(), dashboard_files().len());
 }

@@ -91,7 +91,7 @@ fn every_in_window_sample_of_a_batch_with_refused_ones_lands_in_prometheus() {
     let dropped = value_of(&after, rejected) - value_of(&dry, rejected);
     let sent_before = value_of(&dry, "costpush_samples_sent_total{");
     let sent_after = value_of(&after, "costpush_samples_sent_total{");
-    let cycle = dry.lines().count() as f64;
+    let cycle = dry.lines().filter(|l| !l.starts_with('#')).count() as f64;
     assert!(dropped >= old_samples as f64, "dropped {dropped}, the old job alone has {old_samples}");
     assert_eq!(
         sent_after - sent_before + dropped,
@@ -126,4 +126,55 @@ fn a_backfill_of_files_overlapping_in_time_goes_out_in_time_order() {
     assert!(!stderr.contains("out of order"), "{stderr}");
     let got = prom.points(r#"{__name__=~"costpush_job_.*"}"#, "1d", now_s() + 60.0);
     assert_same_points(&got, &want);
+}
+
+/// The dry run's text passes `promtool check metrics` (every family has its HELP and TYPE and
+/// follows the naming rules), on the shipped example configuration with every feature on; and
+/// the metric metadata costpush sends at start is taken by Prometheus and by VictoriaMetrics.
+#[test]
+fn the_text_passes_promtool_and_both_receivers_take_the_metadata() {
+    let tmp = tempfile::tempdir().unwrap();
+    let results = tmp.path().join("results");
+    std::fs::create_dir(&results).unwrap();
+    let now = now_s();
+    write_history_results(&results, now, 10);
+    copy_dir(&fixtures(), &results);
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/config/costpush.example.yml");
+    let state = tmp.path().join("state");
+    let dry = costpush()
+        .args(["once", "--dry-run", "--config", example, "--results-dir", results.to_str().unwrap()])
+        .args(["--state-dir", state.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(dry.status.success(), "{}", String::from_utf8_lossy(&dry.stderr));
+    let text = String::from_utf8(dry.stdout).unwrap();
+    assert!(text.contains("# TYPE costpush_forecast_cost gauge"), "forecasts are in the text");
+    assert!(text.contains("# TYPE costpush_job_predicted_power_watts gauge"), "predictions are in the text");
+    let path = tmp.path().join("dry.txt");
+    std::fs::write(&path, &text).unwrap();
+    let out = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::fs::File::open(&path).unwrap())
+        .output()
+        .expect("promtool (Debian package prometheus)");
+    assert!(
+        out.status.success(),
+        "promtool check metrics:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let prom = Prom::start();
+    let vm = Vm::start();
+    for url in [prom.write_url(), vm.write_url()] {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = write_config(dir.path(), &fixtures(), &url, "test_results_*.json", "");
+        let out = costpush()
+            .env("COSTPUSH_LOG", "debug")
+            .args(["once", "--config", cfg.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let log = String::from_utf8_lossy(&out.stderr);
+        assert!(log.contains("metric metadata sent"), "{url}: {log}");
+    }
 }

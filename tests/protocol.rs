@@ -8,7 +8,7 @@
 
 mod common;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -43,7 +43,10 @@ fn sample_count(req: &proto::WriteRequest) -> usize {
 /// A receiver on 127.0.0.1 that answers by `script` and records each request.
 struct Fake {
     url: String,
+    /// The data requests, in order of arrival.
     got: Arc<Mutex<Vec<Request>>>,
+    /// The metadata-only requests (no series): answered 204, outside the script.
+    metadata: Arc<Mutex<Vec<Request>>>,
 }
 
 impl Fake {
@@ -58,13 +61,14 @@ async fn fake(
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/api/v1/write", listener.local_addr().unwrap());
     let got: Arc<Mutex<Vec<Request>>> = Arc::default();
-    let rec = got.clone();
+    let metadata: Arc<Mutex<Vec<Request>>> = Arc::default();
+    let (rec, meta) = (got.clone(), metadata.clone());
     let script: Arc<Script> = Arc::new(script);
     let counter = Arc::new(Mutex::new(0usize));
     tokio::spawn(async move {
         loop {
             let (mut sock, _) = listener.accept().await.unwrap();
-            let (rec, script, counter) = (rec.clone(), script.clone(), counter.clone());
+            let (rec, meta, script, counter) = (rec.clone(), meta.clone(), script.clone(), counter.clone());
             tokio::spawn(async move {
                 let mut buf = Vec::new();
                 let mut chunk = [0u8; 8192];
@@ -94,12 +98,20 @@ async fn fake(
                     }
                     body.extend_from_slice(&chunk[..n]);
                 }
+                let message = proto::decode(&body).unwrap();
+                if message.timeseries.is_empty() && !message.metadata.is_empty() {
+                    meta.lock().unwrap().push(Request { path, headers, body, status: 204 });
+                    let reply = "HTTP/1.1 204 X\r\nconnection: close\r\n\r\n";
+                    let _ = sock.write_all(reply.as_bytes()).await;
+                    let _ = sock.shutdown().await;
+                    return;
+                }
                 let i = {
                     let mut c = counter.lock().unwrap();
                     *c += 1;
                     *c - 1
                 };
-                let (status, delay) = script(i, &proto::decode(&body).unwrap());
+                let (status, delay) = script(i, &message);
                 tokio::time::sleep(delay).await;
                 rec.lock().unwrap().push(Request { path, headers, body, status });
                 let reply =
@@ -109,7 +121,7 @@ async fn fake(
             });
         }
     });
-    Fake { url, got }
+    Fake { url, got, metadata }
 }
 
 fn always(status: u16) -> impl Fn(usize, &proto::WriteRequest) -> (u16, Duration) + Send + Sync + 'static {
@@ -140,6 +152,23 @@ async fn requests_follow_remote_write_1_0() {
     let got = f.got();
     assert_eq!(got.len() as u64, o.drained[0].requests);
     assert!(got.len() > 2, "50-sample requests: several");
+    // Each family's type, help and unit went once, with the same headers as the data.
+    let meta = f.metadata.lock().unwrap().clone();
+    assert_eq!(meta.len(), 1);
+    assert_eq!(meta[0].headers["authorization"], "Bearer t0ken");
+    let families = proto::decode(&meta[0].body).unwrap().metadata;
+    let jobs = families.iter().find(|m| m.metric_family_name == "costpush_jobs_total").expect("listed");
+    assert_eq!((jobs.r#type, jobs.help.as_str()), (proto::MetricType::Counter as i32, "Jobs ingested."));
+    let energy = families.iter().find(|m| m.metric_family_name == "costpush_job_energy_joules").unwrap();
+    assert_eq!((energy.r#type, energy.unit.as_str()), (proto::MetricType::Gauge as i32, "joules"));
+    let pushed: BTreeSet<String> = got
+        .iter()
+        .flat_map(|r| proto::decode(&r.body).unwrap().timeseries)
+        .map(|t| t.labels.into_iter().find(|l| l.name == "__name__").unwrap().value)
+        .collect();
+    let described: BTreeSet<&str> = families.iter().map(|m| m.metric_family_name.as_str()).collect();
+    let undescribed: Vec<&String> = pushed.iter().filter(|n| !described.contains(n.as_str())).collect();
+    assert!(undescribed.is_empty(), "pushed without metadata: {undescribed:?}");
     let mut total = 0;
     let mut last_ts: BTreeMap<Vec<(String, String)>, i64> = BTreeMap::new();
     for r in &got {

@@ -348,11 +348,11 @@ fn ecb_files_convert_each_job_at_its_days_rates() {
         assert_eq!(vm.one(&sel("costpush_jobs_at_fallback_rates_total", "")).last().1, 1.0);
         assert_eq!(vm.one(&sel("costpush_exchange_rate", r#",quote="USD""#)).last().1, 1.0793);
 
-        // The age of the newest day, then a new day arrives and the age drops.
+        // The date of the newest day, then a new day arrives and the date moves on.
         let newest = DAY_0328 + 6.0 * 86_400.0;
-        let age = vm.one(&sel("costpush_exchange_rate_age_seconds", r#",source="ecb""#));
-        let (ts, v) = age.last();
-        assert!((v - (ts as f64 / 1000.0 - newest)).abs() < 1e-3, "{name}: age {v}");
+        let date = vm.one(&sel("costpush_exchange_rate_date_timestamp_seconds", r#",source="ecb""#));
+        let (ts, v) = date.last();
+        assert_eq!(v, newest, "{name}: date");
         let newer = if name.ends_with(".xml") {
             ECB_XML.replace(
                 "\t<Cube>\n",
@@ -364,9 +364,10 @@ fn ecb_files_convert_each_job_at_its_days_rates() {
         std::fs::write(&file, newer).unwrap();
         let out = run(&["once", "--config", cfg.to_str().unwrap()]);
         assert!(out.status.success());
-        let (ts2, v2) = vm.one(&sel("costpush_exchange_rate_age_seconds", r#",source="ecb""#)).last();
+        let (ts2, v2) =
+            vm.one(&sel("costpush_exchange_rate_date_timestamp_seconds", r#",source="ecb""#)).last();
         assert!(ts2 > ts);
-        assert!((v2 - (ts2 as f64 / 1000.0 - newest - 86_400.0)).abs() < 1e-3, "{name}: age {v2}");
+        assert_eq!(v2, newest + 86_400.0, "{name}: date");
         assert_eq!(vm.one(&sel("costpush_exchange_rate", r#",quote="USD""#)).last().1, 1.0833);
     }
 }
@@ -467,8 +468,8 @@ fn hourly_intensity_embodied_share_and_idle_baseline() {
     // 100 W x 1800 s = 0.05 kWh at (20 min x 100 + 10 min x 400) / 30 min = 200 g/kWh = 10 g.
     let co2 = vm.one(&sel("costpush_job_co2_grams", r#",scenario="two hours",intensity_source="hourly""#));
     assert!((co2.values[0] - 10.0).abs() < 1e-9, "{}", co2.values[0]);
-    let i = vm.one(&sel("costpush_job_grid_intensity_grams_per_kilowatt_hour", r#",scenario="two hours""#));
-    assert!((i.values[0] - 200.0).abs() < 1e-9);
+    let i = vm.one(&sel("costpush_job_grid_intensity_grams_per_joule", r#",scenario="two hours""#));
+    assert!((i.values[0] * 3_600_000.0 - 200.0).abs() < 1e-6, "{}", i.values[0]);
     // The other region has no zone: its annual 400 g/kWh.
     let south = vm.one(&sel(
         "costpush_job_whatif_co2_grams",

@@ -311,6 +311,7 @@ fn samples_outside_the_target_retention_are_warned_about_and_counted() {
     let stamps: Vec<i64> = String::from_utf8(dry.stdout)
         .unwrap()
         .lines()
+        .filter(|l| !l.starts_with('#'))
         .map(|l| l.rsplit(' ').next().unwrap().parse::<i64>().unwrap())
         .collect();
     let older_than =
@@ -368,4 +369,54 @@ fn a_backfill_larger_than_a_chunk_lands_every_job_once() {
     assert_eq!(runs, 3000, "every job once");
     assert_eq!(vm.one(&sel("costpush_jobs_total", "")).last().1, 3000.0);
     assert_eq!(vm.one(&sel("costpush_files_ingested_total", "")).last().1, 5.0);
+}
+
+/// Past `results.max_label_values`, a new value is pushed as `_overflow_`, counted per label;
+/// the values kept stay kept across runs, and no job's samples are lost in the fold.
+#[test]
+fn label_values_past_the_cap_fold_into_overflow_and_are_counted() {
+    let vm = Vm::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let results = tmp.path().join("results");
+    std::fs::create_dir(&results).unwrap();
+    // Six jobs, in order of their end: "load 1 streams", "load 2 …", "load 3 …", twice.
+    write_jobs_file(&results, 0, 6);
+    let cfg = write_config(tmp.path(), &results, &vm.write_url(), "test_results_*.json", "");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    let capped = text.replacen(
+        "pattern: \"test_results_*.json\"",
+        "pattern: \"test_results_*.json\", max_label_values: 2",
+        1,
+    );
+    assert_ne!(capped, text);
+    std::fs::write(&cfg, capped).unwrap();
+    let out = run(&["once", "--config", cfg.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("_overflow_"), "a warning says so");
+
+    let scenarios = |vm: &Vm| -> BTreeMap<String, usize> {
+        vm.export(&sel("costpush_job_run_seconds", ""))
+            .iter()
+            .map(|s| (s.labels["scenario"].clone(), s.values.len()))
+            .collect()
+    };
+    let want: BTreeMap<String, usize> =
+        [("load 1 streams @ 2500k", 2), ("load 2 streams @ 2500k", 2), ("_overflow_", 2)]
+            .iter()
+            .map(|(k, n)| (k.to_string(), *n))
+            .collect();
+    assert_eq!(scenarios(&vm), want, "every job's sample is there, two of them folded");
+    let folded = |label: &str| {
+        vm.one(&sel("costpush_label_values_folded_total", &format!(",label=\"{label}\""))).last().1
+    };
+    assert_eq!((folded("scenario"), folded("streams"), folded("encoder")), (2.0, 2.0, 0.0));
+    assert_eq!(vm.one(&sel("costpush_label_values", ",label=\"scenario\"")).last().1, 2.0);
+
+    // A second file: the values kept stay kept, the third still folds.
+    write_jobs_file(&results, 1, 3);
+    let out = run(&["once", "--config", cfg.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let got = scenarios(&vm);
+    assert_eq!((got["load 1 streams @ 2500k"], got["load 2 streams @ 2500k"], got["_overflow_"]), (3, 3, 3));
+    assert_eq!(folded("scenario"), 3.0);
 }

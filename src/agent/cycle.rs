@@ -50,6 +50,7 @@ pub struct Cycle<'a> {
     seen_now: BTreeSet<u64>,
     now_ms: i64,
     stamps: catalogue::Stamps<'a>,
+    labels: catalogue::LabelGuard<'a>,
     new_jobs: usize,
     jobs_without_power: usize,
     window: (u64, u64),
@@ -101,6 +102,7 @@ impl<'a> Cycle<'a> {
             seen_now: BTreeSet::new(),
             now_ms,
             stamps: catalogue::Stamps::new(&state.stamps),
+            labels: catalogue::LabelGuard::new(&state.label_values, cfg.max_label_values),
             new_jobs: 0,
             jobs_without_power: 0,
             window: (0, 0),
@@ -192,6 +194,7 @@ impl<'a> Cycle<'a> {
             &pairs,
             &predictions,
             &mut self.stamps,
+            &mut self.labels,
             &mut self.next.counters,
             &mut set,
         );
@@ -222,6 +225,21 @@ impl<'a> Cycle<'a> {
         let outside = self.outside;
         let stamps = std::mem::replace(&mut self.stamps, catalogue::Stamps::new(&self.prev.stamps));
         self.next.stamps.extend(stamps.into_new());
+        let guard =
+            std::mem::replace(&mut self.labels, catalogue::LabelGuard::new(&self.prev.label_values, 0));
+        self.stats.label_values =
+            catalogue::GUARDED.iter().map(|&l| (l, guard.kept(l) as u64, guard.folded(l))).collect();
+        for &(label, _, folded) in self.stats.label_values.iter().filter(|x| x.2 > 0) {
+            warn!(
+                label,
+                jobs = folded,
+                cap = cfg.max_label_values,
+                "new label values past the cap are pushed as \"_overflow_\" (results.max_label_values)"
+            );
+        }
+        for (label, values) in guard.into_new() {
+            self.next.label_values.entry(label).or_default().extend(values);
+        }
         let mut insights =
             cycle_insights(cfg, &mut self.next, self.new_jobs > 0, self.model.take(), self.now_ms);
         insights.predictions_skipped = std::mem::take(&mut self.skipped).into_iter().collect();

@@ -116,8 +116,10 @@ impl Agent {
         let _ = tx.try_send(());
 
         let mut senders = tokio::task::JoinSet::new();
+        let metadata = Arc::new(super::metadata_body());
         for ((d, outbox), transport) in cfg.destinations.iter().zip(&outboxes).zip(transports) {
-            let sender = Sender::new(transport, outbox.clone(), backoff(d), None, stop.clone());
+            let sender = Sender::new(transport, outbox.clone(), backoff(d), None, stop.clone())
+                .with_metadata(metadata.clone());
             let span = tracing::info_span!("destination", name = %d.name);
             senders.spawn(async move { sender.run().await }.instrument(span));
         }

@@ -51,3 +51,18 @@ pub struct Enqueued {
     pub samples: usize,
     pub batches: usize,
 }
+
+/// A request body with no samples and every metric family's type, help and unit (the catalogue
+/// of `docs/metrics.md`): what each sender sends once when it starts.
+pub(crate) fn metadata_body() -> Vec<u8> {
+    use crate::delivery::proto::{self, MetricMetadata, MetricType, WriteRequest};
+    let metadata = crate::samples::families::all()
+        .map(|f| MetricMetadata {
+            r#type: if f.counter { MetricType::Counter } else { MetricType::Gauge } as i32,
+            metric_family_name: f.name.to_string(),
+            help: f.help.to_string(),
+            unit: f.unit.to_string(),
+        })
+        .collect();
+    proto::encode(&WriteRequest { timeseries: Vec::new(), metadata })
+}

@@ -19,7 +19,7 @@ use crate::delivery::retry::Backoff;
 use crate::delivery::sender::{Drained, Sender};
 use crate::delivery::stats::Stats;
 use crate::ingest::outside::OutsideData;
-use crate::samples::SeriesSet;
+use crate::samples::{Declared, SeriesSet};
 
 /// What `once` did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,17 +55,17 @@ pub fn dry_run(cfg: &Config, now: SystemTime, out: &mut impl std::io::Write) -> 
     // No query API and no fetch: a dry run touches no network.
     let outside = OutsideData::new(cfg, false);
     let mut cycle = Cycle::new(cfg, &state, &outside, delivery, now);
-    let mut gathered = SeriesSet::default();
+    let (mut gathered, mut declared) = (SeriesSet::default(), Declared::default());
     while let Some(set) = cycle.next_chunk() {
         gathered.merge(set);
         if gathered.sample_count() >= DRY_RUN_SAMPLES {
-            std::mem::take(&mut gathered).write_text(out)?;
+            std::mem::take(&mut gathered).write_text(out, &mut declared)?;
         }
     }
     let mut p = cycle.finish();
     log_summary(&p, cfg);
     p.set.merge(gathered);
-    p.set.write_text(out)?;
+    p.set.write_text(out, &mut declared)?;
     out.flush()?;
     Ok(())
 }
@@ -104,10 +104,12 @@ pub async fn once_with_progress(cfg: &Config, mode: ProgressMode) -> anyhow::Res
     let (_keep, stop) = tokio::sync::watch::channel(false);
     // Each destination drains on its own: one that is down does not hold up the others.
     let mut senders = tokio::task::JoinSet::new();
+    let metadata = std::sync::Arc::new(super::metadata_body());
     for (i, (d, outbox)) in cfg.destinations.iter().zip(&outboxes).enumerate() {
         let transport = HttpTransport::new(d)
             .with_context(|| format!("building the HTTP client of destination {:?}", d.name))?;
-        let sender = Sender::new(transport, outbox.clone(), backoff(d), Some(d.max_attempts), stop.clone());
+        let sender = Sender::new(transport, outbox.clone(), backoff(d), Some(d.max_attempts), stop.clone())
+            .with_metadata(metadata.clone());
         let span = tracing::info_span!("destination", name = %d.name);
         senders.spawn(async move { (i, sender.drain().await) }.instrument(span));
     }

@@ -13,7 +13,7 @@
 //!
 //! # Two files, so that an idle cycle writes little
 //!
-//! What grows with the jobs (`files`, `jobs`, `stamps`, `history`, and the hourly
+//! What grows with the jobs (`files`, `jobs`, `stamps`, `label_values`, `history`, and the hourly
 //! `forecast_cache`) is kept in a part file, `part-<generation>.json`, written only when it
 //! changed: when jobs arrive, or once a bucket. `state.json` holds what changes every cycle
 //! (`counters`, `next_seq`, `idle_baseline`) and the generation of the part that goes with it.
@@ -96,6 +96,9 @@ pub struct State {
     /// The (label set, millisecond) pairs jobs already use (a state from before it: empty).
     #[serde(default)]
     pub(crate) stamps: crate::samples::catalogue::StampSet,
+    /// The values each label taken from the files has kept (the cardinality guard).
+    #[serde(default)]
+    pub(crate) label_values: crate::samples::catalogue::LabelValues,
     /// The generation of the part file holding the fields above that grow with the jobs; 0
     /// before the first (and in formats 1 and 2, which hold them inline).
     #[serde(default)]
@@ -127,6 +130,7 @@ struct PartOut<'a> {
     history: &'a Option<crate::compute::history::History>,
     forecast_cache: &'a Option<ForecastCache>,
     stamps: &'a crate::samples::catalogue::StampSet,
+    label_values: &'a crate::samples::catalogue::LabelValues,
 }
 
 /// What `state.json` must hold besides its format: a format below 3 every field itself (the
@@ -151,6 +155,8 @@ struct PartIn {
     forecast_cache: Option<ForecastCache>,
     #[serde(default)]
     stamps: crate::samples::catalogue::StampSet,
+    #[serde(default)]
+    label_values: crate::samples::catalogue::LabelValues,
 }
 
 fn part_name(generation: u64) -> String {
@@ -191,6 +197,7 @@ impl Default for State {
             forecast_cache: None,
             idle_baseline: None,
             stamps: Default::default(),
+            label_values: Default::default(),
             part: 0,
             model_memo: Default::default(),
         }
@@ -284,6 +291,7 @@ impl State {
             state.history = part.history;
             state.forecast_cache = part.forecast_cache;
             state.stamps = part.stamps;
+            state.label_values = part.label_values;
         }
         state.format = FORMAT;
         if state.history.as_ref().is_some_and(|h| h.layout != history::LAYOUT) {
@@ -306,6 +314,7 @@ impl State {
             && self.jobs == prev.jobs
             && self.files == prev.files
             && self.stamps == prev.stamps
+            && self.label_values == prev.label_values
             && self.forecast_cache == prev.forecast_cache
             && self.history == prev.history;
         if same_part {
@@ -320,6 +329,7 @@ impl State {
                 history: &self.history,
                 forecast_cache: &self.forecast_cache,
                 stamps: &self.stamps,
+                label_values: &self.label_values,
             };
             let path = dir.join(part_name(self.part));
             let bytes = serde_json::to_vec(&part).map_err(|e| io(&path)(std::io::Error::other(e)))?;

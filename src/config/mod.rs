@@ -39,6 +39,10 @@ pub(crate) const DEFAULT_PATTERN: &str = "test_results_*.json";
 /// 30 MB), and what a cycle may hold in memory for one file.
 pub(crate) const DEFAULT_MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
 
+/// Default cap on the distinct values of each label taken from the files: far above what the
+/// seed files hold (54 scenario names), far below what would hurt a time-series database.
+pub(crate) const DEFAULT_MAX_LABEL_VALUES: usize = 1000;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Auth {
     None,
@@ -85,6 +89,9 @@ pub struct Config {
     pub(crate) pattern: glob::Pattern,
     /// Results files larger than this are refused, not read.
     pub(crate) max_file_bytes: u64,
+    /// Distinct values kept per label taken from the files (`scenario`, `encoder`, …); past
+    /// it a new value is pushed as the overflow value.
+    pub(crate) max_label_values: usize,
     pub(crate) schedule: String,
     pub(crate) state_dir: PathBuf,
     pub(crate) target_retention: std::time::Duration,

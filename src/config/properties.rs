@@ -34,6 +34,7 @@ fn value() -> impl Strategy<Value = String> {
             "dirs",
             "pattern",
             "max_file_bytes",
+            "max_label_values",
             "url",
             "timeout_seconds",
             "auth",

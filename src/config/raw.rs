@@ -140,6 +140,7 @@ pub(crate) struct RawResults {
     pub(crate) dirs: Option<Vec<PathBuf>>,
     pub(crate) pattern: Option<String>,
     pub(crate) max_file_bytes: Option<u64>,
+    pub(crate) max_label_values: Option<u64>,
 }
 
 /// `remote_write`: one destination (a mapping, as it always was) or a list of them.

@@ -10,7 +10,10 @@ use super::remote_write::validate_destinations;
 use super::sections::{
     validate_carbon, validate_ecb, validate_energy, validate_forecast, validate_predictions,
 };
-use super::{Config, ConfigErrors, Overrides, DEFAULT_MAX_FILE_BYTES, DEFAULT_PATTERN, DEFAULT_SCHEDULE};
+use super::{
+    Config, ConfigErrors, Overrides, DEFAULT_MAX_FILE_BYTES, DEFAULT_MAX_LABEL_VALUES, DEFAULT_PATTERN,
+    DEFAULT_SCHEDULE,
+};
 use crate::domain::{Currency, Rates, RegionPricing};
 
 impl RawConfig {
@@ -45,7 +48,7 @@ impl RawConfig {
             Some(r) => r,
         };
 
-        let (results_dirs, pattern, max_file_bytes) =
+        let (results_dirs, pattern, max_file_bytes, max_label_values) =
             validate_results(self.results.unwrap_or_default(), base, ov, &mut p);
 
         let written = ov.schedule.clone().or(self.schedule).unwrap_or_else(|| DEFAULT_SCHEDULE.to_string());
@@ -99,6 +102,7 @@ impl RawConfig {
                 results_dirs,
                 pattern,
                 max_file_bytes,
+                max_label_values,
                 schedule,
                 state_dir,
                 target_retention,
@@ -260,7 +264,7 @@ fn validate_results(
     base: &Path,
     ov: &Overrides,
     p: &mut Vec<String>,
-) -> (Vec<PathBuf>, glob::Pattern, u64) {
+) -> (Vec<PathBuf>, glob::Pattern, u64, usize) {
     let mut results_dirs: Vec<PathBuf> = if ov.results_dirs.is_empty() {
         results.dirs.unwrap_or_default().iter().map(|d| resolve(base, d)).collect()
     } else {
@@ -293,7 +297,11 @@ fn validate_results(
     if !(1024..=1 << 32).contains(&max_file_bytes) {
         p.push(format!("results.max_file_bytes: must be in [1024, 4294967296], got {max_file_bytes}"));
     }
-    (results_dirs, pattern, max_file_bytes)
+    let max_label_values = results.max_label_values.unwrap_or(DEFAULT_MAX_LABEL_VALUES as u64);
+    if !(1..=1_000_000).contains(&max_label_values) {
+        p.push(format!("results.max_label_values: must be in [1, 1000000], got {max_label_values}"));
+    }
+    (results_dirs, pattern, max_file_bytes, max_label_values as usize)
 }
 
 pub(super) fn is_label_name(s: &str) -> bool {

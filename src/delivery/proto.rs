@@ -8,7 +8,7 @@ mod generated {
     include!(concat!(env!("OUT_DIR"), "/prometheus.rs"));
 }
 
-pub use generated::{Label, Sample, TimeSeries, WriteRequest};
+pub use generated::{metric_metadata::MetricType, Label, MetricMetadata, Sample, TimeSeries, WriteRequest};
 
 /// A request body's message: snappy block, then protobuf.
 pub fn decode(body: &[u8]) -> Result<WriteRequest, String> {
@@ -34,5 +34,5 @@ pub(crate) fn test_body(series: usize, samples: usize) -> (Vec<u8>, u64) {
                 .collect(),
         })
         .collect();
-    (encode(&WriteRequest { timeseries }), (series * samples) as u64)
+    (encode(&WriteRequest { timeseries, ..WriteRequest::default() }), (series * samples) as u64)
 }

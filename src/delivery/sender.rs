@@ -108,6 +108,8 @@ pub(crate) struct Sender<T> {
     /// starting; a request already on the wire is left to finish (the caller bounds that with
     /// its grace period).
     stop: watch::Receiver<bool>,
+    /// Sent once before the first batch: a body of metric metadata only.
+    metadata: Option<Arc<Vec<u8>>>,
 }
 
 impl<T: Transport> Sender<T> {
@@ -118,7 +120,13 @@ impl<T: Transport> Sender<T> {
         attempts: Option<u32>,
         stop: watch::Receiver<bool>,
     ) -> Sender<T> {
-        Sender { transport, outbox, backoff, attempts, stop }
+        Sender { transport, outbox, backoff, attempts, stop, metadata: None }
+    }
+
+    /// Sends `body` (metric metadata, no samples) once when it starts.
+    pub(crate) fn with_metadata(mut self, body: Arc<Vec<u8>>) -> Sender<T> {
+        self.metadata = Some(body);
+        self
     }
 
     fn set_backoff(&self, d: Duration) {
@@ -365,10 +373,27 @@ impl<T: Transport> Sender<T> {
         Some(result)
     }
 
+    /// Sends every metric family's type, help and unit, once: one attempt, its outcome only
+    /// logged (the next start sends them again). Not counted with the data's requests.
+    async fn send_metadata(&self) {
+        let Some(body) = &self.metadata else { return };
+        match self.transport.send(body.to_vec()).await {
+            Ok(r) if (200..300).contains(&r.status) => debug!("metric metadata sent"),
+            Ok(r) => {
+                warn!(status = r.status, answer = %r.body, "the receiver refused the metric metadata (help texts); the data is not affected")
+            }
+            Err(e) => debug!(error = %e.0, "metric metadata not sent; it goes at the next start"),
+        }
+    }
+
     /// The `once` mode: sends until the queue is empty, or stops at the first batch that cannot
-    /// be delivered now (it stays queued).
+    /// be delivered now (it stays queued). The metric metadata goes first when anything is
+    /// queued.
     pub(crate) async fn drain(&self) -> Result<Drained, (Drained, Undelivered)> {
         let mut d = Drained { destination: self.outbox.name.clone(), ..Drained::default() };
+        if !self.outbox.queue.lock().expect("queue lock").is_empty() {
+            self.send_metadata().await;
+        }
         while let Some(r) = self.send_front().await {
             match r {
                 Ok(t) => {
@@ -383,9 +408,14 @@ impl<T: Transport> Sender<T> {
         Ok(d)
     }
 
-    /// The daemon: sends whatever is queued, oldest first, until `stop` turns true.
+    /// The daemon: the metric metadata, then whatever is queued, oldest first, until `stop`
+    /// turns true.
     pub(crate) async fn run(&self) {
         let mut stop = self.stop.clone();
+        tokio::select! {
+            () = self.send_metadata() => {}
+            _ = wait_stop(&mut stop) => return,
+        }
         loop {
             if *stop.borrow() {
                 return;

@@ -21,7 +21,7 @@ pub(crate) fn split(body: &[u8]) -> Option<[(Vec<u8>, u64); 2]> {
     };
     let enc = |timeseries: Vec<TimeSeries>| {
         let n = timeseries.iter().map(|t| t.samples.len() as u64).sum();
-        (proto::encode(&WriteRequest { timeseries }), n)
+        (proto::encode(&WriteRequest { timeseries, ..WriteRequest::default() }), n)
     };
     Some([enc(a), enc(b)])
 }

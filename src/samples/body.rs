@@ -270,6 +270,7 @@ mod tests {
                     samples: s.samples.iter().map(|(t, v)| Sample { value: *v, timestamp: *t }).collect(),
                 })
                 .collect(),
+            ..WriteRequest::default()
         }
     }
 

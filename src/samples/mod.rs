@@ -4,6 +4,7 @@
 mod body;
 pub mod catalogue;
 mod counters;
+pub(crate) mod families;
 mod index;
 mod key;
 mod order;
@@ -13,3 +14,4 @@ mod text;
 pub use body::BodyEncoder;
 pub(crate) use counters::Counters;
 pub use series::{GroupId, Series, SeriesSet};
+pub use text::Declared;

@@ -317,7 +317,7 @@ pub fn points_in(vm: &Vm, keep: impl Fn(&str) -> bool) -> Points {
 /// Parses `costpush once --dry-run` output into the same shape.
 pub fn points_in_text(text: &str, keep: impl Fn(&str) -> bool) -> Points {
     let mut out = Points::new();
-    for line in text.lines() {
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
         let (series, rest) = match line.find('{') {
             Some(_) => {
                 let close = line.rfind('}').unwrap();

@@ -3,7 +3,7 @@
 
 use super::insights::insight_samples;
 use super::{base_labels, cat, count_window, Built, CycleStats, Host, Insights};
-use crate::domain::Currency;
+use crate::domain::{Currency, JOULES_PER_KWH};
 use crate::samples::{Counters, SeriesSet};
 
 /// The cycle's own samples (health, insights) and every counter, after the jobs: `jobs_window`
@@ -77,6 +77,11 @@ fn health_samples(
     }
     counters.add(set, "costpush_jobs_invalid_total", base, s.jobs_invalid as f64);
     counters.add(set, "costpush_fields_left_out_total", base, s.fields_left_out as f64);
+    for &(label, kept, folded) in &s.label_values {
+        let l = cat(base, &[("label", label)]);
+        set.add("costpush_label_values", &l, now_ms, kept as f64);
+        counters.add(set, "costpush_label_values_folded_total", &l, folded as f64);
+    }
 
     // Where energy came from, and what the sources did this cycle.
     for (method, reason) in
@@ -99,20 +104,14 @@ fn health_samples(
         counters.add(set, "costpush_rapl_read_failures_total", base, s.rapl_read_failures as f64);
     }
 
-    // Exchange rates in use (the newest), their date and age, so a dashboard can show them and
-    // a rule can tell when they stop coming.
+    // Exchange rates in use (the newest) and their date, so a dashboard can show them and a rule
+    // can tell when they stop coming (`time() - …_date_timestamp_seconds`).
     let rates = host.rates.newest();
     if host.dated_rates {
         counters.add(set, "costpush_exchange_rate_fetch_failures_total", base, s.ecb_fetch_failures as f64);
         counters.add(set, "costpush_jobs_at_fallback_rates_total", base, 0.0);
     }
     let source = if host.dated_rates { "ecb" } else { "config" };
-    set.add(
-        "costpush_exchange_rate_age_seconds",
-        &cat(base, &[("source", source)]),
-        now_ms,
-        (now_ms as f64 / 1000.0 - rates.date_unix as f64).max(0.0),
-    );
     for (cur, rate) in rates.iter() {
         if cur != Currency::EUR {
             set.add(
@@ -123,23 +122,27 @@ fn health_samples(
             );
         }
     }
-    set.add("costpush_exchange_rate_date_timestamp_seconds", base, now_ms, rates.date_unix as f64);
+    set.add(
+        "costpush_exchange_rate_date_timestamp_seconds",
+        &cat(base, &[("source", source)]),
+        now_ms,
+        rates.date_unix as f64,
+    );
 
-    // The pricing table, so what-if panels can show the inputs.
+    // The pricing table, so what-if panels can show the inputs: in base units (per joule, per
+    // core-second), as the energy and core-second counters they multiply.
     for r in host.regions.values() {
         let l = cat(base, &[("target_region", r.name.as_str())]);
         let year = r.intensity_year.to_string();
         let li = cat(&l, &[("intensity_year", year.as_str())]);
-        set.add("costpush_region_grid_intensity_grams_per_kilowatt_hour", &li, now_ms, r.intensity_g_per_kwh);
+        let per_joule = r.intensity_g_per_kwh / JOULES_PER_KWH;
+        set.add("costpush_region_grid_intensity_grams_per_joule", &li, now_ms, per_joule);
         for (cur, f) in host.conversions(r.currency) {
             let lc = cat(&l, &[("currency", cur.as_str())]);
-            set.add(
-                "costpush_region_electricity_price_per_kilowatt_hour",
-                &lc,
-                now_ms,
-                r.electricity_per_kwh * f,
-            );
-            set.add("costpush_region_compute_price_per_core_hour", &lc, now_ms, r.compute_per_core_hour * f);
+            let price = r.electricity_per_kwh * f / JOULES_PER_KWH;
+            set.add("costpush_region_electricity_price_per_joule", &lc, now_ms, price);
+            let price = r.compute_per_core_hour * f / 3600.0;
+            set.add("costpush_region_compute_price_per_core_second", &lc, now_ms, price);
         }
     }
 }

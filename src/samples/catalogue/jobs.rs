@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use super::{base_labels, ms, Host};
+use super::{base_labels, ms, Host, LabelGuard};
 use crate::compute::job::JobReport;
 use crate::compute::power_model::prediction_bounds;
 use crate::domain::{Currency, Job, Rates, JOULES_PER_KWH};
@@ -65,6 +65,7 @@ pub(crate) fn build_jobs(
     jobs: &[(&Job, &JobReport)],
     predictions: &[Option<Prediction>],
     stamps: &mut Stamps<'_>,
+    guard: &mut LabelGuard<'_>,
     counters: &mut Counters,
     set: &mut SeriesSet,
 ) {
@@ -79,12 +80,12 @@ pub(crate) fn build_jobs(
         let streams = r.streams.to_string();
         let mut labels = base.clone();
         labels.extend([
-            ("scenario", job.scenario.as_str()),
-            ("encoder", job.encoder.as_deref().unwrap_or_default()),
-            ("preset", job.preset.as_deref().unwrap_or_default()),
-            ("bitrate", job.bitrate.as_deref().unwrap_or_default()),
-            ("resolution", resolution.as_str()),
-            ("streams", streams.as_str()),
+            ("scenario", guard.admit("scenario", job.scenario.as_str())),
+            ("encoder", guard.admit("encoder", job.encoder.as_deref().unwrap_or_default())),
+            ("preset", guard.admit("preset", job.preset.as_deref().unwrap_or_default())),
+            ("bitrate", guard.admit("bitrate", job.bitrate.as_deref().unwrap_or_default())),
+            ("resolution", guard.admit("resolution", resolution.as_str())),
+            ("streams", guard.admit("streams", streams.as_str())),
         ]);
         let g = set.group(&SortedLabels::new(&labels));
         let ts = stamps.take(set.group_key(g), ms(job.end_s));
@@ -127,11 +128,8 @@ fn job_samples<'a>(
     gauge("costpush_job_cpu_core_seconds", &[("compute_basis", basis)], Some(r.core_s));
     gauge("costpush_job_co2_grams", &intensity_source, r.co2_g);
     if r.energy_j.is_some() {
-        gauge(
-            "costpush_job_grid_intensity_grams_per_kilowatt_hour",
-            &intensity_source,
-            Some(r.intensity.g_per_kwh),
-        );
+        let per_joule = r.intensity.g_per_kwh / crate::domain::JOULES_PER_KWH;
+        gauge("costpush_job_grid_intensity_grams_per_joule", &intensity_source, Some(per_joule));
     }
     gauge("costpush_job_embodied_co2_grams", &[], r.embodied_co2_g);
     gauge("costpush_job_vmaf_score", &[], r.vmaf);

@@ -9,12 +9,14 @@
 //! - per-job values are stamped at the job's end (milliseconds);
 //! - counters follow the rules of `Counters`.
 
+mod cardinality;
 mod cycle;
 mod insights;
 mod jobs;
 
 use std::collections::BTreeMap;
 
+pub(crate) use cardinality::{LabelGuard, LabelValues, GUARDED};
 pub(crate) use cycle::build_cycle;
 pub(crate) use jobs::{build_jobs, StampSet, Stamps};
 
@@ -79,6 +81,8 @@ pub(crate) struct CycleStats {
     pub(crate) files_too_large: u64,
     pub(crate) jobs_invalid: u64,
     pub(crate) fields_left_out: u64,
+    /// For each label of [`GUARDED`]: the values it keeps, and the jobs folded this cycle.
+    pub(crate) label_values: Vec<(&'static str, u64, u64)>,
     /// One for each destination, in the order of the configuration.
     pub(crate) delivery: Vec<DeliveryStats>,
     /// Jobs an energy source did not cover, by (method, reason), counted once decided.
