@@ -54,7 +54,7 @@ fn git_commit() -> Option<String> {
 fn families(doc: &str) -> Result<String, String> {
     let mut rows = Vec::new();
     for line in doc.lines().filter(|l| l.starts_with("| `costpush_")) {
-        let cells: Vec<&str> = line.trim_matches('|').split(" | ").map(str::trim).collect();
+        let cells: Vec<&str> = line.trim().trim_matches('|').split(" | ").map(str::trim).collect();
         if cells.len() != 5 {
             return Err(format!("docs/metrics.md: a metric row without five cells: {line}"));
         }
@@ -71,7 +71,9 @@ fn families(doc: &str) -> Result<String, String> {
         rows.push((name.to_string(), counter, unit.to_string(), help));
     }
     rows.sort();
-    rows.dedup_by(|a, b| a.0 == b.0);
+    if let Some(w) = rows.windows(2).find(|w| w[0].0 == w[1].0) {
+        return Err(format!("docs/metrics.md: {} is listed twice", w[0].0));
+    }
     let mut out = String::from("&[\n");
     for (name, counter, unit, help) in rows {
         out.push_str(&format!("    ({name:?}, {counter}, {unit:?}, {help:?}),\n"));

@@ -45,7 +45,12 @@ pub(crate) struct AgentArgs {
     pub(crate) results_dir: Vec<PathBuf>,
     /// Remote-write URL: replaces the config's destinations with one, this URL with the first
     /// destination's other settings.
-    #[arg(long = "remote-write-url", value_name = "URL", env = "COSTPUSH_REMOTE_WRITE_URL")]
+    #[arg(
+        long = "remote-write-url",
+        value_name = "URL",
+        env = "COSTPUSH_REMOTE_WRITE_URL",
+        hide_env_values = true
+    )]
     pub(crate) remote_write_url: Option<String>,
     /// State directory (state, queue, caches) instead of the config's state_dir.
     #[arg(long = "state-dir", value_name = "DIR", env = "COSTPUSH_STATE_DIR")]

@@ -13,6 +13,18 @@ use costpush::config::{self, Overrides};
 /// `--version`: the package version, and the git commit when built from a checkout.
 const VERSION: &str = env!("COSTPUSH_VERSION");
 
+/// Writes `out` to stdout; a reader that stops early (`| head`) is not a failure.
+fn write_stdout(out: &[u8]) -> ExitCode {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(out) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+        _ => ExitCode::SUCCESS,
+    }
+}
+
 /// Progress of `forecast --model ets`, whose fits take seconds each on a long series: after the
 /// first second, a bar on a terminal (text logs), else a log event per model fitted.
 fn forecast_progress(bar_ok: bool) -> impl FnMut(costpush::stats::forecast::Fitted<'_>) {
@@ -79,41 +91,26 @@ fn offline(cmd: &Command, bar_ok: bool) -> Option<ExitCode> {
             *json,
             costpush::stats::offline::regress_text,
         ),
+        // Made in memory, then written: `| head` closing the pipe is not a failure.
         Command::Completions { shell } => {
-            let mut cmd = Cli::command();
-            clap_complete::generate(*shell, &mut cmd, "costpush", &mut std::io::stdout());
-            return Some(ExitCode::SUCCESS);
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut Cli::command(), "costpush", &mut script);
+            return Some(write_stdout(&script));
         }
         Command::Man => {
-            let page = clap_mangen::Man::new(Cli::command());
-            let mut out = Vec::new();
-            return Some(
-                match page.render(&mut out).and_then(|()| {
-                    use std::io::Write;
-                    std::io::stdout().lock().write_all(&out)
-                }) {
-                    Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-                        eprintln!("error: {e}");
-                        ExitCode::from(1)
-                    }
-                    _ => ExitCode::SUCCESS,
-                },
-            );
+            let mut page = Vec::new();
+            return Some(match clap_mangen::Man::new(Cli::command()).render(&mut page) {
+                Ok(()) => write_stdout(&page),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(1)
+                }
+            });
         }
         _ => return None,
     };
     Some(match doc {
-        Ok(v) => {
-            let out = if json { format!("{v:#}\n") } else { text(&v) };
-            use std::io::Write;
-            match std::io::stdout().lock().write_all(out.as_bytes()) {
-                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-                    eprintln!("error: {e}");
-                    ExitCode::from(1)
-                }
-                _ => ExitCode::SUCCESS,
-            }
-        }
+        Ok(v) => write_stdout((if json { format!("{v:#}\n") } else { text(&v) }).as_bytes()),
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::from(2)

@@ -279,49 +279,52 @@ fn completions_man_page_version_and_flags_from_the_environment() {
     );
 }
 
-#[test]
-fn a_long_once_logs_rising_progress_and_a_short_one_none() {
-    let tmp = tempfile::tempdir().unwrap();
-    let results = tmp.path().join("results");
-    std::fs::create_dir(&results).unwrap();
-    // 40 files of 1,000 jobs: forty chunks.
-    for i in 0..40 {
-        write_jobs_file(&results, i, 1000);
-    }
-    let cfg =
-        write_config(tmp.path(), &results, "http://127.0.0.1:9/api/v1/write", "test_results_*.json", "");
+/// The progress events of `once` over `results`, in JSON.
+fn progress_events(dir: &std::path::Path, results: &std::path::Path) -> Vec<serde_json::Value> {
+    let cfg = write_config(dir, results, "http://127.0.0.1:9/api/v1/write", "test_results_*.json", "");
     let out = costpush()
         .env("COSTPUSH_LOG", "info")
         .args(["once", "--progress", "log", "--log-format", "json", "--config", cfg.to_str().unwrap()])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1), "nothing listens: {}", String::from_utf8_lossy(&out.stderr));
-    let events: Vec<serde_json::Value> = String::from_utf8(out.stderr)
+    String::from_utf8(out.stderr)
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .filter(|e: &serde_json::Value| e["message"] == "progress")
-        .collect();
-    assert!(events.len() >= 2, "{events:?}");
-    let done: Vec<u64> = events.iter().map(|e| e["jobs_done"].as_u64().unwrap()).collect();
-    assert!(done.windows(2).all(|w| w[0] < w[1]), "jobs_done rises: {done:?}");
-    for e in &events {
-        assert_eq!(e["files_total"], 40, "{e}");
-        for k in ["files_done", "samples_queued", "eta_s", "elapsed_s"] {
-            assert!(e.get(k).is_some(), "{k} in {e}");
+        .collect()
+}
+
+#[test]
+fn a_long_once_logs_rising_progress_and_a_short_one_none() {
+    let tmp = tempfile::tempdir().unwrap();
+    // 40,000 jobs: in 40 files, and in one.
+    for (name, files, jobs) in [("many", 40, 1000), ("one", 1, 40_000)] {
+        let dir = tmp.path().join(name);
+        let results = dir.join("results");
+        std::fs::create_dir_all(&results).unwrap();
+        for i in 0..files {
+            write_jobs_file(&results, i, jobs);
+        }
+        let events = progress_events(&dir, &results);
+        assert!(events.len() >= 2, "{name}: {events:?}");
+        let done: Vec<u64> = events.iter().map(|e| e["jobs_done"].as_u64().unwrap()).collect();
+        assert!(done.windows(2).all(|w| w[0] < w[1]), "{name}: jobs_done rises: {done:?}");
+        for e in &events {
+            assert_eq!(
+                (e["files_total"].as_u64(), e["jobs_total"].as_u64()),
+                (Some(files as u64), Some(40_000)),
+                "{e}"
+            );
+            for k in ["files_done", "samples_queued", "eta_s", "elapsed_s"] {
+                assert!(e.get(k).is_some(), "{k} in {e}");
+            }
         }
     }
-
-    let small_dir = tmp.path().join("small");
-    std::fs::create_dir(&small_dir).unwrap();
-    let small =
-        write_config(&small_dir, &fixtures(), "http://127.0.0.1:9/api/v1/write", "test_results_*.json", "");
-    let out = costpush()
-        .env("COSTPUSH_LOG", "info")
-        .args(["once", "--progress", "log", "--config", small.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(!String::from_utf8_lossy(&out.stderr).contains("progress"), "one chunk, no progress");
+    let small = tmp.path().join("small");
+    std::fs::create_dir(&small).unwrap();
+    assert!(progress_events(&small, &fixtures()).is_empty(), "one chunk, no progress");
 }
 
 #[test]
@@ -351,6 +354,24 @@ fn sighup_reloads_the_configuration_and_a_broken_one_is_refused() {
     wait_for(30, "two more cycles after the broken reload", || {
         vm.export(r#"costpush_up{host="enc-test",env="canary"}"#)[0].values.len() >= before + 2
     });
+
+    // A valid file whose state directory another agent holds cannot start: the running
+    // configuration starts again and goes on.
+    let elsewhere = tmp.path().join("elsewhere");
+    let held = costpush::agent::state::lock(&elsewhere).unwrap();
+    let moved = original.replace(
+        &format!("state_dir: \"{}\"", tmp.path().join("state").display()),
+        &format!("state_dir: \"{}\"", elsewhere.display()),
+    );
+    assert_ne!(moved, original);
+    std::fs::write(&cfg, format!("{moved}extra_labels: {{env: canary}}\n")).unwrap();
+    signal(&child, "-HUP");
+    let before = vm.one(r#"costpush_up{host="enc-test",env="canary"}"#).values.len();
+    wait_for(30, "two more cycles after the reload that could not start", || {
+        vm.export(r#"costpush_up{host="enc-test",env="canary"}"#)[0].values.len() >= before + 2
+    });
+    drop(held);
+
     let mut child = child;
     assert!(child.try_wait().unwrap().is_none(), "still running");
     signal(&child, "-TERM");
@@ -359,6 +380,8 @@ fn sighup_reloads_the_configuration_and_a_broken_one_is_refused() {
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(log.contains("configuration reloaded"), "{log}");
     assert!(log.contains("reload refused") && log.contains("unknown region \"nowhere\""), "{log}");
+    assert!(log.contains("the reloaded configuration cannot start; the running one goes on"), "{log}");
+    assert!(log.contains("another costpush is using this state directory"), "{log}");
     // Nothing was pushed twice for the restart: the six jobs are still six.
     assert_eq!(jobs_total(&vm), 6.0);
 }

@@ -1541,14 +1541,26 @@ fn alertmanager_config_passes_amtool() {
 
 /// `.dockerignore` patterns, as Docker reads them: `dir/` (or `dir`) is that path at the root and
 /// everything under it, `*.ext` matches files at the root only, other lines are root paths.
-fn docker_ignored(patterns: &[String], rel: &str) -> bool {
-    patterns.iter().any(|pat| {
+fn docker_ignored(patterns: &[String], rel: &str, is_dir: bool) -> bool {
+    let matches = |pat: &str| {
         let pat = pat.trim_end_matches('/');
         match pat.strip_prefix("*.") {
             Some(ext) => !rel.contains('/') && rel.ends_with(&format!(".{ext}")),
             None => rel == pat || rel.starts_with(&format!("{pat}/")),
         }
-    })
+    };
+    // The last pattern that matches decides; `!` takes a path back in.
+    let mut ignored = false;
+    for pat in patterns {
+        match pat.strip_prefix('!') {
+            Some(p) if matches(p) => ignored = false,
+            None if matches(pat) => ignored = true,
+            _ => {}
+        }
+    }
+    // A directory left out is still walked for the paths taken back in under it.
+    let taken_back = |p: &String| p.strip_prefix('!').is_some_and(|q| q.starts_with(&format!("{rel}/")));
+    ignored && !(is_dir && patterns.iter().any(taken_back))
 }
 
 /// The Dockerfile cannot be built here (no Docker engine). This checks what can be checked
@@ -1601,7 +1613,7 @@ fn dockerfile_builds_from_the_repository_and_runs_as_non_root() {
             } else {
                 format!("{rel}/{}", e.file_name().to_string_lossy())
             };
-            if docker_ignored(&patterns, &child) {
+            if docker_ignored(&patterns, &child, e.file_type().unwrap().is_dir()) {
                 continue;
             }
             if e.file_type().unwrap().is_dir() {
@@ -1654,7 +1666,14 @@ fn dockerfile_builds_from_the_repository_and_runs_as_non_root() {
         }
     }
     let build_rs = std::fs::read_to_string(repo().join("build.rs")).unwrap();
-    needed.extend(build_rs.split('"').skip(1).step_by(2).filter(|s| s.ends_with(".proto")).map(String::from));
+    needed.extend(
+        build_rs
+            .split('"')
+            .skip(1)
+            .step_by(2)
+            .filter(|s| (s.ends_with(".proto") || s.ends_with(".md")) && !s.contains(':'))
+            .map(String::from),
+    );
     assert!(!needed.is_empty());
     for rel in &needed {
         assert!(

@@ -169,6 +169,14 @@ async fn requests_follow_remote_write_1_0() {
     let described: BTreeSet<&str> = families.iter().map(|m| m.metric_family_name.as_str()).collect();
     let undescribed: Vec<&String> = pushed.iter().filter(|n| !described.contains(n.as_str())).collect();
     assert!(undescribed.is_empty(), "pushed without metadata: {undescribed:?}");
+
+    // A destination may do without it.
+    let f = fake(always(204)).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let c = cfg(tmp.path(), &f.url, ", send_metadata: false");
+    costpush::agent::once(&c).await.unwrap();
+    assert!(!f.got().is_empty());
+    assert!(f.metadata.lock().unwrap().is_empty(), "no metadata with send_metadata: false");
     let mut total = 0;
     let mut last_ts: BTreeMap<Vec<(String, String)>, i64> = BTreeMap::new();
     for r in &got {

@@ -184,6 +184,7 @@ pub fn enqueue_cycle(
     now: SystemTime,
     progress: &mut Progress,
 ) -> anyhow::Result<Enqueued> {
+    progress.begin();
     outside.refresh();
     let mut cycle = Cycle::new(cfg, state, outside, delivery_stats(outboxes), now);
     let mut out = CycleWriter {
@@ -196,11 +197,19 @@ pub fn enqueue_cycle(
     };
     // Each chunk goes out as soon as it is built, so only one is ever in memory; the cycle's
     // own samples follow the last chunk's in the same request (a small cycle is one request).
+    // Cleared on every way out, a failed write's included.
+    struct Shown<'p>(&'p mut Progress);
+    impl Drop for Shown<'_> {
+        fn drop(&mut self) {
+            self.0.finish();
+        }
+    }
+    let shown = Shown(progress);
     while let Some(set) = cycle.next_chunk() {
         out.write(set)?;
-        progress.chunk(&cycle.progress(out.samples));
+        shown.0.chunk(&cycle.progress(out.samples));
     }
-    progress.finish();
+    drop(shown);
     let p = cycle.finish();
     log_summary(&p, cfg);
     out.write(p.set)?;

@@ -41,9 +41,11 @@ pub struct Cycle<'a> {
     order: Vec<Vec<usize>>,
     /// The next group of `order` to read.
     pos: usize,
-    /// Files in `order`, and how many of them were read so far.
+    /// Files changed since the last cycle, and how many of them were read so far.
     files_total: usize,
     files_done: usize,
+    /// The jobs the changed files hold at most (their end times, found by a scan).
+    jobs_total: usize,
     /// Jobs of the group read last that did not fit in its chunk, in the order they end.
     ready: std::collections::VecDeque<(Job, Option<crate::domain::Measured>)>,
     /// Jobs met this cycle and not in `next.jobs`: this chunk's, and those waiting for energy.
@@ -94,8 +96,9 @@ impl<'a> Cycle<'a> {
             next,
             stats,
             files,
-            files_total: order.iter().map(Vec::len).sum(),
-            order,
+            files_total: order.changed,
+            jobs_total: order.jobs,
+            order: order.groups,
             pos: 0,
             files_done: 0,
             ready: Default::default(),
@@ -142,7 +145,6 @@ impl<'a> Cycle<'a> {
                 for i in std::mem::take(group) {
                     let path = self.files[i].clone();
                     self.read_file(&path, &mut read);
-                    self.files_done += 1;
                 }
                 self.pos += 1;
                 read.sort_by(|(a, _), (b, _)| a.end_s.total_cmp(&b.end_s).then(a.id.cmp(&b.id)));
@@ -214,6 +216,7 @@ impl<'a> Cycle<'a> {
             files_done: self.files_done,
             files_total: self.files_total,
             jobs_done: self.new_jobs,
+            jobs_total: self.jobs_total,
             samples_queued,
             more: self.pos < self.order.len() || !self.ready.is_empty(),
         }
@@ -289,12 +292,17 @@ impl<'a> Cycle<'a> {
     fn read_file(&mut self, path: &Path, out: &mut Vec<(Job, Option<crate::domain::Measured>)>) {
         let now_s = self.now_ms as f64 / 1000.0;
         let prev = self.prev.files.get(path);
-        let (bytes, len, mtime, hash) = match scan::read_if_changed(path, prev, self.cfg.max_file_bytes) {
+        let scanned = scan::read_if_changed(path, prev, self.cfg.max_file_bytes);
+        if matches!(scanned, Scan::Changed { .. }) {
+            self.files_done += 1;
+        }
+        let (bytes, len, mtime, hash) = match scanned {
             Scan::Unchanged => return,
             Scan::Touched(state) => {
                 self.next.files.insert(path.to_path_buf(), state);
                 return;
             }
+
             Scan::Unreadable { what, error } => {
                 warn!(file = %path.display(), error = %error, "{what}");
                 self.stats.files_unreadable += 1;

@@ -2,6 +2,7 @@
 //! on a thread of its own, until shutdown; a reloaded configuration starts it all again.
 
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -11,13 +12,14 @@ use tracing::{error, info, warn, Instrument as _};
 use super::commit::{enqueue_cycle, open_outboxes};
 use super::once::backoff;
 use super::progress::{Progress, ProgressMode};
-use super::state::State;
+use super::state::{State, StateLock};
 use super::Enqueued;
 use crate::config::Config;
 use crate::delivery::client::HttpTransport;
 use crate::delivery::outbox::Outbox;
 use crate::delivery::sender::Sender;
-use crate::ingest::outside::OutsideData;
+use crate::ingest::outside::{OutsideData, Tallies};
+use tokio_cron_scheduler::{Job as CronJob, JobScheduler};
 
 /// The daemon: each destination's sender runs on its own; a cycle runs at start, then at each
 /// schedule tick, until `shutdown` completes. Ticks that arrive while a cycle runs are merged
@@ -25,8 +27,9 @@ use crate::ingest::outside::OutsideData;
 ///
 /// A configuration from `reloads` (SIGHUP, checked already) takes over between cycles: the
 /// running cycle finishes, the senders stop after the request on the wire, and everything
-/// starts again on the new configuration, with a cycle at once. If it cannot start (its state
-/// directory is locked, say), the running configuration starts again and the daemon goes on.
+/// starts again on the new configuration, with a cycle at once. The state directory's lock is
+/// handed over, not released. If the new configuration cannot start (its state directory is
+/// another agent's, say), the running one starts again and the daemon goes on.
 ///
 /// On shutdown no new cycle starts; each sender stops at once if it is waiting, or after the
 /// request on the wire, bounded by the grace period. What is not delivered stays queued.
@@ -36,26 +39,51 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     tokio::pin!(shutdown);
-    let mut cfg = cfg;
-    let mut agent = Agent::start(Arc::new(cfg.clone())).await?;
-    loop {
-        match agent.serve(&mut reloads, &mut shutdown).await? {
-            Ended::Shutdown => return Ok(()),
-            Ended::Reload(new) => match Agent::start(Arc::new((*new).clone())).await {
-                Ok(a) => {
-                    info!("configuration reloaded");
-                    (agent, cfg) = (a, *new);
-                }
-                Err(e) => {
-                    error!(
-                        error = format!("{e:#}"),
-                        "the reloaded configuration cannot start; the running one goes on"
+    // One scheduler for the process (a reload swaps its job): one started per agent would
+    // leave its tasks behind.
+    let mut sched = JobScheduler::new_with_channel_size(8).await.context("starting the scheduler")?;
+    sched.start().await.context("starting the scheduler")?;
+    let (tick, mut ticks) = tokio::sync::mpsc::channel::<()>(1);
+    let mut cfg = Arc::new(cfg);
+    let mut agent =
+        Agent::start(Arc::clone(&cfg), &sched, &tick, Held::default()).await.map_err(|(e, _)| e)?;
+    let result = loop {
+        match agent.serve(&sched, &mut ticks, &mut reloads, &mut shutdown).await {
+            Err(e) => break Err(e),
+            Ok((Ended::Shutdown, _)) => break Ok(()),
+            Ok((Ended::Reload(new), held)) => {
+                if new.state_dir != cfg.state_dir {
+                    warn!(
+                        old = %cfg.state_dir.display(),
+                        new = %new.state_dir.display(),
+                        "state_dir changed: the agent goes on from the new directory's own state and queue; what is queued in the old one stays there"
                     );
-                    agent = Agent::start(Arc::new(cfg.clone())).await?;
                 }
-            },
+                let new = Arc::new(*new);
+                match Agent::start(Arc::clone(&new), &sched, &tick, held).await {
+                    Ok(a) => {
+                        info!("configuration reloaded");
+                        (agent, cfg) = (a, new);
+                    }
+                    Err((e, held)) => {
+                        error!(
+                            error = format!("{e:#}"),
+                            "the reloaded configuration cannot start; the running one goes on"
+                        );
+                        match Agent::start(Arc::clone(&cfg), &sched, &tick, held).await {
+                            Ok(a) => agent = a,
+                            Err((e, _)) => break Err(e),
+                        }
+                    }
+                }
+            }
         }
+    };
+    let _ = sched.shutdown().await;
+    if result.is_ok() {
+        info!("costpush stopped");
     }
+    result
 }
 
 /// Why [`Agent::serve`] returned.
@@ -64,72 +92,126 @@ enum Ended {
     Reload(Box<Config>),
 }
 
-/// The daemon on one configuration: its lock, state, queues, senders and schedule.
+/// What one agent hands to the next at a reload.
+#[derive(Default)]
+struct Held {
+    /// The lock on a state directory, with that directory.
+    lock: Option<(PathBuf, StateLock)>,
+    /// Counts of the fetch and the sampler not yet taken by a cycle.
+    tallies: Option<Arc<Tallies>>,
+}
+
+/// The daemon on one configuration: its lock, state, queues, senders, schedule entry and
+/// background tasks.
 struct Agent {
     cfg: Arc<Config>,
-    /// Given up when the agent stops; forgotten (held until the exit) when a cycle is left
-    /// behind at shutdown.
-    lock: Option<crate::agent::state::StateLock>,
+    /// Handed on at a reload; forgotten (held until the exit) when a cycle is left behind at
+    /// shutdown.
+    lock: Option<StateLock>,
     state: State,
     outboxes: Vec<Arc<Outbox>>,
     senders: tokio::task::JoinSet<()>,
+    /// The RAPL sampler and the ECB fetch.
+    background: tokio::task::JoinSet<()>,
     stop_tx: tokio::sync::watch::Sender<bool>,
     /// Lent to each cycle's thread and given back.
     outside: Option<OutsideData>,
-    sched: tokio_cron_scheduler::JobScheduler,
-    ticks: tokio::sync::mpsc::Receiver<()>,
+    /// Its entry in the scheduler.
+    job: uuid::Uuid,
 }
 
 impl Agent {
-    async fn start(cfg: Arc<Config>) -> anyhow::Result<Agent> {
-        use tokio_cron_scheduler::{Job as CronJob, JobScheduler};
-
-        let lock = crate::agent::state::lock(&cfg.state_dir)?;
-        let mut state = State::load(&cfg.state_dir)?;
-        let (outboxes, _) = open_outboxes(&cfg, &mut state)?;
-        let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    /// Starts an agent on `cfg`: the lock (the one held, if it is for the same directory), the
+    /// state and queues, the senders, the background tasks and a schedule entry, and a first
+    /// tick. On failure, what was held comes back.
+    async fn start(
+        cfg: Arc<Config>,
+        sched: &JobScheduler,
+        tick: &tokio::sync::mpsc::Sender<()>,
+        held: Held,
+    ) -> Result<Agent, (anyhow::Error, Held)> {
+        let Held { lock: held_lock, tallies } = held;
+        let lock = match held_lock {
+            Some((dir, lock)) if dir == cfg.state_dir => lock,
+            other => match crate::agent::state::lock(&cfg.state_dir) {
+                Ok(lock) => {
+                    drop(other);
+                    lock
+                }
+                Err(e) => return Err((e.into(), Held { lock: other, tallies })),
+            },
+        };
+        let give_back = |e: anyhow::Error, lock: StateLock, tallies: Option<Arc<Tallies>>| {
+            (e, Held { lock: Some((cfg.state_dir.clone(), lock)), tallies })
+        };
+        let mut state = match State::load(&cfg.state_dir) {
+            Ok(s) => s,
+            Err(e) => return Err(give_back(e.into(), lock, tallies)),
+        };
+        let outboxes = match open_outboxes(&cfg, &mut state) {
+            Ok((o, _)) => o,
+            Err(e) => return Err(give_back(e, lock, tallies)),
+        };
         let mut transports = Vec::with_capacity(cfg.destinations.len());
         for d in &cfg.destinations {
-            transports.push(
-                HttpTransport::new(d)
-                    .with_context(|| format!("building the HTTP client of destination {:?}", d.name))?,
-            );
+            match HttpTransport::new(d) {
+                Ok(t) => transports.push(t),
+                Err(e) => {
+                    let e = anyhow::Error::new(e)
+                        .context(format!("building the HTTP client of destination {:?}", d.name));
+                    return Err(give_back(e, lock, tallies));
+                }
+            }
         }
-        let (tx, ticks) = tokio::sync::mpsc::channel::<()>(1);
-        // One job whose ticks are merged anyway: the scheduler's ten internal channels need not
-        // hold 200 messages each, as they do by default (about 190 kB of the idle daemon's heap).
-        let sched = JobScheduler::new_with_channel_size(8).await.context("starting the scheduler")?;
-        let tick = tx.clone();
-        sched
-            .add(
-                CronJob::new_async(cfg.schedule.as_str(), move |_, _| {
-                    let tick = tick.clone();
-                    Box::pin(async move {
-                        let _ = tick.try_send(());
-                    })
-                })
-                .with_context(|| format!("schedule {:?}", cfg.schedule))?,
-            )
-            .await
-            .context("adding the schedule")?;
-        sched.start().await.context("starting the scheduler")?;
-        let _ = tx.try_send(());
+        let each_tick = tick.clone();
+        let entry = CronJob::new_async(cfg.schedule.as_str(), move |_, _| {
+            let tick = each_tick.clone();
+            Box::pin(async move {
+                let _ = tick.try_send(());
+            })
+        });
+        let job = match entry {
+            Ok(entry) => match sched.add(entry).await {
+                Ok(job) => job,
+                Err(e) => {
+                    return Err(give_back(
+                        anyhow::Error::new(e).context("adding the schedule"),
+                        lock,
+                        tallies,
+                    ))
+                }
+            },
+            Err(e) => {
+                let e = anyhow::Error::new(e).context(format!("schedule {:?}", cfg.schedule));
+                return Err(give_back(e, lock, tallies));
+            }
+        };
+        let _ = tick.try_send(());
 
+        let (stop_tx, stop) = tokio::sync::watch::channel(false);
         let mut senders = tokio::task::JoinSet::new();
         let metadata = Arc::new(super::metadata_body());
         for ((d, outbox), transport) in cfg.destinations.iter().zip(&outboxes).zip(transports) {
-            let sender = Sender::new(transport, outbox.clone(), backoff(d), None, stop.clone())
-                .with_metadata(metadata.clone());
+            let sender = Sender::new(transport, outbox.clone(), backoff(d), None, stop.clone());
+            let sender = if d.send_metadata { sender.with_metadata(metadata.clone()) } else { sender };
             let span = tracing::info_span!("destination", name = %d.name);
             senders.spawn(async move { sender.run().await }.instrument(span));
         }
         let mut outside = OutsideData::new(&cfg, true);
+        if let Some(t) = tallies {
+            outside.tallies = t;
+        }
+        let mut background = tokio::task::JoinSet::new();
         if let Some(r) = outside.sample_rapl() {
-            tokio::spawn(crate::ingest::outside::rapl_loop(r, outside.tallies.clone(), stop_tx.subscribe()));
+            background.spawn(crate::ingest::outside::rapl_loop(
+                r,
+                outside.tallies.clone(),
+                stop_tx.subscribe(),
+            ));
         }
         if let Some(ecb) = cfg.ecb.clone().filter(|e| e.url.is_some()) {
             let (dir, tallies) = (cfg.state_dir.clone(), outside.tallies.clone());
-            tokio::spawn(crate::ingest::outside::ecb_fetch_loop(ecb, dir, tallies, stop_tx.subscribe()));
+            background.spawn(crate::ingest::outside::ecb_fetch_loop(ecb, dir, tallies, stop_tx.subscribe()));
         }
         info!(schedule = %cfg.schedule, host = %cfg.host, region = %cfg.region, "costpush running");
         Ok(Agent {
@@ -138,20 +220,23 @@ impl Agent {
             state,
             outboxes,
             senders,
+            background,
             stop_tx,
             outside: Some(outside),
-            sched,
-            ticks,
+            job,
         })
     }
 
-    /// Cycles on the schedule until shutdown or a reload; then stops the senders (within the
-    /// grace period) and the schedule, and gives up the lock.
+    /// Cycles on the ticks until shutdown or a reload; then stops the senders (within the
+    /// grace period), the background tasks and its schedule entry, and hands back the lock
+    /// and the tallies.
     async fn serve(
         mut self,
+        sched: &JobScheduler,
+        ticks: &mut tokio::sync::mpsc::Receiver<()>,
         reloads: &mut tokio::sync::mpsc::Receiver<Config>,
         shutdown: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
-    ) -> anyhow::Result<Ended> {
+    ) -> anyhow::Result<(Ended, Held)> {
         let cfg = Arc::clone(&self.cfg);
         let stopping =
             self.outside.as_ref().map(OutsideData::stopping).expect("OutsideData is here between cycles");
@@ -165,7 +250,7 @@ impl Agent {
                     info!("reloading the configuration: stopping the senders");
                     break (tokio::time::Instant::now() + cfg.shutdown_grace, Ended::Reload(Box::new(new)));
                 }
-                Some(()) = self.ticks.recv() => {
+                Some(()) = ticks.recv() => {
                     let cycle = cycle_on_own_thread(&cfg, &mut self.state, &mut self.outside, &self.outboxes, &mut progress);
                     tokio::pin!(cycle);
                     let result = tokio::select! {
@@ -185,7 +270,6 @@ impl Agent {
                                 Err(_) => {
                                     warn!("grace period over: the running cycle was left behind; if it does not commit before the exit, it runs again at the next start");
                                     std::mem::forget(self.lock.take());
-                                    break (deadline, Ended::Shutdown);
                                 }
                             }
                             break (deadline, Ended::Shutdown);
@@ -196,38 +280,37 @@ impl Agent {
                 }
             }
         };
-        let ended =
-            Agent::stop_parts(self.stop_tx, self.sched, self.senders, &self.outboxes, deadline, ended).await;
-        drop(self.lock);
-        Ok(ended)
-    }
-
-    /// Stops what runs beside the cycles: the senders (within the grace), the schedule.
-    async fn stop_parts(
-        stop_tx: tokio::sync::watch::Sender<bool>,
-        mut sched: tokio_cron_scheduler::JobScheduler,
-        mut senders: tokio::task::JoinSet<()>,
-        outboxes: &[Arc<Outbox>],
-        deadline: tokio::time::Instant,
-        ended: Ended,
-    ) -> Ended {
-        let _ = stop_tx.send(true);
-        let _ = sched.shutdown().await;
-        if tokio::time::timeout_at(deadline, async { while senders.join_next().await.is_some() {} })
+        if ended.is_reload() {
+            info!(grace_s = cfg.shutdown_grace.as_secs_f64(), "stopping the senders for the reload");
+        } else {
+            info!(grace_s = cfg.shutdown_grace.as_secs_f64(), "stopping");
+        }
+        let _ = self.stop_tx.send(true);
+        let _ = sched.remove(&self.job).await;
+        if tokio::time::timeout_at(deadline, async { while self.senders.join_next().await.is_some() {} })
             .await
             .is_err()
         {
-            senders.abort_all();
+            self.senders.abort_all();
             warn!("grace period over: a request on the wire was abandoned; its batch stays queued");
         }
-        for o in outboxes {
+        // The sampler stops at once; an ECB fetch under way is cut off (the cache is written
+        // whole or not at all), before the lock is handed on.
+        self.background.abort_all();
+        while self.background.join_next().await.is_some() {}
+        for o in &self.outboxes {
             let pending = o.queue.lock().expect("queue lock").len();
             info!(destination = %o.name, batches_queued = pending, "queue at stop");
         }
-        if matches!(ended, Ended::Shutdown) {
-            info!("costpush stopped");
-        }
-        ended
+        let tallies = self.outside.take().map(|o| o.tallies);
+        let lock = self.lock.take().map(|l| (cfg.state_dir.clone(), l));
+        Ok((ended, Held { lock, tallies }))
+    }
+}
+
+impl Ended {
+    fn is_reload(&self) -> bool {
+        matches!(self, Ended::Reload(_))
     }
 }
 

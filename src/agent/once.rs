@@ -108,8 +108,8 @@ pub async fn once_with_progress(cfg: &Config, mode: ProgressMode) -> anyhow::Res
     for (i, (d, outbox)) in cfg.destinations.iter().zip(&outboxes).enumerate() {
         let transport = HttpTransport::new(d)
             .with_context(|| format!("building the HTTP client of destination {:?}", d.name))?;
-        let sender = Sender::new(transport, outbox.clone(), backoff(d), Some(d.max_attempts), stop.clone())
-            .with_metadata(metadata.clone());
+        let sender = Sender::new(transport, outbox.clone(), backoff(d), Some(d.max_attempts), stop.clone());
+        let sender = if d.send_metadata { sender.with_metadata(metadata.clone()) } else { sender };
         let span = tracing::info_span!("destination", name = %d.name);
         senders.spawn(async move { (i, sender.drain().await) }.instrument(span));
     }

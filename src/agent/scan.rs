@@ -70,20 +70,19 @@ const GROUP_BYTES: u64 = 8 * 1024 * 1024;
 /// budget cannot hold (overlapping files of more jobs than it) keeps the order within each
 /// group only: memory stays that of a chunk. It costs a second read of each changed file, whose
 /// end times are found by a scan, not a parse.
-pub(super) fn reading_order(
-    files: &[PathBuf],
-    prev: impl Fn(&Path) -> Option<FileState>,
-    cap: u64,
-) -> Vec<Vec<usize>> {
+pub(super) fn reading_order(files: &[PathBuf], prev: impl Fn(&Path) -> Option<FileState>, cap: u64) -> Order {
     let mut groups = Vec::new();
     let mut timed: Vec<(EndTimes, usize)> = Vec::new();
+    let (mut changed, mut jobs_found) = (0, 0);
     for (i, path) in files.iter().enumerate() {
         let ends = match read_if_changed(path, prev(path).as_ref(), cap) {
             Scan::Changed { bytes, .. } => {
+                changed += 1;
                 end_times(&bytes).map(|e| EndTimes { bytes: bytes.len() as u64, ..e })
             }
             _ => None,
         };
+        jobs_found += ends.as_ref().map_or(0, |e| e.count);
         match ends {
             Some(e) => timed.push((e, i)),
             None => groups.push(vec![i]),
@@ -106,7 +105,18 @@ pub(super) fn reading_order(
             }
         }
     }
-    groups
+    Order { groups, changed, jobs: jobs_found }
+}
+
+/// The reading order, and what it holds (for progress).
+#[derive(Debug)]
+pub(super) struct Order {
+    /// Indices into the files, in the groups and order they are read in.
+    pub(super) groups: Vec<Vec<usize>>,
+    /// Files that changed since the last cycle: the ones read.
+    pub(super) changed: usize,
+    /// End times found in them: the jobs they hold at most (the known ones included).
+    pub(super) jobs: usize,
 }
 
 /// The `"end_time"` numbers of a results file, as a scan of its bytes finds them.
@@ -279,12 +289,12 @@ mod tests {
         ];
         // b and c overlap; e starts where c ends (300), so it joins them; a is later; d has no
         // end time.
-        assert_eq!(reading_order(&files, |_| None, CAP), vec![vec![3], vec![1, 2, 4], vec![0]]);
+        assert_eq!(reading_order(&files, |_| None, CAP).groups, vec![vec![3], vec![1, 2, 4], vec![0]]);
         // A group holds up to GROUP_JOBS jobs; past that, the next overlapping file starts
         // another.
         let many: Vec<u32> = (0..GROUP_JOBS as u32).map(|i| 100 + i % 100).collect();
         let big = vec![file("f.json", &many), file("g.json", &[150])];
-        assert_eq!(reading_order(&big, |_| None, 1 << 30), vec![vec![0], vec![1]]);
+        assert_eq!(reading_order(&big, |_| None, 1 << 30).groups, vec![vec![0], vec![1]]);
         // A file read before and unchanged holds no new jobs: it takes no part in the timing.
         let (len, mtime) = {
             let m = std::fs::metadata(&files[2]).unwrap();
@@ -299,7 +309,10 @@ mod tests {
             deferred: false,
         };
         let prev = |p: &Path| (p == files[2]).then(|| seen.clone());
-        assert_eq!(reading_order(&files, prev, CAP), vec![vec![2], vec![3], vec![1], vec![4], vec![0]]);
+        assert_eq!(
+            reading_order(&files, prev, CAP).groups,
+            vec![vec![2], vec![3], vec![1], vec![4], vec![0]]
+        );
     }
 
     #[test]

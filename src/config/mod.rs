@@ -75,6 +75,8 @@ pub struct RemoteWrite {
     pub(crate) max_backoff: std::time::Duration,
     /// Cap on the queue's files; past it the oldest batches are dropped.
     pub(crate) queue_max_bytes: u64,
+    /// Whether its sender sends the metric metadata (type, help, unit) when it starts.
+    pub(crate) send_metadata: bool,
     pub(crate) auth: Auth,
     pub(crate) tls: Tls,
 }

@@ -163,6 +163,7 @@ pub(crate) struct RawRemoteWrite {
     pub(crate) min_backoff_seconds: Option<f64>,
     pub(crate) max_backoff_seconds: Option<f64>,
     pub(crate) queue_max_bytes: Option<u64>,
+    pub(crate) send_metadata: Option<bool>,
     pub(crate) extra_labels: Option<BTreeMap<String, String>>,
     pub(crate) auth: Option<RawAuth>,
     pub(crate) tls: Option<RawTls>,
@@ -330,16 +331,22 @@ fn segment(s: &serde_path_to_error::Segment) -> Option<String> {
 fn remove_at(v: &mut serde_yaml::Value, path: &[String]) -> bool {
     use serde_yaml::Value;
     let Some((last, parents)) = path.split_last() else { return false };
-    let mut at = v;
+    // A tag (`!name value`) is looked through.
+    fn untagged(v: &mut Value) -> &mut Value {
+        match v {
+            Value::Tagged(t) => untagged(&mut t.value),
+            v => v,
+        }
+    }
+    let mut at = untagged(v);
     for p in parents {
         let next = match (at, p.strip_prefix('[').and_then(|i| i.strip_suffix(']'))) {
             (Value::Sequence(s), Some(i)) => i.parse::<usize>().ok().and_then(|i| s.get_mut(i)),
             (Value::Mapping(m), _) => m.get_mut(p.as_str()),
-            (Value::Tagged(t), _) => return remove_at(&mut t.value, path),
             _ => None,
         };
         match next {
-            Some(n) => at = n,
+            Some(n) => at = untagged(n),
             None => return false,
         }
     }

@@ -68,6 +68,9 @@ pub(crate) const RESERVED_LABELS: &[&str] = &[
     "intensity_source",
     "source",
     "destination",
+    "basis",
+    "by",
+    "label",
 ];
 
 /// Headers costpush or its HTTP client set themselves, and hop-by-hop headers (lower case);
@@ -322,6 +325,7 @@ fn validate_remote_write(
         min_backoff: std::time::Duration::from_secs_f64(finite_or(min_backoff_s, 0.5).clamp(0.001, 3600.0)),
         max_backoff: std::time::Duration::from_secs_f64(finite_or(max_backoff_s, 60.0).clamp(0.001, 3600.0)),
         queue_max_bytes,
+        send_metadata: raw.send_metadata.unwrap_or(true),
         auth,
         tls,
     }
@@ -519,5 +523,21 @@ mod tests {
             assert_eq!(cfg.destinations[0].url, url);
         }
         let _ = parse("remote_write: [{url: 'http://a'}]\n").expect("the list form also parses whole");
+    }
+
+    #[test]
+    fn every_label_the_contract_lists_is_reserved() {
+        use super::RESERVED_LABELS;
+        let doc = include_str!("../../docs/metrics.md");
+        let mut missing = std::collections::BTreeSet::new();
+        for line in doc.lines().filter(|l| l.starts_with("| `costpush_")) {
+            let cells: Vec<&str> = line.trim().trim_matches('|').split(" | ").collect();
+            for label in cells[3].split(',').map(|l| l.trim().trim_matches('`')) {
+                if !label.starts_with('{') && !label.is_empty() && !RESERVED_LABELS.contains(&label) {
+                    missing.insert(label.to_string());
+                }
+            }
+        }
+        assert!(missing.is_empty(), "labels costpush sets that extra_labels could take: {missing:?}");
     }
 }

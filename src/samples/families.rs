@@ -46,6 +46,6 @@ mod tests {
         assert!(family("costpush_nothing").is_none());
         assert!(all().count() > 100);
         assert!(all().all(|f| f.counter == f.name.ends_with("_total")), "counters end in _total");
-        assert!(all().all(|f| !f.help.contains('\n') && !f.help.contains('`')));
+        assert!(all().all(|f| !f.help.contains('\n') && !f.help.contains('`') && !f.help.ends_with('|')));
     }
 }

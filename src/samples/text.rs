@@ -36,8 +36,9 @@ impl SeriesSet {
                 if let Some(f) = std::str::from_utf8(name).ok().and_then(super::families::family) {
                     let kind = if f.counter { "counter" } else { "gauge" };
                     line.clear();
-                    // The help text has no newline or backslash to escape (a test holds this).
-                    let _ = write!(line, "# HELP {} {}\n# TYPE {} {kind}\n", f.name, f.help, f.name);
+                    // HELP escapes backslash and newline (the exposition format's rule).
+                    let help = f.help.replace('\\', "\\\\").replace('\n', "\\n");
+                    let _ = write!(line, "# HELP {} {help}\n# TYPE {} {kind}\n", f.name, f.name);
                     if let Err(e) = out.write_all(line.as_bytes()) {
                         result = Err(e);
                         return;
