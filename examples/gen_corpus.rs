@@ -4,8 +4,12 @@
 //!
 //! ```sh
 //! cargo run --release --example gen_corpus -- --seed 42 --jobs 15000 --out DIR \
-//!     [--end-before UNIX_SECONDS] [--per-file 1000]
+//!     [--end-before UNIX_SECONDS] [--per-file 1000] [--shape mixed|telemetry]
 //! ```
+//!
+//! `--shape telemetry` makes the other corpus shape `scripts/bench` measures: telemetry jobs
+//! only, each with 4 to 40 power and CPU samples, quality scores, four encoders, four presets and
+//! four resolutions, in files of exactly `--per-file` jobs (20,000 jobs at 500 a file: 40 files).
 //!
 //! Prints one summary line (`jobs=… benchmark=… telemetry=… scheduler=… files=… bytes=…`).
 //! Every value is valid for costpush: `costpush once --dry-run` over the corpus takes in every
@@ -48,6 +52,101 @@ pub struct GenFile {
     pub kind: Kind,
     pub jobs: usize,
     pub bytes: Vec<u8>,
+}
+
+/// The corpus shapes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// The three schemas in thirds, files of up to `per_file` jobs.
+    Mixed,
+    /// Telemetry only, 4 to 40 samples a job, files of exactly `per_file` jobs.
+    Telemetry,
+}
+
+/// Generates a corpus of `shape` in memory.
+pub fn corpus_of(shape: Shape, seed: u64, jobs: usize, end_before: i64, per_file: usize) -> Vec<GenFile> {
+    match shape {
+        Shape::Mixed => corpus(seed, jobs, end_before, per_file),
+        Shape::Telemetry => lean_corpus(seed, jobs, end_before, per_file),
+    }
+}
+
+/// Telemetry jobs with few samples each, spread over the window, in files of `per_file` jobs.
+fn lean_corpus(seed: u64, jobs: usize, end_before: i64, per_file: usize) -> Vec<GenFile> {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let lo = end_before as f64 - SPREAD_DAYS * 86_400.0;
+    let hi = end_before as f64 - 120.0;
+    let mut ends: Vec<f64> = (0..jobs).map(|_| lo + rng.f64() * (hi - lo)).collect();
+    ends.sort_by(f64::total_cmp);
+    let mut files = Vec::new();
+    for chunk in ends.chunks(per_file.max(1)) {
+        let scenarios: Vec<Value> = chunk.iter().map(|&end| lean_job(&mut rng, end)).collect();
+        let doc = json!({
+            "test_metadata": {"timestamp": iso_stamp(chunk[0] - 600.0, false), "platform": "linux"},
+            "scenarios": scenarios,
+        });
+        let mut bytes = serde_json::to_vec_pretty(&doc).expect("a Value always serialises");
+        bytes.push(b'\n');
+        let name = format!("test_results_{}_{:05}.json", compact_stamp(chunk[0] as i64), files.len());
+        files.push(GenFile { name, kind: Kind::Telemetry, jobs: chunk.len(), bytes });
+    }
+    files
+}
+
+/// One telemetry job of the lean shape: 4 to 40 power and CPU samples, an encoder, a preset and
+/// a resolution each of four.
+fn lean_job(rng: &mut fastrand::Rng, end: f64) -> Value {
+    let end = round(end, 1);
+    let n = rng.usize(4..=40);
+    let step = *pick(rng, &[1.0f64, 2.0, 5.0, 10.0]);
+    let duration = round(step * (n - 1) as f64 + rng.f64(), 1);
+    let encoder = *pick(rng, &["libx264", "libx265", "libsvtav1", "h264_nvenc"]);
+    let preset = *pick(rng, &["veryfast", "fast", "medium", "slow"]);
+    let (w, h) = *pick(rng, &[(3840u32, 2160u32), (1920, 1080), (1280, 720), (854, 480)]);
+    let bitrate_k = *pick(rng, &[1500u32, 2500, 5000, 8000]);
+    let streams = *pick(rng, &[1u32, 2, 4]);
+    let fps = *pick(rng, &[29.97f64, 25.0, 59.94]);
+    let heavy = match encoder {
+        "libx265" => 1.8,
+        "libsvtav1" => 2.4,
+        "h264_nvenc" => 0.5,
+        _ => 1.0,
+    } * match preset {
+        "veryfast" => 0.6,
+        "fast" => 0.9,
+        "medium" => 1.0,
+        _ => 1.5,
+    };
+    let pixel_rate = f64::from(w * h) * fps * f64::from(streams);
+    let cores = (pixel_rate / 3.0e7 * heavy + 0.2).min(30.0);
+    let watts = 30.0 + 9.0 * cores + if encoder.contains("nvenc") { 35.0 } else { 0.0 };
+    let power: Vec<f64> = (0..n).map(|_| round(watts * (1.0 + 0.03 * noise(rng)), 1)).collect();
+    let cpu: Vec<f64> = (0..n).map(|_| round((cores * (1.0 + 0.05 * noise(rng))).max(0.01), 2)).collect();
+    let total_frames = (fps * duration * f64::from(streams)).round();
+    let vmaf = round(
+        (96.0 - 12000.0 / f64::from(bitrate_k) * (f64::from(h) / 1080.0) + 2.0 * noise(rng))
+            .clamp(40.0, 99.5),
+        1,
+    );
+    json!({
+        "name": format!("{streams} streams @ {bitrate_k}k"),
+        "duration": duration,
+        "bitrate": format!("{bitrate_k}k"),
+        "encoder_type": encoder,
+        "preset": preset,
+        "resolution": res((w, h)),
+        "vmaf_score": vmaf,
+        "psnr_score": round(30.0 + vmaf / 7.0 + noise(rng) * 0.5, 1),
+        "ssim_score": round((0.9 + vmaf / 1100.0).min(0.999), 3),
+        "avg_fps": fps,
+        "dropped_frames": (total_frames * rng.f64() * 0.004).floor(),
+        "total_frames": total_frames,
+        "start_time": round(end - duration, 1),
+        "end_time": end,
+        "power_watts": power,
+        "cpu_usage_cores": cpu,
+        "step_seconds": step,
+    })
 }
 
 /// Generates the whole corpus in memory: `jobs` jobs split in thirds over the three schemas, in
@@ -380,11 +479,12 @@ struct Args {
     out: PathBuf,
     end_before: i64,
     per_file: usize,
+    shape: Shape,
 }
 
 fn usage() -> ! {
     eprintln!(
-        "usage: gen_corpus --seed N --jobs N --out DIR [--end-before UNIX_SECONDS] [--per-file N (<= 1000)]"
+        "usage: gen_corpus --seed N --jobs N --out DIR [--end-before UNIX_SECONDS] [--per-file N (<= 1000)] [--shape mixed|telemetry]"
     );
     std::process::exit(2)
 }
@@ -404,6 +504,7 @@ fn args() -> Args {
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
     let (mut seed, mut jobs, mut out, mut end_before, mut per_file) = (42, None, None, now, 1000);
+    let mut shape = Shape::Mixed;
     while let Some(flag) = a.next() {
         match flag.as_str() {
             "--seed" => seed = value(&flag, a.next()),
@@ -411,18 +512,25 @@ fn args() -> Args {
             "--out" => out = Some(value::<PathBuf>(&flag, a.next())),
             "--end-before" => end_before = value(&flag, a.next()),
             "--per-file" => per_file = value::<usize>(&flag, a.next()).clamp(1, 1000),
+            "--shape" => {
+                shape = match value::<String>(&flag, a.next()).as_str() {
+                    "mixed" => Shape::Mixed,
+                    "telemetry" => Shape::Telemetry,
+                    _ => usage(),
+                }
+            }
             _ => usage(),
         }
     }
     match (jobs, out) {
-        (Some(jobs), Some(out)) => Args { seed, jobs, out, end_before, per_file },
+        (Some(jobs), Some(out)) => Args { seed, jobs, out, end_before, per_file, shape },
         _ => usage(),
     }
 }
 
 fn main() {
     let a = args();
-    let files = corpus(a.seed, a.jobs, a.end_before, a.per_file);
+    let files = corpus_of(a.shape, a.seed, a.jobs, a.end_before, a.per_file);
     if let Err(e) = write(&a.out, &files) {
         eprintln!("gen_corpus: writing {}: {e}", a.out.display());
         std::process::exit(1);
