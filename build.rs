@@ -25,26 +25,30 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// The checkout's commit, short; `None` outside a git checkout or without git. Rebuilt when
-/// HEAD moves (the ref it names, or HEAD itself when detached).
+/// The checkout's commit, short; `None` outside a git checkout of this crate (a source tree
+/// unpacked inside another repository is not that repository's commit) or without git. Rebuilt
+/// when HEAD's reflog moves (every commit and checkout, loose or packed refs, worktrees too).
 fn git_commit() -> Option<String> {
-    let out = Command::new("git").args(["rev-parse", "--short=12", "HEAD"]).output().ok()?;
-    if !out.status.success() {
+    let git = |args: &[&str]| -> Option<String> {
+        let out = Command::new("git").args(args).output().ok()?;
+        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    };
+    let top = git(&["rev-parse", "--show-toplevel"])?;
+    let here = std::env::var("CARGO_MANIFEST_DIR").ok()?;
+    if std::fs::canonicalize(&top).ok()? != std::fs::canonicalize(&here).ok()? {
         return None;
     }
-    let git_dir = Command::new("git").args(["rev-parse", "--git-dir"]).output().ok()?;
-    let git_dir = String::from_utf8(git_dir.stdout).ok()?.trim().to_string();
-    println!("cargo:rerun-if-changed={git_dir}/HEAD");
-    if let Ok(head) = std::fs::read_to_string(format!("{git_dir}/HEAD")) {
-        if let Some(r) = head.trim().strip_prefix("ref: ") {
-            // A file that does not exist would make cargo run this script on every build.
-            let loose = format!("{git_dir}/{r}");
-            let watched =
-                if std::path::Path::new(&loose).exists() { loose } else { format!("{git_dir}/packed-refs") };
-            println!("cargo:rerun-if-changed={watched}");
+    let commit = git(&["rev-parse", "--short=12", "HEAD"])?;
+    // Only paths that exist: one that does not would make cargo run this script on every build.
+    for what in ["logs/HEAD", "HEAD"] {
+        if let Some(path) = git(&["rev-parse", "--git-path", what]) {
+            let path = std::path::Path::new(&here).join(path);
+            if path.exists() {
+                println!("cargo:rerun-if-changed={}", path.display());
+            }
         }
     }
-    Some(String::from_utf8(out.stdout).ok()?.trim().to_string())
+    Some(commit)
 }
 
 /// The rows `| `name` | type | unit | labels | meaning |` of the metric tables, as a Rust array

@@ -302,7 +302,6 @@ impl<'a> Cycle<'a> {
                 self.next.files.insert(path.to_path_buf(), state);
                 return;
             }
-
             Scan::Unreadable { what, error } => {
                 warn!(file = %path.display(), error = %error, "{what}");
                 self.stats.files_unreadable += 1;

@@ -131,18 +131,18 @@ impl Agent {
         held: Held,
     ) -> Result<Agent, (anyhow::Error, Held)> {
         let Held { lock: held_lock, tallies } = held;
-        let lock = match held_lock {
-            Some((dir, lock)) if dir == cfg.state_dir => lock,
+        // The lock on the same directory is handed over; a lock on another one is kept until
+        // this start has succeeded, so a failed start gives it back untouched.
+        let (lock, prev) = match held_lock {
+            Some((dir, lock)) if dir == cfg.state_dir => (lock, None),
             other => match crate::agent::state::lock(&cfg.state_dir) {
-                Ok(lock) => {
-                    drop(other);
-                    lock
-                }
+                Ok(lock) => (lock, other),
                 Err(e) => return Err((e.into(), Held { lock: other, tallies })),
             },
         };
-        let give_back = |e: anyhow::Error, lock: StateLock, tallies: Option<Arc<Tallies>>| {
-            (e, Held { lock: Some((cfg.state_dir.clone(), lock)), tallies })
+        let dir = cfg.state_dir.clone();
+        let give_back = move |e: anyhow::Error, lock: StateLock, tallies: Option<Arc<Tallies>>| {
+            (e, Held { lock: prev.or(Some((dir, lock))), tallies })
         };
         let mut state = match State::load(&cfg.state_dir) {
             Ok(s) => s,
@@ -254,6 +254,8 @@ impl Agent {
                     let cycle = cycle_on_own_thread(&cfg, &mut self.state, &mut self.outside, &self.outboxes, &mut progress);
                     tokio::pin!(cycle);
                     let result = tokio::select! {
+                        // Fatal (no thread for the cycle): dropping the agent aborts its tasks
+                        // and releases the lock; what is queued stays queued.
                         r = &mut cycle => r?,
                         _ = shutdown.as_mut() => {
                             // The sender stops waiting at once; the cycle asks the query API no

@@ -24,9 +24,10 @@ pub struct CycleProgress {
 }
 
 impl CycleProgress {
-    /// The time left at the rate so far, by jobs; `None` before the first job.
+    /// The time left at the rate so far, by jobs.
     pub fn eta(&self, elapsed: Duration) -> Option<Duration> {
-        if self.jobs_done == 0 {
+        // Before the first job, or past the scan's count (it found no end times): unknown.
+        if self.jobs_done == 0 || self.jobs_total <= self.jobs_done {
             return None;
         }
         let left = self.jobs_total.saturating_sub(self.jobs_done) as f64;
@@ -99,7 +100,7 @@ impl Progress {
                     None => true,
                     Some((at, jobs)) => {
                         now.duration_since(at) >= LOG_EVERY
-                            || p.jobs_done.saturating_sub(jobs) * 10 >= p.jobs_total.max(1)
+                            || (p.jobs_total > 0 && p.jobs_done.saturating_sub(jobs) * 10 >= p.jobs_total)
                     }
                 };
                 if !due {
@@ -152,6 +153,6 @@ mod tests {
         };
         assert_eq!(p.eta(Duration::from_secs(2)), Some(Duration::from_secs(6)));
         assert_eq!(CycleProgress { jobs_done: 0, ..p }.eta(Duration::from_secs(2)), None);
-        assert_eq!(CycleProgress { jobs_done: 4100, ..p }.eta(Duration::from_secs(2)), Some(Duration::ZERO));
+        assert_eq!(CycleProgress { jobs_done: 4100, ..p }.eta(Duration::from_secs(2)), None);
     }
 }
