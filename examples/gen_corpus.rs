@@ -128,17 +128,14 @@ fn lean_job(rng: &mut fastrand::Rng, end: f64) -> Value {
             .clamp(40.0, 99.5),
         1,
     );
-    json!({
+    let mut o = scores(rng, vmaf, fps);
+    o.extend(json_map(json!({
         "name": format!("{streams} streams @ {bitrate_k}k"),
         "duration": duration,
         "bitrate": format!("{bitrate_k}k"),
         "encoder_type": encoder,
         "preset": preset,
         "resolution": res((w, h)),
-        "vmaf_score": vmaf,
-        "psnr_score": round(30.0 + vmaf / 7.0 + noise(rng) * 0.5, 1),
-        "ssim_score": round((0.9 + vmaf / 1100.0).min(0.999), 3),
-        "avg_fps": fps,
         "dropped_frames": (total_frames * rng.f64() * 0.004).floor(),
         "total_frames": total_frames,
         "start_time": round(end - duration, 1),
@@ -146,7 +143,25 @@ fn lean_job(rng: &mut fastrand::Rng, end: f64) -> Value {
         "power_watts": power,
         "cpu_usage_cores": cpu,
         "step_seconds": step,
-    })
+    })));
+    Value::Object(o)
+}
+
+/// A telemetry job's quality scores and frame rate: PSNR and SSIM follow VMAF.
+fn scores(rng: &mut fastrand::Rng, vmaf: f64, fps: f64) -> Map<String, Value> {
+    json_map(json!({
+        "vmaf_score": vmaf,
+        "psnr_score": round(30.0 + vmaf / 7.0 + noise(rng) * 0.5, 1),
+        "ssim_score": round((0.9 + vmaf / 1100.0).min(0.999), 3),
+        "avg_fps": fps,
+    }))
+}
+
+fn json_map(v: Value) -> Map<String, Value> {
+    match v {
+        Value::Object(m) => m,
+        _ => unreachable!("json! of braces is an object"),
+    }
 }
 
 /// Generates the whole corpus in memory: `jobs` jobs split in thirds over the three schemas, in
@@ -359,16 +374,14 @@ fn telemetry_job(rng: &mut fastrand::Rng, end: f64, encoder: &str) -> Value {
             .clamp(40.0, 99.5),
         1,
     );
-    json!({
+    // The scores draw their noise here, as they always did: the corpus stays the same.
+    let mut o = scores(rng, vmaf, fps);
+    o.extend(json_map(json!({
         "name": name,
         "duration": duration,
         "bitrate": format!("{bitrate_k}k"),
         "encoder_type": encoder,
         "resolution": res((w, h)),
-        "vmaf_score": vmaf,
-        "psnr_score": round(30.0 + vmaf / 7.0 + noise(rng) * 0.5, 1),
-        "ssim_score": round((0.9 + vmaf / 1100.0).min(0.999), 3),
-        "avg_fps": fps,
         "dropped_frames": dropped,
         "total_frames": total_frames,
         "pixels_processed": (pixel_rate * duration).round(),
@@ -377,7 +390,8 @@ fn telemetry_job(rng: &mut fastrand::Rng, end: f64, encoder: &str) -> Value {
         "power_watts": power,
         "cpu_usage_cores": cpu,
         "step_seconds": step,
-    })
+    })));
+    Value::Object(o)
 }
 
 /// Scheduler: `test_metadata.source = "scheduler"`; `start_time` is the queue time (whole
