@@ -120,14 +120,9 @@ fn lean_job(rng: &mut fastrand::Rng, end: f64) -> Value {
     let pixel_rate = f64::from(w * h) * fps * f64::from(streams);
     let cores = (pixel_rate / 3.0e7 * heavy + 0.2).min(30.0);
     let watts = 30.0 + 9.0 * cores + if encoder.contains("nvenc") { 35.0 } else { 0.0 };
-    let power: Vec<f64> = (0..n).map(|_| round(watts * (1.0 + 0.03 * noise(rng)), 1)).collect();
-    let cpu: Vec<f64> = (0..n).map(|_| round((cores * (1.0 + 0.05 * noise(rng))).max(0.01), 2)).collect();
+    let (power, cpu) = load_samples(rng, watts, cores, n);
     let total_frames = (fps * duration * f64::from(streams)).round();
-    let vmaf = round(
-        (96.0 - 12000.0 / f64::from(bitrate_k) * (f64::from(h) / 1080.0) + 2.0 * noise(rng))
-            .clamp(40.0, 99.5),
-        1,
-    );
+    let vmaf = vmaf_for(rng, bitrate_k, h);
     let mut o = scores(rng, vmaf, fps);
     o.extend(json_map(json!({
         "name": format!("{streams} streams @ {bitrate_k}k"),
@@ -138,13 +133,36 @@ fn lean_job(rng: &mut fastrand::Rng, end: f64) -> Value {
         "resolution": res((w, h)),
         "dropped_frames": (total_frames * rng.f64() * 0.004).floor(),
         "total_frames": total_frames,
+    })));
+    o.extend(run_fields(end, duration, power, cpu, step));
+    Value::Object(o)
+}
+
+/// A telemetry job's power and CPU samples around `watts` and `cores` (power drawn first).
+fn load_samples(rng: &mut fastrand::Rng, watts: f64, cores: f64, n: usize) -> (Vec<f64>, Vec<f64>) {
+    let power: Vec<f64> = (0..n).map(|_| round(watts * (1.0 + 0.03 * noise(rng)), 1)).collect();
+    let cpu: Vec<f64> = (0..n).map(|_| round((cores * (1.0 + 0.05 * noise(rng))).max(0.01), 2)).collect();
+    (power, cpu)
+}
+
+/// VMAF falls with less bitrate per pixel row.
+fn vmaf_for(rng: &mut fastrand::Rng, bitrate_k: u32, h: u32) -> f64 {
+    round(
+        (96.0 - 12000.0 / f64::from(bitrate_k) * (f64::from(h) / 1080.0) + 2.0 * noise(rng))
+            .clamp(40.0, 99.5),
+        1,
+    )
+}
+
+/// A telemetry job's run: its times and its samples every `step` seconds.
+fn run_fields(end: f64, duration: f64, power: Vec<f64>, cpu: Vec<f64>, step: f64) -> Map<String, Value> {
+    json_map(json!({
         "start_time": round(end - duration, 1),
         "end_time": end,
         "power_watts": power,
         "cpu_usage_cores": cpu,
         "step_seconds": step,
-    })));
-    Value::Object(o)
+    }))
 }
 
 /// A telemetry job's quality scores and frame rate: PSNR and SSIM follow VMAF.
@@ -365,15 +383,10 @@ fn telemetry_job(rng: &mut fastrand::Rng, end: f64, encoder: &str) -> Value {
     let pixel_rate = f64::from(w * h) * fps * f64::from(streams);
     let cores = (pixel_rate / 3.0e7 * heavy + 0.2).min(30.0);
     let watts = 30.0 + 9.0 * cores + if gpu { 35.0 } else { 0.0 };
-    let power: Vec<f64> = (0..n).map(|_| round(watts * (1.0 + 0.03 * noise(rng)), 1)).collect();
-    let cpu: Vec<f64> = (0..n).map(|_| round((cores * (1.0 + 0.05 * noise(rng))).max(0.01), 2)).collect();
+    let (power, cpu) = load_samples(rng, watts, cores, n);
     let total_frames = (fps * duration * f64::from(streams)).round();
     let dropped = (total_frames * rng.f64() * 0.004).floor();
-    let vmaf = round(
-        (96.0 - 12000.0 / f64::from(bitrate_k) * (f64::from(h) / 1080.0) + 2.0 * noise(rng))
-            .clamp(40.0, 99.5),
-        1,
-    );
+    let vmaf = vmaf_for(rng, bitrate_k, h);
     // The scores draw their noise here, as they always did: the corpus stays the same.
     let mut o = scores(rng, vmaf, fps);
     o.extend(json_map(json!({
@@ -385,12 +398,8 @@ fn telemetry_job(rng: &mut fastrand::Rng, end: f64, encoder: &str) -> Value {
         "dropped_frames": dropped,
         "total_frames": total_frames,
         "pixels_processed": (pixel_rate * duration).round(),
-        "start_time": round(end - duration, 1),
-        "end_time": end,
-        "power_watts": power,
-        "cpu_usage_cores": cpu,
-        "step_seconds": step,
     })));
+    o.extend(run_fields(end, duration, power, cpu, step));
     Value::Object(o)
 }
 
