@@ -18,7 +18,9 @@ use crate::util::hash;
 ///   few dozen serve every group.
 /// - A series is a (group, own key) pair. A job adds its samples in the same order as the job
 ///   before it, so the next sample's series is usually the group's next one: one short
-///   comparison, no hashing (`SeriesSet::add_in`).
+///   comparison, no hashing (`SeriesSet::add_in`). The first job of a group in a set has no
+///   series of the group to follow, so its own keys are guessed from the previous job's, in
+///   the same way.
 ///
 /// A series' identity is its full label set, however it was split into group and own key: on
 /// output, series with the same labels come out as one.
@@ -36,6 +38,12 @@ pub struct SeriesSet {
     pub(super) samples: Vec<Sample>,
     pub(super) scratch: Vec<u8>,
     pub(super) non_finite: u64,
+    /// The own keys of the previous job's samples (the samples added since the `group` call
+    /// before the last), in order, and where the next guess in them is.
+    previous_owns: Vec<u32>,
+    guess_at: usize,
+    /// The own keys of the current job's samples so far.
+    job_owns: Vec<u32>,
 }
 
 /// The series sharing one set of labels: the full labels of each are the group's merged with
@@ -47,6 +55,8 @@ pub(super) struct Group {
     pub(super) series: Vec<u32>,
     /// Where the next sample's series most likely is.
     pub(super) cursor: usize,
+    /// Made by the latest `SeriesSet::group` call: it holds only the current job's series.
+    fresh: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -95,9 +105,16 @@ impl SeriesSet {
         for (k, v) in &base.0 {
             push_label(&mut key, k, v);
         }
+        let before = self.groups.len();
         let g = self.group_of_key(&key);
-        self.groups[g as usize].cursor = 0;
+        let fresh = self.groups.len() > before;
+        let group = &mut self.groups[g as usize];
+        group.cursor = 0;
+        group.fresh = fresh;
         self.scratch = key;
+        std::mem::swap(&mut self.previous_owns, &mut self.job_owns);
+        self.job_owns.clear();
+        self.guess_at = 0;
         GroupId(g)
     }
 
@@ -134,14 +151,18 @@ impl SeriesSet {
                 group.cursor = i + 1;
                 group.series[i]
             }
-            None => {
-                let s = self.series.len() as u32;
-                self.series.push((g, own));
-                group.series.push(s);
-                group.cursor = group.series.len();
-                s
-            }
+            None => self.new_series(g, own),
         }
+    }
+
+    /// A new series of group `g` with own key `own`; the group's cursor moves past it.
+    fn new_series(&mut self, g: u32, own: u32) -> u32 {
+        let s = self.series.len() as u32;
+        self.series.push((g, own));
+        let group = &mut self.groups[g as usize];
+        group.series.push(s);
+        group.cursor = group.series.len();
+        s
     }
 
     /// The labels of group `g`, in key format (a stable identity of the label set).
@@ -159,21 +180,52 @@ impl SeriesSet {
         // The common case, checked without building the key: extras given in key order, and
         // the series is the group's next.
         let group = &mut self.groups[g.0 as usize];
-        if in_key_order(extra) {
+        let ordered = in_key_order(extra);
+        if ordered {
             if let Some(&s) = group.series.get(group.cursor) {
-                if own_key_is(&self.owns[self.series[s as usize].1 as usize], name, extra) {
+                let own = self.series[s as usize].1;
+                if own_key_is(&self.owns[own as usize], name, extra) {
                     group.cursor += 1;
+                    self.job_owns.push(own);
                     self.samples.push(Sample { series: s, ts_ms, value });
                     return;
                 }
             }
         }
-        let mut key = std::mem::take(&mut self.scratch);
-        write_key(&mut key, name, extra);
-        let own = self.own_of_key(&key);
-        self.scratch = key;
-        let series = self.series_in(g.0, own);
+        let own = match self.guess_own(ordered, name, extra) {
+            Some(own) => own,
+            None => {
+                let mut key = std::mem::take(&mut self.scratch);
+                write_key(&mut key, name, extra);
+                let own = self.own_of_key(&key);
+                self.scratch = key;
+                // Back in step with the previous job after a sample it did not have.
+                let ahead = self.previous_owns.get(self.guess_at..).unwrap_or_default();
+                if let Some(i) = ahead.iter().position(|&o| o == own) {
+                    self.guess_at += i + 1;
+                }
+                own
+            }
+        };
+        self.job_owns.push(own);
+        let series = if self.groups[g.0 as usize].fresh {
+            // None of this job's earlier samples can be looked for faster than it can be
+            // added again: a series added twice comes out as one (see `into_sorted`).
+            self.new_series(g.0, own)
+        } else {
+            self.series_in(g.0, own)
+        };
         self.samples.push(Sample { series, ts_ms, value });
+    }
+
+    /// The previous job's next own key, when it is `__name__` = `name` with `extra` (in key
+    /// order).
+    fn guess_own(&mut self, ordered: bool, name: &str, extra: &[(&str, &str)]) -> Option<u32> {
+        let own = *self.previous_owns.get(self.guess_at).filter(|_| ordered)?;
+        own_key_is(&self.owns[own as usize], name, extra).then(|| {
+            self.guess_at += 1;
+            own
+        })
     }
 
     /// Adds every sample of `other` (for a cycle built in parts).
@@ -297,6 +349,34 @@ mod tests {
         let second = parts.pop().unwrap();
         let mut got = parts.pop().unwrap();
         got.merge(second);
+        assert_eq!(got.sample_count(), want.sample_count());
+        assert_eq!(got.into_series(), want.into_series());
+    }
+
+    #[test]
+    fn first_jobs_of_groups_follow_the_previous_job_and_land_where_add_puts_them() {
+        // Each job a new group (its own keys guessed from the job before), skipping one of the
+        // previous job's samples, adding one it did not have, or adding a series twice.
+        let names = ["a", "b", "c", "d"];
+        let (mut got, mut want) = (SeriesSet::default(), SeriesSet::default());
+        for job in 0..12usize {
+            let v = job.to_string();
+            let base = [("job", v.as_str())];
+            let g = got.group(&SortedLabels::new(&base));
+            let mut adds: Vec<(&str, &str)> = names.iter().map(|n| (*n, "EUR")).collect();
+            match job % 4 {
+                1 => drop(adds.remove(1)),
+                2 => adds.insert(2, ("e", "SEK")),
+                3 => adds.push(("a", "EUR")),
+                _ => {}
+            }
+            for (i, (name, cur)) in adds.iter().enumerate() {
+                let extra = [("currency", *cur)];
+                got.add_in(g, name, &extra, (job * 10 + i) as i64, i as f64);
+                let all = [base[0], extra[0]];
+                want.add(name, &all, (job * 10 + i) as i64, i as f64);
+            }
+        }
         assert_eq!(got.sample_count(), want.sample_count());
         assert_eq!(got.into_series(), want.into_series());
     }
