@@ -231,18 +231,30 @@ impl Queue {
         let path = self.dir.join(name(seq));
         let mut f =
             std::fs::File::open(&path).map_err(|source| QueueError::Io { path: path.clone(), source })?;
-        let mut buf = Vec::new();
-        f.read_to_end(&mut buf).map_err(|source| QueueError::Io { path: path.clone(), source })?;
+        let io = |source| QueueError::Io { path: path.clone(), source };
         let corrupt = |why: &str| QueueError::Corrupt { path: path.clone(), why: why.into() };
-        if buf.len() < HEADER || &buf[..4] != MAGIC {
+        // The header, then the body straight into a buffer of its size: one allocation, no
+        // copy (a request body is read for every request sent).
+        let mut h = [0u8; HEADER];
+        match f.read_exact(&mut h) {
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Err(corrupt("bad header")),
+            r => r.map_err(io)?,
+        }
+        if &h[..4] != MAGIC {
             return Err(corrupt("bad header"));
         }
-        let crc = u32::from_le_bytes(buf[8..12].try_into().expect("4 bytes"));
-        let len = u32::from_le_bytes(buf[12..16].try_into().expect("4 bytes")) as usize;
-        if buf.len() != HEADER + len {
+        let crc = u32::from_le_bytes(h[8..12].try_into().expect("4 bytes"));
+        let len = u32::from_le_bytes(h[12..16].try_into().expect("4 bytes")) as usize;
+        // Before allocating what a damaged header may claim.
+        if f.metadata().map_err(io)?.len() != (HEADER + len) as u64 {
             return Err(corrupt("length does not match the header"));
         }
-        let body = buf.split_off(HEADER);
+        let mut body = Vec::with_capacity(len);
+        // One byte more than the header says, to find a file longer than it.
+        (&mut f).take(len as u64 + 1).read_to_end(&mut body).map_err(io)?;
+        if body.len() != len {
+            return Err(corrupt("length does not match the header"));
+        }
         if crc32fast::hash(&body) != crc {
             return Err(corrupt("checksum mismatch"));
         }
@@ -377,6 +389,20 @@ mod tests {
         bytes[last] ^= 0xff;
         std::fs::write(&p0, &bytes).unwrap();
         assert!(matches!(q.read(0), Err(QueueError::Corrupt { .. })));
+        // A length beyond the file (4 GiB claimed), shorter and longer files: corrupt, and
+        // nothing of the claimed size is allocated.
+        let header = |len: u32| {
+            let mut h = bytes[..HEADER].to_vec();
+            h[12..16].copy_from_slice(&len.to_le_bytes());
+            h
+        };
+        for (len, extra) in [(u32::MAX, 7), (7, 6), (7, 8), (0, 1)] {
+            let mut b = header(len);
+            b.extend(std::iter::repeat_n(b'x', extra));
+            std::fs::write(&p0, &b).unwrap();
+            assert!(matches!(q.read(0), Err(QueueError::Corrupt { .. })), "length {len}, {extra} bytes");
+        }
+        std::fs::write(&p0, &bytes).unwrap();
         // a damaged header is not even indexed on open
         std::fs::write(dir.path().join(name(1)), b"CPQ1").unwrap();
         let (q, rec) = Queue::open(dir.path(), 1 << 20, 2).unwrap();
