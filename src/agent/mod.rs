@@ -10,7 +10,8 @@
 //! - `cycle`: one cycle, in chunks of jobs, from the results files to samples;
 //! - `scan`: which files there are, which changed, and the order to read them in;
 //! - `insights`: what the cycle asks of `compute` (history, power model, projections);
-//! - `commit`: the cycle's samples into the queue, then its state committed;
+//! - `commit`: the cycle's samples into the queue, then its state committed (`state`, with
+//!   `part_changes` for what a commit adds to the state's journal);
 //! - `once` and `daemon`: the two ways to run; `progress`: what a long cycle shows meanwhile;
 //!   `signals`: shutdown and reload.
 
@@ -19,6 +20,7 @@ mod cycle;
 mod daemon;
 mod insights;
 mod once;
+mod part_changes;
 mod progress;
 mod scan;
 mod signals;

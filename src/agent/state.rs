@@ -1,5 +1,5 @@
 //! What the agent remembers between cycles and restarts, in `<state_dir>/state.json` and the
-//! part file it names.
+//! part file and journal it names.
 //!
 //! - `files`: per results file, the fingerprint (length, mtime, `util::hash::content_hash` of the
 //!   content) of the version last read, so unchanged files are not re-read and changed ones (the
@@ -14,20 +14,26 @@
 //! # Two files, so that an idle cycle writes little
 //!
 //! What grows with the jobs (`files`, `jobs`, `stamps`, `label_values`, `history`, and the hourly
-//! `forecast_cache`) is kept in a part file, `part-<generation>.json`, written only when it
-//! changed: when jobs arrive, or once a bucket. `state.json` holds what changes every cycle
-//! (`counters`, `next_seq`, `idle_baseline`) and the generation of the part that goes with it.
-//! On a host of 40,000 jobs an idle cycle used to rewrite 2.4 MB of state; it writes 10.5 kB
-//! now (BENCHMARKS.md, "Idle writes").
+//! `forecast_cache`) is kept in a part file, `part-<generation>.json`, and its journal,
+//! `part-<generation>.changes`: one line of JSON per commit that changed the part, saying what
+//! changed (`part_changes`). `state.json` holds what changes every cycle (`counters`,
+//! `next_seq`, `idle_baseline`), the generation of the part that goes with it and how many
+//! bytes of its journal are committed. So an idle cycle writes `state.json` alone (about 10 kB
+//! on a host of 40,000 jobs, where it used to be 2.4 MB), and a cycle that takes in a few jobs
+//! adds a line of their size (BENCHMARKS.md, "Idle writes"). Once the journal outgrows its part
+//! file, the next change writes a new generation's part whole and starts its journal afresh:
+//! the bytes written stay within about twice the changes.
 //!
 //! # Commit
 //!
 //! A cycle commits its state right after its batches are durably in the queue. A changed part
-//! goes to a new generation's file (temporary file, fsync, rename), never over the one in use;
-//! then `state.json` is replaced the same way and the directory fsynced, which makes both names
-//! durable. `state.json` is the commit point: a crash before its rename leaves the old
-//! `state.json` and the old part it names, never a torn or mismatched pair. Part files of other
-//! generations (the one replaced, or one a crash left unnamed) are deleted after the commit.
+//! is a line appended to the journal at its committed length (whatever a crash left past it is
+//! cut off first) and fsynced, or, written whole, a new generation's file (temporary file,
+//! fsync, rename), never over the one in use; then `state.json` is replaced the same way and
+//! the directory fsynced, which makes every name durable. `state.json` is the commit point: a
+//! crash before its rename leaves the old `state.json`, naming the old part and the journal's
+//! old length, never a torn or mismatched pair. The files of other generations (the one
+//! replaced, or one a crash left unnamed) are deleted after the commit.
 //! With the old state the queue drops the uncommitted cycle's batches at start and the cycle runs
 //! again from the same files, producing the same samples (same values, same timestamps).
 
@@ -36,15 +42,17 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::part_changes::PartChanges;
 use crate::compute::history;
 use crate::samples::Counters;
 use crate::util::fs::{write_atomic, Durability};
 
 pub const FILE_NAME: &str = "state.json";
-/// The state format written. 3: the large fields in a part file; 2: buckets by basis (an older
-/// costpush refuses a newer format by its number rather than misreading it). Formats 1 and 2
-/// (every field in `state.json`) are read too; format 1's buckets are rebuilt.
-const FORMAT: u32 = 3;
+/// The state format written. 4: the part's journal; 3: the large fields in a part file; 2:
+/// buckets by basis (an older costpush refuses a newer format by its number rather than
+/// misreading it: one of format 3 would not read the journal). Formats 1 to 3 are read too;
+/// format 1's buckets are rebuilt.
+const FORMAT: u32 = 4;
 
 /// How the last read of a file ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,6 +111,12 @@ pub struct State {
     /// before the first (and in formats 1 and 2, which hold them inline).
     #[serde(default)]
     pub(crate) part: u64,
+    /// The committed length of the part's journal, in bytes.
+    #[serde(default)]
+    pub(crate) journal: u64,
+    /// The size of the part file (not saved: read from the file).
+    #[serde(skip)]
+    part_bytes: u64,
     /// The power model the last cycle fitted, for the next one (not saved).
     #[serde(skip)]
     pub(crate) model_memo: super::insights::ModelMemo,
@@ -120,6 +134,7 @@ struct CommitOut<'a> {
     next_seq: u64,
     idle_baseline: Option<(f64, f64)>,
     part: u64,
+    journal: u64,
 }
 
 /// A part file as written: what grows with the jobs.
@@ -163,6 +178,16 @@ fn part_name(generation: u64) -> String {
     format!("part-{generation}.json")
 }
 
+fn journal_name(generation: u64) -> String {
+    format!("part-{generation}.changes")
+}
+
+/// A journal shorter than its committed length (the commit's fsync did not hold), or a line
+/// that does not follow the part.
+fn damaged_journal(path: PathBuf, why: impl std::fmt::Display) -> StateError {
+    StateError::Corrupt { path, source: serde::de::Error::custom(why) }
+}
+
 /// The identities of the jobs already pushed. Stored as a JSON array, as before.
 pub type JobIds = crate::util::sorted::SortedSet<u64>;
 
@@ -178,7 +203,7 @@ pub(crate) struct ForecastCache {
 }
 
 /// A derived field as this version reads it, or `None` (it is recomputed).
-fn readable_or_none<'de, D: serde::Deserializer<'de>, T: serde::de::DeserializeOwned>(
+pub(super) fn readable_or_none<'de, D: serde::Deserializer<'de>, T: serde::de::DeserializeOwned>(
     d: D,
 ) -> Result<Option<T>, D::Error> {
     let v = serde_json::Value::deserialize(d)?;
@@ -199,6 +224,8 @@ impl Default for State {
             stamps: Default::default(),
             label_values: Default::default(),
             part: 0,
+            journal: 0,
+            part_bytes: 0,
             model_memo: Default::default(),
         }
     }
@@ -271,7 +298,7 @@ impl State {
             return Err(StateError::Format { path, found: probe.format });
         }
         let missing = match (probe.format, probe.files.is_some(), probe.jobs.is_some(), probe.part) {
-            (3, _, _, 0) => Some("part"),
+            (3 | 4, _, _, 0) => Some("part"),
             (1 | 2, false, _, _) => Some("files"),
             (1 | 2, _, false, _) => Some("jobs"),
             _ => None,
@@ -292,6 +319,10 @@ impl State {
             state.forecast_cache = part.forecast_cache;
             state.stamps = part.stamps;
             state.label_values = part.label_values;
+            state.part_bytes = bytes.len() as u64;
+            if state.journal > 0 {
+                state.replay_journal(dir)?;
+            }
         }
         state.format = FORMAT;
         if state.history.as_ref().is_some_and(|h| h.layout != history::LAYOUT) {
@@ -300,6 +331,24 @@ impl State {
             state.forecast_cache = None;
         }
         Ok(state)
+    }
+
+    /// Applies the committed lines of the part's journal.
+    fn replay_journal(&mut self, dir: &Path) -> Result<(), StateError> {
+        let path = dir.join(journal_name(self.part));
+        let bytes = std::fs::read(&path).map_err(|source| StateError::Read { path: path.clone(), source })?;
+        let Some(committed) = usize::try_from(self.journal).ok().and_then(|n| bytes.get(..n)) else {
+            let why = format!("{} bytes, {} committed", bytes.len(), self.journal);
+            return Err(damaged_journal(path, why));
+        };
+        let mut changes = Vec::new();
+        for line in committed.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            changes.push(
+                serde_json::from_slice::<PartChanges>(line)
+                    .map_err(|source| StateError::Corrupt { path: path.clone(), source })?,
+            );
+        }
+        PartChanges::apply_all(changes, self).map_err(|e| damaged_journal(path, e))
     }
 
     /// Commits the state atomically and durably (see the module doc). `prev` is the state
@@ -317,8 +366,19 @@ impl State {
             && self.label_values == prev.label_values
             && self.forecast_cache == prev.forecast_cache
             && self.history == prev.history;
+        let changes = (prev.part > 0 && !same_part).then(|| PartChanges::between(prev, self)).flatten();
         if same_part {
-            self.part = prev.part;
+            (self.part, self.journal, self.part_bytes) = (prev.part, prev.journal, prev.part_bytes);
+        } else if let Some(line) =
+            changes.map(|c| journal_line(&c)).transpose().map_err(io(dir))?.filter(|l| {
+                // Past the part's own size (at least `MIN_JOURNAL`), the part is written whole.
+                prev.journal + l.len() as u64 <= prev.part_bytes.max(MIN_JOURNAL)
+            })
+        {
+            let path = dir.join(journal_name(prev.part));
+            append_at(&path, prev.journal, &line).map_err(io(&path))?;
+            (self.part, self.journal, self.part_bytes) =
+                (prev.part, prev.journal + line.len() as u64, prev.part_bytes);
         } else {
             // Past every generation on disk too: a save that failed after its rename (its
             // directory fsync, say) leaves a part newer than `prev`'s, which is never reused.
@@ -333,8 +393,9 @@ impl State {
             };
             let path = dir.join(part_name(self.part));
             let bytes = serde_json::to_vec(&part).map_err(|e| io(&path)(std::io::Error::other(e)))?;
-            // Its name durable before `state.json` can name it (written only when it changed).
+            // Its name durable before `state.json` can name it.
             write_atomic(&path, &[&bytes], Durability::ContentAndName).map_err(io(&path))?;
+            (self.journal, self.part_bytes) = (0, bytes.len() as u64);
         }
         let commit = CommitOut {
             format: FORMAT,
@@ -344,6 +405,7 @@ impl State {
             next_seq: self.next_seq,
             idle_baseline: self.idle_baseline,
             part: self.part,
+            journal: self.journal,
         };
         let path = dir.join(FILE_NAME);
         let bytes = serde_json::to_vec(&commit).map_err(|e| io(&path)(std::io::Error::other(e)))?;
@@ -360,9 +422,35 @@ fn newest_part(dir: &Path) -> u64 {
     listing.flatten().filter_map(|e| part_generation(&e.file_name().to_string_lossy())).max().unwrap_or(0)
 }
 
-/// `part-<generation>.json` → the generation.
+/// `part-<generation>.json` or its journal's name → the generation.
 fn part_generation(name: &str) -> Option<u64> {
-    name.strip_prefix("part-")?.strip_suffix(".json")?.parse().ok()
+    let rest = name.strip_prefix("part-")?;
+    rest.strip_suffix(".json").or_else(|| rest.strip_suffix(".changes"))?.parse().ok()
+}
+
+/// A journal may grow to the size of its part file, and to this much however small the part.
+const MIN_JOURNAL: u64 = 256 * 1024;
+
+/// One journal line: the changes as JSON and a newline.
+fn journal_line(changes: &PartChanges) -> std::io::Result<Vec<u8>> {
+    let mut line = serde_json::to_vec(changes).map_err(std::io::Error::other)?;
+    line.push(b'\n');
+    Ok(line)
+}
+
+/// Writes `line` at offset `at` of the journal `path` (created if new), cutting off whatever
+/// an uncommitted append left there, and fsyncs it. A new journal's name is made durable too.
+fn append_at(path: &Path, at: u64, line: &[u8]) -> std::io::Result<()> {
+    use std::io::{Seek, Write};
+    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(false).open(path)?;
+    f.set_len(at)?;
+    f.seek(std::io::SeekFrom::Start(at))?;
+    f.write_all(line)?;
+    f.sync_data()?;
+    if at == 0 {
+        crate::util::fs::sync_dir(path.parent().unwrap_or(Path::new(".")))?;
+    }
+    Ok(())
 }
 
 /// Deletes the part files other than generation `keep`: the one a commit replaced, and any a
@@ -464,12 +552,180 @@ mod tests {
         assert!(small * 20 < big, "state.json {small} B beside a part of {big} B");
         assert_eq!(State::load(dir.path()).unwrap(), idle);
 
-        // A new job: a new generation, and the old one is gone.
+        // A new job: a line in the journal, the part untouched.
         let mut busy = idle.clone();
         busy.jobs.insert(5000);
         busy.save(dir.path(), &idle).unwrap();
-        assert_eq!(names(dir.path()), ["part-2.json", "state.json"]);
+        assert_eq!(names(dir.path()), ["part-1.changes", "part-1.json", "state.json"]);
+        assert_eq!(std::fs::metadata(&part).unwrap().modified().unwrap(), written, "not rewritten");
+        let line = std::fs::metadata(dir.path().join("part-1.changes")).unwrap().len();
+        assert!(line < 20, "{line} B for one job");
         assert_eq!(State::load(dir.path()).unwrap(), busy);
+    }
+
+    /// A state with something in every field of the part.
+    fn full_state() -> State {
+        use crate::compute::history::{Bucket, History, TrainingRow};
+        let mut s = State::default();
+        s.jobs.extend(0..1000);
+        s.stamps.extend(0..50);
+        s.label_values.entry("scenario".into()).or_default().insert("a".into());
+        for name in ["x.json", "y.json"] {
+            let f = FileState {
+                len: 1,
+                mtime_ns: 2,
+                hash: 3,
+                status: FileStatus::Ingested,
+                reported: BTreeSet::new(),
+                deferred: false,
+            };
+            s.files.insert(PathBuf::from(name), f);
+        }
+        let mut h = History::new(3600);
+        h.first = 100;
+        h.buckets = vec![Bucket::default(); 10];
+        for i in 0..4 {
+            h.jobs.push(TrainingRow {
+                end_s: f64::from(i),
+                pixel_rate: 1.5,
+                bitrate_kbps: 3000.0,
+                fps: 30.0,
+                encoder: "libx264",
+                preset: if i % 2 == 0 { "fast" } else { "slow" },
+                power_w: 90.0 + f64::from(i),
+            });
+        }
+        s.history = Some(h);
+        s
+    }
+
+    #[test]
+    fn commits_that_change_the_part_append_to_its_journal_and_load_back_as_committed() {
+        use crate::compute::history::TrainingRow;
+        let dir = tempfile::tempdir().unwrap();
+        let mut prev = full_state();
+        prev.save(dir.path(), &State::default()).unwrap();
+        let part = dir.path().join("part-1.json");
+        let (len, written) = {
+            let m = std::fs::metadata(&part).unwrap();
+            (m.len(), m.modified().unwrap())
+        };
+        for step in 0..40u32 {
+            let mut s = prev.clone();
+            s.next_seq += 1;
+            s.jobs.extend([10_000 + u64::from(step)]);
+            s.stamps.extend([1_000 + step]);
+            if step % 3 == 0 {
+                s.label_values.entry(format!("l{}", step % 2)).or_default().insert(format!("v{step}"));
+            }
+            if let Some(f) = s.files.get_mut(Path::new("x.json")) {
+                f.len += 1;
+            }
+            if step == 7 {
+                s.files.remove(Path::new("y.json"));
+            }
+            let h = s.history.as_mut().unwrap();
+            h.buckets.last_mut().unwrap().all.jobs += 1.0;
+            if step % 5 == 4 {
+                // A new bucket, and the oldest goes.
+                h.buckets.remove(0);
+                h.first += 1;
+                h.buckets.push(Default::default());
+                h.pushed_until = h.first + 3;
+            }
+            // A row arrives, and the oldest goes.
+            let mut rows = crate::compute::history::Rows::default();
+            for r in h.jobs.iter().skip(1) {
+                rows.push(r);
+            }
+            let preset = format!("p{step}");
+            rows.push(TrainingRow {
+                end_s: f64::from(100 + step),
+                preset: &preset,
+                ..h.jobs.iter().next().unwrap()
+            });
+            h.jobs = rows;
+            if step == 20 {
+                s.forecast_cache =
+                    Some(ForecastCache { bucket: 7, bases: Vec::new(), projections: Vec::new() });
+            }
+            s.save(dir.path(), &prev).unwrap();
+            assert_eq!(
+                (s.part, names(dir.path())),
+                (1, vec!["part-1.changes".into(), "part-1.json".into(), "state.json".into()])
+            );
+            assert_eq!(State::load(dir.path()).unwrap(), s, "step {step}");
+            prev = s;
+        }
+        let m = std::fs::metadata(&part).unwrap();
+        assert_eq!((m.len(), m.modified().unwrap()), (len, written), "the part was not rewritten");
+        let journal = std::fs::metadata(dir.path().join("part-1.changes")).unwrap().len();
+        assert_eq!(journal, prev.journal);
+        assert!(journal < 40 * 1024, "{journal} B for 40 small commits");
+
+        // Taking away what only grows (a job identity) writes the part whole: a new
+        // generation, and the old part and journal go.
+        let mut s = prev.clone();
+        s.jobs = JobIds::default();
+        s.jobs.extend(1..5);
+        s.save(dir.path(), &prev).unwrap();
+        assert_eq!((s.part, s.journal), (2, 0));
+        assert_eq!(names(dir.path()), ["part-2.json", "state.json"]);
+        assert_eq!(State::load(dir.path()).unwrap(), s);
+    }
+
+    #[test]
+    fn a_journal_past_its_part_size_starts_a_new_generation() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut prev = full_state();
+        prev.save(dir.path(), &State::default()).unwrap();
+        let mut generations = BTreeSet::new();
+        for step in 0..12u64 {
+            let mut s = prev.clone();
+            // About 50 kB a line: MIN_JOURNAL, then the part's own size, is passed now and then.
+            s.jobs.extend((0..5000).map(|i| 1_000_000 * (step + 1) + i));
+            s.save(dir.path(), &prev).unwrap();
+            assert!(
+                s.journal <= s.part_bytes.max(MIN_JOURNAL),
+                "step {step}: {} > {}",
+                s.journal,
+                s.part_bytes
+            );
+            assert_eq!(State::load(dir.path()).unwrap(), s, "step {step}");
+            assert!(names(dir.path()).len() <= 3, "{:?}", names(dir.path()));
+            generations.insert(s.part);
+            prev = s;
+        }
+        assert!(generations.len() >= 2, "{generations:?}");
+    }
+
+    #[test]
+    fn what_an_uncommitted_append_left_is_ignored_then_cut_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut prev = full_state();
+        prev.save(dir.path(), &State::default()).unwrap();
+        let mut s = prev.clone();
+        s.jobs.extend([77_777]);
+        s.save(dir.path(), &prev).unwrap();
+        // The next commit appended its line and died before its state.json.
+        let journal = dir.path().join("part-1.changes");
+        let mut f = std::fs::OpenOptions::new().append(true).open(&journal).unwrap();
+        std::io::Write::write_all(&mut f, b"{\"jobs\": [88888]}\n{\"jobs\": [9").unwrap();
+        drop(f);
+        let loaded = State::load(dir.path()).unwrap();
+        assert_eq!(loaded, s, "only the committed lines");
+        let mut next = loaded.clone();
+        next.jobs.extend([99_999]);
+        next.save(dir.path(), &loaded).unwrap();
+        let text = std::fs::read_to_string(&journal).unwrap();
+        assert!(!text.contains("88888"), "{text}");
+        assert_eq!(State::load(dir.path()).unwrap(), next);
+
+        // A journal shorter than committed (its fsync did not hold) is damaged, not ignored.
+        std::fs::write(&journal, b"").unwrap();
+        assert!(matches!(State::load(dir.path()), Err(StateError::Corrupt { .. })));
+        std::fs::remove_file(&journal).unwrap();
+        assert!(matches!(State::load(dir.path()), Err(StateError::Read { .. })));
     }
 
     #[test]
@@ -485,8 +741,21 @@ mod tests {
         let mut again = loaded.clone();
         again.jobs.insert(2);
         again.save(dir.path(), &loaded).unwrap();
-        assert_eq!(names(dir.path()), ["part-3.json", "state.json"], "the unnamed generation is not reused");
+        assert_eq!(
+            names(dir.path()),
+            ["part-1.changes", "part-1.json", "state.json"],
+            "the unnamed one goes"
+        );
         assert_eq!(State::load(dir.path()).unwrap().jobs.len(), 2);
+        // The same crash before a part written whole (a job identity taken away forces it).
+        std::fs::write(dir.path().join("part-2.json"), br#"{"files": {}, "jobs": [1, 2, 3]}"#).unwrap();
+        let loaded = State::load(dir.path()).unwrap();
+        let mut again = loaded.clone();
+        again.jobs = JobIds::default();
+        again.jobs.extend([2]);
+        again.save(dir.path(), &loaded).unwrap();
+        assert_eq!(names(dir.path()), ["part-3.json", "state.json"], "the unnamed generation is not reused");
+        assert_eq!(State::load(dir.path()).unwrap().jobs.len(), 1);
         // A part that is missing or damaged is an error, not an empty state.
         std::fs::write(dir.path().join("part-3.json"), b"{").unwrap();
         assert!(matches!(State::load(dir.path()), Err(StateError::Corrupt { .. })));
@@ -502,15 +771,16 @@ mod tests {
             r#"{"format": 2, "jobs": [1], "counters": {}}"#,
             r#"{"format": 2, "files": {}, "counters": {}}"#,
             r#"{"format": 3, "files": {}, "jobs": [], "counters": {}}"#,
+            r#"{"format": 4, "files": {}, "jobs": [], "counters": {"entries": []}, "journal": 5}"#,
         ] {
             std::fs::write(&path, text).unwrap();
             assert!(matches!(State::load(dir.path()), Err(StateError::Corrupt { .. })), "{text}");
         }
         // What an older costpush reads first: the format, refused by its number.
-        std::fs::write(&path, r#"{"format": 4, "files": {}, "jobs": [], "counters": {}, "part": 9}"#)
+        std::fs::write(&path, r#"{"format": 5, "files": {}, "jobs": [], "counters": {}, "part": 9}"#)
             .unwrap();
         let e = State::load(dir.path()).unwrap_err().to_string();
-        assert!(e.contains("has state format 4, this costpush reads formats 1 to 3"), "{e}");
+        assert!(e.contains("has state format 5, this costpush reads formats 1 to 4"), "{e}");
     }
 
     #[test]
@@ -522,7 +792,8 @@ mod tests {
         // A commit that wrote part 2 (and perhaps renamed state.json) and then failed.
         std::fs::write(dir.path().join("part-2.json"), br#"{"files": {}, "jobs": [1, 2]}"#).unwrap();
         let prev = s.clone();
-        s.jobs.insert(3);
+        s.jobs = JobIds::default();
+        s.jobs.extend([3]);
         s.save(dir.path(), &prev).unwrap();
         assert_eq!(s.part, 3);
         assert_eq!(names(dir.path()), ["part-3.json", "state.json"]);
@@ -542,7 +813,7 @@ mod tests {
         assert_eq!(names(dir.path()), ["part-1.json", "state.json"]);
         let written: serde_json::Value =
             serde_json::from_slice(&std::fs::read(dir.path().join(FILE_NAME)).unwrap()).unwrap();
-        assert_eq!(written["format"].as_u64(), Some(3));
+        assert_eq!(written["format"].as_u64(), Some(4));
         assert_eq!((written["jobs"].as_array().map(Vec::len), written["part"].as_u64()), (Some(0), Some(1)));
         assert_eq!(State::load(dir.path()).unwrap().jobs.len(), 2);
     }

@@ -260,7 +260,15 @@ impl Rows {
 
     /// Oldest first.
     pub(crate) fn iter(&self) -> impl Iterator<Item = TrainingRow<'_>> {
-        self.rows.iter().map(|r| TrainingRow {
+        self.rows.iter().map(|r| self.view(r))
+    }
+
+    fn get(&self, i: usize) -> Option<TrainingRow<'_>> {
+        self.rows.get(i).map(|r| self.view(r))
+    }
+
+    fn view(&self, r: &Row) -> TrainingRow<'_> {
+        TrainingRow {
             end_s: r.end_s,
             pixel_rate: r.pixel_rate,
             bitrate_kbps: r.bitrate_kbps,
@@ -268,7 +276,7 @@ impl Rows {
             encoder: &self.names[r.encoder as usize],
             preset: &self.names[r.preset as usize],
             power_w: r.power_w,
-        })
+        }
     }
 
     pub(crate) fn push(&mut self, r: TrainingRow<'_>) {
@@ -298,6 +306,32 @@ impl Rows {
         self.rows.reserve_exact(max);
         for r in &v[v.len() - max..] {
             self.push(*r);
+        }
+    }
+}
+
+impl Rows {
+    /// How this list continues `before`: the number of `before`'s rows dropped from its front,
+    /// and the rows after the ones kept. Every list continues any other (all dropped, all
+    /// added); the shortest such tail is found when the rows were only trimmed and appended.
+    pub(crate) fn after(&self, before: &Rows) -> (usize, Rows) {
+        let first = self.get(0);
+        let dropped = (before.len().saturating_sub(self.len())..before.len())
+            .filter(|&d| before.get(d) == first)
+            .find(|&d| (d..before.len()).all(|i| before.get(i) == self.get(i - d)))
+            .unwrap_or(before.len());
+        let mut added = Rows::default();
+        for r in self.iter().skip(before.len() - dropped) {
+            added.push(r);
+        }
+        (dropped, added)
+    }
+
+    /// Drops `n` rows from the front and appends `added` (the inverse of [`Rows::after`]).
+    pub(crate) fn continue_with(&mut self, n: usize, added: &Rows) {
+        self.rows.drain(..n.min(self.rows.len()));
+        for r in added.iter() {
+            self.push(r);
         }
     }
 }
@@ -356,6 +390,70 @@ pub(crate) struct History {
     /// Complete buckets up to (not including) this index have been pushed.
     #[serde(default)]
     pub(crate) pushed_until: i64,
+}
+
+/// What changed in a [`History`] since an earlier one of the same layout and bucket size, for
+/// the state's journal: the buckets that differ and how the rows continue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct HistoryChanges {
+    first: i64,
+    len: usize,
+    /// Each bucket that differs from the earlier history's at its index (or from an empty one
+    /// where that had none), with its index (not relative to `first`).
+    buckets: Vec<(i64, Bucket)>,
+    rows_dropped: usize,
+    rows_added: Rows,
+    pushed_until: i64,
+}
+
+impl History {
+    /// What changed since `before`; `None` when the layout or the bucket size differ (the
+    /// history is then stored whole).
+    pub(crate) fn changes_since(&self, before: &History) -> Option<HistoryChanges> {
+        if (self.layout, self.bucket_seconds) != (before.layout, before.bucket_seconds) {
+            return None;
+        }
+        let empty = Bucket::default();
+        let buckets = (self.first..)
+            .zip(&self.buckets)
+            .filter(|(i, b)| before.bucket(*i).unwrap_or(&empty) != *b)
+            .map(|(i, b)| (i, b.clone()))
+            .collect();
+        let (rows_dropped, rows_added) = self.jobs.after(&before.jobs);
+        Some(HistoryChanges {
+            first: self.first,
+            len: self.buckets.len(),
+            buckets,
+            rows_dropped,
+            rows_added,
+            pushed_until: self.pushed_until,
+        })
+    }
+
+    /// Applies changes made by [`History::changes_since`] on this history.
+    pub(crate) fn apply(&mut self, c: &HistoryChanges) {
+        // The window moves (at most once a bucket), then takes the changed buckets.
+        if c.first > self.first {
+            let gone = usize::try_from(c.first - self.first).unwrap_or(usize::MAX).min(self.buckets.len());
+            self.buckets.drain(..gone);
+        } else if c.first < self.first {
+            let new = usize::try_from(self.first - c.first).unwrap_or(0).min(c.len);
+            self.buckets.splice(0..0, std::iter::repeat_n(Bucket::default(), new));
+        }
+        self.first = c.first;
+        self.buckets.resize(c.len, Bucket::default());
+        for (i, b) in &c.buckets {
+            if let Some(slot) = usize::try_from(i - c.first).ok().and_then(|at| self.buckets.get_mut(at)) {
+                *slot = b.clone();
+            }
+        }
+        self.jobs.continue_with(c.rows_dropped, &c.rows_added);
+        self.pushed_until = c.pushed_until;
+    }
+
+    fn bucket(&self, i: i64) -> Option<&Bucket> {
+        usize::try_from(i - self.first).ok().and_then(|at| self.buckets.get(at))
+    }
 }
 
 /// The features of a job, when it has all of them (`None` otherwise).

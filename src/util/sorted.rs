@@ -27,6 +27,25 @@ impl<T: Ord> SortedSet<T> {
         self.0.is_empty()
     }
 
+    /// The elements not in `before`, in order; `None` when `before` has one this set lacks.
+    pub(crate) fn added_since(&self, before: &SortedSet<T>) -> Option<Vec<T>>
+    where
+        T: Clone,
+    {
+        let mut added = Vec::with_capacity(self.len().saturating_sub(before.len()));
+        let mut old = before.0.iter().peekable();
+        for x in &self.0 {
+            match old.peek() {
+                Some(&o) if o == x => {
+                    old.next();
+                }
+                Some(&o) if o < x => return None,
+                _ => added.push(x.clone()),
+            }
+        }
+        old.next().is_none().then_some(added)
+    }
+
     #[cfg(test)]
     pub(crate) fn insert(&mut self, x: T) {
         if let Err(at) = self.0.binary_search(&x) {
@@ -68,5 +87,15 @@ mod tests {
         assert_eq!(serde_json::from_str::<SortedSet<u32>>("[9,3,7,5,5]").unwrap(), set);
         assert!(set.contains(&7) && !set.contains(&4));
         assert_eq!(set.len(), 4);
+    }
+
+    #[test]
+    fn what_was_added_since_an_earlier_set() {
+        let set = |xs: &[u32]| serde_json::from_str::<SortedSet<u32>>(&format!("{xs:?}")).unwrap();
+        assert_eq!(set(&[1, 3, 5, 7]).added_since(&set(&[3, 7])), Some(vec![1, 5]));
+        assert_eq!(set(&[1, 3]).added_since(&set(&[1, 3])), Some(vec![]));
+        assert_eq!(set(&[1, 3]).added_since(&set(&[])), Some(vec![1, 3]));
+        assert_eq!(set(&[1, 3]).added_since(&set(&[2])), None, "2 went");
+        assert_eq!(set(&[1, 3]).added_since(&set(&[3, 4])), None, "4 went");
     }
 }
