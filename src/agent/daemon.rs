@@ -278,7 +278,7 @@ impl Agent {
                         }
                     };
                     log_cycle(result);
-                    crate::util::memory::release_free_memory();
+                    crate::util::memory::release_idle_memory();
                 }
             }
         };

@@ -106,8 +106,8 @@ impl PartChanges {
     }
 
     /// Brings `state` (the part as committed before `changes`) to the part after them, in
-    /// order. The identities and stamps are added once, at the end (a set takes the union in
-    /// linear time, and a journal has many lines).
+    /// order. The identities and stamps are added once, at the end (one sort of the runs the
+    /// lines added, rather than one per line: a journal has many lines).
     pub(super) fn apply_all(
         changes: impl IntoIterator<Item = PartChanges>,
         state: &mut State,

@@ -117,6 +117,10 @@ pub struct State {
     /// The size of the part file (not saved: read from the file).
     #[serde(skip)]
     part_bytes: u64,
+    /// Loading changed what the part holds (a cache dropped): the next change to the part is
+    /// not a journal line, which would follow what the part holds, but the part written whole.
+    #[serde(skip)]
+    part_stale: bool,
     /// The power model the last cycle fitted, for the next one (not saved).
     #[serde(skip)]
     pub(crate) model_memo: super::insights::ModelMemo,
@@ -226,6 +230,7 @@ impl Default for State {
             part: 0,
             journal: 0,
             part_bytes: 0,
+            part_stale: false,
             model_memo: Default::default(),
         }
     }
@@ -328,6 +333,7 @@ impl State {
         if state.history.as_ref().is_some_and(|h| h.layout != history::LAYOUT) {
             // Buckets of an older layout: rebuilt from the results files at the next cycle (the
             // training rows are kept). The projections cached from them go now.
+            state.part_stale |= state.forecast_cache.is_some();
             state.forecast_cache = None;
         }
         Ok(state)
@@ -366,22 +372,31 @@ impl State {
             && self.label_values == prev.label_values
             && self.forecast_cache == prev.forecast_cache
             && self.history == prev.history;
-        let changes = (prev.part > 0 && !same_part).then(|| PartChanges::between(prev, self)).flatten();
+        // A part whose loading changed what it read (see `part_stale`) is written whole.
+        let changes = (prev.part > 0 && !same_part && !prev.part_stale)
+            .then(|| PartChanges::between(prev, self))
+            .flatten();
+        let line = changes.map(|c| journal_line(&c)).transpose().map_err(io(dir))?.filter(|l| {
+            // Past the part's own size (at least `MIN_JOURNAL`), the part is written whole.
+            prev.journal + l.len() as u64 <= prev.part_bytes.max(MIN_JOURNAL)
+        });
+        let appended = match &line {
+            Some(line) => {
+                let path = dir.join(journal_name(prev.part));
+                append_at(&path, prev.journal, line).map_err(io(&path))?
+            }
+            None => false,
+        };
         if same_part {
             (self.part, self.journal, self.part_bytes) = (prev.part, prev.journal, prev.part_bytes);
-        } else if let Some(line) =
-            changes.map(|c| journal_line(&c)).transpose().map_err(io(dir))?.filter(|l| {
-                // Past the part's own size (at least `MIN_JOURNAL`), the part is written whole.
-                prev.journal + l.len() as u64 <= prev.part_bytes.max(MIN_JOURNAL)
-            })
-        {
-            let path = dir.join(journal_name(prev.part));
-            append_at(&path, prev.journal, &line).map_err(io(&path))?;
+        } else if let (true, Some(line)) = (appended, &line) {
             (self.part, self.journal, self.part_bytes) =
                 (prev.part, prev.journal + line.len() as u64, prev.part_bytes);
+            self.part_stale = false;
         } else {
             // Past every generation on disk too: a save that failed after its rename (its
-            // directory fsync, say) leaves a part newer than `prev`'s, which is never reused.
+            // directory fsync, say) leaves a part newer than `prev`'s, which is never reused
+            // while it is on disk.
             self.part = prev.part.max(self.part).max(newest_part(dir)) + 1;
             let part = PartOut {
                 files: &self.files,
@@ -395,7 +410,7 @@ impl State {
             let bytes = serde_json::to_vec(&part).map_err(|e| io(&path)(std::io::Error::other(e)))?;
             // Its name durable before `state.json` can name it.
             write_atomic(&path, &[&bytes], Durability::ContentAndName).map_err(io(&path))?;
-            (self.journal, self.part_bytes) = (0, bytes.len() as u64);
+            (self.journal, self.part_bytes, self.part_stale) = (0, bytes.len() as u64, false);
         }
         let commit = CommitOut {
             format: FORMAT,
@@ -438,19 +453,23 @@ fn journal_line(changes: &PartChanges) -> std::io::Result<Vec<u8>> {
     Ok(line)
 }
 
-/// Writes `line` at offset `at` of the journal `path` (created if new), cutting off whatever
-/// an uncommitted append left there, and fsyncs it. A new journal's name is made durable too.
-fn append_at(path: &Path, at: u64, line: &[u8]) -> std::io::Result<()> {
-    use std::io::{Seek, Write};
-    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(false).open(path)?;
-    f.set_len(at)?;
-    f.seek(std::io::SeekFrom::Start(at))?;
+/// Appends `line` to the journal `path` (created if new) and fsyncs it, if the journal is
+/// `at` bytes long; `false` (nothing written) if it is not. Bytes past the committed length
+/// are what an uncommitted append left, or what a `state.json` renamed by a save that then
+/// failed names: they are never cut off (the part is written whole instead). A new journal's
+/// name is made durable too.
+fn append_at(path: &Path, at: u64, line: &[u8]) -> std::io::Result<bool> {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new().append(true).create(true).open(path)?;
+    if f.metadata()?.len() != at {
+        return Ok(false);
+    }
     f.write_all(line)?;
     f.sync_data()?;
     if at == 0 {
         crate::util::fs::sync_dir(path.parent().unwrap_or(Path::new(".")))?;
     }
-    Ok(())
+    Ok(true)
 }
 
 /// Deletes the part files other than generation `keep`: the one a commit replaced, and any a
@@ -489,6 +508,21 @@ mod tests {
         s.history.as_mut().unwrap().first = 10;
         s.save(dir.path(), &State::default()).unwrap();
         assert_eq!(State::load(dir.path()).unwrap().history, s.history);
+
+        // A part whose cache loading dropped is written whole at its next change: a journal
+        // line would not say that the cache went, and it would come back at the next load.
+        let mut part: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.path().join("part-1.json")).unwrap()).unwrap();
+        part["history"]["layout"] = 0.into();
+        part["forecast_cache"] = serde_json::json!({"bucket": 12, "bases": [], "projections": []});
+        std::fs::write(dir.path().join("part-1.json"), serde_json::to_vec(&part).unwrap()).unwrap();
+        let loaded = State::load(dir.path()).unwrap();
+        assert!(loaded.part_stale && loaded.forecast_cache.is_none());
+        let mut next = loaded.clone();
+        next.history = Some(history::History::new(3600));
+        next.save(dir.path(), &loaded).unwrap();
+        assert_eq!((next.part, next.journal), (2, 0), "written whole");
+        assert_eq!(State::load(dir.path()).unwrap(), next);
     }
 
     #[test]
@@ -700,7 +734,7 @@ mod tests {
     }
 
     #[test]
-    fn what_an_uncommitted_append_left_is_ignored_then_cut_off() {
+    fn bytes_past_the_committed_journal_are_ignored_and_never_cut_off() {
         let dir = tempfile::tempdir().unwrap();
         let mut prev = full_state();
         prev.save(dir.path(), &State::default()).unwrap();
@@ -714,14 +748,35 @@ mod tests {
         drop(f);
         let loaded = State::load(dir.path()).unwrap();
         assert_eq!(loaded, s, "only the committed lines");
+        // The next commit writes the part whole rather than cut what it did not write.
         let mut next = loaded.clone();
         next.jobs.extend([99_999]);
         next.save(dir.path(), &loaded).unwrap();
-        let text = std::fs::read_to_string(&journal).unwrap();
-        assert!(!text.contains("88888"), "{text}");
+        assert_eq!((next.part, next.journal), (2, 0));
+        assert_eq!(names(dir.path()), ["part-2.json", "state.json"]);
         assert_eq!(State::load(dir.path()).unwrap(), next);
 
+        // A save that renamed its state.json and then failed leaves the caller with the state
+        // before it: the journal is longer than that one says, and is left as it is.
+        let mut a = next.clone();
+        a.jobs.extend([500_001]);
+        a.save(dir.path(), &next).unwrap();
+        let committed = std::fs::read(dir.path().join("part-2.changes")).unwrap();
+        let mut b = next.clone();
+        b.jobs.extend([500_002]);
+        b.save(dir.path(), &next).unwrap();
+        assert_eq!(b.part, 3, "written whole");
+        assert_eq!(State::load(dir.path()).unwrap(), b);
+        assert!(
+            !dir.path().join("part-2.changes").exists()
+                || std::fs::read(dir.path().join("part-2.changes")).unwrap() == committed
+        );
+
         // A journal shorter than committed (its fsync did not hold) is damaged, not ignored.
+        let mut c = b.clone();
+        c.jobs.extend([500_003]);
+        c.save(dir.path(), &b).unwrap();
+        let journal = dir.path().join("part-3.changes");
         std::fs::write(&journal, b"").unwrap();
         assert!(matches!(State::load(dir.path()), Err(StateError::Corrupt { .. })));
         std::fs::remove_file(&journal).unwrap();

@@ -311,29 +311,61 @@ impl Rows {
 }
 
 impl Rows {
-    /// How this list continues `before`: the number of `before`'s rows dropped from its front,
-    /// and the rows after the ones kept. Every list continues any other (all dropped, all
-    /// added); the shortest such tail is found when the rows were only trimmed and appended.
-    pub(crate) fn after(&self, before: &Rows) -> (usize, Rows) {
-        let first = self.get(0);
-        let dropped = (before.len().saturating_sub(self.len())..before.len())
-            .filter(|&d| before.get(d) == first)
-            .find(|&d| (d..before.len()).all(|i| before.get(i) == self.get(i - d)))
-            .unwrap_or(before.len());
-        let mut added = Rows::default();
-        for r in self.iter().skip(before.len() - dropped) {
-            added.push(r);
+    /// How this list continues `before`: the rows dropped from its front, and the rows that are
+    /// new, with their places. The rows of `before` kept are matched from the end, so rows
+    /// trimmed from the front, appended, or sorted in among the others (a job that ended before
+    /// the newest) make a short change; any two lists make a valid one.
+    pub(crate) fn after(&self, before: &Rows) -> RowChanges {
+        let (mut i, mut j) = (before.len(), self.len());
+        let mut at = Vec::new();
+        while i > 0 && j > 0 {
+            j -= 1;
+            if before.get(i - 1) == self.get(j) {
+                i -= 1;
+            } else {
+                at.push(j);
+            }
         }
-        (dropped, added)
+        at.extend((0..j).rev());
+        at.reverse();
+        let mut rows = Rows::default();
+        for &k in &at {
+            rows.push(self.get(k).expect("a place in this list"));
+        }
+        RowChanges { dropped: i, at, rows }
     }
 
-    /// Drops `n` rows from the front and appends `added` (the inverse of [`Rows::after`]).
-    pub(crate) fn continue_with(&mut self, n: usize, added: &Rows) {
-        self.rows.drain(..n.min(self.rows.len()));
-        for r in added.iter() {
-            self.push(r);
+    /// Applies changes made by [`Rows::after`] to the list they were made from.
+    pub(crate) fn continue_with(&mut self, c: &RowChanges) {
+        let kept = self.len().saturating_sub(c.dropped);
+        let appended = c.at.iter().enumerate().all(|(n, &k)| k == kept + n);
+        if appended {
+            self.rows.drain(..c.dropped.min(self.rows.len()));
+            for r in c.rows.iter() {
+                self.push(r);
+            }
+            return;
+        }
+        let old = std::mem::take(self);
+        let (mut kept, mut added) = (old.iter().skip(c.dropped), c.rows.iter());
+        let mut at = c.at.iter().peekable();
+        for k in 0..old.len().saturating_sub(c.dropped) + c.at.len() {
+            let next = if at.next_if_eq(&&k).is_some() { added.next() } else { kept.next() };
+            if let Some(r) = next {
+                self.push(r);
+            }
         }
     }
+}
+
+/// What changed in a list of training rows (see [`Rows::after`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct RowChanges {
+    /// Rows dropped from the front.
+    dropped: usize,
+    /// The places of the new rows in the list after.
+    at: Vec<usize>,
+    rows: Rows,
 }
 
 impl PartialEq for Rows {
@@ -401,8 +433,7 @@ pub(crate) struct HistoryChanges {
     /// Each bucket that differs from the earlier history's at its index (or from an empty one
     /// where that had none), with its index (not relative to `first`).
     buckets: Vec<(i64, Bucket)>,
-    rows_dropped: usize,
-    rows_added: Rows,
+    rows: RowChanges,
     pushed_until: i64,
 }
 
@@ -419,13 +450,11 @@ impl History {
             .filter(|(i, b)| before.bucket(*i).unwrap_or(&empty) != *b)
             .map(|(i, b)| (i, b.clone()))
             .collect();
-        let (rows_dropped, rows_added) = self.jobs.after(&before.jobs);
         Some(HistoryChanges {
             first: self.first,
             len: self.buckets.len(),
             buckets,
-            rows_dropped,
-            rows_added,
+            rows: self.jobs.after(&before.jobs),
             pushed_until: self.pushed_until,
         })
     }
@@ -447,7 +476,7 @@ impl History {
                 *slot = b.clone();
             }
         }
-        self.jobs.continue_with(c.rows_dropped, &c.rows_added);
+        self.jobs.continue_with(&c.rows);
         self.pushed_until = c.pushed_until;
     }
 
@@ -686,6 +715,51 @@ mod tests {
 
     fn row<'a>(end_s: f64, encoder: &'a str, preset: &'a str) -> TrainingRow<'a> {
         TrainingRow { end_s, pixel_rate: 1.0, bitrate_kbps: 2.0, fps: 3.0, encoder, preset, power_w: end_s }
+    }
+
+    #[test]
+    fn rows_continue_an_earlier_list_whatever_happened_to_it() {
+        let rows = |ends: &[u32]| {
+            let mut r = Rows::default();
+            for &t in ends {
+                r.push(row(f64::from(t), if t % 3 == 0 { "x264" } else { "av1" }, "fast"));
+            }
+            r
+        };
+        let check = |before: &Rows, after: &Rows, what: &str| -> usize {
+            let c = after.after(before);
+            let mut got = before.clone();
+            got.continue_with(&c);
+            assert!(got == *after, "{what}");
+            c.rows.len()
+        };
+        // Trimmed and appended, sorted in, emptied, from empty, unrelated, repeated rows.
+        let base = rows(&[1, 2, 3, 4, 5, 6]);
+        assert_eq!(check(&base, &rows(&[3, 4, 5, 6, 7, 8]), "trim and append"), 2);
+        assert_eq!(check(&base, &rows(&[2, 3, 4, 9, 5, 6]), "sorted in"), 1);
+        assert_eq!(check(&base, &rows(&[]), "emptied"), 0);
+        assert_eq!(check(&rows(&[]), &base, "from empty"), 6);
+        assert_eq!(check(&base, &rows(&[10, 11]), "unrelated"), 2);
+        assert_eq!(check(&rows(&[7, 7, 7]), &rows(&[7, 7, 7, 7]), "repeated"), 1);
+        // Random lists: the oldest drop, new rows land anywhere, the list is re-sorted now and then.
+        let mut rng = fastrand::Rng::with_seed(7);
+        let mut before = rows(&[]);
+        let mut ends: Vec<u32> = Vec::new();
+        for step in 0..300 {
+            let mut next = ends.clone();
+            for _ in 0..rng.usize(0..4) {
+                let at = rng.usize(0..=next.len());
+                next.insert(at, rng.u32(0..1000));
+            }
+            if step % 7 == 0 {
+                next.sort_unstable();
+            }
+            let len = next.len();
+            next.drain(..len.saturating_sub(20));
+            let after = rows(&next);
+            check(&before, &after, &format!("step {step}: {ends:?} -> {next:?}"));
+            (before, ends) = (after, next);
+        }
     }
 
     #[test]
