@@ -192,6 +192,21 @@ pub(super) struct JobCounters<'c, 'b> {
     pub(super) scratch: Vec<u8>,
 }
 
+/// Whether `key` is a [`JobCounters`] key of `name` and `extra`: the name, then `0 name 0 value`
+/// per extra label.
+fn tally_key_is(key: &[u8], name: &str, extra: &[(&str, &str)]) -> bool {
+    let Some(mut rest) = key.strip_prefix(name.as_bytes()) else { return false };
+    for (k, v) in extra {
+        for part in [k, v] {
+            match rest.split_first() {
+                Some((0, r)) if r.starts_with(part.as_bytes()) => rest = &r[part.len()..],
+                _ => return false,
+            }
+        }
+    }
+    rest.is_empty()
+}
+
 impl JobCounters<'_, '_> {
     pub(super) fn next_job(&mut self) {
         self.cursor = 0;
@@ -203,22 +218,27 @@ impl JobCounters<'_, '_> {
             out.non_finite += u64::from(!delta.is_finite());
             return;
         }
-        let key = &mut self.scratch;
-        key.clear();
-        key.extend_from_slice(name.as_bytes());
-        for (k, v) in extra {
-            key.push(0);
-            key.extend_from_slice(k.as_bytes());
-            key.push(0);
-            key.extend_from_slice(v.as_bytes());
-        }
+        // The common case, checked without building the key: the job's next counter is the one
+        // after the previous job's.
         let at = match self.seen.get(self.cursor) {
-            Some((k, _)) if **k == **key => Some(self.cursor),
-            _ => self.seen.iter().position(|(k, _)| **k == **key),
+            Some((k, _)) if tally_key_is(k, name, extra) => Some(self.cursor),
+            _ => {
+                let key = &mut self.scratch;
+                key.clear();
+                key.extend_from_slice(name.as_bytes());
+                for (k, v) in extra {
+                    key.push(0);
+                    key.extend_from_slice(k.as_bytes());
+                    key.push(0);
+                    key.extend_from_slice(v.as_bytes());
+                }
+                self.seen.iter().position(|(k, _)| **k == **key)
+            }
         };
         let i = match at {
             Some(i) => i,
             None => {
+                let key = &self.scratch;
                 let labels: Vec<(&str, &str)> = self.base.iter().chain(extra).copied().collect();
                 let slot = self.counters.slot(name, &labels);
                 self.seen.push((key.as_slice().into(), slot));

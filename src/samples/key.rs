@@ -60,21 +60,20 @@ pub(super) fn in_key_order(extra: &[(&str, &str)]) -> bool {
 
 /// Whether `own` is the key of `__name__` = `name` followed by `extra` (in key order).
 pub(super) fn own_key_is(own: &[u8], name: &str, extra: &[(&str, &str)]) -> bool {
-    let mut rest = own;
-    let mut eat = |k: &str, v: &str| {
-        let (k, v) = (k.as_bytes(), v.as_bytes());
-        let n = k.len() + v.len() + 2;
-        let ok = rest.len() >= n
-            && &rest[..k.len()] == k
-            && rest[k.len()] == 0xff
-            && &rest[k.len() + 1..n - 1] == v
-            && rest[n - 1] == 0xfe;
+    const NAME: &[u8] = b"__name__\xff";
+    // Every own key starts with `__name__` (it sorts before the names `extra` may hold).
+    let Some(mut rest) = own.strip_prefix(NAME) else { return false };
+    let mut eat = |b: &[u8], end: u8| {
+        // The byte after `b` first: it tells most mismatches apart without comparing `b`.
+        let ok = rest.get(b.len()) == Some(&end) && rest[..b.len()] == *b;
         if ok {
-            rest = &rest[n..];
+            rest = &rest[b.len() + 1..];
         }
         ok
     };
-    eat("__name__", name) && extra.iter().all(|(k, v)| eat(k, v)) && rest.is_empty()
+    eat(name.as_bytes(), 0xfe)
+        && extra.iter().all(|(k, v)| eat(k.as_bytes(), 0xff) && eat(v.as_bytes(), 0xfe))
+        && rest.is_empty()
 }
 
 /// The labels of a group's series, in name order: the group's merged with the series' own key's;
@@ -113,11 +112,16 @@ where
                 (None, None) => return None,
                 (Some(_), None) => true,
                 (None, Some(_)) => false,
-                (Some(g), Some(o)) if g.0 == o.0 => {
-                    self.group.next(); // replaced by the own label
-                    continue;
-                }
-                (Some(g), Some(o)) => g.0 < o.0,
+                // One comparison of the names decides (a series' labels are merged for every
+                // request).
+                (Some(g), Some(o)) => match g.0.cmp(o.0) {
+                    std::cmp::Ordering::Less => true,
+                    std::cmp::Ordering::Greater => false,
+                    std::cmp::Ordering::Equal => {
+                        self.group.next(); // replaced by the own label
+                        continue;
+                    }
+                },
             };
             return if take_group { self.group.next() } else { self.own.next() };
         }
@@ -204,4 +208,24 @@ pub(super) fn same(a: &Labels, b: &[(&str, &str)]) -> bool {
 /// repeated name keeps the later value), labels with empty values dropped.
 pub(crate) fn series_key(name: &str, labels: &[(&str, &str)]) -> Labels {
     with_sorted(name, labels, |l| l.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_own_key_is_its_name_and_extras_exactly() {
+        let mut key = Vec::new();
+        write_key(&mut key, "cost", &[("currency", "EUR"), ("bound", "mean")]);
+        let is = |name: &str, extra: &[(&str, &str)]| own_key_is(&key, name, extra);
+        assert!(is("cost", &[("bound", "mean"), ("currency", "EUR")]));
+        assert!(!is("cos", &[("bound", "mean"), ("currency", "EUR")]), "a shorter name");
+        assert!(!is("costs", &[("bound", "mean"), ("currency", "EUR")]), "a longer name");
+        assert!(!is("cost", &[("bound", "mean")]), "an extra missing");
+        assert!(!is("cost", &[("bound", "mean"), ("currency", "EU")]), "a shorter value");
+        assert!(!is("cost", &[("bound", "mean"), ("currency", "EUR"), ("x", "1")]), "one more");
+        assert!(!is("cost", &[("bounds", "mean"), ("currency", "EUR")]), "another label");
+        assert!(!own_key_is(b"", "cost", &[]), "not an own key");
+    }
 }

@@ -11,11 +11,31 @@ fn pair_hash(k: &[u8], v: &[u8]) -> u64 {
     hash::mix(hash::words(k) ^ hash::words(v).rotate_left(32))
 }
 
-/// A group's labels (name, hash of the label) and the sum of their hashes.
-type LabelHashes<'a> = (Vec<(&'a [u8], u64)>, u64);
+/// A group's label hashes by label name (see [`Names`]; 0 where it has no such label), and the
+/// sum of its label hashes.
+type LabelHashes = (Vec<u64>, u64);
 
-/// An own key's metric name, its other label names, and the sum of its label hashes.
-type OwnHashes<'a> = (&'a [u8], Vec<&'a [u8]>, u64);
+/// An own key's metric name, its other label names (see [`Names`]), and the sum of its label
+/// hashes.
+type OwnHashes<'a> = (&'a [u8], Vec<usize>, u64);
+
+/// The label names of the own keys' labels other than `__name__` (a few): each series looks its
+/// group's label of such a name up by number, not by comparing names.
+#[derive(Default)]
+struct Names<'a>(Vec<&'a [u8]>);
+
+impl<'a> Names<'a> {
+    fn id(&mut self, name: &'a [u8]) -> usize {
+        self.0.iter().position(|n| *n == name).unwrap_or_else(|| {
+            self.0.push(name);
+            self.0.len() - 1
+        })
+    }
+
+    fn find(&self, name: &[u8]) -> Option<usize> {
+        self.0.iter().position(|n| *n == name)
+    }
+}
 
 /// The series of a [`SeriesSet`] in output order, each with its samples in time order.
 pub(super) struct Sorted {
@@ -106,16 +126,8 @@ impl SeriesSet {
     /// label, so it needs no key built per series), then, in the rare tie, by the labels.
     pub(super) fn into_sorted(self) -> Sorted {
         let SeriesSet { groups, owns, series, samples, .. } = self;
-        // Each group's labels (sorted) with their hashes, and their sum.
-        let group_hashes: Vec<LabelHashes> = groups
-            .iter()
-            .map(|g| {
-                let pairs: Vec<(&[u8], u64)> = key_pairs(&g.key).map(|(k, v)| (k, pair_hash(k, v))).collect();
-                let sum = pairs.iter().fold(0u64, |a, p| a.wrapping_add(p.1));
-                (pairs, sum)
-            })
-            .collect();
         // Each own key's metric name, other label names and hash sum.
+        let mut label_names = Names::default();
         let own_info: Vec<OwnHashes> = owns
             .iter()
             .map(|o| {
@@ -125,10 +137,26 @@ impl SeriesSet {
                     if k == b"__name__" {
                         name = v;
                     } else {
-                        others.push(k);
+                        others.push(label_names.id(k));
                     }
                 }
                 (name, others, sum)
+            })
+            .collect();
+        // Each group's hashes of the labels an own key may replace, and the sum of all.
+        let group_hashes: Vec<LabelHashes> = groups
+            .iter()
+            .map(|g| {
+                let mut by_name = vec![0u64; label_names.0.len()];
+                let mut sum = 0u64;
+                for (k, v) in key_pairs(&g.key) {
+                    let h = pair_hash(k, v);
+                    sum = sum.wrapping_add(h);
+                    if let Some(id) = label_names.find(k) {
+                        by_name[id] = h;
+                    }
+                }
+                (by_name, sum)
             })
             .collect();
         let mut names: Vec<&[u8]> = own_info.iter().map(|o| o.0).collect();
@@ -142,14 +170,12 @@ impl SeriesSet {
             .iter()
             .enumerate()
             .map(|(i, &(g, o))| {
-                let (pairs, gsum) = &group_hashes[g as usize];
+                let (by_name, gsum) = &group_hashes[g as usize];
                 let (_, others, osum) = &own_info[o as usize];
                 let mut h = gsum.wrapping_add(*osum);
-                for k in others {
-                    // An own label replaces the group's of the same name.
-                    if let Ok(j) = pairs.binary_search_by(|p| p.0.cmp(k)) {
-                        h = h.wrapping_sub(pairs[j].1);
-                    }
+                for &id in others {
+                    // An own label replaces the group's of the same name (0 when it has none).
+                    h = h.wrapping_sub(by_name[id]);
                 }
                 SortKey { name_rank: rank[o as usize], labels_hash: h, series: i as u32 }
             })
