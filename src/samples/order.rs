@@ -73,11 +73,35 @@ impl Sorted {
         let mut bytes = Vec::new();
         let groups: Vec<Vec<Piece<'_>>> = self.groups.iter().map(|g| split(&g.key, &mut bytes)).collect();
         let owns: Vec<Vec<Piece<'_>>> = self.owns.iter().map(|o| split(o, &mut bytes)).collect();
+        // Groups with the same label names (nearly all of a cycle's jobs have the same ones)
+        // merge with an own key the same way: each merge is worked out once per (names, own
+        // key), then a series' block is its pieces copied in that order.
+        let mut names: Vec<Vec<&[u8]>> = Vec::new();
+        let names_of: Vec<usize> = groups
+            .iter()
+            .map(|g| {
+                let these: Vec<&[u8]> = g.iter().map(|p| p.0).collect();
+                names.iter().position(|n| *n == these).unwrap_or_else(|| {
+                    names.push(these);
+                    names.len() - 1
+                })
+            })
+            .collect();
+        let mut merges: Vec<Option<Vec<Source>>> = vec![None; names.len() * owns.len()];
         let mut block = Vec::new();
         self.each_series(|g, o, samples| {
+            let (group, own) = (&groups[g as usize], &owns[o as usize]);
+            let merge = merges[names_of[g as usize] * owns.len() + o as usize].get_or_insert_with(|| {
+                let a = group.iter().enumerate().map(|(i, p)| (p.0, Source::Group(i)));
+                let b = own.iter().enumerate().map(|(i, p)| (p.0, Source::Own(i)));
+                Merged::new(a, b).map(|(_, s)| s).collect()
+            });
             block.clear();
-            let (a, b) = (groups[g as usize].iter().copied(), owns[o as usize].iter().copied());
-            for (_, (start, end)) in Merged::new(a, b) {
+            for source in merge.iter() {
+                let (start, end) = match *source {
+                    Source::Group(i) => group[i].1,
+                    Source::Own(i) => own[i].1,
+                };
                 block.extend_from_slice(&bytes[start as usize..end as usize]);
             }
             f(&block, samples);
@@ -116,6 +140,13 @@ impl SortKey {
 
 /// A label's name, and where its encoded entry is in the shared buffer (start, end).
 type Piece<'a> = (&'a [u8], (u32, u32));
+
+/// Where a label of a merged series comes from: its group's labels or its own key's, by index.
+#[derive(Debug, Clone, Copy)]
+enum Source {
+    Group(usize),
+    Own(usize),
+}
 
 impl SeriesSet {
     /// The series in output order, samples in time order (equal stamps by value). Series with
