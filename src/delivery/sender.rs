@@ -422,7 +422,7 @@ impl<T: Transport> Sender<T> {
             }
             let empty = self.outbox.queue.lock().expect("queue lock").is_empty();
             if empty {
-                crate::util::memory::release_idle_memory();
+                crate::util::memory::release_free_memory();
                 tokio::select! {
                     _ = self.outbox.wake.notified() => continue,
                     _ = wait_stop(&mut stop) => return,
