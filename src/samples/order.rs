@@ -19,21 +19,27 @@ type LabelHashes = (Vec<u64>, u64);
 /// hashes.
 type OwnHashes<'a> = (&'a [u8], Vec<usize>, u64);
 
-/// The label names of the own keys' labels other than `__name__` (a few): each series looks its
-/// group's label of such a name up by number, not by comparing names.
-#[derive(Default)]
-struct Names<'a>(Vec<&'a [u8]>);
+/// A few distinct values, each known by its number (found by a linear search: there are few).
+/// Used for the label names of the own keys' labels other than `__name__`, so each series looks
+/// its group's label of such a name up by number, not by comparing names; and for the lists of
+/// label names the groups have.
+struct Names<T>(Vec<T>);
 
-impl<'a> Names<'a> {
-    fn id(&mut self, name: &'a [u8]) -> usize {
-        self.0.iter().position(|n| *n == name).unwrap_or_else(|| {
-            self.0.push(name);
+impl<T: PartialEq> Names<T> {
+    /// The number of `x`, given one if new.
+    fn id(&mut self, x: T) -> usize {
+        self.find(&x).unwrap_or_else(|| {
+            self.0.push(x);
             self.0.len() - 1
         })
     }
 
-    fn find(&self, name: &[u8]) -> Option<usize> {
-        self.0.iter().position(|n| *n == name)
+    fn find(&self, x: &T) -> Option<usize> {
+        self.0.iter().position(|n| n == x)
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
     }
 }
 
@@ -76,17 +82,9 @@ impl Sorted {
         // Groups with the same label names (nearly all of a cycle's jobs have the same ones)
         // merge with an own key the same way: each merge is worked out once per (names, own
         // key), then a series' block is its pieces copied in that order.
-        let mut names: Vec<Vec<&[u8]>> = Vec::new();
-        let names_of: Vec<usize> = groups
-            .iter()
-            .map(|g| {
-                let these: Vec<&[u8]> = g.iter().map(|p| p.0).collect();
-                names.iter().position(|n| *n == these).unwrap_or_else(|| {
-                    names.push(these);
-                    names.len() - 1
-                })
-            })
-            .collect();
+        let mut names = Names(Vec::new());
+        let names_of: Vec<usize> =
+            groups.iter().map(|g| names.id(g.iter().map(|p| p.0).collect::<Vec<_>>())).collect();
         let mut merges: Vec<Option<Vec<Source>>> = vec![None; names.len() * owns.len()];
         let mut block = Vec::new();
         self.each_series(|g, o, samples| {
@@ -158,7 +156,7 @@ impl SeriesSet {
     pub(super) fn into_sorted(self) -> Sorted {
         let SeriesSet { groups, owns, series, samples, .. } = self;
         // Each own key's metric name, other label names and hash sum.
-        let mut label_names = Names::default();
+        let mut label_names = Names(Vec::new());
         let own_info: Vec<OwnHashes> = owns
             .iter()
             .map(|o| {
@@ -178,12 +176,12 @@ impl SeriesSet {
         let group_hashes: Vec<LabelHashes> = groups
             .iter()
             .map(|g| {
-                let mut by_name = vec![0u64; label_names.0.len()];
+                let mut by_name = vec![0u64; label_names.len()];
                 let mut sum = 0u64;
                 for (k, v) in key_pairs(&g.key) {
                     let h = pair_hash(k, v);
                     sum = sum.wrapping_add(h);
-                    if let Some(id) = label_names.find(k) {
+                    if let Some(id) = label_names.find(&k) {
                         by_name[id] = h;
                     }
                 }
