@@ -507,7 +507,7 @@ struct Args {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: gen_corpus --seed N --jobs N --out DIR [--end-before UNIX_SECONDS] [--per-file N (<= 1000)] [--shape mixed|telemetry]"
+        "usage: gen_corpus --seed N --jobs N --out DIR [--end-before UNIX_SECONDS] [--per-file N (<= 100000)] [--shape mixed|telemetry]"
     );
     std::process::exit(2)
 }
@@ -534,7 +534,7 @@ fn args() -> Args {
             "--jobs" => jobs = Some(value(&flag, a.next())),
             "--out" => out = Some(value::<PathBuf>(&flag, a.next())),
             "--end-before" => end_before = value(&flag, a.next()),
-            "--per-file" => per_file = value::<usize>(&flag, a.next()).clamp(1, 1000),
+            "--per-file" => per_file = value::<usize>(&flag, a.next()).clamp(1, 100_000),
             "--shape" => {
                 shape = match value::<String>(&flag, a.next()).as_str() {
                     "mixed" => Shape::Mixed,

@@ -5,12 +5,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::time::SystemTime;
 
 use tracing::{info, warn};
 
 use super::insights::{add_chunk, cycle_insights, idle_baseline, rebuild_history, Fitted};
-use super::scan::{self, list_files, Scan};
+use super::scan::{self, list_files, Content, Scan};
 use super::state::{FileState, FileStatus, State};
 use super::Prepared;
 use crate::compute::history;
@@ -47,7 +48,7 @@ pub struct Cycle<'a> {
     /// The jobs the changed files hold at most (their end times, found by a scan).
     jobs_total: usize,
     /// Jobs of the group read last that did not fit in its chunk, in the order they end.
-    ready: std::collections::VecDeque<(Job, Option<crate::domain::Measured>)>,
+    ready: std::collections::VecDeque<Ready>,
     /// Jobs met this cycle and not in `next.jobs`: this chunk's, and those waiting for energy.
     seen_now: BTreeSet<u64>,
     now_ms: i64,
@@ -143,15 +144,16 @@ impl<'a> Cycle<'a> {
                 let Some(group) = self.order.get_mut(self.pos) else { break };
                 let mut read = Vec::new();
                 for i in std::mem::take(group) {
-                    let path = self.files[i].clone();
-                    self.read_file(&path, &mut read);
+                    self.read_file(i, &mut read);
                 }
                 self.pos += 1;
-                read.sort_by(|(a, _), (b, _)| a.end_s.total_cmp(&b.end_s).then(a.id.cmp(&b.id)));
+                read.sort_by(|a, b| a.end_s().total_cmp(&b.end_s()).then(a.id().cmp(&b.id())));
                 self.ready = read.into();
             }
             let n = (CHUNK_JOBS - jobs.len()).min(self.ready.len());
-            jobs.extend(self.ready.drain(..n));
+            for r in self.ready.drain(..n).collect::<Vec<_>>() {
+                jobs.extend(self.take(r));
+            }
         }
         let cfg = self.cfg;
         let here = &cfg.regions[&cfg.region];
@@ -287,16 +289,53 @@ impl<'a> Cycle<'a> {
         }
     }
 
-    /// Reads one results file if it changed, and adds its new jobs (with their measured power)
-    /// to `out`; jobs a source may still cover wait, and the file is read again next cycle.
-    fn read_file(&mut self, path: &Path, out: &mut Vec<(Job, Option<crate::domain::Measured>)>) {
+    /// A job of the chunk being built: read again from its file if it was not held, and with
+    /// its measured power. `None` when it waits for a source, or its file changed since it was
+    /// read (the file is then read again next cycle).
+    fn take(&mut self, r: Ready) -> Option<(Job, Option<crate::domain::Measured>)> {
+        let file = r.file();
+        let job = match r {
+            Ready::Held { job, .. } => *job,
+            Ready::InFile { file: large, entry } => match large.job(&entry) {
+                Ok(job) => job,
+                Err(why) => {
+                    warn!(file = %self.files[file].display(), "{why}; the file is read again next cycle");
+                    self.defer(file);
+                    return None;
+                }
+            },
+        };
         let now_s = self.now_ms as f64 / 1000.0;
+        match self.outside.resolve(self.cfg, &job, now_s, &mut self.stats.energy_misses) {
+            // Its file is read again next cycle; the job is not taken in yet.
+            Resolution::Wait => {
+                self.defer(file);
+                self.stats.jobs_waiting += 1;
+                None
+            }
+            Resolution::Measured(m) => Some((job, Some(m))),
+            Resolution::Unknown => Some((job, None)),
+        }
+    }
+
+    /// Marks a file to be read again next cycle, whatever its length and time say.
+    fn defer(&mut self, file: usize) {
+        if let Some(f) = self.next.files.get_mut(&self.files[file]) {
+            f.deferred = true;
+        }
+    }
+
+    /// Reads results file `file` if it changed, and adds its new jobs to `out` (a large file's
+    /// as places in it, read again when their chunk comes).
+    fn read_file(&mut self, file: usize, out: &mut Vec<Ready>) {
+        let path = self.files[file].clone();
+        let path = path.as_path();
         let prev = self.prev.files.get(path);
         let scanned = scan::read_if_changed(path, prev, self.cfg.max_file_bytes);
         if matches!(scanned, Scan::Changed { .. }) {
             self.files_done += 1;
         }
-        let (bytes, len, mtime, hash) = match scanned {
+        let (content, len, mtime, hash) = match scanned {
             Scan::Unchanged => return,
             Scan::Touched(state) => {
                 self.next.files.insert(path.to_path_buf(), state);
@@ -332,10 +371,27 @@ impl<'a> Cycle<'a> {
                 self.next.files.insert(path.to_path_buf(), state);
                 return;
             }
-            Scan::Changed { bytes, len, mtime_ns, hash } => (bytes, len, mtime_ns, hash),
+            Scan::Changed { content, len, mtime_ns, hash } => (content, len, mtime_ns, hash),
         };
         let mut reported = prev.map(|f| f.reported.clone()).unwrap_or_default();
-        let status = match results::parse(&bytes) {
+        let read = match content {
+            Content::Bytes(bytes) => results::parse(&bytes).map(|p| {
+                let jobs: Vec<Ready> =
+                    p.jobs.into_iter().map(|job| Ready::Held { file, job: Box::new(job) }).collect();
+                (jobs, p.problems)
+            }),
+            Content::Large(_) => LargeFile::index(file, path, len, self.cfg.max_file_bytes).map(
+                |(large, entries, problems)| {
+                    let large = Rc::new(large);
+                    let jobs: Vec<Ready> = entries
+                        .into_iter()
+                        .map(|entry| Ready::InFile { file: large.clone(), entry })
+                        .collect();
+                    (jobs, problems)
+                },
+            ),
+        };
+        let status = match read {
             Err(FileError::Incomplete(why)) => {
                 warn!(file = %path.display(), reason = %why, "results file is incomplete; it is read again when it changes");
                 self.stats.files_incomplete += 1;
@@ -346,29 +402,34 @@ impl<'a> Cycle<'a> {
                 self.stats.files_malformed += 1;
                 FileStatus::Malformed
             }
-            Ok(mut parsed) => {
+            Err(FileError::Unreadable(why)) => {
+                warn!(file = %path.display(), error = %why, "cannot read results file");
+                self.stats.files_unreadable += 1;
+                return;
+            }
+            Ok((mut jobs, mut problems)) => {
                 // A job ending far ahead of this clock would drag every counter into the
                 // future (they never go back); it waits, and its file is read again each cycle
                 // until the clock allows it.
                 let mut ahead = 0;
-                parsed.jobs.retain(|j| {
-                    let ahead_ms = (j.end_s * 1000.0) as i64 - self.now_ms;
+                jobs.retain(|j: &Ready| {
+                    let ahead_ms = (j.end_s() * 1000.0) as i64 - self.now_ms;
                     if ahead_ms <= catalogue::MAX_FUTURE_MS {
                         return true;
                     }
                     ahead += 1;
-                    parsed.problems.push(results::Problem {
-                        field: format!("scenarios[{}].end_time", j.index),
+                    problems.push(results::Problem {
+                        field: format!("scenarios[{}].end_time", j.index()),
                         message: format!(
                             "ends at {} (Unix seconds), more than 2 days after this host's clock; the job waits until the clock is within 2 days of it",
-                            j.end_s
+                            j.end_s()
                         ),
                         severity: Severity::Notice,
                     });
                     false
                 });
                 self.stats.jobs_ahead_of_clock += ahead;
-                for p in &parsed.problems {
+                for p in &problems {
                     let key = crate::util::hash::fnv1a(p.to_string().as_bytes());
                     if reported.insert(key) {
                         warn!("{}: {p}", path.display());
@@ -379,19 +440,9 @@ impl<'a> Cycle<'a> {
                         }
                     }
                 }
-                let mut deferred = ahead > 0;
-                for job in parsed.jobs {
-                    if self.next.jobs.contains(&job.id) || !self.seen_now.insert(job.id) {
-                        continue;
-                    }
-                    match self.outside.resolve(self.cfg, &job, now_s, &mut self.stats.energy_misses) {
-                        // Read again next cycle; the job is not taken in yet.
-                        Resolution::Wait => {
-                            deferred = true;
-                            self.stats.jobs_waiting += 1;
-                        }
-                        Resolution::Measured(m) => out.push((job, Some(m))),
-                        Resolution::Unknown => out.push((job, None)),
+                for job in jobs {
+                    if !self.next.jobs.contains(&job.id()) && self.seen_now.insert(job.id()) {
+                        out.push(job);
                     }
                 }
                 if prev.is_none_or(|f| f.hash != hash) {
@@ -405,7 +456,8 @@ impl<'a> Cycle<'a> {
                         hash,
                         status: FileStatus::Ingested,
                         reported,
-                        deferred,
+                        // A job that waits for a source defers it too (see `take`).
+                        deferred: ahead > 0,
                     },
                 );
                 return;
@@ -416,6 +468,90 @@ impl<'a> Cycle<'a> {
             FileState { len, mtime_ns: mtime, hash, status, reported, deferred: false },
         );
     }
+}
+
+/// A new job of a file read, waiting for its chunk.
+enum Ready {
+    /// Read with its file, held whole.
+    Held { file: usize, job: Box<Job> },
+    /// Of a file too large to hold: read again from its place when its chunk comes.
+    InFile { file: Rc<LargeFile>, entry: results::Entry },
+}
+
+impl Ready {
+    /// Its file, an index into the cycle's files.
+    fn file(&self) -> usize {
+        match self {
+            Ready::Held { file, .. } => *file,
+            Ready::InFile { file, .. } => file.file,
+        }
+    }
+
+    fn end_s(&self) -> f64 {
+        match self {
+            Ready::Held { job, .. } => job.end_s,
+            Ready::InFile { entry, .. } => entry.end_s,
+        }
+    }
+
+    fn id(&self) -> u64 {
+        match self {
+            Ready::Held { job, .. } => job.id,
+            Ready::InFile { entry, .. } => entry.id,
+        }
+    }
+
+    /// Its place in its file's `scenarios`.
+    fn index(&self) -> usize {
+        match self {
+            Ready::Held { job, .. } => job.index,
+            Ready::InFile { entry, .. } => entry.index,
+        }
+    }
+}
+
+/// A results file over [`scan::STREAM_ABOVE`] bytes, open while its jobs wait for their chunks.
+struct LargeFile {
+    /// Its index in the cycle's files.
+    file: usize,
+    handle: std::fs::File,
+    /// What its first pass found (the entries taken out).
+    index: results::FileIndex,
+}
+
+impl LargeFile {
+    /// Opens the file and reads it through once, as many bytes as `len` (its length when its
+    /// hash was taken): its jobs' places, and its problems.
+    fn index(
+        file: usize,
+        path: &Path,
+        len: u64,
+        cap: u64,
+    ) -> Result<(LargeFile, Vec<results::Entry>, Vec<results::Problem>), FileError> {
+        use std::io::Read as _;
+        let (handle, _) = bounded::open_file(path, cap).map_err(|e| FileError::Unreadable(e.to_string()))?;
+        let mut index = results::index((&handle).take(len), |span| read_span(&handle, span))?;
+        let entries = std::mem::take(&mut index.entries);
+        let problems = std::mem::take(&mut index.problems);
+        Ok((LargeFile { file, handle, index }, entries, problems))
+    }
+
+    /// The job of `entry`, read again from the file.
+    fn job(&self, entry: &results::Entry) -> Result<Job, String> {
+        let bytes =
+            read_span(&self.handle, entry.span()).map_err(|e| format!("cannot read results file: {e}"))?;
+        self.index
+            .job(entry, &bytes)
+            .ok_or_else(|| "the results file changed while its jobs were read".to_string())
+    }
+}
+
+/// The bytes of `span` of a file (a job's scenario: never more than the file's cap).
+fn read_span(file: &std::fs::File, span: std::ops::Range<u64>) -> std::io::Result<Vec<u8>> {
+    use std::os::unix::fs::FileExt as _;
+    let mut bytes = vec![0; (span.end - span.start) as usize];
+    file.read_exact_at(&mut bytes, span.start)?;
+    Ok(bytes)
 }
 
 /// Reads what changed since `state`, computes every new job and builds the cycle's samples, in

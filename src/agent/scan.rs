@@ -21,8 +21,22 @@ pub(super) enum Scan {
     /// Not read at all: not a regular file, or over the size cap.
     Refused { len: u64, mtime_ns: i128, why: FileError },
     /// New or changed content.
-    Changed { bytes: Vec<u8>, len: u64, mtime_ns: i128, hash: u64 },
+    Changed { content: Content, len: u64, mtime_ns: i128, hash: u64 },
 }
+
+/// A changed file's content.
+pub(super) enum Content {
+    /// Its bytes.
+    Bytes(Vec<u8>),
+    /// Over [`STREAM_ABOVE`]: not held, only scanned for its end times. The cycle reads it again
+    /// as it streams ([`crate::ingest::results::index`]).
+    Large(Option<EndTimes>),
+}
+
+/// Files larger than this are never held whole: they are read as they stream, and their jobs
+/// read again from the file a chunk at a time. Below it, a file and its jobs are held while it is
+/// read, which is faster.
+pub(super) const STREAM_ABOVE: u64 = 4 * 1024 * 1024;
 
 /// Reads `path` unless its length and modification time say it is the version `prev` read
 /// (a file with a job waiting for energy, or one refused before, is looked at again anyway).
@@ -38,16 +52,49 @@ pub(super) fn read_if_changed(path: &Path, prev: Option<&FileState>, cap: u64) -
     }) {
         return Scan::Unchanged;
     }
-    let bytes = match bounded::read_file(path, cap) {
-        Ok(b) => b,
+    let read = if len > STREAM_ABOVE { scan_large(path, cap) } else { read_whole(path, cap) };
+    let (content, hash) = match read {
+        Ok(read) => read,
         Err(FileError::Io(error)) => return Scan::Unreadable { what: "cannot read results file", error },
         Err(why) => return Scan::Refused { len, mtime_ns: mtime, why },
     };
-    let hash = crate::util::hash::content_hash(&bytes);
     if let Some(p) = prev.filter(|f| f.hash == hash && !f.deferred) {
         return Scan::Touched(FileState { len, mtime_ns: mtime, ..p.clone() });
     }
-    Scan::Changed { bytes, len, mtime_ns: mtime, hash }
+    Scan::Changed { content, len, mtime_ns: mtime, hash }
+}
+
+fn read_whole(path: &Path, cap: u64) -> Result<(Content, u64), FileError> {
+    let bytes = bounded::read_file(path, cap)?;
+    let hash = crate::util::hash::content_hash(&bytes);
+    Ok((Content::Bytes(bytes), hash))
+}
+
+/// A large file's hash and end times, read a block at a time: as many bytes as its length said
+/// when it was opened.
+fn scan_large(path: &Path, cap: u64) -> Result<(Content, u64), FileError> {
+    use std::io::Read as _;
+    let (file, len) = bounded::open_file(path, cap)?;
+    let mut hash = crate::util::hash::ContentHasher::new(len);
+    let mut ends = EndTimeScan::default();
+    let mut block = vec![0; 256 * 1024];
+    let mut file = file.take(len);
+    loop {
+        let n = match file.read(&mut block) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(FileError::Io(e)),
+        };
+        hash.write(&block[..n]);
+        ends.feed(&block[..n], n == 0);
+        if n == 0 {
+            break;
+        }
+    }
+    let changed = || std::io::Error::other("the file changed while it was read");
+    let hash = hash.finish().ok_or_else(|| FileError::Io(changed()))?;
+    let ends = ends.found.map(|e| EndTimes { bytes: len, ..e });
+    Ok((Content::Large(ends), hash))
 }
 
 /// Most jobs (by a count of their end times) that files overlapping in time are grouped up to.
@@ -76,9 +123,14 @@ pub(super) fn reading_order(files: &[PathBuf], prev: impl Fn(&Path) -> Option<Fi
     let (mut changed, mut jobs_found) = (0, 0);
     for (i, path) in files.iter().enumerate() {
         let ends = match read_if_changed(path, prev(path).as_ref(), cap) {
-            Scan::Changed { bytes, .. } => {
+            Scan::Changed { content, .. } => {
                 changed += 1;
-                end_times(&bytes).map(|e| EndTimes { bytes: bytes.len() as u64, ..e })
+                match content {
+                    Content::Bytes(bytes) => {
+                        end_times(&bytes).map(|e| EndTimes { bytes: bytes.len() as u64, ..e })
+                    }
+                    Content::Large(ends) => ends,
+                }
             }
             _ => None,
         };
@@ -121,7 +173,7 @@ pub(super) struct Order {
 
 /// The `"end_time"` numbers of a results file, as a scan of its bytes finds them.
 #[derive(Debug, Clone, Copy, PartialEq)]
-struct EndTimes {
+pub(super) struct EndTimes {
     first: f64,
     last: f64,
     count: usize,
@@ -130,30 +182,64 @@ struct EndTimes {
 }
 
 fn end_times(bytes: &[u8]) -> Option<EndTimes> {
-    let mut found: Option<EndTimes> = None;
-    for at in memchr::memmem::find_iter(bytes, b"\"end_time\"") {
-        let rest = &bytes[at + 10..];
-        let Some(start) = rest.iter().position(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b':')) else {
-            continue;
+    let mut scan = EndTimeScan::default();
+    scan.feed(bytes, true);
+    scan.found
+}
+
+/// [`end_times`] fed a file a block at a time.
+#[derive(Debug, Default)]
+struct EndTimeScan {
+    /// The end of the bytes fed so far, which a key and its number may straddle.
+    carry: Vec<u8>,
+    found: Option<EndTimes>,
+}
+
+impl EndTimeScan {
+    const KEY: &'static [u8] = b"\"end_time\"";
+    /// Bytes after a key that its number is looked for in, before the next block comes.
+    const REACH: usize = 256;
+
+    /// `last`: no more bytes follow.
+    fn feed(&mut self, block: &[u8], last: bool) {
+        let joined;
+        let bytes = if self.carry.is_empty() {
+            block
+        } else {
+            joined = [std::mem::take(&mut self.carry).as_slice(), block].concat();
+            &joined
         };
-        let rest = &rest[start..];
-        let len = rest
-            .iter()
-            .position(|b| !matches!(b, b'0'..=b'9' | b'.' | b'-' | b'+' | b'e' | b'E'))
-            .unwrap_or(rest.len());
-        let Some(t) = std::str::from_utf8(&rest[..len])
-            .ok()
-            .and_then(|t| t.parse::<f64>().ok())
-            .filter(|t| t.is_finite())
-        else {
-            continue;
-        };
-        found = Some(match found {
-            None => EndTimes { first: t, last: t, count: 1, bytes: 0 },
-            Some(e) => EndTimes { first: e.first.min(t), last: e.last.max(t), count: e.count + 1, bytes: 0 },
-        });
+        // A key that starts near the end waits for the next block, unless this is the last.
+        let limit =
+            if last { bytes.len() } else { bytes.len().saturating_sub(Self::KEY.len() + Self::REACH) };
+        for at in memchr::memmem::find_iter(&bytes[..(limit + Self::KEY.len()).min(bytes.len())], Self::KEY) {
+            if at >= limit {
+                break;
+            }
+            if let Some(t) = number_after(&bytes[at + Self::KEY.len()..]) {
+                self.found = Some(match self.found {
+                    None => EndTimes { first: t, last: t, count: 1, bytes: 0 },
+                    Some(e) => {
+                        EndTimes { first: e.first.min(t), last: e.last.max(t), count: e.count + 1, bytes: 0 }
+                    }
+                });
+            }
+        }
+        if !last {
+            self.carry = bytes[limit..].to_vec();
+        }
     }
-    found
+}
+
+/// The finite number after a key's `:`, if one is there.
+fn number_after(rest: &[u8]) -> Option<f64> {
+    let start = rest.iter().position(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b':'))?;
+    let rest = &rest[start..];
+    let len = rest
+        .iter()
+        .position(|b| !matches!(b, b'0'..=b'9' | b'.' | b'-' | b'+' | b'e' | b'E'))
+        .unwrap_or(rest.len());
+    std::str::from_utf8(&rest[..len]).ok().and_then(|t| t.parse::<f64>().ok()).filter(|t| t.is_finite())
 }
 
 fn mtime_ns(m: &std::fs::Metadata) -> i128 {
@@ -220,7 +306,9 @@ mod tests {
         let path = dir.path().join("test_results_1.json");
         std::fs::write(&path, b"{\"scenarios\": []}").unwrap();
         let first = read_if_changed(&path, None, CAP);
-        assert!(matches!(&first, Scan::Changed { bytes, .. } if bytes == b"{\"scenarios\": []}"));
+        assert!(
+            matches!(&first, Scan::Changed { content: Content::Bytes(bytes), .. } if bytes == b"{\"scenarios\": []}")
+        );
         let seen = state_of(first);
         assert!(matches!(read_if_changed(&path, Some(&seen), CAP), Scan::Unchanged));
         // A job of it waits for energy: read again, and found the same.
@@ -323,6 +411,33 @@ mod tests {
         );
         assert_eq!(end_times(br#"{"end_time""#), None);
         assert_eq!(end_times(b"{}"), None);
+    }
+
+    #[test]
+    fn end_times_fed_a_block_at_a_time_are_those_of_the_whole() {
+        let mut rng = fastrand::Rng::with_seed(9);
+        let mut file = String::from("{\"scenarios\": [");
+        for i in 0..400 {
+            let gap = " ".repeat(rng.usize(0..40));
+            file.push_str(&format!(
+                "{{\"end_time\":{gap}{}.25, \"name\": \"j{i}\"}}, ",
+                1_700_000_000 + rng.u32(0..1_000_000)
+            ));
+        }
+        file.push_str("{}]}");
+        let whole = end_times(file.as_bytes()).unwrap();
+        assert_eq!(whole.count, 400);
+        for _ in 0..20 {
+            let mut scan = EndTimeScan::default();
+            let mut rest = file.as_bytes();
+            while !rest.is_empty() {
+                let n = rng.usize(1..=rest.len().min(300));
+                scan.feed(&rest[..n], false);
+                rest = &rest[n..];
+            }
+            scan.feed(&[], true);
+            assert_eq!(scan.found, Some(whole));
+        }
     }
 
     #[test]

@@ -43,16 +43,23 @@ pub(crate) enum FileError {
 /// wait for a FIFO's writer, so a path swapped between the two checks cannot hang the caller. A
 /// file that grows while it is read is cut at `cap + 1` bytes and refused.
 pub(crate) fn read_file(path: &Path, cap: u64) -> Result<Vec<u8>, FileError> {
-    check_type(&std::fs::metadata(path)?, cap)?;
-    let file = open_nonblocking(path)?;
-    let meta = file.metadata()?;
-    check_type(&meta, cap)?;
-    let mut buf = Vec::with_capacity(meta.len() as usize);
+    let (file, len) = open_file(path, cap)?;
+    let mut buf = Vec::with_capacity(len as usize);
     file.take(cap + 1).read_to_end(&mut buf)?;
     if buf.len() as u64 > cap {
         return Err(FileError::TooLarge { cap });
     }
     Ok(buf)
+}
+
+/// `path` opened, with its length, if it is a regular file of at most `cap` bytes (checked as
+/// [`read_file`] checks it), for a caller that reads it a part at a time.
+pub(crate) fn open_file(path: &Path, cap: u64) -> Result<(std::fs::File, u64), FileError> {
+    check_type(&std::fs::metadata(path)?, cap)?;
+    let file = open_nonblocking(path)?;
+    let meta = file.metadata()?;
+    check_type(&meta, cap)?;
+    Ok((file, meta.len()))
 }
 
 /// [`read_file`] as UTF-8 text.

@@ -1,10 +1,12 @@
 //! Hashes: a fast 64-bit hash of bytes for in-memory indexes and file fingerprints, a finaliser
 //! that spreads every input bit, and FNV-1a for identities that must stay stable across versions.
 
+/// The multiplier of [`words`] (FxHash's).
+const K: u64 = 0x517c_c1b7_2722_0a95;
+
 /// A 64-bit hash of bytes, eight at a time (FxHash's mixing step). Fast, and every step is a
 /// bijection of the running hash and of the word; not meant to resist a forger.
 pub(crate) fn words(bytes: &[u8]) -> u64 {
-    const K: u64 = 0x517c_c1b7_2722_0a95;
     let mut h: u64 = bytes.len() as u64;
     let mut chunks = bytes.chunks_exact(8);
     for c in &mut chunks {
@@ -32,6 +34,56 @@ pub(crate) fn content_hash(bytes: &[u8]) -> u64 {
     mix(words(bytes))
 }
 
+/// [`content_hash`] of a file read a block at a time, whose length is known before it is read.
+pub(crate) struct ContentHasher {
+    h: u64,
+    /// Bytes of a word not yet complete.
+    tail: [u8; 8],
+    tail_len: usize,
+    /// Bytes hashed, and how many the length said there would be.
+    seen: u64,
+    len: u64,
+}
+
+impl ContentHasher {
+    pub(crate) fn new(len: u64) -> Self {
+        ContentHasher { h: len, tail: [0; 8], tail_len: 0, seen: 0, len }
+    }
+
+    pub(crate) fn write(&mut self, mut bytes: &[u8]) {
+        self.seen += bytes.len() as u64;
+        if self.tail_len > 0 {
+            let n = (8 - self.tail_len).min(bytes.len());
+            self.tail[self.tail_len..self.tail_len + n].copy_from_slice(&bytes[..n]);
+            self.tail_len += n;
+            bytes = &bytes[n..];
+            if self.tail_len < 8 {
+                return;
+            }
+            self.h = (self.h.rotate_left(5) ^ u64::from_le_bytes(self.tail)).wrapping_mul(K);
+            self.tail_len = 0;
+        }
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+            self.h = (self.h.rotate_left(5) ^ w).wrapping_mul(K);
+        }
+        let rest = chunks.remainder();
+        self.tail[..rest.len()].copy_from_slice(rest);
+        self.tail_len = rest.len();
+    }
+
+    /// The hash, or `None` when the bytes hashed were not as many as the length said (the file
+    /// changed while it was read).
+    pub(crate) fn finish(mut self) -> Option<u64> {
+        if self.seen != self.len {
+            return None;
+        }
+        self.tail[self.tail_len..].fill(0);
+        Some(mix((self.h.rotate_left(5) ^ u64::from_le_bytes(self.tail)).wrapping_mul(K)))
+    }
+}
+
 /// FNV-1a, 64 bit: small, stable across versions and platforms (job identities, problem keys).
 pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -45,6 +97,27 @@ pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_hashed_a_block_at_a_time_hashes_as_a_whole() {
+        let mut rng = fastrand::Rng::with_seed(3);
+        for len in [0, 1, 7, 8, 9, 63, 64, 65, 1000] {
+            let bytes: Vec<u8> = (0..len).map(|_| rng.u8(..)).collect();
+            for _ in 0..20 {
+                let mut h = ContentHasher::new(len as u64);
+                let mut rest = &bytes[..];
+                while !rest.is_empty() {
+                    let n = rng.usize(1..=rest.len().min(20));
+                    h.write(&rest[..n]);
+                    rest = &rest[n..];
+                }
+                assert_eq!(h.finish(), Some(content_hash(&bytes)), "{len} bytes");
+            }
+            let mut short = ContentHasher::new(len as u64 + 1);
+            short.write(&bytes);
+            assert_eq!(short.finish(), None);
+        }
+    }
 
     #[test]
     fn content_hashes_tell_files_apart() {

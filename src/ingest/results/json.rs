@@ -450,53 +450,116 @@ pub(super) const NON_FINITE: &str = "\u{1}non-finite:";
 /// Python's `json.dump` writes bare `NaN`, `Infinity` and `-Infinity`, which are not JSON, and
 /// serde_json refuses a number beyond an f64's range (`1e400`). So that one such value costs only
 /// its field (not the whole file), each is replaced, outside strings, by a marked string that the
-/// field readers report by name.
+/// field readers report by name. Borrowed when nothing was replaced.
 pub(super) fn replace_non_finite(bytes: &[u8]) -> std::borrow::Cow<'_, [u8]> {
-    const LITERALS: [&[u8]; 3] = [b"-Infinity", b"Infinity", b"NaN"];
-    let mut out: Option<Vec<u8>> = None;
-    let (mut i, mut in_string, mut escaped) = (0, false, false);
-    while i < bytes.len() {
-        let b = bytes[i];
-        if in_string {
-            if escaped {
-                escaped = false;
-            } else if b == b'\\' {
-                escaped = true;
-            } else if b == b'"' {
-                in_string = false;
+    let mut state = NonFinite::default();
+    let mut out = Vec::with_capacity(bytes.len() + 64);
+    state.step(bytes, true, &mut out);
+    if state.changed {
+        std::borrow::Cow::Owned(out)
+    } else {
+        std::borrow::Cow::Borrowed(bytes)
+    }
+}
+
+/// Where [`replace_non_finite`] stands in a file read a block at a time: in a string or not.
+#[derive(Debug, Default)]
+pub(super) struct NonFinite {
+    in_string: bool,
+    escaped: bool,
+    /// Something was replaced.
+    pub(super) changed: bool,
+}
+
+impl NonFinite {
+    /// Appends `bytes`, replaced, to `out` and returns how many it used: all of them at the end
+    /// of the file (`end`), else all but a literal or number that may go on in the next block.
+    pub(super) fn step(&mut self, bytes: &[u8], end: bool, out: &mut Vec<u8>) -> usize {
+        const LITERALS: [&[u8]; 3] = [b"-Infinity", b"Infinity", b"NaN"];
+        let mut i = 0;
+        while i < bytes.len() {
+            if self.in_string {
+                if self.escaped {
+                    self.escaped = false;
+                    out.push(bytes[i]);
+                    i += 1;
+                    continue;
+                }
+                // The rest of the string up to its end or an escape, copied as it is.
+                let Some(n) = memchr::memchr2(b'"', b'\\', &bytes[i..]) else {
+                    out.extend_from_slice(&bytes[i..]);
+                    return bytes.len();
+                };
+                out.extend_from_slice(&bytes[i..=i + n]);
+                match bytes[i + n] {
+                    b'"' => self.in_string = false,
+                    _ => self.escaped = true,
+                }
+                i += n + 1;
+                continue;
             }
-        } else if b == b'"' {
-            in_string = true;
-        } else if let Some(lit) = LITERALS.iter().find(|l| bytes[i..].starts_with(l)) {
-            mark(out.get_or_insert_with(|| bytes[..i].to_vec()), lit);
-            i += lit.len();
-            continue;
-        } else if b == b'-' || b.is_ascii_digit() {
-            let len = bytes[i..]
-                .iter()
-                .position(|c| !matches!(c, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))
-                .unwrap_or(bytes.len() - i);
-            let token = &bytes[i..i + len];
-            let overflows = std::str::from_utf8(token)
+            let b = bytes[i];
+            match b {
+                b'"' => self.in_string = true,
+                b'N' | b'I' | b'-' => {
+                    if let Some(lit) = LITERALS.iter().find(|l| bytes[i..].starts_with(l)) {
+                        mark(out, lit);
+                        self.changed = true;
+                        i += lit.len();
+                        continue;
+                    }
+                    if !end && LITERALS.iter().any(|l| l.starts_with(&bytes[i..])) {
+                        return i;
+                    }
+                    if b == b'-' {
+                        match self.number(&bytes[i..], end, out) {
+                            Some(len) => {
+                                i += len;
+                                continue;
+                            }
+                            None => return i,
+                        }
+                    }
+                }
+                b'0'..=b'9' => match self.number(&bytes[i..], end, out) {
+                    Some(len) => {
+                        i += len;
+                        continue;
+                    }
+                    None => return i,
+                },
+                _ => {}
+            }
+            out.push(b);
+            i += 1;
+        }
+        bytes.len()
+    }
+
+    /// The number token `bytes` starts with, replaced if it overflows an f64; its length, or
+    /// `None` when it may go on in the next block.
+    fn number(&mut self, bytes: &[u8], end: bool, out: &mut Vec<u8>) -> Option<usize> {
+        let len =
+            match bytes.iter().position(|c| !matches!(c, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E')) {
+                Some(len) => len,
+                None if end => bytes.len(),
+                None => return None,
+            };
+        let token = &bytes[..len];
+        // Without an exponent, fewer than 309 digits stay below f64::MAX: only those are parsed.
+        let may_overflow = len > 308 || token.iter().any(|c| matches!(c, b'e' | b'E'));
+        let overflows = may_overflow
+            && std::str::from_utf8(token)
                 .ok()
                 .and_then(|t| t.parse::<f64>().ok())
                 .is_some_and(f64::is_infinite);
-            if overflows {
-                mark(out.get_or_insert_with(|| bytes[..i].to_vec()), token);
-            } else if let Some(o) = out.as_mut() {
-                o.extend_from_slice(token);
-            }
-            i += len;
-            continue;
+        if overflows {
+            mark(out, token);
+            self.changed = true;
+        } else {
+            out.extend_from_slice(token);
         }
-        if let Some(o) = out.as_mut() {
-            o.push(b);
-        }
-        i += 1;
-    }
-    match out {
-        Some(o) => std::borrow::Cow::Owned(o),
-        None => std::borrow::Cow::Borrowed(bytes),
+        Some(len)
     }
 }
 

@@ -33,11 +33,13 @@
 mod equivalence;
 mod json;
 mod schema;
+mod stream;
 
 use std::borrow::Cow;
 
 use json::{replace_non_finite, Shape};
-use schema::Root;
+use schema::{Root, Scenarios};
+pub use stream::{index, Entry, FileIndex};
 
 use crate::domain::Job;
 
@@ -78,6 +80,9 @@ pub enum FileError {
     Incomplete(String),
     #[error("{0}")]
     Malformed(String),
+    /// Reading the file failed part way (a file read as it streams). Retried next cycle.
+    #[error("cannot read results file: {0}")]
+    Unreadable(String),
 }
 
 /// What a file yielded.
@@ -113,35 +118,44 @@ pub fn parse(bytes: &[u8]) -> Result<Parsed, FileError> {
             serde_json::from_slice(replaced).map_err(|e| file_error(&e))?
         }
     };
+    let (scenarios, scheduler, lists) = checked_root(root)?;
+    let (jobs, mut problems) = scenarios.finish(scheduler, schema::same_job);
+    lists_notice(lists, &mut problems);
+    Ok(Parsed { jobs, problems })
+}
+
+/// The top level's `scenarios` list, whether the file is the scheduler's, and how many
+/// `scenarios` keys it has; or why the file cannot be read.
+fn checked_root<K: schema::Keep>(root: Shape<Root<K>>) -> Result<(Scenarios<K>, bool, usize), FileError> {
     let root = match root {
         Shape::Wanted(root) => root,
         Shape::Other(kind) => {
             return Err(FileError::Malformed(format!("top level: expected an object, got {kind}")))
         }
     };
-    let scenarios = match root.scenarios {
-        Some(Shape::Wanted(a)) => a,
+    match root.scenarios {
+        Some(Shape::Wanted(a)) => Ok((a, root.scheduler, root.scenario_lists)),
         Some(Shape::Other(kind)) => {
-            return Err(FileError::Malformed(format!("scenarios: expected a list, got {kind}")))
+            Err(FileError::Malformed(format!("scenarios: expected a list, got {kind}")))
         }
-        None => return Err(FileError::Malformed("scenarios: missing".into())),
-    };
+        None => Err(FileError::Malformed("scenarios: missing".into())),
+    }
+}
 
-    let mut parsed = scenarios.finish(root.scheduler);
-    if root.scenario_lists > 1 {
-        parsed.problems.insert(
+/// The notice for a file with more than one `scenarios` key, first among its problems.
+fn lists_notice(lists: usize, problems: &mut Vec<Problem>) {
+    if lists > 1 {
+        problems.insert(
             0,
             Problem {
                 field: "scenarios".into(),
                 message: format!(
-                    "the key appears {} times; only the last list is read, the jobs of the others are left out",
-                    root.scenario_lists
+                    "the key appears {lists} times; only the last list is read, the jobs of the others are left out"
                 ),
                 severity: Severity::Notice,
             },
         );
     }
-    Ok(parsed)
 }
 
 fn file_error(e: &serde_json::Error) -> FileError {

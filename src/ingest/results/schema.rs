@@ -5,20 +5,20 @@
 use serde::de::{MapAccess, SeqAccess};
 
 use super::json::{describe, kind, Json, KeyIn, Shape, Skip, Want};
-use super::{parse_kbps, parse_resolution, BadResolution, Parsed, Problem, Severity};
+use super::{parse_kbps, parse_resolution, BadResolution, Problem, Severity};
 use super::{MAX_CORES, MAX_EPOCH_S, MAX_RUN_S, MAX_WATTS, QUEUE_GAP_S};
 use crate::domain::{Job, Rendition, Schema};
 
 /// What the reader uses of the top level: the last `scenarios`, and whether the last
 /// `test_metadata` has `"source": "scheduler"`.
-pub(super) struct Root {
-    pub(super) scenarios: Option<Shape<Scenarios>>,
+pub(super) struct Root<K = Job> {
+    pub(super) scenarios: Option<Shape<Scenarios<K>>>,
     pub(super) scheduler: bool,
     /// How many `scenarios` keys the file has: past one, only the last list is read.
     pub(super) scenario_lists: usize,
 }
 
-impl<'de> Want<'de> for Root {
+impl<'de, K: Keep> Want<'de> for Root<K> {
     fn from_map<A: MapAccess<'de>>(mut map: A) -> Result<Option<Self>, A::Error> {
         let mut root = Root { scenarios: None, scheduler: false, scenario_lists: 0 };
         while let Some(key) = map.next_key_seed(KeyIn(&["scenarios", "test_metadata"]))? {
@@ -37,14 +37,61 @@ impl<'de> Want<'de> for Root {
     }
 }
 
+/// What a reading keeps of each job: the whole [`Job`], or (for a file read as it streams) only
+/// what finds it again ([`super::stream::Entry`]).
+pub(super) trait Keep: Sized {
+    fn keep(job: Job) -> Self;
+    fn id(&self) -> u64;
+    fn index(&self) -> usize;
+    /// Once the file's `test_metadata` is known.
+    fn set_run_time(&mut self, schema: Schema, run_s: f64);
+}
+
+impl Keep for Job {
+    fn keep(job: Job) -> Self {
+        job
+    }
+
+    fn id(&self) -> u64 {
+        self.id
+    }
+
+    fn index(&self) -> usize {
+        self.index
+    }
+
+    fn set_run_time(&mut self, schema: Schema, run_s: f64) {
+        (self.schema, self.run_s) = (schema, run_s);
+    }
+}
+
+/// Whether two jobs with one identity are the same job, written twice (their places aside).
+pub(super) fn same_job(earlier: &Job, later: &Job) -> bool {
+    Job { index: earlier.index, ..later.clone() } == *earlier
+}
+
 /// The `scenarios` list, read as it goes: each scenario's tree is dropped as soon as it is read
 /// into its job, all but the schema and run time, which depend on the file's `test_metadata`, and
 /// that may come after the list (`json.dump(..., sort_keys=True)` puts it there).
-#[derive(Default)]
-pub(super) struct Scenarios {
+pub(super) struct Scenarios<K = Job> {
+    /// The index of the first scenario (a scenario read on its own keeps its place in its file).
+    first: usize,
     /// One for each `Some` [`Pending::head`], in order.
-    jobs: Vec<Job>,
+    jobs: Vec<K>,
     pending: Vec<Pending>,
+}
+
+impl<K> Default for Scenarios<K> {
+    fn default() -> Self {
+        Scenarios::starting_at(0)
+    }
+}
+
+impl<K> Scenarios<K> {
+    /// A list whose first scenario is scenario `first` of its file (a scenario read on its own).
+    pub(super) fn starting_at(first: usize) -> Self {
+        Scenarios { first, jobs: Vec::new(), pending: Vec::new() }
+    }
 }
 
 /// What is left to do for one scenario once the file's `test_metadata` is known.
@@ -69,10 +116,15 @@ pub(super) struct Head {
     telemetry_keys: bool,
 }
 
-impl Scenarios {
+impl<K: Keep> Scenarios<K> {
+    /// Scenarios read so far.
+    pub(super) fn len(&self) -> usize {
+        self.pending.len()
+    }
+
     /// Reads one scenario into its job, all but the schema and run time.
     pub(super) fn push(&mut self, s: Shape<Scenario<'_>>) {
-        let index = self.pending.len();
+        let index = self.first + self.pending.len();
         let mut p = Pending { index, before: Vec::new(), head: None, after: Vec::new() };
         match s {
             Shape::Wanted(mut o) => {
@@ -86,7 +138,7 @@ impl Scenarios {
                 }
                 if let Some((name, head)) = (Fields { index, problems: &mut p.before }).head(&o) {
                     let mut f = Fields { index, problems: &mut p.after };
-                    self.jobs.push(f.rest(index, &mut o, name, head.end));
+                    self.jobs.push(K::keep(f.rest(index, &mut o, name, head.end)));
                     p.head = Some(head);
                 }
             }
@@ -97,9 +149,10 @@ impl Scenarios {
     }
 
     /// Now that `test_metadata` is known (`scheduler`: the file is the scheduler's): each job's
-    /// schema and run time, and the problems in the order the fields are read.
-    pub(super) fn finish(self, scheduler: bool) -> Parsed {
-        let Scenarios { mut jobs, pending } = self;
+    /// schema and run time, and the problems in the order the fields are read. Of the jobs with
+    /// one identity the first is kept; `same` tells whether a later one is that job again.
+    pub(super) fn finish(self, scheduler: bool, same: impl FnMut(&K, &K) -> bool) -> (Vec<K>, Vec<Problem>) {
+        let Scenarios { mut jobs, pending, .. } = self;
         let mut problems = Vec::new();
         let mut kept = Vec::with_capacity(jobs.len());
         for p in pending {
@@ -107,21 +160,20 @@ impl Scenarios {
             let Some(head) = p.head else { continue };
             let run = Fields { index: p.index, problems: &mut problems }.run_time(&head, scheduler);
             if let Some((schema, run_s)) = run {
-                let job = &mut jobs[kept.len()];
-                (job.schema, job.run_s) = (schema, run_s);
+                jobs[kept.len()].set_run_time(schema, run_s);
                 problems.extend(p.after);
             }
             kept.push(run.is_some());
         }
         let mut kept = kept.into_iter();
         jobs.retain(|_| kept.next() == Some(true));
-        one_of_each(&mut jobs, &mut problems);
+        one_of_each(&mut jobs, &mut problems, same);
         jobs.shrink_to_fit();
-        Parsed { jobs, problems }
+        (jobs, problems)
     }
 }
 
-impl<'de> Want<'de> for Scenarios {
+impl<'de, K: Keep> Want<'de> for Scenarios<K> {
     fn from_seq<A: SeqAccess<'de>>(mut seq: A) -> Result<Option<Self>, A::Error> {
         let mut read = Scenarios::default();
         while let Some(s) = seq.next_element::<Shape<Scenario<'de>>>()? {
@@ -134,30 +186,33 @@ impl<'de> Want<'de> for Scenarios {
 /// Keeps the first of the jobs with one identity (see [`identity`]): a job written twice is read
 /// once, with a notice; a later one with the same identity but other content is reported and
 /// left out, not silently dropped.
-fn one_of_each(jobs: &mut Vec<Job>, problems: &mut Vec<Problem>) {
+fn one_of_each<K: Keep>(
+    jobs: &mut Vec<K>,
+    problems: &mut Vec<Problem>,
+    mut same: impl FnMut(&K, &K) -> bool,
+) {
     let mut first: std::collections::HashMap<u64, usize> =
         std::collections::HashMap::with_capacity(jobs.len());
     let mut keep = vec![true; jobs.len()];
     for k in 0..jobs.len() {
-        let Some(&j) = first.get(&jobs[k].id) else {
-            first.insert(jobs[k].id, k);
+        let Some(&j) = first.get(&jobs[k].id()) else {
+            first.insert(jobs[k].id(), k);
             continue;
         };
         keep[k] = false;
         let (earlier, later) = (&jobs[j], &jobs[k]);
-        let same = Job { index: earlier.index, ..later.clone() } == *earlier;
-        let (message, severity) = if same {
-            (format!("the same job as scenarios[{}]; read once", earlier.index), Severity::Notice)
+        let (message, severity) = if same(earlier, later) {
+            (format!("the same job as scenarios[{}]; read once", earlier.index()), Severity::Notice)
         } else {
             (
                 format!(
                     "the same identity as scenarios[{}] (name, start, end, duration, bitrate and encoder) but other content; only the first is read",
-                    earlier.index
+                    earlier.index()
                 ),
                 Severity::JobDropped,
             )
         };
-        problems.push(Problem { field: format!("scenarios[{}]", later.index), message, severity });
+        problems.push(Problem { field: format!("scenarios[{}]", later.index()), message, severity });
     }
     let mut keep = keep.into_iter();
     jobs.retain(|_| keep.next() == Some(true));
