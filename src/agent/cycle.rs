@@ -296,10 +296,14 @@ impl<'a> Cycle<'a> {
         let file = r.file();
         let job = match r {
             Ready::Held { job, .. } => *job,
+            // Once a job is not where the first pass found it, the file has changed: the rest of
+            // its jobs wait for the next cycle's reading too.
+            Ready::InFile { file: large, .. } if large.changed.get() => return None,
             Ready::InFile { file: large, entry } => match large.job(&entry) {
                 Ok(job) => job,
                 Err(why) => {
-                    warn!(file = %self.files[file].display(), "{why}; the file is read again next cycle");
+                    warn!(file = %self.files[file].display(), "{why}; its jobs not taken yet are read again next cycle");
+                    large.changed.set(true);
                     self.defer(file);
                     return None;
                 }
@@ -517,6 +521,8 @@ struct LargeFile {
     handle: std::fs::File,
     /// What its first pass found (the entries taken out).
     index: results::FileIndex,
+    /// A job was not found where the first pass saw it.
+    changed: std::cell::Cell<bool>,
 }
 
 impl LargeFile {
@@ -533,7 +539,7 @@ impl LargeFile {
         let mut index = results::index((&handle).take(len), |span| read_span(&handle, span))?;
         let entries = std::mem::take(&mut index.entries);
         let problems = std::mem::take(&mut index.problems);
-        Ok((LargeFile { file, handle, index }, entries, problems))
+        Ok((LargeFile { file, handle, index, changed: Default::default() }, entries, problems))
     }
 
     /// The job of `entry`, read again from the file.
@@ -589,5 +595,118 @@ pub(super) fn log_summary(p: &Prepared, cfg: &Config) {
             jobs = p.jobs_without_power,
             "jobs without power samples: energy, energy cost and CO2 left out for them"
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Overrides;
+
+    /// `n` telemetry jobs a minute apart, in the order `order` gives, each with 60 power and CPU
+    /// samples (about 1.1 KB: over [`scan::STREAM_ABOVE`] bytes from about 3,800 jobs on).
+    fn jobs(n: usize, order: &mut fastrand::Rng) -> Vec<String> {
+        let mut jobs: Vec<String> = (0..n)
+            .map(|i| {
+                let end = 1_767_000_000 + 60 * i;
+                let samples = |base: usize| {
+                    (0..60).map(|k| format!("{}.{:02}", base + (i + k) % 50, k)).collect::<Vec<_>>().join(", ")
+                };
+                format!(
+                    r#"{{"name": "job {}", "duration": 30, "start_time": {}, "end_time": {end}, "encoder_type": "libx264",
+                    "resolution": "1280x720", "power_watts": [{}], "cpu_usage_cores": [{}], "step_seconds": 0.5}}"#,
+                    i % 7,
+                    end - 30,
+                    samples(100),
+                    samples(2)
+                )
+            })
+            .collect();
+        order.shuffle(&mut jobs);
+        jobs
+    }
+
+    fn file(jobs: &[String]) -> String {
+        format!(r#"{{"test_metadata": {{"source": "lab"}}, "scenarios": [{}]}}"#, jobs.join(", "))
+    }
+
+    fn at() -> SystemTime {
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_767_400_000)
+    }
+
+    fn config(dir: &Path) -> Config {
+        let yaml = format!(
+            "host: {{name: h, region: eu-north-1}}\nresults: {{dirs: [{}]}}\nstate_dir: {}\nremote_write: {{url: 'http://127.0.0.1:9'}}\ntarget_retention_days: 36500\n",
+            dir.join("results").display(),
+            dir.join("state").display()
+        );
+        crate::config::from_str(&yaml, dir, &Overrides::default()).unwrap()
+    }
+
+    /// Runs a cycle, calling `between` after its first chunk.
+    fn cycle(cfg: &Config, state: &State, between: impl FnOnce()) -> Prepared {
+        let outside = OutsideData::new(cfg, false);
+        let mut cycle = Cycle::new(cfg, state, &outside, Vec::new(), at());
+        let mut jobs = cycle.next_chunk().expect("a first chunk");
+        between();
+        while let Some(set) = cycle.next_chunk() {
+            jobs.merge(set);
+        }
+        let mut p = cycle.finish();
+        p.set = jobs;
+        p
+    }
+
+    /// The job samples of a cycle, as sorted text lines.
+    fn job_lines(p: &Prepared) -> Vec<String> {
+        let mut lines: Vec<String> =
+            p.set.to_text().lines().filter(|l| l.starts_with("costpush_job_")).map(str::to_string).collect();
+        lines.sort();
+        lines
+    }
+
+    #[test]
+    fn a_large_file_is_read_a_chunk_at_a_time_into_what_small_files_read_whole_give() {
+        let jobs = jobs(4000, &mut fastrand::Rng::with_seed(1));
+        let (large, small) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (large_cfg, small_cfg) = (config(large.path()), config(small.path()));
+        std::fs::create_dir_all(&large_cfg.results_dirs[0]).unwrap();
+        std::fs::create_dir_all(&small_cfg.results_dirs[0]).unwrap();
+        let text = file(&jobs);
+        assert!(text.len() as u64 > scan::STREAM_ABOVE, "{} bytes", text.len());
+        std::fs::write(large_cfg.results_dirs[0].join("test_results_big.json"), &text).unwrap();
+        for (i, part) in jobs.chunks(800).enumerate() {
+            std::fs::write(small_cfg.results_dirs[0].join(format!("test_results_{i}.json")), file(part))
+                .unwrap();
+        }
+        let large = cycle(&large_cfg, &State::default(), || {});
+        let small = cycle(&small_cfg, &State::default(), || {});
+        assert_eq!((large.new_jobs, small.new_jobs), (4000, 4000));
+        assert_eq!(large.next.jobs, small.next.jobs);
+        let lines = job_lines(&large);
+        assert!(lines.len() > 4000 * 10, "{} job samples", lines.len());
+        assert!(lines == job_lines(&small), "the job samples differ");
+    }
+
+    #[test]
+    fn a_large_file_rewritten_while_its_chunks_are_read_loses_no_job_and_repeats_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config(dir.path());
+        std::fs::create_dir_all(&cfg.results_dirs[0]).unwrap();
+        let path = cfg.results_dirs[0].join("test_results_big.json");
+        std::fs::write(&path, file(&jobs(4000, &mut fastrand::Rng::with_seed(1)))).unwrap();
+        // After the first chunk the writer rewrites the file in place, its jobs in another order.
+        let first = cycle(&cfg, &State::default(), || {
+            std::fs::write(&path, file(&jobs(4000, &mut fastrand::Rng::with_seed(2)))).unwrap();
+        });
+        assert_eq!(first.new_jobs, CHUNK_JOBS, "only the first chunk was read before the change");
+        assert!(first.next.files[&path].deferred, "the file is read again next cycle");
+        // The next cycle takes the rest, and none of the first chunk again.
+        let second = cycle(&cfg, &first.next, || {});
+        assert_eq!(second.new_jobs, 4000 - CHUNK_JOBS);
+        assert_eq!(second.next.jobs.len(), 4000);
+        assert!(!second.next.files[&path].deferred);
+        let outside = OutsideData::new(&cfg, false);
+        assert_eq!(prepare(&cfg, &second.next, &outside, Vec::new(), at()).new_jobs, 0);
     }
 }
