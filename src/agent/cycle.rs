@@ -1,11 +1,11 @@
 //! One cycle, in chunks: read the changed files (in the order their jobs end, see
 //! `scan::reading_order`), take in their new jobs, compute them and build their samples, a
-//! chunk of jobs at a time; then the cycle's own samples and every counter. Reads files; writes
-//! nothing (see [`super::commit`]).
+//! chunk of jobs at a time; then the cycle's own samples and every counter. A file over
+//! [`scan::STREAM_ABOVE`] bytes is not held: its jobs wait as places in it (`LargeFile`), each
+//! read again when its chunk comes. Reads files; writes nothing (see [`super::commit`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
 use std::time::SystemTime;
 
 use tracing::{info, warn};
@@ -49,6 +49,8 @@ pub struct Cycle<'a> {
     jobs_total: usize,
     /// Jobs of the group read last that did not fit in its chunk, in the order they end.
     ready: std::collections::VecDeque<Ready>,
+    /// The files of that group too large to hold, open while their jobs wait.
+    large: Vec<LargeFile>,
     /// Jobs met this cycle and not in `next.jobs`: this chunk's, and those waiting for energy.
     seen_now: BTreeSet<u64>,
     now_ms: i64,
@@ -103,6 +105,7 @@ impl<'a> Cycle<'a> {
             pos: 0,
             files_done: 0,
             ready: Default::default(),
+            large: Vec::new(),
             seen_now: BTreeSet::new(),
             now_ms,
             stamps: catalogue::Stamps::new(&state.stamps),
@@ -142,12 +145,17 @@ impl<'a> Cycle<'a> {
         while jobs.len() < CHUNK_JOBS {
             if self.ready.is_empty() {
                 let Some(group) = self.order.get_mut(self.pos) else { break };
+                self.large.clear();
                 let mut read = Vec::new();
                 for i in std::mem::take(group) {
                     self.read_file(i, &mut read);
                 }
                 self.pos += 1;
-                read.sort_by(|a, b| a.end_s().total_cmp(&b.end_s()).then(a.id().cmp(&b.id())));
+                // Unstable (no buffer): no two jobs share an identity here.
+                read.sort_unstable_by(|a, b| {
+                    let (a, b) = (a.what(&self.large), b.what(&self.large));
+                    a.end_s.total_cmp(&b.end_s).then(a.id.cmp(&b.id))
+                });
                 self.ready = read.into();
             }
             let n = (CHUNK_JOBS - jobs.len()).min(self.ready.len());
@@ -293,21 +301,26 @@ impl<'a> Cycle<'a> {
     /// its measured power. `None` when it waits for a source, or its file changed since it was
     /// read (the file is then read again next cycle).
     fn take(&mut self, r: Ready) -> Option<(Job, Option<crate::domain::Measured>)> {
-        let file = r.file();
-        let job = match r {
-            Ready::Held { job, .. } => *job,
-            // Once a job is not where the first pass found it, the file has changed: the rest of
-            // its jobs wait for the next cycle's reading too.
-            Ready::InFile { file: large, .. } if large.changed.get() => return None,
-            Ready::InFile { file: large, entry } => match large.job(&entry) {
-                Ok(job) => job,
-                Err(why) => {
-                    warn!(file = %self.files[file].display(), "{why}; its jobs not taken yet are read again next cycle");
-                    large.changed.set(true);
-                    self.defer(file);
+        let (file, job) = match r {
+            Ready::Held { file, job } => (file, *job),
+            Ready::InFile { large, at } => {
+                let large = &mut self.large[large as usize];
+                let file = large.file;
+                // Once a job is not where the first pass found it, the file has changed: the
+                // rest of its jobs wait for the next cycle's reading too.
+                if large.changed {
                     return None;
                 }
-            },
+                match large.job(at as usize) {
+                    Ok(job) => (file, job),
+                    Err(why) => {
+                        large.changed = true;
+                        warn!(file = %self.files[file].display(), "{why}; its jobs not taken yet are read again next cycle");
+                        self.defer(file);
+                        return None;
+                    }
+                }
+            }
         };
         let now_s = self.now_ms as f64 / 1000.0;
         match self.outside.resolve(self.cfg, &job, now_s, &mut self.stats.energy_misses) {
@@ -384,16 +397,16 @@ impl<'a> Cycle<'a> {
                     p.jobs.into_iter().map(|job| Ready::Held { file, job: Box::new(job) }).collect();
                 (jobs, p.problems)
             }),
-            Content::Large(_) => LargeFile::index(file, path, len, self.cfg.max_file_bytes).map(
-                |(large, entries, problems)| {
-                    let large = Rc::new(large);
-                    let jobs: Vec<Ready> = entries
-                        .into_iter()
-                        .map(|entry| Ready::InFile { file: large.clone(), entry })
+            Content::Large(_) => {
+                LargeFile::index(file, path, len, self.cfg.max_file_bytes).map(|(opened, problems)| {
+                    let slot = self.large.len() as u32;
+                    let jobs = (0..opened.index.entries.len() as u32)
+                        .map(|at| Ready::InFile { large: slot, at })
                         .collect();
+                    self.large.push(opened);
                     (jobs, problems)
-                },
-            ),
+                })
+            }
         };
         let status = match read {
             Err(FileError::Incomplete(why)) => {
@@ -416,17 +429,19 @@ impl<'a> Cycle<'a> {
                 // future (they never go back); it waits, and its file is read again each cycle
                 // until the clock allows it.
                 let mut ahead = 0;
+                let (large, now_ms) = (&self.large, self.now_ms);
                 jobs.retain(|j: &Ready| {
-                    let ahead_ms = (j.end_s() * 1000.0) as i64 - self.now_ms;
+                    let j = j.what(large);
+                    let ahead_ms = (j.end_s * 1000.0) as i64 - now_ms;
                     if ahead_ms <= catalogue::MAX_FUTURE_MS {
                         return true;
                     }
                     ahead += 1;
                     problems.push(results::Problem {
-                        field: format!("scenarios[{}].end_time", j.index()),
+                        field: format!("scenarios[{}].end_time", j.index),
                         message: format!(
                             "ends at {} (Unix seconds), more than 2 days after this host's clock; the job waits until the clock is within 2 days of it",
-                            j.end_s()
+                            j.end_s
                         ),
                         severity: Severity::Notice,
                     });
@@ -445,7 +460,8 @@ impl<'a> Cycle<'a> {
                     }
                 }
                 for job in jobs {
-                    if !self.next.jobs.contains(&job.id()) && self.seen_now.insert(job.id()) {
+                    let id = job.what(&self.large).id;
+                    if !self.next.jobs.contains(&id) && self.seen_now.insert(id) {
                         out.push(job);
                     }
                 }
@@ -478,38 +494,26 @@ impl<'a> Cycle<'a> {
 enum Ready {
     /// Read with its file, held whole.
     Held { file: usize, job: Box<Job> },
-    /// Of a file too large to hold: read again from its place when its chunk comes.
-    InFile { file: Rc<LargeFile>, entry: results::Entry },
+    /// Entry `at` of the cycle's `large[large]`: read again from its file when its chunk comes.
+    InFile { large: u32, at: u32 },
+}
+
+/// What orders a waiting job, and names it in a problem.
+struct Key {
+    end_s: f64,
+    id: u64,
+    /// Its place in its file's `scenarios`.
+    index: usize,
 }
 
 impl Ready {
-    /// Its file, an index into the cycle's files.
-    fn file(&self) -> usize {
+    fn what(&self, large: &[LargeFile]) -> Key {
         match self {
-            Ready::Held { file, .. } => *file,
-            Ready::InFile { file, .. } => file.file,
-        }
-    }
-
-    fn end_s(&self) -> f64 {
-        match self {
-            Ready::Held { job, .. } => job.end_s,
-            Ready::InFile { entry, .. } => entry.end_s,
-        }
-    }
-
-    fn id(&self) -> u64 {
-        match self {
-            Ready::Held { job, .. } => job.id,
-            Ready::InFile { entry, .. } => entry.id,
-        }
-    }
-
-    /// Its place in its file's `scenarios`.
-    fn index(&self) -> usize {
-        match self {
-            Ready::Held { job, .. } => job.index,
-            Ready::InFile { entry, .. } => entry.index,
+            Ready::Held { job, .. } => Key { end_s: job.end_s, id: job.id, index: job.index },
+            Ready::InFile { large: l, at } => {
+                let e = &large[*l as usize].index.entries[*at as usize];
+                Key { end_s: e.end_s, id: e.id, index: e.index }
+            }
         }
     }
 }
@@ -519,31 +523,31 @@ struct LargeFile {
     /// Its index in the cycle's files.
     file: usize,
     handle: std::fs::File,
-    /// What its first pass found (the entries taken out).
+    /// What its first pass found.
     index: results::FileIndex,
     /// A job was not found where the first pass saw it.
-    changed: std::cell::Cell<bool>,
+    changed: bool,
 }
 
 impl LargeFile {
     /// Opens the file and reads it through once, as many bytes as `len` (its length when its
-    /// hash was taken): its jobs' places, and its problems.
+    /// hash was taken): its jobs' places, and (taken out) its problems.
     fn index(
         file: usize,
         path: &Path,
         len: u64,
         cap: u64,
-    ) -> Result<(LargeFile, Vec<results::Entry>, Vec<results::Problem>), FileError> {
+    ) -> Result<(LargeFile, Vec<results::Problem>), FileError> {
         use std::io::Read as _;
         let (handle, _) = bounded::open_file(path, cap).map_err(|e| FileError::Unreadable(e.to_string()))?;
         let mut index = results::index((&handle).take(len), |span| read_span(&handle, span))?;
-        let entries = std::mem::take(&mut index.entries);
         let problems = std::mem::take(&mut index.problems);
-        Ok((LargeFile { file, handle, index, changed: Default::default() }, entries, problems))
+        Ok((LargeFile { file, handle, index, changed: false }, problems))
     }
 
-    /// The job of `entry`, read again from the file.
-    fn job(&self, entry: &results::Entry) -> Result<Job, String> {
+    /// Its job `at`, read again from the file.
+    fn job(&self, at: usize) -> Result<Job, String> {
+        let entry = &self.index.entries[at];
         let bytes =
             read_span(&self.handle, entry.span()).map_err(|e| format!("cannot read results file: {e}"))?;
         self.index

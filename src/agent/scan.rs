@@ -1,5 +1,6 @@
 //! Which results files there are, and which changed since the state last saw them: listing,
-//! then a file's fingerprint (length, modification time, content hash).
+//! then a file's fingerprint (length, modification time, content hash). A file over
+//! [`STREAM_ABOVE`] bytes is hashed and scanned a block at a time, never held.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
