@@ -51,7 +51,8 @@ pub struct Cycle<'a> {
     ready: std::collections::VecDeque<Ready>,
     /// The files of that group too large to hold, open while their jobs wait.
     large: Vec<LargeFile>,
-    /// Jobs met this cycle and not in `next.jobs`: this chunk's, and those waiting for energy.
+    /// Jobs taken this cycle and not in `next.jobs` yet: this chunk's, and those waiting for
+    /// energy. A job met again (in another file) is not taken twice.
     seen_now: BTreeSet<u64>,
     now_ms: i64,
     stamps: catalogue::Stamps<'a>,
@@ -151,8 +152,8 @@ impl<'a> Cycle<'a> {
                     self.read_file(i, &mut read);
                 }
                 self.pos += 1;
-                // Unstable (no buffer): no two jobs share an identity here.
-                read.sort_unstable_by(|a, b| {
+                // Stable: of two files with one job, the one read first gives it (see `take`).
+                read.sort_by(|a, b| {
                     let (a, b) = (a.what(&self.large), b.what(&self.large));
                     a.end_s.total_cmp(&b.end_s).then(a.id.cmp(&b.id))
                 });
@@ -301,6 +302,11 @@ impl<'a> Cycle<'a> {
     /// its measured power. `None` when it waits for a source, or its file changed since it was
     /// read (the file is then read again next cycle).
     fn take(&mut self, r: Ready) -> Option<(Job, Option<crate::domain::Measured>)> {
+        // Checked here, not when its file was read: a copy that cannot be read again (its file
+        // changed) leaves the job to a copy in another file.
+        if self.seen_now.contains(&r.what(&self.large).id) {
+            return None;
+        }
         let (file, job) = match r {
             Ready::Held { file, job } => (file, *job),
             Ready::InFile { large, at } => {
@@ -322,6 +328,7 @@ impl<'a> Cycle<'a> {
                 }
             }
         };
+        self.seen_now.insert(job.id);
         let now_s = self.now_ms as f64 / 1000.0;
         match self.outside.resolve(self.cfg, &job, now_s, &mut self.stats.energy_misses) {
             // Its file is read again next cycle; the job is not taken in yet.
@@ -460,8 +467,7 @@ impl<'a> Cycle<'a> {
                     }
                 }
                 for job in jobs {
-                    let id = job.what(&self.large).id;
-                    if !self.next.jobs.contains(&id) && self.seen_now.insert(id) {
+                    if !self.next.jobs.contains(&job.what(&self.large).id) {
                         out.push(job);
                     }
                 }
@@ -690,6 +696,33 @@ mod tests {
         let lines = job_lines(&large);
         assert!(lines.len() > 4000 * 10, "{} job samples", lines.len());
         assert!(lines == job_lines(&small), "the job samples differ");
+    }
+
+    #[test]
+    fn a_job_of_a_large_file_that_changes_is_taken_from_another_file_that_has_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config(dir.path());
+        std::fs::create_dir_all(&cfg.results_dirs[0]).unwrap();
+        let all = jobs(4000, &mut fastrand::Rng::with_seed(1));
+        // The last job to end is in the large file and, again, in a small file read after it.
+        let last = all.iter().find(|j| j.contains("\"end_time\": 1767239940,")).unwrap().clone();
+        std::fs::write(cfg.results_dirs[0].join("test_results_a.json"), file(&all)).unwrap();
+        std::fs::write(cfg.results_dirs[0].join("test_results_b.json"), file(std::slice::from_ref(&last)))
+            .unwrap();
+        // The large file loses that job while the first chunk is built.
+        let without: Vec<String> = all.iter().filter(|j| **j != last).cloned().collect();
+        let first = cycle(&cfg, &State::default(), || {
+            std::fs::write(cfg.results_dirs[0].join("test_results_a.json"), file(&without)).unwrap();
+        });
+        let id = results::parse(file(std::slice::from_ref(&last)).as_bytes()).unwrap().jobs[0].id;
+        assert!(first.next.jobs.contains(&id), "the job came from the small file");
+        assert!(
+            first.new_jobs < 4000
+                && first.next.files[&cfg.results_dirs[0].join("test_results_a.json")].deferred
+        );
+        let second = cycle(&cfg, &first.next, || {});
+        assert_eq!(first.new_jobs + second.new_jobs, 4000, "every job once");
+        assert_eq!(second.next.jobs.len(), 4000);
     }
 
     #[test]

@@ -170,6 +170,13 @@ fn inputs() -> Vec<(String, Vec<u8>)> {
         job("1280x720", "NaN")
     );
     out.push(("jobs written twice".into(), twice.into_bytes()));
+    // Numbers longer than a block of a streamed file; one near f64::MAX that serde_json reads
+    // but `str::parse` rounds up to infinity.
+    let long = format!(
+        r#"{{"test_metadata": {{"x": {0}, "y": 0.{0}}}, "scenarios": [{{"name": "b", "duration": 10, "end_time": 1700000000, "pixels_processed": 1.79769313486231581e308}}]}}"#,
+        "7".repeat(200_000)
+    );
+    out.push(("long numbers".into(), long.into_bytes()));
     out
 }
 

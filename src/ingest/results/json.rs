@@ -467,6 +467,9 @@ pub(super) fn replace_non_finite(bytes: &[u8]) -> std::borrow::Cow<'_, [u8]> {
 pub(super) struct NonFinite {
     in_string: bool,
     escaped: bool,
+    /// Bytes at the start of the next block known to be a number's (one that went on past the
+    /// last block), so that a long number is scanned once, not once a block.
+    number_so_far: usize,
     /// Something was replaced.
     pub(super) changed: bool,
 }
@@ -539,20 +542,28 @@ impl NonFinite {
     /// The number token `bytes` starts with, replaced if it overflows an f64; its length, or
     /// `None` when it may go on in the next block.
     fn number(&mut self, bytes: &[u8], end: bool, out: &mut Vec<u8>) -> Option<usize> {
-        let len =
-            match bytes.iter().position(|c| !matches!(c, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E')) {
-                Some(len) => len,
-                None if end => bytes.len(),
-                None => return None,
-            };
+        let from = std::mem::take(&mut self.number_so_far).min(bytes.len());
+        let rest =
+            bytes[from..].iter().position(|c| !matches!(c, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'));
+        let len = match rest {
+            Some(n) => from + n,
+            None if end => bytes.len(),
+            None => {
+                self.number_so_far = bytes.len();
+                return None;
+            }
+        };
         let token = &bytes[..len];
         // Without an exponent, fewer than 309 digits stay below f64::MAX: only those are parsed.
+        // Replaced only if serde_json refuses it too: near f64::MAX its rounding is not
+        // `str::parse`'s, and a number it reads must read the same in every reader.
         let may_overflow = len > 308 || token.iter().any(|c| matches!(c, b'e' | b'E'));
         let overflows = may_overflow
             && std::str::from_utf8(token)
                 .ok()
                 .and_then(|t| t.parse::<f64>().ok())
-                .is_some_and(f64::is_infinite);
+                .is_some_and(f64::is_infinite)
+            && serde_json::from_slice::<f64>(token).is_err();
         if overflows {
             mark(out, token);
             self.changed = true;
