@@ -303,8 +303,10 @@ impl<'a> Cycle<'a> {
     /// read (the file is then read again next cycle).
     fn take(&mut self, r: Ready) -> Option<(Job, Option<crate::domain::Measured>)> {
         // Checked here, not when its file was read: a copy that cannot be read again (its file
-        // changed) leaves the job to a copy in another file.
-        if self.seen_now.contains(&r.what(&self.large).id) {
+        // changed) leaves the job to a copy in another file. A copy taken in an earlier chunk
+        // is in `next.jobs` by now, one taken in this chunk in `seen_now`.
+        let id = r.what(&self.large).id;
+        if self.next.jobs.contains(&id) || self.seen_now.contains(&id) {
             return None;
         }
         let (file, job) = match r {
@@ -616,24 +618,24 @@ mod tests {
     /// `n` telemetry jobs a minute apart, in the order `order` gives, each with 60 power and CPU
     /// samples (about 1.1 KB: over [`scan::STREAM_ABOVE`] bytes from about 3,800 jobs on).
     fn jobs(n: usize, order: &mut fastrand::Rng) -> Vec<String> {
-        let mut jobs: Vec<String> = (0..n)
-            .map(|i| {
-                let end = 1_767_000_000 + 60 * i;
-                let samples = |base: usize| {
-                    (0..60).map(|k| format!("{}.{:02}", base + (i + k) % 50, k)).collect::<Vec<_>>().join(", ")
-                };
-                format!(
-                    r#"{{"name": "job {}", "duration": 30, "start_time": {}, "end_time": {end}, "encoder_type": "libx264",
-                    "resolution": "1280x720", "power_watts": [{}], "cpu_usage_cores": [{}], "step_seconds": 0.5}}"#,
-                    i % 7,
-                    end - 30,
-                    samples(100),
-                    samples(2)
-                )
-            })
-            .collect();
+        let mut jobs: Vec<String> =
+            (0..n).map(|i| job(&format!("job {}", i % 7), 1_767_000_000 + 60 * i)).collect();
         order.shuffle(&mut jobs);
         jobs
+    }
+
+    /// One telemetry job (see [`jobs`]).
+    fn job(name: &str, end: usize) -> String {
+        let samples = |base: usize| {
+            (0..60).map(|k| format!("{}.{:02}", base + (end / 60 + k) % 50, k)).collect::<Vec<_>>().join(", ")
+        };
+        format!(
+            r#"{{"name": "{name}", "duration": 30, "start_time": {}, "end_time": {end}, "encoder_type": "libx264",
+            "resolution": "1280x720", "power_watts": [{}], "cpu_usage_cores": [{}], "step_seconds": 0.5}}"#,
+            end - 30,
+            samples(100),
+            samples(2)
+        )
     }
 
     fn file(jobs: &[String]) -> String {
@@ -723,6 +725,24 @@ mod tests {
         let second = cycle(&cfg, &first.next, || {});
         assert_eq!(first.new_jobs + second.new_jobs, 4000, "every job once");
         assert_eq!(second.next.jobs.len(), 4000);
+    }
+
+    #[test]
+    fn a_job_in_two_files_read_in_different_groups_is_taken_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config(dir.path());
+        std::fs::create_dir_all(&cfg.results_dirs[0]).unwrap();
+        let a = jobs(1500, &mut fastrand::Rng::with_seed(1));
+        // B overlaps A in time but both do not fit one group: B is read while A's last jobs are
+        // taken, and its copy of A's last job comes a chunk later than A's.
+        let last = a.iter().find(|j| j.contains("\"end_time\": 1767089940,")).unwrap().clone();
+        let mut b: Vec<String> = (600..1499).map(|i| job("other", 1_767_000_000 + 60 * i + 30)).collect();
+        b.push(last);
+        std::fs::write(cfg.results_dirs[0].join("test_results_a.json"), file(&a)).unwrap();
+        std::fs::write(cfg.results_dirs[0].join("test_results_b.json"), file(&b)).unwrap();
+        let p = cycle(&cfg, &State::default(), || {});
+        assert_eq!(p.new_jobs, 1500 + 899);
+        assert_eq!(p.next.jobs.len(), 1500 + 899);
     }
 
     #[test]
