@@ -4,13 +4,13 @@
 //! [`scan::STREAM_ABOVE`] bytes is not held: its jobs wait as places in it (`LargeFile`), each
 //! read again when its chunk comes. Reads files; writes nothing (see [`super::commit`]).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use tracing::{info, warn};
 
-use super::insights::{add_chunk, cycle_insights, idle_baseline, rebuild_history, Fitted};
+use super::insights::{add_chunk, cycle_insights, idle_baseline, rebuild_history, Predicting};
 use super::scan::{self, list_files, Content, Scan};
 use super::state::{FileState, FileStatus, State};
 use super::Prepared;
@@ -61,10 +61,7 @@ pub struct Cycle<'a> {
     jobs_without_power: usize,
     window: (u64, u64),
     non_finite: u64,
-    skipped: BTreeMap<&'static str, u64>,
-    /// The power model the last chunk fitted: the history's training jobs do not change after
-    /// it, so `finish` reuses it instead of fitting again.
-    model: Option<Fitted>,
+    predicting: Predicting,
 }
 
 impl<'a> Cycle<'a> {
@@ -115,8 +112,7 @@ impl<'a> Cycle<'a> {
             jobs_without_power: 0,
             window: (0, 0),
             non_finite: 0,
-            skipped: BTreeMap::new(),
-            model: None,
+            predicting: Predicting::default(),
         }
     }
 
@@ -196,8 +192,8 @@ impl<'a> Cycle<'a> {
             &refs,
             &mut reports,
             self.now_ms,
-            &mut self.skipped,
-            &mut self.model,
+            &mut self.predicting,
+            self.pos >= self.order.len() && self.ready.is_empty(),
         );
         let pairs: Vec<(&Job, &job::JobReport)> = refs.iter().copied().zip(reports.iter()).collect();
         let mut set = SeriesSet::default();
@@ -255,8 +251,8 @@ impl<'a> Cycle<'a> {
             self.next.label_values.entry(label).or_default().extend(values);
         }
         let mut insights =
-            cycle_insights(cfg, &mut self.next, self.new_jobs > 0, self.model.take(), self.now_ms);
-        insights.predictions_skipped = std::mem::take(&mut self.skipped).into_iter().collect();
+            cycle_insights(cfg, &mut self.next, self.new_jobs > 0, self.predicting.model.take(), self.now_ms);
+        insights.predictions_skipped = std::mem::take(&mut self.predicting.skipped).into_iter().collect();
         let mut stats = self.stats.clone();
         stats.ecb_fetch_failures =
             outside.tallies.ecb_fetch_failures.swap(0, std::sync::atomic::Ordering::Relaxed);
@@ -624,16 +620,21 @@ mod tests {
         jobs
     }
 
-    /// One telemetry job (see [`jobs`]).
+    /// One telemetry job (see [`jobs`]), with what the power model needs.
     fn job(name: &str, end: usize) -> String {
+        let k = end / 60;
         let samples = |base: usize| {
-            (0..60).map(|k| format!("{}.{:02}", base + (end / 60 + k) % 50, k)).collect::<Vec<_>>().join(", ")
+            (0..60).map(|j| format!("{}.{:02}", base + (k + j) % 50, j)).collect::<Vec<_>>().join(", ")
         };
         format!(
             r#"{{"name": "{name}", "duration": 30, "start_time": {}, "end_time": {end}, "encoder_type": "libx264",
-            "resolution": "1280x720", "power_watts": [{}], "cpu_usage_cores": [{}], "step_seconds": 0.5}}"#,
+            "resolution": "{}", "avg_fps": {}, "bitrate": "{}k", "power_watts": [{}], "cpu_usage_cores": [{}],
+            "step_seconds": 0.5}}"#,
             end - 30,
-            samples(100),
+            ["1280x720", "1920x1080"][k % 2],
+            [30, 60][k / 2 % 2],
+            1000 + k % 5 * 500,
+            samples(100 + k % 3 * 20),
             samples(2)
         )
     }
@@ -665,14 +666,23 @@ mod tests {
             jobs.merge(set);
         }
         let mut p = cycle.finish();
-        p.set = jobs;
+        p.set.merge(jobs);
         p
     }
 
-    /// The job samples of a cycle, as sorted text lines.
+    /// The job samples of a cycle, as sorted text lines, but for the power model's: the model is
+    /// fitted again for each chunk, so its predictions depend on which jobs share a chunk, and
+    /// small files are grouped otherwise than one large file (`scripts/equivalence` holds a large
+    /// file's whole output to that of the same file read whole).
     fn job_lines(p: &Prepared) -> Vec<String> {
-        let mut lines: Vec<String> =
-            p.set.to_text().lines().filter(|l| l.starts_with("costpush_job_")).map(str::to_string).collect();
+        let mut lines: Vec<String> = p
+            .set
+            .to_text()
+            .lines()
+            .filter(|l| l.starts_with("costpush_job_"))
+            .filter(|l| !l.starts_with("costpush_job_predicted_"))
+            .map(str::to_string)
+            .collect();
         lines.sort();
         lines
     }
@@ -743,6 +753,30 @@ mod tests {
         let p = cycle(&cfg, &State::default(), || {});
         assert_eq!(p.new_jobs, 1500 + 899);
         assert_eq!(p.next.jobs.len(), 1500 + 899);
+    }
+
+    #[test]
+    fn the_model_reported_has_its_coverage_when_the_last_chunk_did_not_know_it_was_last() {
+        let coverage = |p: &Prepared| -> Vec<String> {
+            p.set
+                .to_text()
+                .lines()
+                .filter(|l| l.starts_with("costpush_model_loo_coverage_ratio"))
+                .map(str::to_string)
+                .collect()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config(dir.path());
+        std::fs::create_dir_all(&cfg.results_dirs[0]).unwrap();
+        // Two full chunks, and then a file read in a group of its own whose jobs were all taken.
+        let a = jobs(2000, &mut fastrand::Rng::with_seed(1));
+        std::fs::write(cfg.results_dirs[0].join("test_results_a.json"), file(&a)).unwrap();
+        let alone = cycle(&cfg, &State::default(), || {});
+        std::fs::write(cfg.results_dirs[0].join("test_results_b.json"), file(&a[..600])).unwrap();
+        let with_b = cycle(&cfg, &State::default(), || {});
+        assert_eq!((alone.new_jobs, with_b.new_jobs), (2000, 2000));
+        assert_eq!(coverage(&alone).len(), 1, "{:?}", coverage(&alone));
+        assert_eq!(coverage(&with_b), coverage(&alone));
     }
 
     #[test]

@@ -11,7 +11,7 @@ use tracing::info;
 use super::state::{ForecastCache, State};
 use crate::compute::history::{self, Basis, FeatureSums, History, TrainingRow};
 use crate::compute::job;
-use crate::compute::power_model::{self, NoModel, PowerModel};
+use crate::compute::power_model::{self, Coverage, NoModel, PowerModel};
 use crate::compute::projection::{self, Estimator};
 use crate::config::Config;
 use crate::domain::Job;
@@ -96,19 +96,30 @@ fn pairs<'a>(jobs: &[&'a Job], reports: &'a [job::JobReport]) -> Vec<(&'a Job, &
 /// A power model fitted this cycle, or why there is none.
 pub(super) type Fitted = Result<PowerModel, NoModel>;
 
+/// What a cycle's chunks carry, one to the next, for the predictions.
+#[derive(Default)]
+pub(super) struct Predicting {
+    /// The model the last chunk fitted: the history's training jobs do not change after it, so
+    /// `cycle_insights` reuses it instead of fitting again.
+    pub(super) model: Option<Fitted>,
+    /// Jobs left without a prediction, by reason.
+    pub(super) skipped: BTreeMap<&'static str, u64>,
+}
+
 /// Adds a chunk's jobs to the history: their training rows, then the model fitted on the history
-/// as it now stands (it replaces `model`, which is kept as is when nothing was fitted:
+/// as it now stands (it replaces `predicting.model`, which is kept as is when nothing was fitted:
 /// predictions off, or no jobs), each unmeasured job's estimated energy set on its report, and
 /// the jobs' share of the buckets. Returns each job's predicted power; jobs without one are
-/// counted in `skipped` by reason.
+/// counted in `predicting.skipped` by reason. `last`: no chunk follows this one in the cycle, as far as
+/// is known (see [`Coverage`]).
 pub(super) fn add_chunk(
     cfg: &Config,
     next: &mut State,
     jobs: &[&Job],
     reports: &mut [job::JobReport],
     now_ms: i64,
-    skipped: &mut BTreeMap<&'static str, u64>,
-    model: &mut Option<Fitted>,
+    predicting: &mut Predicting,
+    last: bool,
 ) -> Vec<Option<crate::stats::regress::Prediction>> {
     if !cfg.forecast.enabled && !cfg.predictions.enabled {
         return Vec::new();
@@ -118,21 +129,24 @@ pub(super) fn add_chunk(
     let mut predictions = Vec::new();
     if cfg.predictions.enabled && !jobs.is_empty() {
         // The old fit (its design and factorisation) goes before the new one is made, not after.
-        *model = None;
+        predicting.model = None;
         let rows: Vec<TrainingRow> = h.jobs.iter().collect();
-        let fitted = model.insert(power_model::power_model(&rows, cfg.predictions.min_jobs));
+        // Only the last chunk's model is reported (see `cycle_insights`).
+        let coverage = if last { Coverage::Check } else { Coverage::Skip };
+        let fitted =
+            predicting.model.insert(power_model::power_model(&rows, cfg.predictions.min_jobs, coverage));
         match fitted {
             Ok(m) => {
                 let est = estimator(cfg, Some(m));
                 for (job, r) in jobs.iter().zip(reports.iter_mut()) {
                     let Some(f) = history::features(job, r) else {
-                        *skipped.entry("missing_features").or_default() += 1;
+                        *predicting.skipped.entry("missing_features").or_default() += 1;
                         predictions.push(None);
                         continue;
                     };
                     let p = m.predict(&f);
                     if p.is_none() {
-                        *skipped.entry("unknown_level").or_default() += 1;
+                        *predicting.skipped.entry("unknown_level").or_default() += 1;
                     }
                     predictions.push(p);
                     // A job no source measured gets the model's estimate, priced as the buckets
@@ -142,7 +156,7 @@ pub(super) fn add_chunk(
                     }
                 }
             }
-            Err(_) => *skipped.entry("no_model").or_default() += jobs.len() as u64,
+            Err(_) => *predicting.skipped.entry("no_model").or_default() += jobs.len() as u64,
         }
     }
     h.add_to_buckets(&pairs(jobs, reports), now_ms as f64 / 1000.0, cfg.forecast.history_buckets);
@@ -174,10 +188,14 @@ pub(super) fn cycle_insights(
     let memo = cfg.predictions.enabled.then(|| {
         let rows: Vec<TrainingRow> = h.jobs.iter().collect();
         let fingerprint = rows_fingerprint(&rows, cfg.predictions.min_jobs);
+        let fit = || power_model::power_model(&rows, cfg.predictions.min_jobs, Coverage::Check);
         match (fitted, &next.model_memo.0) {
+            // A chunk that did not know it was the last (the files after it held no new job):
+            // the same rows, fitted again with the coverage.
+            (Some(Ok(m)), _) if m.coverage == Coverage::Skip => Arc::new((fingerprint, fit())),
             (Some(f), _) => Arc::new((fingerprint, f)),
             (None, Some(m)) if m.0 == fingerprint => Arc::clone(m),
-            (None, _) => Arc::new((fingerprint, power_model::power_model(&rows, cfg.predictions.min_jobs))),
+            (None, _) => Arc::new((fingerprint, fit())),
         }
     });
     if let Some(memo) = &memo {

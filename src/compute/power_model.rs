@@ -18,8 +18,18 @@ pub(crate) struct PowerModel {
     pub(crate) common_encoder: String,
     pub(crate) common_preset: String,
     /// Share of the training jobs inside their leave-one-out 95 % prediction interval, worked
-    /// out at the fit (the fit then keeps only what predictions need).
+    /// out at the fit (the fit then keeps only what predictions need), if it was asked for.
     pub(crate) loo_coverage_95: Option<f64>,
+    /// Whether the fit worked out `loo_coverage_95` (see [`Coverage`]).
+    pub(crate) coverage: Coverage,
+}
+
+/// Whether a fit works out its leave-one-out coverage: it costs as much as the fit again, and a
+/// model that the next chunk's fit replaces before anything reports it has no use for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Coverage {
+    Check,
+    Skip,
 }
 
 /// The energy of one or many unmeasured jobs as the model estimates it, in joules, and its
@@ -53,7 +63,11 @@ fn most_common<'a>(v: impl Iterator<Item = &'a str>) -> String {
 }
 
 /// Fits mean power on pixel rate, bitrate, fps, encoder and preset (one-hot), with an intercept.
-pub(crate) fn power_model(rows: &[TrainingRow<'_>], min_jobs: usize) -> Result<PowerModel, NoModel> {
+pub(crate) fn power_model(
+    rows: &[TrainingRow<'_>],
+    min_jobs: usize,
+    coverage: Coverage,
+) -> Result<PowerModel, NoModel> {
     if rows.len() < min_jobs {
         return Err(NoModel::TooFewJobs { have: rows.len(), need: min_jobs });
     }
@@ -86,7 +100,7 @@ pub(crate) fn power_model(rows: &[TrainingRow<'_>], min_jobs: usize) -> Result<P
     let fitted: Vec<f64> = power.iter().zip(&ols.residuals).map(|(y, e)| y - e).collect();
     let mean = fitted.iter().sum::<f64>() / fitted.len() as f64;
     let unseen_floor_var = fitted.iter().map(|f| (f - mean) * (f - mean)).sum::<f64>() / fitted.len() as f64;
-    let loo_coverage_95 = ols.loo_coverage(0.95);
+    let loo_coverage_95 = if coverage == Coverage::Check { ols.loo_coverage(0.95) } else { None };
     ols.keep_for_prediction();
     Ok(PowerModel {
         design,
@@ -95,6 +109,7 @@ pub(crate) fn power_model(rows: &[TrainingRow<'_>], min_jobs: usize) -> Result<P
         common_encoder: most_common(rows.iter().map(|r| r.encoder)),
         common_preset: most_common(rows.iter().map(|r| r.preset)),
         loo_coverage_95,
+        coverage,
     })
 }
 
@@ -218,8 +233,11 @@ mod tests {
 
     #[test]
     fn power_model_predicts_with_bands_and_reports_its_limits() {
-        assert_eq!(power_model(&rows(5), 20).err(), Some(NoModel::TooFewJobs { have: 5, need: 20 }));
-        let m = power_model(&rows(40), 20).unwrap();
+        assert_eq!(
+            power_model(&rows(5), 20, Coverage::Check).err(),
+            Some(NoModel::TooFewJobs { have: 5, need: 20 })
+        );
+        let m = power_model(&rows(40), 20, Coverage::Check).unwrap();
         // every job had preset "fast": its column is constant, no indicator; fine
         assert!(m.ols.r2 > 0.99, "{}", m.ols.r2);
         let p = m.predict(&feat(62_208_000.0, 4000.0, 30.0, "x265", "fast")).unwrap();
@@ -233,7 +251,7 @@ mod tests {
 
     #[test]
     fn a_job_is_estimated_as_its_prediction_times_its_run_time_with_both_uncertainties() {
-        let m = power_model(&rows(40), 20).unwrap();
+        let m = power_model(&rows(40), 20, Coverage::Check).unwrap();
         let f = feat(62_208_000.0, 4000.0, 30.0, "x265", "fast");
         let p = m.predict(&f).unwrap();
         let e = m.estimate_energy(&one_job(100.0, &f)).unwrap();
@@ -259,7 +277,7 @@ mod tests {
 
     #[test]
     fn an_unseen_encoder_is_estimated_as_the_mix_with_the_spread_in_its_uncertainty() {
-        let m = power_model(&rows(40), 20).unwrap();
+        let m = power_model(&rows(40), 20, Coverage::Check).unwrap();
         let est = |enc: &str, preset: &str| {
             m.estimate_energy(&one_job(1.0, &feat(62_208_000.0, 4000.0, 30.0, enc, preset))).unwrap()
         };

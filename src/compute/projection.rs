@@ -388,7 +388,8 @@ mod tests {
                 }
             })
             .collect();
-        crate::compute::power_model::power_model(&rows, 20).unwrap()
+        crate::compute::power_model::power_model(&rows, 20, crate::compute::power_model::Coverage::Check)
+            .unwrap()
     }
 
     /// Hourly buckets with a daily cycle: one measured job an hour, and with `unmeasured` one
