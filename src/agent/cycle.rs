@@ -656,6 +656,14 @@ mod tests {
         crate::config::from_str(&yaml, dir, &Overrides::default()).unwrap()
     }
 
+    /// A temporary directory with an empty results directory, and its configuration.
+    fn setup() -> (tempfile::TempDir, Config) {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config(dir.path());
+        std::fs::create_dir_all(&cfg.results_dirs[0]).unwrap();
+        (dir, cfg)
+    }
+
     /// Runs a cycle, calling `between` after its first chunk.
     fn cycle(cfg: &Config, state: &State, between: impl FnOnce()) -> Prepared {
         let outside = OutsideData::new(cfg, false);
@@ -690,10 +698,7 @@ mod tests {
     #[test]
     fn a_large_file_is_read_a_chunk_at_a_time_into_what_small_files_read_whole_give() {
         let jobs = jobs(4000, &mut fastrand::Rng::with_seed(1));
-        let (large, small) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-        let (large_cfg, small_cfg) = (config(large.path()), config(small.path()));
-        std::fs::create_dir_all(&large_cfg.results_dirs[0]).unwrap();
-        std::fs::create_dir_all(&small_cfg.results_dirs[0]).unwrap();
+        let ((_large_dir, large_cfg), (_small_dir, small_cfg)) = (setup(), setup());
         let text = file(&jobs);
         assert!(text.len() as u64 > scan::STREAM_ABOVE, "{} bytes", text.len());
         std::fs::write(large_cfg.results_dirs[0].join("test_results_big.json"), &text).unwrap();
@@ -712,9 +717,7 @@ mod tests {
 
     #[test]
     fn a_job_of_a_large_file_that_changes_is_taken_from_another_file_that_has_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let cfg = config(dir.path());
-        std::fs::create_dir_all(&cfg.results_dirs[0]).unwrap();
+        let (_dir, cfg) = setup();
         let all = jobs(4000, &mut fastrand::Rng::with_seed(1));
         // The last job to end is in the large file and, again, in a small file read after it.
         let last = all.iter().find(|j| j.contains("\"end_time\": 1767239940,")).unwrap().clone();
@@ -739,9 +742,7 @@ mod tests {
 
     #[test]
     fn a_job_in_two_files_read_in_different_groups_is_taken_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let cfg = config(dir.path());
-        std::fs::create_dir_all(&cfg.results_dirs[0]).unwrap();
+        let (_dir, cfg) = setup();
         let a = jobs(1500, &mut fastrand::Rng::with_seed(1));
         // B overlaps A in time but both do not fit one group: B is read while A's last jobs are
         // taken, and its copy of A's last job comes a chunk later than A's.
@@ -765,9 +766,7 @@ mod tests {
                 .map(str::to_string)
                 .collect()
         };
-        let dir = tempfile::tempdir().unwrap();
-        let cfg = config(dir.path());
-        std::fs::create_dir_all(&cfg.results_dirs[0]).unwrap();
+        let (_dir, cfg) = setup();
         // Two full chunks, and then a file read in a group of its own whose jobs were all taken.
         let a = jobs(2000, &mut fastrand::Rng::with_seed(1));
         std::fs::write(cfg.results_dirs[0].join("test_results_a.json"), file(&a)).unwrap();
@@ -781,9 +780,7 @@ mod tests {
 
     #[test]
     fn a_large_file_rewritten_while_its_chunks_are_read_loses_no_job_and_repeats_none() {
-        let dir = tempfile::tempdir().unwrap();
-        let cfg = config(dir.path());
-        std::fs::create_dir_all(&cfg.results_dirs[0]).unwrap();
+        let (_dir, cfg) = setup();
         let path = cfg.results_dirs[0].join("test_results_big.json");
         std::fs::write(&path, file(&jobs(4000, &mut fastrand::Rng::with_seed(1)))).unwrap();
         // After the first chunk the writer rewrites the file in place, its jobs in another order.
