@@ -462,11 +462,69 @@ pub(super) fn replace_non_finite(bytes: &[u8]) -> std::borrow::Cow<'_, [u8]> {
     }
 }
 
-/// Where [`replace_non_finite`] stands in a file read a block at a time: in a string or not.
+/// Whether a reader of JSON that comes a block at a time is in a string: what it must follow to
+/// tell the structure (and bare literals) from text.
+#[derive(Debug, Default)]
+pub(super) struct Strings {
+    inside: bool,
+    escaped: bool,
+}
+
+impl Strings {
+    pub(super) fn inside(&self) -> bool {
+        self.inside
+    }
+
+    /// A string opens at a `"` met outside one.
+    pub(super) fn open(&mut self) {
+        self.inside = true;
+    }
+
+    /// Reads on in the string: how many bytes of `bytes` are the string's, up to and including
+    /// its closing quote, and whether that quote came.
+    pub(super) fn skip(&mut self, bytes: &[u8]) -> (usize, bool) {
+        let mut i = 0;
+        while i < bytes.len() {
+            if self.escaped {
+                self.escaped = false;
+                i += 1;
+                continue;
+            }
+            let Some(n) = memchr::memchr2(b'"', b'\\', &bytes[i..]) else { return (bytes.len(), false) };
+            i += n + 1;
+            if bytes[i - 1] == b'"' {
+                self.inside = false;
+                return (i, true);
+            }
+            self.escaped = true;
+        }
+        (i, false)
+    }
+}
+
+/// `bytes` read as JSON or, if they do not read, read again with [`replace_non_finite`]'s
+/// replacements (into `replaced`, which what is read may borrow from). JSON has no bare `NaN`
+/// or `Infinity`, so bytes that read need no scan; the error is the first reading's when
+/// nothing was replaced.
+pub(super) fn from_slice_or_replaced<'a, T: Deserialize<'a>>(
+    bytes: &'a [u8],
+    replaced: &'a mut Vec<u8>,
+) -> Result<T, serde_json::Error> {
+    match serde_json::from_slice(bytes) {
+        Ok(v) => Ok(v),
+        Err(e) => {
+            let std::borrow::Cow::Owned(r) = replace_non_finite(bytes) else { return Err(e) };
+            *replaced = r;
+            let replaced: &'a [u8] = replaced;
+            serde_json::from_slice(replaced)
+        }
+    }
+}
+
+/// Where [`replace_non_finite`] stands in a file read a block at a time.
 #[derive(Debug, Default)]
 pub(super) struct NonFinite {
-    in_string: bool,
-    escaped: bool,
+    strings: Strings,
     /// Bytes at the start of the next block known to be a number's (one that went on past the
     /// last block), so that a long number is scanned once, not once a block.
     number_so_far: usize,
@@ -481,29 +539,16 @@ impl NonFinite {
         const LITERALS: [&[u8]; 3] = [b"-Infinity", b"Infinity", b"NaN"];
         let mut i = 0;
         while i < bytes.len() {
-            if self.in_string {
-                if self.escaped {
-                    self.escaped = false;
-                    out.push(bytes[i]);
-                    i += 1;
-                    continue;
-                }
-                // The rest of the string up to its end or an escape, copied as it is.
-                let Some(n) = memchr::memchr2(b'"', b'\\', &bytes[i..]) else {
-                    out.extend_from_slice(&bytes[i..]);
-                    return bytes.len();
-                };
-                out.extend_from_slice(&bytes[i..=i + n]);
-                match bytes[i + n] {
-                    b'"' => self.in_string = false,
-                    _ => self.escaped = true,
-                }
-                i += n + 1;
+            if self.strings.inside() {
+                // A string is copied as it is.
+                let (n, _) = self.strings.skip(&bytes[i..]);
+                out.extend_from_slice(&bytes[i..i + n]);
+                i += n;
                 continue;
             }
             let b = bytes[i];
             match b {
-                b'"' => self.in_string = true,
+                b'"' => self.strings.open(),
                 b'N' | b'I' | b'-' => {
                     if let Some(lit) = LITERALS.iter().find(|l| bytes[i..].starts_with(l)) {
                         mark(out, lit);

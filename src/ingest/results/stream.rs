@@ -9,7 +9,7 @@
 use std::io::Read;
 use std::ops::Range;
 
-use super::json::{replace_non_finite, NonFinite, Shape};
+use super::json::{from_slice_or_replaced, NonFinite, Shape, Strings};
 use super::schema::{same_job, Keep, Root, Scenario, Scenarios};
 use super::{checked_root, lists_notice, FileError, Problem};
 use crate::domain::{Job, Schema};
@@ -104,14 +104,8 @@ impl FileIndex {
 /// Scenario `index` of a file, read on its own from its bytes.
 fn job_at(bytes: &[u8], index: usize, scheduler: bool) -> Option<Job> {
     // As in `parse`: replaced only if it does not read as it is.
-    let replaced;
-    let scenario: Shape<Scenario<'_>> = match serde_json::from_slice(bytes) {
-        Ok(s) => s,
-        Err(_) => {
-            replaced = replace_non_finite(bytes);
-            serde_json::from_slice(&replaced).ok()?
-        }
-    };
+    let mut replaced = Vec::new();
+    let scenario: Shape<Scenario<'_>> = from_slice_or_replaced(bytes, &mut replaced).ok()?;
     let mut one = Scenarios::<Job>::starting_at(index);
     one.push(scenario);
     one.finish(scheduler, same_job).0.pop()
@@ -195,12 +189,11 @@ struct Spans {
     at: u64,
     /// Open objects and lists: 1 inside the top-level object.
     depth: u32,
-    in_string: bool,
-    escaped: bool,
+    strings: Strings,
     /// In the top-level object, a key comes next (after its `{` or a `,`).
     key_next: bool,
-    /// The top-level key being read (`None` once too long to be `scenarios`).
-    key: Option<Option<Vec<u8>>>,
+    /// The top-level key being read.
+    key: Option<Key>,
     /// The last top-level key read was `scenarios`.
     scenarios_key: bool,
     /// Inside that key's list, whose elements are at depth 2.
@@ -212,6 +205,14 @@ struct Spans {
     spans: Vec<Range<u64>>,
 }
 
+/// A top-level key as it is read, between its quotes.
+#[derive(Debug)]
+enum Key {
+    Text(Vec<u8>),
+    /// Longer than any spelling of `scenarios`.
+    TooLong,
+}
+
 /// Longest spelling of `scenarios` as a key, every character escaped (`\u0073`…).
 const LONGEST_KEY: usize = 9 * 6;
 
@@ -219,15 +220,19 @@ impl Spans {
     fn feed(&mut self, bytes: &[u8]) {
         let mut i = 0;
         while i < bytes.len() {
-            if self.in_string && !self.escaped && self.key.is_none() {
-                // Nothing in a value's string matters up to its end or an escape.
-                let Some(n) = memchr::memchr2(b'"', b'\\', &bytes[i..]) else {
-                    self.at += (bytes.len() - i) as u64;
-                    return;
-                };
+            if self.strings.inside() {
+                let (n, closed) = self.strings.skip(&bytes[i..]);
+                self.key_text(&bytes[i..i + n - usize::from(closed)]);
+                if closed {
+                    if let Some(key) = self.key.take() {
+                        self.scenarios_key = matches!(key, Key::Text(k) if is_scenarios(&k));
+                    }
+                }
                 i += n;
                 self.at += n as u64;
-            } else if !self.in_string && self.depth > 2 {
+                continue;
+            }
+            if self.depth > 2 {
                 // Inside an element only strings, objects and lists matter.
                 let n = bytes[i..].iter().position(|b| matches!(b, b'"' | b'{' | b'}' | b'[' | b']'));
                 let Some(n) = n else {
@@ -243,28 +248,19 @@ impl Spans {
         }
     }
 
-    fn byte(&mut self, b: u8) {
-        if self.in_string {
-            if self.escaped {
-                self.escaped = false;
-            } else if b == b'\\' {
-                self.escaped = true;
-            } else if b == b'"' {
-                self.in_string = false;
-                if let Some(key) = self.key.take() {
-                    self.scenarios_key = key.is_some_and(|k| is_scenarios(&k));
-                }
-                return;
+    /// Text of the top-level key being read, if one is.
+    fn key_text(&mut self, text: &[u8]) {
+        if let Some(Key::Text(key)) = &mut self.key {
+            if key.len() + text.len() <= LONGEST_KEY {
+                key.extend_from_slice(text);
+            } else {
+                self.key = Some(Key::TooLong);
             }
-            if let Some(Some(key)) = &mut self.key {
-                if key.len() < LONGEST_KEY {
-                    key.push(b);
-                } else {
-                    self.key = Some(None);
-                }
-            }
-            return;
         }
+    }
+
+    /// A byte outside strings.
+    fn byte(&mut self, b: u8) {
         if self.in_list
             && self.depth == 2
             && self.open.is_none()
@@ -274,9 +270,9 @@ impl Spans {
         }
         match b {
             b'"' => {
-                self.in_string = true;
+                self.strings.open();
                 if self.depth == 1 && self.key_next {
-                    self.key = Some(Some(Vec::new()));
+                    self.key = Some(Key::Text(Vec::new()));
                     self.scenarios_key = false;
                 }
             }
