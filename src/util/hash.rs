@@ -1,8 +1,11 @@
 //! Hashes: a fast 64-bit hash of bytes for in-memory indexes and file fingerprints, a finaliser
 //! that spreads every input bit, and FNV-1a for identities that must stay stable across versions.
 
-/// The multiplier of [`words`] (FxHash's).
-const K: u64 = 0x517c_c1b7_2722_0a95;
+/// One step of [`words`]: the running hash and the next word (FxHash's mixing step).
+#[inline]
+fn step(h: u64, w: u64) -> u64 {
+    (h.rotate_left(5) ^ w).wrapping_mul(0x517c_c1b7_2722_0a95)
+}
 
 /// A 64-bit hash of bytes, eight at a time (FxHash's mixing step). Fast, and every step is a
 /// bijection of the running hash and of the word; not meant to resist a forger.
@@ -11,12 +14,12 @@ pub(crate) fn words(bytes: &[u8]) -> u64 {
     let mut chunks = bytes.chunks_exact(8);
     for c in &mut chunks {
         let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
-        h = (h.rotate_left(5) ^ w).wrapping_mul(K);
+        h = step(h, w);
     }
     let mut tail = [0u8; 8];
     let rest = chunks.remainder();
     tail[..rest.len()].copy_from_slice(rest);
-    (h.rotate_left(5) ^ u64::from_le_bytes(tail)).wrapping_mul(K)
+    step(h, u64::from_le_bytes(tail))
 }
 
 /// MurmurHash3's finaliser: every input bit reaches every output bit.
@@ -60,13 +63,13 @@ impl ContentHasher {
             if self.tail_len < 8 {
                 return;
             }
-            self.h = (self.h.rotate_left(5) ^ u64::from_le_bytes(self.tail)).wrapping_mul(K);
+            self.h = step(self.h, u64::from_le_bytes(self.tail));
             self.tail_len = 0;
         }
         let mut chunks = bytes.chunks_exact(8);
         for c in &mut chunks {
             let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
-            self.h = (self.h.rotate_left(5) ^ w).wrapping_mul(K);
+            self.h = step(self.h, w);
         }
         let rest = chunks.remainder();
         self.tail[..rest.len()].copy_from_slice(rest);
@@ -80,7 +83,7 @@ impl ContentHasher {
             return None;
         }
         self.tail[self.tail_len..].fill(0);
-        Some(mix((self.h.rotate_left(5) ^ u64::from_le_bytes(self.tail)).wrapping_mul(K)))
+        Some(mix(step(self.h, u64::from_le_bytes(self.tail))))
     }
 }
 
