@@ -4,7 +4,10 @@
 //! in time order.
 //!
 //! The protobuf is written by hand, the same bytes prost writes for the generated message
-//! (tested): every label of a cycle is encoded once, and a series' label block is copied.
+//! (tested): every label of a cycle is encoded once, and a series' label block is copied. It is
+//! compressed as it is written, a snappy block (64 KiB) at a time: snappy compresses each block
+//! on its own, so the body is the same bytes as the whole protobuf compressed at once (tested),
+//! and the protobuf is never held whole.
 
 use super::series::SeriesSet;
 
@@ -95,16 +98,74 @@ fn put_bytes_field(buf: &mut Vec<u8>, tag: u8, b: &[u8]) {
     }
 }
 
-/// Request bodies, built series by series (`BodyEncoder::push`), reusing the
-/// protobuf buffer and snappy's table between them.
+/// Snappy compresses its input in independent blocks of this size.
+const SNAPPY_BLOCK: usize = 1 << 16;
+
+/// Room at the front of a compressed body for its header, a varint of the uncompressed length.
+const HEADER_ROOM: usize = 10;
+
+/// Request bodies, built series by series (`BodyEncoder::push`), compressed a snappy block at a
+/// time as they grow: the same bytes as compressing the whole protobuf at once, without holding
+/// it. The buffers and snappy's table are kept from one body to the next.
 #[derive(Default)]
 pub struct BodyEncoder {
+    /// Protobuf of this body not compressed yet: less than a block, plus the last series.
     raw: Vec<u8>,
-    snappy: Option<snap::raw::Encoder>,
-    /// Snappy's output buffer, kept: a fresh one per body would be faulted in every time.
-    compressed: Vec<u8>,
-    /// Samples in `raw`.
+    compressed: Compressed,
+    /// Samples pushed into this body.
     pending: u64,
+}
+
+/// The compressed part of the body being built.
+#[derive(Default)]
+struct Compressed {
+    snappy: Option<snap::raw::Encoder>,
+    /// `HEADER_ROOM` bytes, then the compressed blocks.
+    body: Vec<u8>,
+    /// `body` is a finished body, handed out: the next push starts a new one.
+    handed_out: bool,
+    /// The protobuf bytes compressed into `body`.
+    raw_len: u64,
+    /// One block compressed, with its own header (snappy's output for that block alone).
+    block: Vec<u8>,
+}
+
+impl Compressed {
+    /// Compresses one block (at most `SNAPPY_BLOCK` bytes) onto the body.
+    fn push(&mut self, raw: &[u8]) {
+        let max = snap::raw::max_compress_len(raw.len());
+        if self.block.len() < max {
+            self.block = vec![0; max];
+        }
+        let n = self
+            .snappy
+            .get_or_insert_with(snap::raw::Encoder::new)
+            .compress(raw, &mut self.block)
+            .expect("snappy block compression of an in-memory buffer cannot fail");
+        self.start_if_handed_out();
+        self.body.extend_from_slice(&self.block[varint_len(raw.len() as u64)..n]);
+        self.raw_len += raw.len() as u64;
+    }
+
+    /// The body: its header put in front of its blocks (valid until the next push).
+    fn finish(&mut self) -> &[u8] {
+        self.start_if_handed_out();
+        let mut header = Vec::with_capacity(HEADER_ROOM);
+        put_varint(&mut header, self.raw_len);
+        let start = HEADER_ROOM - header.len();
+        self.body[start..HEADER_ROOM].copy_from_slice(&header);
+        self.raw_len = 0;
+        self.handed_out = true;
+        &self.body[start..]
+    }
+
+    fn start_if_handed_out(&mut self) {
+        if self.handed_out || self.body.is_empty() {
+            self.body.clear();
+            self.body.resize(HEADER_ROOM, 0);
+            self.handed_out = false;
+        }
+    }
 }
 
 impl BodyEncoder {
@@ -113,6 +174,13 @@ impl BodyEncoder {
     pub(crate) fn push(&mut self, labels: &[u8], samples: &[(i64, f64)]) {
         put_timeseries(&mut self.raw, labels, samples);
         self.pending += samples.len() as u64;
+        let full = self.raw.len() / SNAPPY_BLOCK * SNAPPY_BLOCK;
+        if full > 0 {
+            for block in self.raw[..full].chunks(SNAPPY_BLOCK) {
+                self.compressed.push(block);
+            }
+            self.raw.drain(..full);
+        }
     }
 
     /// Samples pushed since the last [`BodyEncoder::finish`].
@@ -122,10 +190,12 @@ impl BodyEncoder {
 
     /// The compressed body of the series pushed since the last call (valid until the next).
     pub(crate) fn finish(&mut self) -> &[u8] {
-        let n = self.compress_raw();
-        self.raw.clear();
+        if !self.raw.is_empty() {
+            self.compressed.push(&self.raw);
+            self.raw.clear();
+        }
         self.pending = 0;
-        &self.compressed[..n]
+        self.compressed.finish()
     }
 
     /// Hands `sink` the body of what was pushed and not finished yet, if anything, with its
@@ -136,20 +206,6 @@ impl BodyEncoder {
         }
         let n = self.pending;
         sink(self.finish(), n)
-    }
-
-    /// Compresses `raw` into `compressed`; returns the compressed length.
-    fn compress_raw(&mut self) -> usize {
-        let max = snap::raw::max_compress_len(self.raw.len());
-        if self.compressed.len() < max {
-            // Freshly zeroed (calloc: mapped zero pages, not written), not `resize`: snappy
-            // wants room for the worst case, but only the pages it writes become resident.
-            self.compressed = vec![0; max];
-        }
-        self.snappy
-            .get_or_insert_with(snap::raw::Encoder::new)
-            .compress(&self.raw, &mut self.compressed)
-            .expect("snappy block compression of an in-memory buffer cannot fail")
     }
 }
 
@@ -366,6 +422,33 @@ mod tests {
         assert_eq!(got.iter().map(|(b, _)| b.clone()).collect::<Vec<_>>(), want);
         assert_eq!(got.iter().map(|(_, n)| n).sum::<u64>(), 80);
         assert!(got.iter().all(|(_, n)| *n <= 9));
+    }
+
+    #[test]
+    fn bodies_of_many_blocks_are_the_whole_protobuf_compressed_at_once() {
+        // Bodies of several snappy blocks, each ending within a block, and a series longer
+        // than a block.
+        let mut s = SeriesSet::default();
+        for i in 0..3_000i64 {
+            let v = format!("value-{}-{}", i % 97, "y".repeat((i % 40) as usize));
+            s.add("m", &[("a", v.as_str()), ("job", i.to_string().as_str())], i, i as f64 / 7.0);
+        }
+        for t in 0..12_000 {
+            s.add("long", &[("k", "v")], t, (t % 13) as f64);
+        }
+        let want: Vec<Vec<u8>> = batches(s.clone().into_series(), 7_000).iter().map(|b| body(b)).collect();
+        let mut got = Vec::new();
+        let mut enc = BodyEncoder::default();
+        let mut sink = |b: &[u8], _| {
+            got.push(b.to_vec());
+            Ok::<(), ()>(())
+        };
+        s.write_bodies(7_000, &mut enc, &mut sink).unwrap();
+        enc.flush(&mut sink).unwrap();
+        assert_eq!(got.len(), 3);
+        let raw_lens: Vec<usize> = want.iter().map(|b| snap::raw::decompress_len(b).unwrap()).collect();
+        assert!(raw_lens.iter().all(|n| *n > SNAPPY_BLOCK) && raw_lens[1] > 3 * SNAPPY_BLOCK, "{raw_lens:?}");
+        assert!(got == want, "the bodies differ from snappy's whole-buffer compression");
     }
 
     #[test]
