@@ -45,7 +45,7 @@ use serde::{Deserialize, Serialize};
 use super::part_changes::PartChanges;
 use crate::compute::history;
 use crate::samples::Counters;
-use crate::util::fs::{write_atomic, Durability};
+use crate::util::fs::{write_atomic, write_atomic_with, Durability};
 
 pub const FILE_NAME: &str = "state.json";
 /// The state format written. 4: the part's journal; 3: the large fields in a part file; 2:
@@ -407,10 +407,13 @@ impl State {
                 label_values: &self.label_values,
             };
             let path = dir.join(part_name(self.part));
-            let bytes = serde_json::to_vec(&part).map_err(|e| io(&path)(std::io::Error::other(e)))?;
-            // Its name durable before `state.json` can name it.
-            write_atomic(&path, &[&bytes], Durability::ContentAndName).map_err(io(&path))?;
-            (self.journal, self.part_bytes, self.part_stale) = (0, bytes.len() as u64, false);
+            // Written as it is serialised (it grows with the jobs: 4 MB at 100,000); its name
+            // durable before `state.json` can name it.
+            let bytes = write_atomic_with(&path, Durability::ContentAndName, |w| {
+                serde_json::to_writer(w, &part).map_err(std::io::Error::from)
+            })
+            .map_err(io(&path))?;
+            (self.journal, self.part_bytes, self.part_stale) = (0, bytes, false);
         }
         let commit = CommitOut {
             format: FORMAT,

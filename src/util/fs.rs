@@ -18,11 +18,21 @@ pub(crate) enum Durability {
 /// Writes `parts`, one after another, to `path`'s temporary sibling (`<name>.tmp`) and renames it
 /// over `path`.
 pub(crate) fn write_atomic(path: &Path, parts: &[&[u8]], durability: Durability) -> std::io::Result<()> {
+    write_atomic_with(path, durability, |f| parts.iter().try_for_each(|part| f.write_all(part))).map(|_| ())
+}
+
+/// As [`write_atomic`], the content being what `write` writes, through a buffer: a large file
+/// is never held whole. Returns its length.
+pub(crate) fn write_atomic_with(
+    path: &Path,
+    durability: Durability,
+    write: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> std::io::Result<()>,
+) -> std::io::Result<u64> {
     let tmp = tmp_path(path)?;
-    let mut f = std::fs::File::create(&tmp)?;
-    for part in parts {
-        f.write_all(part)?;
-    }
+    let mut w = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+    write(&mut w)?;
+    let mut f = w.into_inner().map_err(|e| e.into_error())?;
+    let len = std::io::Seek::stream_position(&mut f)?;
     if durability != Durability::Process {
         f.sync_all()?;
     }
@@ -31,7 +41,7 @@ pub(crate) fn write_atomic(path: &Path, parts: &[&[u8]], durability: Durability)
     if durability == Durability::ContentAndName {
         sync_dir(path.parent().unwrap_or(Path::new(".")))?;
     }
-    Ok(())
+    Ok(len)
 }
 
 /// Makes the renames into `dir` durable.
@@ -64,6 +74,27 @@ mod tests {
         }
         let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names, vec![std::ffi::OsString::from("state.json")]);
+    }
+
+    #[test]
+    fn a_written_content_is_replaced_whole_and_its_length_told() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("part");
+        std::fs::write(&path, b"old").unwrap();
+        // More than the buffer holds, in small writes.
+        let line = b"0123456789abcdef\n";
+        let len =
+            write_atomic_with(&path, Durability::Content, |w| (0..1000).try_for_each(|_| w.write_all(line)))
+                .unwrap();
+        assert_eq!(len, 1000 * line.len() as u64);
+        assert_eq!(std::fs::read(&path).unwrap(), line.repeat(1000));
+        // A failed write keeps the old content.
+        let failed = write_atomic_with(&path, Durability::Content, |w| {
+            w.write_all(b"partial")?;
+            Err(std::io::Error::other("serialising failed"))
+        });
+        assert!(failed.is_err());
+        assert_eq!(std::fs::read(&path).unwrap(), line.repeat(1000));
     }
 
     #[test]
