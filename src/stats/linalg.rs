@@ -59,20 +59,23 @@ impl Qr {
             let beta_v = if alpha >= 0.0 { -best_norm } else { best_norm };
             tau[k] = (beta_v - alpha) / beta_v;
             let scale = 1.0 / (alpha - beta_v);
-            for i in k + 1..n {
-                a[i + k * n] *= scale;
+            for x in &mut a[k * n + k + 1..(k + 1) * n] {
+                *x *= scale;
             }
             a[k + k * n] = beta_v;
-            // apply to the remaining columns: c -= tau v (v' c), v = [1, a[k+1.., k]]
-            for j in k + 1..p {
-                let mut dot = a[k + j * n];
-                for i in k + 1..n {
-                    dot += a[i + k * n] * a[i + j * n];
+            // apply to the remaining columns: c -= tau v (v' c), v = [1, a[k+1.., k]]; over
+            // slices, not indices (no bounds checks in the loops), in the same order of sums
+            let (done, rest) = a.split_at_mut((k + 1) * n);
+            let v = &done[k * n + k + 1..];
+            for c in rest.chunks_exact_mut(n) {
+                let mut dot = c[k];
+                for (x, y) in v.iter().zip(&c[k + 1..]) {
+                    dot += x * y;
                 }
                 dot *= tau[k];
-                a[k + j * n] -= dot;
-                for i in k + 1..n {
-                    a[i + j * n] -= dot * a[i + k * n];
+                c[k] -= dot;
+                for (y, x) in c[k + 1..].iter_mut().zip(v) {
+                    *y -= dot * x;
                 }
             }
         }
@@ -91,14 +94,15 @@ impl Qr {
             if self.tau[k] == 0.0 {
                 continue;
             }
+            let col = &self.a[k * n + k + 1..(k + 1) * n];
             let mut dot = v[k];
-            for i in k + 1..n {
-                dot += self.a[i + k * n] * v[i];
+            for (x, y) in col.iter().zip(&v[k + 1..]) {
+                dot += x * y;
             }
             dot *= self.tau[k];
             v[k] -= dot;
-            for i in k + 1..n {
-                v[i] -= dot * self.a[i + k * n];
+            for (y, x) in v[k + 1..].iter_mut().zip(col) {
+                *y -= dot * x;
             }
         }
         v
