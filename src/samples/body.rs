@@ -120,11 +120,10 @@ pub struct BodyEncoder {
 #[derive(Default)]
 struct Compressed {
     snappy: Option<snap::raw::Encoder>,
-    /// `HEADER_ROOM` bytes, then the compressed blocks.
+    /// `HEADER_ROOM` bytes, then the compressed blocks (a finished body until the next
+    /// body's first block).
     body: Vec<u8>,
-    /// `body` is a finished body, handed out: the next push starts a new one.
-    handed_out: bool,
-    /// The protobuf bytes compressed into `body`.
+    /// The protobuf bytes of this body compressed into `body`; 0 before its first block.
     raw_len: u64,
     /// One block compressed, with its own header (snappy's output for that block alone).
     block: Vec<u8>,
@@ -142,29 +141,30 @@ impl Compressed {
             .get_or_insert_with(snap::raw::Encoder::new)
             .compress(raw, &mut self.block)
             .expect("snappy block compression of an in-memory buffer cannot fail");
-        self.start_if_handed_out();
+        if self.raw_len == 0 {
+            self.start();
+        }
         self.body.extend_from_slice(&self.block[varint_len(raw.len() as u64)..n]);
         self.raw_len += raw.len() as u64;
     }
 
     /// The body: its header put in front of its blocks (valid until the next push).
     fn finish(&mut self) -> &[u8] {
-        self.start_if_handed_out();
+        if self.raw_len == 0 {
+            self.start();
+        }
         let mut header = Vec::with_capacity(HEADER_ROOM);
         put_varint(&mut header, self.raw_len);
         let start = HEADER_ROOM - header.len();
         self.body[start..HEADER_ROOM].copy_from_slice(&header);
         self.raw_len = 0;
-        self.handed_out = true;
         &self.body[start..]
     }
 
-    fn start_if_handed_out(&mut self) {
-        if self.handed_out || self.body.is_empty() {
-            self.body.clear();
-            self.body.resize(HEADER_ROOM, 0);
-            self.handed_out = false;
-        }
+    /// A new body: the room for its header, no blocks.
+    fn start(&mut self) {
+        self.body.clear();
+        self.body.resize(HEADER_ROOM, 0);
     }
 }
 
