@@ -291,10 +291,9 @@ impl Design {
                 return Err(format!("{name}: {} values, {n} expected", v.len()));
             }
             let values: Vec<&str> = v.iter().map(|s| s.as_ref().trim()).collect();
-            // Thousands of rows, a few levels: the distinct values, in order (a set, not a sort
-            // of every row).
-            let levels: Vec<&str> =
-                values.iter().copied().collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+            let mut levels: Vec<&str> = values.clone();
+            levels.sort_unstable();
+            levels.dedup();
             let at: Vec<usize> =
                 values.iter().map(|v| levels.binary_search(v).expect("every value is a level")).collect();
             categorical.push((name.clone(), levels.into_iter().map(str::to_string).collect::<Vec<String>>()));
