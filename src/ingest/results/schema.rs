@@ -94,14 +94,20 @@ impl<K> Scenarios<K> {
     }
 }
 
-/// What is left to do for one scenario once the file's `test_metadata` is known.
+/// What is left to do for one scenario once the file's `test_metadata` is known. A large file
+/// holds one for each of its scenarios while it is indexed, so it is kept small: most
+/// scenarios have no problem.
 pub(super) struct Pending {
-    index: usize,
-    /// Problems found before the schema matters.
-    before: Vec<Problem>,
     /// `None`: the scenario was dropped before its schema mattered.
     head: Option<Head>,
-    /// Problems with the fields read after the run time: reported only if the job is kept.
+    problems: Option<Box<PendingProblems>>,
+}
+
+/// The problems of a scenario, by when they are reported.
+struct PendingProblems {
+    /// Found before the schema matters.
+    before: Vec<Problem>,
+    /// With the fields read after the run time: reported only if the job is kept.
     after: Vec<Problem>,
 }
 
@@ -125,43 +131,47 @@ impl<K: Keep> Scenarios<K> {
     /// Reads one scenario into its job, all but the schema and run time.
     pub(super) fn push(&mut self, s: Shape<Scenario<'_>>) {
         let index = self.first + self.pending.len();
-        let mut p = Pending { index, before: Vec::new(), head: None, after: Vec::new() };
+        let (mut before, mut after, mut kept) = (Vec::new(), Vec::new(), None);
         match s {
             Shape::Wanted(mut o) => {
                 for key in std::mem::take(&mut o.repeated) {
-                    let f = &mut Fields { index, problems: &mut p.before };
+                    let f = &mut Fields { index, problems: &mut before };
                     f.push(
                         key,
                         "the key appears more than once; the last value is read".into(),
                         Severity::Notice,
                     );
                 }
-                if let Some((name, head)) = (Fields { index, problems: &mut p.before }).head(&o) {
-                    let mut f = Fields { index, problems: &mut p.after };
+                if let Some((name, head)) = (Fields { index, problems: &mut before }).head(&o) {
+                    let mut f = Fields { index, problems: &mut after };
                     self.jobs.push(K::keep(f.rest(index, &mut o, name, head.end)));
-                    p.head = Some(head);
+                    kept = Some(head);
                 }
             }
-            Shape::Other(kind) => Fields { index, problems: &mut p.before }
-                .drop_job("", format!("expected an object, got {kind}")),
+            Shape::Other(kind) => {
+                Fields { index, problems: &mut before }.drop_job("", format!("expected an object, got {kind}"))
+            }
         }
-        self.pending.push(p);
+        let problems =
+            (!before.is_empty() || !after.is_empty()).then(|| Box::new(PendingProblems { before, after }));
+        self.pending.push(Pending { head: kept, problems });
     }
 
     /// Now that `test_metadata` is known (`scheduler`: the file is the scheduler's): each job's
     /// schema and run time, and the problems in the order the fields are read. Of the jobs with
     /// one identity the first is kept; `same` tells whether a later one is that job again.
     pub(super) fn finish(self, scheduler: bool, same: impl FnMut(&K, &K) -> bool) -> (Vec<K>, Vec<Problem>) {
-        let Scenarios { mut jobs, pending, .. } = self;
+        let Scenarios { first, mut jobs, pending } = self;
         let mut problems = Vec::new();
         let mut kept = Vec::with_capacity(jobs.len());
-        for p in pending {
-            problems.extend(p.before);
+        for (i, p) in pending.into_iter().enumerate() {
+            let (before, after) = p.problems.map(|b| (b.before, b.after)).unwrap_or_default();
+            problems.extend(before);
             let Some(head) = p.head else { continue };
-            let run = Fields { index: p.index, problems: &mut problems }.run_time(&head, scheduler);
+            let run = Fields { index: first + i, problems: &mut problems }.run_time(&head, scheduler);
             if let Some((schema, run_s)) = run {
                 jobs[kept.len()].set_run_time(schema, run_s);
-                problems.extend(p.after);
+                problems.extend(after);
             }
             kept.push(run.is_some());
         }
