@@ -181,7 +181,7 @@ fn ols_matches_statsmodels_summary_frame() {
     let want = &r["ols_jobs"];
     let (head, rows) = read_csv("jobs_train.csv");
     let (new_head, new_rows) = read_csv("jobs_predict.csv");
-    let model = costpush::stats::regress::Design::from_rows(&head, &rows, "power_watts").unwrap();
+    let mut model = costpush::stats::regress::Design::from_rows(&head, &rows, "power_watts").unwrap();
     let fit = model.fit().unwrap();
     for (name, coef) in model.names().iter().zip(&fit.coef) {
         assert_rel(*coef, f(&want["coef"][name]), 1e-10, &format!("coef {name}"));

@@ -130,11 +130,10 @@ pub(super) fn add_chunk(
     if cfg.predictions.enabled && !jobs.is_empty() {
         // The old fit (its design and factorisation) goes before the new one is made, not after.
         predicting.model = None;
-        let rows: Vec<TrainingRow> = h.jobs.iter().collect();
         // Only the last chunk's model is reported (see `cycle_insights`).
         let coverage = if last { Coverage::Check } else { Coverage::Skip };
         let fitted =
-            predicting.model.insert(power_model::power_model(&rows, cfg.predictions.min_jobs, coverage));
+            predicting.model.insert(power_model::power_model(h.jobs.iter(), cfg.predictions.min_jobs, coverage));
         match fitted {
             Ok(m) => {
                 let est = estimator(cfg, Some(m));
@@ -188,7 +187,7 @@ pub(super) fn cycle_insights(
     let memo = cfg.predictions.enabled.then(|| {
         let rows: Vec<TrainingRow> = h.jobs.iter().collect();
         let fingerprint = rows_fingerprint(&rows, cfg.predictions.min_jobs);
-        let fit = || power_model::power_model(&rows, cfg.predictions.min_jobs, Coverage::Check);
+        let fit = || power_model::power_model(rows.iter().copied(), cfg.predictions.min_jobs, Coverage::Check);
         match (fitted, &next.model_memo.0) {
             // A chunk that did not know it was the last (the files after it held no new job):
             // the same rows, fitted again with the coverage.

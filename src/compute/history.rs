@@ -259,7 +259,7 @@ impl Rows {
     }
 
     /// Oldest first.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = TrainingRow<'_>> {
+    pub(crate) fn iter(&self) -> impl ExactSizeIterator<Item = TrainingRow<'_>> + Clone {
         self.rows.iter().map(|r| self.view(r))
     }
 

@@ -63,15 +63,16 @@ fn most_common<'a>(v: impl Iterator<Item = &'a str>) -> String {
 }
 
 /// Fits mean power on pixel rate, bitrate, fps, encoder and preset (one-hot), with an intercept.
-pub(crate) fn power_model(
-    rows: &[TrainingRow<'_>],
+/// `rows` is gone through once per column, not collected (thousands of rows).
+pub(crate) fn power_model<'r>(
+    rows: impl ExactSizeIterator<Item = TrainingRow<'r>> + Clone,
     min_jobs: usize,
     coverage: Coverage,
 ) -> Result<PowerModel, NoModel> {
     if rows.len() < min_jobs {
         return Err(NoModel::TooFewJobs { have: rows.len(), need: min_jobs });
     }
-    let col = |f: fn(&TrainingRow) -> f64| rows.iter().map(f).collect::<Vec<f64>>();
+    let col = |f: fn(&TrainingRow) -> f64| rows.clone().map(|r| f(&r)).collect::<Vec<f64>>();
     let numeric = vec![
         (HEAD[0].to_string(), col(|r| r.pixel_rate)),
         (HEAD[1].to_string(), col(|r| r.bitrate_kbps)),
@@ -87,16 +88,15 @@ pub(crate) fn power_model(
         }
         m
     }
-    let encs = prefixed("enc:", rows.iter().map(|r| r.encoder));
-    let presets = prefixed("preset:", rows.iter().map(|r| r.preset));
+    let encs = prefixed("enc:", rows.clone().map(|r| r.encoder));
+    let presets = prefixed("preset:", rows.clone().map(|r| r.preset));
     let text: Vec<(String, Vec<&str>)> = vec![
-        (HEAD[3].to_string(), rows.iter().map(|r| encs[r.encoder].as_str()).collect()),
-        (HEAD[4].to_string(), rows.iter().map(|r| presets[r.preset].as_str()).collect()),
+        (HEAD[3].to_string(), rows.clone().map(|r| encs[r.encoder].as_str()).collect()),
+        (HEAD[4].to_string(), rows.clone().map(|r| presets[r.preset].as_str()).collect()),
     ];
     let power = col(|r| r.power_w);
     let mut design = Design::from_columns(numeric, text, power.clone()).map_err(NoModel::FitFailed)?;
     let mut ols = design.fit().map_err(|e| NoModel::FitFailed(e.to_string()))?;
-    design.forget_data();
     let fitted: Vec<f64> = power.iter().zip(&ols.residuals).map(|(y, e)| y - e).collect();
     let mean = fitted.iter().sum::<f64>() / fitted.len() as f64;
     let unseen_floor_var = fitted.iter().map(|f| (f - mean) * (f - mean)).sum::<f64>() / fitted.len() as f64;
@@ -106,8 +106,8 @@ pub(crate) fn power_model(
         design,
         ols,
         unseen_floor_var,
-        common_encoder: most_common(rows.iter().map(|r| r.encoder)),
-        common_preset: most_common(rows.iter().map(|r| r.preset)),
+        common_encoder: most_common(rows.clone().map(|r| r.encoder)),
+        common_preset: most_common(rows.map(|r| r.preset)),
         loo_coverage_95,
         coverage,
     })
@@ -234,10 +234,10 @@ mod tests {
     #[test]
     fn power_model_predicts_with_bands_and_reports_its_limits() {
         assert_eq!(
-            power_model(&rows(5), 20, Coverage::Check).err(),
+            power_model(rows(5).into_iter(), 20, Coverage::Check).err(),
             Some(NoModel::TooFewJobs { have: 5, need: 20 })
         );
-        let m = power_model(&rows(40), 20, Coverage::Check).unwrap();
+        let m = power_model(rows(40).into_iter(), 20, Coverage::Check).unwrap();
         // every job had preset "fast": its column is constant, no indicator; fine
         assert!(m.ols.r2 > 0.99, "{}", m.ols.r2);
         let p = m.predict(&feat(62_208_000.0, 4000.0, 30.0, "x265", "fast")).unwrap();
@@ -251,7 +251,7 @@ mod tests {
 
     #[test]
     fn a_job_is_estimated_as_its_prediction_times_its_run_time_with_both_uncertainties() {
-        let m = power_model(&rows(40), 20, Coverage::Check).unwrap();
+        let m = power_model(rows(40).into_iter(), 20, Coverage::Check).unwrap();
         let f = feat(62_208_000.0, 4000.0, 30.0, "x265", "fast");
         let p = m.predict(&f).unwrap();
         let e = m.estimate_energy(&one_job(100.0, &f)).unwrap();
@@ -277,7 +277,7 @@ mod tests {
 
     #[test]
     fn an_unseen_encoder_is_estimated_as_the_mix_with_the_spread_in_its_uncertainty() {
-        let m = power_model(&rows(40), 20, Coverage::Check).unwrap();
+        let m = power_model(rows(40).into_iter(), 20, Coverage::Check).unwrap();
         let est = |enc: &str, preset: &str| {
             m.estimate_energy(&one_job(1.0, &feat(62_208_000.0, 4000.0, 30.0, enc, preset))).unwrap()
         };

@@ -388,7 +388,7 @@ mod tests {
                 }
             })
             .collect();
-        crate::compute::power_model::power_model(&rows, 20, crate::compute::power_model::Coverage::Check)
+        crate::compute::power_model::power_model(rows.into_iter(), 20, crate::compute::power_model::Coverage::Check)
             .unwrap()
     }
 

@@ -27,9 +27,13 @@ impl Qr {
     /// Factorises `x` (column-major, `n × p`). Columns whose remaining norm is below
     /// `rel_tol × ` the largest column norm count as dependent.
     pub(crate) fn new(x: &[f64], n: usize, p: usize, rel_tol: f64) -> Qr {
-        assert_eq!(x.len(), n * p);
+        Qr::from_vec(x.to_vec(), n, p, rel_tol)
+    }
+
+    /// [`Qr::new`], factorising `a` in place.
+    pub(crate) fn from_vec(mut a: Vec<f64>, n: usize, p: usize, rel_tol: f64) -> Qr {
+        assert_eq!(a.len(), n * p);
         assert!(n >= p, "least squares needs at least as many rows as columns");
-        let mut a = x.to_vec();
         let mut perm: Vec<usize> = (0..p).collect();
         let mut tau = vec![0.0; p];
         let mut norms: Vec<f64> = (0..p).map(|j| col_norm(&a, n, j, 0)).collect();

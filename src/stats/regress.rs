@@ -63,6 +63,12 @@ pub struct Prediction {
 
 /// Fits `y ≈ X b`. `x` is column-major `n × p` and should contain the intercept column.
 pub fn fit(x: &[f64], n: usize, p: usize, y: &[f64]) -> Result<Ols, OlsError> {
+    fit_owned(x.to_vec(), n, p, y)
+}
+
+/// [`fit`], given the design to keep (no copy of it is made: a model's fit holds the design
+/// once, beside its factorisation).
+fn fit_owned(x: Vec<f64>, n: usize, p: usize, y: &[f64]) -> Result<Ols, OlsError> {
     if x.iter().chain(y).any(|v| !v.is_finite()) {
         return Err(OlsError::NotFinite);
     }
@@ -80,19 +86,21 @@ pub fn fit(x: &[f64], n: usize, p: usize, y: &[f64]) -> Result<Ols, OlsError> {
             }
         })
         .collect();
-    let xs: Vec<f64> = (0..n * p).map(|i| x[i] / scale[i / n]).collect();
-    let qr = Qr::new(&xs, n, p, RANK_TOL);
+    // The scaled design is factorised in place; where it is needed again below, an entry is
+    // scaled again (the same division, so the same number).
+    let xs = |i: usize, j: usize| x[i + j * n] / scale[j];
+    let qr = Qr::from_vec((0..n * p).map(|i| x[i] / scale[i / n]).collect(), n, p, RANK_TOL);
     let mut bs = qr.solve(y);
     // One step of iterative refinement: solve for the correction from the residuals (worth a
     // digit or two on ill-conditioned designs such as Longley's).
-    let resid: Vec<f64> = (0..n).map(|i| y[i] - (0..p).map(|j| xs[i + j * n] * bs[j]).sum::<f64>()).collect();
+    let resid: Vec<f64> = (0..n).map(|i| y[i] - (0..p).map(|j| xs(i, j) * bs[j]).sum::<f64>()).collect();
     for (b, d) in bs.iter_mut().zip(qr.solve(&resid)) {
         *b += d;
     }
     let coef: Vec<f64> = bs.iter().zip(&scale).map(|(b, s)| b / s).collect();
     let rank = qr.rank;
     let dependent: Vec<usize> = qr.perm[rank..].to_vec();
-    let fitted: Vec<f64> = (0..n).map(|i| (0..p).map(|j| xs[i + j * n] * bs[j]).sum()).collect();
+    let fitted: Vec<f64> = (0..n).map(|i| (0..p).map(|j| xs(i, j) * bs[j]).sum()).collect();
     let residuals: Vec<f64> = y.iter().zip(&fitted).map(|(a, b)| a - b).collect();
     let rss: f64 = residuals.iter().map(|r| r * r).sum();
     let df_resid = n - rank;
@@ -127,7 +135,7 @@ pub fn fit(x: &[f64], n: usize, p: usize, y: &[f64]) -> Result<Ols, OlsError> {
         residuals,
         qr,
         scale,
-        x: x.to_vec(),
+        x,
     })
 }
 
@@ -382,19 +390,15 @@ impl Design {
         (out, unseen)
     }
 
-    /// Drops the training data once fitted: [`Design::row_of`] and [`Design::names`] need only
-    /// the columns and levels.
-    pub(crate) fn forget_data(&mut self) {
-        self.x = Vec::new();
-        self.y = Vec::new();
-    }
-
     pub fn names(&self) -> &[String] {
         &self.names
     }
 
-    pub fn fit(&self) -> Result<Ols, OlsError> {
-        fit(&self.x, self.y.len(), self.names.len(), &self.y)
+    /// Fits the design, handing its data to the fit ([`Design::row_of`] and
+    /// [`Design::names`] need only the columns and levels).
+    pub fn fit(&mut self) -> Result<Ols, OlsError> {
+        let (x, y) = (std::mem::take(&mut self.x), std::mem::take(&mut self.y));
+        fit_owned(x, y.len(), self.names.len(), &y)
     }
 
     /// The design row of a table row with header `head` (the target column may be absent).
