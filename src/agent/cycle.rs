@@ -516,7 +516,7 @@ impl Ready {
             Ready::Held { job, .. } => Key { end_s: job.end_s, id: job.id, index: job.index },
             Ready::InFile { large: l, at } => {
                 let e = &large[*l as usize].index.entries[*at as usize];
-                Key { end_s: e.end_s, id: e.id, index: e.index }
+                Key { end_s: e.end_s, id: e.id, index: e.index() }
             }
         }
     }

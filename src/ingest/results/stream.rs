@@ -23,27 +23,35 @@ pub struct FileIndex {
     scheduler: bool,
 }
 
-/// One job of an indexed file: enough to order it and to read it again.
+/// One job of an indexed file: enough to order it and to read it again. A large file holds
+/// one for each of its jobs while they wait, so it is kept to 32 bytes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
     pub id: u64,
     pub end_s: f64,
+    /// Where its scenario's bytes begin in the file (its `{`), and how many there are.
+    start: u64,
+    len: u32,
     /// Its place in the `scenarios` list.
-    pub index: usize,
-    /// Its scenario's bytes in the file: from its `{` to its `}`.
-    span: Range<u64>,
+    index: u32,
 }
 
 impl Entry {
-    /// Where its scenario's bytes are in the file.
+    /// Where its scenario's bytes are in the file: from its `{` to its `}`.
     pub fn span(&self) -> Range<u64> {
-        self.span.clone()
+        self.start..self.start + u64::from(self.len)
+    }
+
+    /// Its place in the `scenarios` list.
+    pub fn index(&self) -> usize {
+        self.index as usize
     }
 }
 
 impl Keep for Entry {
     fn keep(job: Job) -> Self {
-        Entry { id: job.id, end_s: job.end_s, index: job.index, span: 0..0 }
+        let index = u32::try_from(job.index).expect("a file of at most 4 GiB (results.max_file_bytes) has fewer than 2^31 scenarios");
+        Entry { id: job.id, end_s: job.end_s, start: 0, len: 0, index }
     }
 
     fn id(&self) -> u64 {
@@ -51,7 +59,7 @@ impl Keep for Entry {
     }
 
     fn index(&self) -> usize {
-        self.index
+        self.index as usize
     }
 
     fn set_run_time(&mut self, _: Schema, _: f64) {}
@@ -79,7 +87,7 @@ pub fn index(
     }
     let (mut entries, mut problems) = scenarios.finish(scheduler, |a, b| {
         let mut job = |e: &Entry| {
-            read_span(spans[e.index].clone()).ok().and_then(|bytes| job_at(&bytes, e.index, scheduler))
+            read_span(spans[e.index()].clone()).ok().and_then(|bytes| job_at(&bytes, e.index(), scheduler))
         };
         match (job(a), job(b)) {
             (Some(a), Some(b)) => same_job(&a, &b),
@@ -87,7 +95,11 @@ pub fn index(
         }
     });
     for e in &mut entries {
-        e.span = spans[e.index].clone();
+        let span = &spans[e.index()];
+        e.start = span.start;
+        e.len = u32::try_from(span.end - span.start).map_err(|_| {
+            FileError::Malformed(format!("scenarios[{}] is larger than 4 GiB", e.index()))
+        })?;
     }
     lists_notice(lists, &mut problems);
     Ok(FileIndex { entries, problems, scheduler })
@@ -97,7 +109,7 @@ impl FileIndex {
     /// The job `entry` names, read from `bytes`, the bytes of its span now; `None` when they no
     /// longer hold that job (the file changed since it was indexed).
     pub fn job(&self, entry: &Entry, bytes: &[u8]) -> Option<Job> {
-        job_at(bytes, entry.index, self.scheduler).filter(|j| j.id == entry.id)
+        job_at(bytes, entry.index(), self.scheduler).filter(|j| j.id == entry.id)
     }
 }
 
