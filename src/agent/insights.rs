@@ -132,8 +132,11 @@ pub(super) fn add_chunk(
         predicting.model = None;
         // Only the last chunk's model is reported (see `cycle_insights`).
         let coverage = if last { Coverage::Check } else { Coverage::Skip };
-        let fitted =
-            predicting.model.insert(power_model::power_model(h.jobs.iter(), cfg.predictions.min_jobs, coverage));
+        let fitted = predicting.model.insert(power_model::power_model(
+            h.jobs.iter(),
+            cfg.predictions.min_jobs,
+            coverage,
+        ));
         match fitted {
             Ok(m) => {
                 let est = estimator(cfg, Some(m));
@@ -187,7 +190,8 @@ pub(super) fn cycle_insights(
     let memo = cfg.predictions.enabled.then(|| {
         let rows: Vec<TrainingRow> = h.jobs.iter().collect();
         let fingerprint = rows_fingerprint(&rows, cfg.predictions.min_jobs);
-        let fit = || power_model::power_model(rows.iter().copied(), cfg.predictions.min_jobs, Coverage::Check);
+        let fit =
+            || power_model::power_model(rows.iter().copied(), cfg.predictions.min_jobs, Coverage::Check);
         match (fitted, &next.model_memo.0) {
             // A chunk that did not know it was the last (the files after it held no new job):
             // the same rows, fitted again with the coverage.

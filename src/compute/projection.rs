@@ -388,8 +388,12 @@ mod tests {
                 }
             })
             .collect();
-        crate::compute::power_model::power_model(rows.into_iter(), 20, crate::compute::power_model::Coverage::Check)
-            .unwrap()
+        crate::compute::power_model::power_model(
+            rows.into_iter(),
+            20,
+            crate::compute::power_model::Coverage::Check,
+        )
+        .unwrap()
     }
 
     /// Hourly buckets with a daily cycle: one measured job an hour, and with `unmeasured` one

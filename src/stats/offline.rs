@@ -228,7 +228,8 @@ fn forecast_auto(a: &ForecastArgs<'_>, y: &[Option<f64>]) -> Result<Value, Strin
 /// Runs `costpush regress` and returns its JSON document.
 pub fn regress(train: &Path, target: &str, predict: &Path) -> Result<Value, String> {
     let (head, rows) = read_csv(train)?;
-    let mut design = Design::from_rows(&head, &rows, target).map_err(|e| format!("{}: {e}", train.display()))?;
+    let mut design =
+        Design::from_rows(&head, &rows, target).map_err(|e| format!("{}: {e}", train.display()))?;
     let fit = design.fit().map_err(|e| format!("{}: {e}", train.display()))?;
     let (phead, prows) = read_csv(predict)?;
     let mut predictions = Vec::new();

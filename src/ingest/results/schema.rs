@@ -148,9 +148,8 @@ impl<K: Keep> Scenarios<K> {
                     kept = Some(head);
                 }
             }
-            Shape::Other(kind) => {
-                Fields { index, problems: &mut before }.drop_job("", format!("expected an object, got {kind}"))
-            }
+            Shape::Other(kind) => Fields { index, problems: &mut before }
+                .drop_job("", format!("expected an object, got {kind}")),
         }
         let problems =
             (!before.is_empty() || !after.is_empty()).then(|| Box::new(PendingProblems { before, after }));

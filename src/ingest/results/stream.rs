@@ -50,7 +50,8 @@ impl Entry {
 
 impl Keep for Entry {
     fn keep(job: Job) -> Self {
-        let index = u32::try_from(job.index).expect("a file of at most 4 GiB (results.max_file_bytes) has fewer than 2^31 scenarios");
+        let index = u32::try_from(job.index)
+            .expect("a file of at most 4 GiB (results.max_file_bytes) has fewer than 2^31 scenarios");
         Entry { id: job.id, end_s: job.end_s, start: 0, len: 0, index }
     }
 
@@ -97,9 +98,8 @@ pub fn index(
     for e in &mut entries {
         let span = &spans[e.index()];
         e.start = span.start;
-        e.len = u32::try_from(span.end - span.start).map_err(|_| {
-            FileError::Malformed(format!("scenarios[{}] is larger than 4 GiB", e.index()))
-        })?;
+        e.len = u32::try_from(span.end - span.start)
+            .map_err(|_| FileError::Malformed(format!("scenarios[{}] is larger than 4 GiB", e.index())))?;
     }
     lists_notice(lists, &mut problems);
     Ok(FileIndex { entries, problems, scheduler })
