@@ -394,7 +394,7 @@ impl Design {
         &self.names
     }
 
-    /// Fits the design, handing its data to the fit ([`Design::row_of`] and
+    /// Fits the design, handing its data to the fit (`Design::row_of` and
     /// [`Design::names`] need only the columns and levels).
     pub fn fit(&mut self) -> Result<Ols, OlsError> {
         let (x, y) = (std::mem::take(&mut self.x), std::mem::take(&mut self.y));
