@@ -60,7 +60,7 @@ impl Keep for Entry {
     }
 
     fn index(&self) -> usize {
-        self.index as usize
+        Entry::index(self)
     }
 
     fn set_run_time(&mut self, _: Schema, _: f64) {}
