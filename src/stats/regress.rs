@@ -89,7 +89,8 @@ fn fit_owned(x: Vec<f64>, n: usize, p: usize, y: &[f64]) -> Result<Ols, OlsError
     // The scaled design is factorised in place; where it is needed again below, an entry is
     // scaled again (the same division, so the same number).
     let xs = |i: usize, j: usize| x[i + j * n] / scale[j];
-    let qr = Qr::from_vec((0..n * p).map(|i| x[i] / scale[i / n]).collect(), n, p, RANK_TOL);
+    let scaled = (0..p).flat_map(|j| (0..n).map(move |i| xs(i, j))).collect();
+    let qr = Qr::from_vec(scaled, n, p, RANK_TOL);
     let mut bs = qr.solve(y);
     // One step of iterative refinement: solve for the correction from the residuals (worth a
     // digit or two on ill-conditioned designs such as Longley's).
