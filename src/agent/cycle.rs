@@ -144,8 +144,10 @@ impl<'a> Cycle<'a> {
                 let Some(group) = self.order.get_mut(self.pos) else { break };
                 self.large.clear();
                 let mut read = Vec::new();
+                // One buffer for the group's files, let go with the group.
+                let mut buf = Vec::new();
                 for i in std::mem::take(group) {
-                    self.read_file(i, &mut read);
+                    self.read_file(i, &mut read, &mut buf);
                 }
                 self.pos += 1;
                 // Stable: of two files with one job, the one read first gives it (see `take`).
@@ -349,11 +351,11 @@ impl<'a> Cycle<'a> {
 
     /// Reads results file `file` if it changed, and adds its new jobs to `out` (a large file's
     /// as places in it, read again when their chunk comes).
-    fn read_file(&mut self, file: usize, out: &mut Vec<Ready>) {
+    fn read_file(&mut self, file: usize, out: &mut Vec<Ready>, buf: &mut Vec<u8>) {
         let path = self.files[file].clone();
         let path = path.as_path();
         let prev = self.prev.files.get(path);
-        let scanned = scan::read_if_changed(path, prev, self.cfg.max_file_bytes);
+        let scanned = scan::read_if_changed(path, prev, self.cfg.max_file_bytes, buf);
         if matches!(scanned, Scan::Changed { .. }) {
             self.files_done += 1;
         }
@@ -397,7 +399,7 @@ impl<'a> Cycle<'a> {
         };
         let mut reported = prev.map(|f| f.reported.clone()).unwrap_or_default();
         let read = match content {
-            Content::Bytes(bytes) => results::parse(&bytes).map(|p| {
+            Content::Bytes(bytes) => results::parse(bytes).map(|p| {
                 let jobs: Vec<Ready> =
                     p.jobs.into_iter().map(|job| Ready::Held { file, job: Box::new(job) }).collect();
                 (jobs, p.problems)

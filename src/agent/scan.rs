@@ -12,7 +12,7 @@ use super::state::{FileState, FileStatus};
 use crate::util::bounded::{self, FileError};
 
 /// What [`read_if_changed`] found.
-pub(super) enum Scan {
+pub(super) enum Scan<'b> {
     /// Same length and modification time as last read (and no job of it waits).
     Unchanged,
     /// Touched, but the same content: the state to keep, with the new length and time.
@@ -22,13 +22,13 @@ pub(super) enum Scan {
     /// Not read at all: not a regular file, or over the size cap.
     Refused { len: u64, mtime_ns: i128, why: FileError },
     /// New or changed content.
-    Changed { content: Content, len: u64, mtime_ns: i128, hash: u64 },
+    Changed { content: Content<'b>, len: u64, mtime_ns: i128, hash: u64 },
 }
 
 /// A changed file's content.
-pub(super) enum Content {
-    /// Its bytes.
-    Bytes(Vec<u8>),
+pub(super) enum Content<'b> {
+    /// Its bytes, in the buffer the caller gave.
+    Bytes(&'b [u8]),
     /// Over [`STREAM_ABOVE`]: not held, only scanned for its end times. The cycle reads it again
     /// as it streams ([`crate::ingest::results::index`]).
     Large(Option<EndTimes>),
@@ -41,8 +41,13 @@ pub(super) const STREAM_ABOVE: u64 = 4 * 1024 * 1024;
 
 /// Reads `path` unless its length and modification time say it is the version `prev` read
 /// (a file with a job waiting for energy, or one refused before, is looked at again anyway).
-/// Only a regular file of at most `cap` bytes is read.
-pub(super) fn read_if_changed(path: &Path, prev: Option<&FileState>, cap: u64) -> Scan {
+/// Only a regular file of at most `cap` bytes is read, into `buf`: one buffer serves many files.
+pub(super) fn read_if_changed<'b>(
+    path: &Path,
+    prev: Option<&FileState>,
+    cap: u64,
+    buf: &'b mut Vec<u8>,
+) -> Scan<'b> {
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
         Err(error) => return Scan::Unreadable { what: "cannot stat results file", error },
@@ -53,7 +58,7 @@ pub(super) fn read_if_changed(path: &Path, prev: Option<&FileState>, cap: u64) -
     }) {
         return Scan::Unchanged;
     }
-    let read = if len > STREAM_ABOVE { scan_large(path, cap) } else { read_whole(path, cap) };
+    let read = if len > STREAM_ABOVE { scan_large(path, cap) } else { read_whole(path, cap, buf) };
     let (content, hash) = match read {
         Ok(read) => read,
         Err(FileError::Io(error)) => return Scan::Unreadable { what: "cannot read results file", error },
@@ -65,15 +70,15 @@ pub(super) fn read_if_changed(path: &Path, prev: Option<&FileState>, cap: u64) -
     Scan::Changed { content, len, mtime_ns: mtime, hash }
 }
 
-fn read_whole(path: &Path, cap: u64) -> Result<(Content, u64), FileError> {
-    let bytes = bounded::read_file(path, cap)?;
-    let hash = crate::util::hash::content_hash(&bytes);
-    Ok((Content::Bytes(bytes), hash))
+fn read_whole<'b>(path: &Path, cap: u64, buf: &'b mut Vec<u8>) -> Result<(Content<'b>, u64), FileError> {
+    bounded::read_file_into(path, cap, buf)?;
+    let hash = crate::util::hash::content_hash(buf);
+    Ok((Content::Bytes(buf), hash))
 }
 
 /// A large file's hash and end times, read a block at a time: as many bytes as its length said
 /// when it was opened.
-fn scan_large(path: &Path, cap: u64) -> Result<(Content, u64), FileError> {
+fn scan_large(path: &Path, cap: u64) -> Result<(Content<'static>, u64), FileError> {
     use std::io::Read as _;
     let (file, len) = bounded::open_file(path, cap)?;
     let mut hash = crate::util::hash::ContentHasher::new(len);
@@ -122,13 +127,14 @@ pub(super) fn reading_order(files: &[PathBuf], prev: impl Fn(&Path) -> Option<Fi
     let mut groups = Vec::new();
     let mut timed: Vec<(EndTimes, usize)> = Vec::new();
     let (mut changed, mut jobs_found) = (0, 0);
+    let mut buf = Vec::new();
     for (i, path) in files.iter().enumerate() {
-        let ends = match read_if_changed(path, prev(path).as_ref(), cap) {
+        let ends = match read_if_changed(path, prev(path).as_ref(), cap, &mut buf) {
             Scan::Changed { content, .. } => {
                 changed += 1;
                 match content {
                     Content::Bytes(bytes) => {
-                        end_times(&bytes).map(|e| EndTimes { bytes: bytes.len() as u64, ..e })
+                        end_times(bytes).map(|e| EndTimes { bytes: bytes.len() as u64, ..e })
                     }
                     Content::Large(ends) => ends,
                 }
@@ -303,46 +309,48 @@ mod tests {
 
     #[test]
     fn a_file_is_read_when_new_or_changed_and_only_then() {
+        let mut buf = Vec::new();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("test_results_1.json");
         std::fs::write(&path, b"{\"scenarios\": []}").unwrap();
-        let first = read_if_changed(&path, None, CAP);
+        let first = read_if_changed(&path, None, CAP, &mut buf);
         assert!(
             matches!(&first, Scan::Changed { content: Content::Bytes(bytes), .. } if bytes == b"{\"scenarios\": []}")
         );
         let seen = state_of(first);
-        assert!(matches!(read_if_changed(&path, Some(&seen), CAP), Scan::Unchanged));
+        assert!(matches!(read_if_changed(&path, Some(&seen), CAP, &mut buf), Scan::Unchanged));
         // A job of it waits for energy: read again, and found the same.
         let waiting = FileState { deferred: true, ..seen.clone() };
-        assert!(matches!(read_if_changed(&path, Some(&waiting), CAP), Scan::Changed { .. }));
+        assert!(matches!(read_if_changed(&path, Some(&waiting), CAP, &mut buf), Scan::Changed { .. }));
         // Touched: a new time, the same content.
         let older = FileState { mtime_ns: seen.mtime_ns - 1_000_000_000, ..seen.clone() };
-        match read_if_changed(&path, Some(&older), CAP) {
+        match read_if_changed(&path, Some(&older), CAP, &mut buf) {
             Scan::Touched(s) => assert_eq!(s, seen),
             _ => panic!("expected a touched file"),
         }
         // Appended to (the scheduler's way): changed.
         std::fs::write(&path, b"{\"scenarios\": [ ]}").unwrap();
-        assert!(matches!(read_if_changed(&path, Some(&older), CAP), Scan::Changed { .. }));
+        assert!(matches!(read_if_changed(&path, Some(&older), CAP, &mut buf), Scan::Changed { .. }));
         std::fs::remove_file(&path).unwrap();
         assert!(matches!(
-            read_if_changed(&path, Some(&seen), CAP),
+            read_if_changed(&path, Some(&seen), CAP, &mut buf),
             Scan::Unreadable { what: "cannot stat results file", .. }
         ));
     }
 
     #[test]
     fn a_device_or_an_oversized_file_is_refused_and_looked_at_again_each_cycle() {
+        let mut buf = Vec::new();
         let dir = tempfile::tempdir().unwrap();
         let zero = dir.path().join("test_results_zero.json");
         std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
         assert!(matches!(
-            read_if_changed(&zero, None, CAP),
+            read_if_changed(&zero, None, CAP, &mut buf),
             Scan::Refused { why: FileError::NotRegular("character device"), .. }
         ));
         let big = dir.path().join("test_results_big.json");
         std::fs::write(&big, vec![b' '; 2 * CAP as usize]).unwrap();
-        let Scan::Refused { len, mtime_ns, why } = read_if_changed(&big, None, CAP) else {
+        let Scan::Refused { len, mtime_ns, why } = read_if_changed(&big, None, CAP, &mut buf) else {
             panic!("expected a refusal")
         };
         assert_eq!(len, 2 * CAP);
@@ -356,7 +364,7 @@ mod tests {
             deferred: false,
         };
         // The cap was raised: the same version is read now.
-        assert!(matches!(read_if_changed(&big, Some(&refused), 4 * CAP), Scan::Changed { .. }));
+        assert!(matches!(read_if_changed(&big, Some(&refused), 4 * CAP, &mut buf), Scan::Changed { .. }));
     }
 
     #[test]

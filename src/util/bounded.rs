@@ -43,13 +43,22 @@ pub(crate) enum FileError {
 /// wait for a FIFO's writer, so a path swapped between the two checks cannot hang the caller. A
 /// file that grows while it is read is cut at `cap + 1` bytes and refused.
 pub(crate) fn read_file(path: &Path, cap: u64) -> Result<Vec<u8>, FileError> {
+    let mut buf = Vec::new();
+    read_file_into(path, cap, &mut buf)?;
+    Ok(buf)
+}
+
+/// [`read_file`] into `buf` (cleared first), for a caller that reads many files: a buffer
+/// already as large as the file is filled without the kernel handing out fresh pages.
+pub(crate) fn read_file_into(path: &Path, cap: u64, buf: &mut Vec<u8>) -> Result<(), FileError> {
     let (file, len) = open_file(path, cap)?;
-    let mut buf = Vec::with_capacity(len as usize);
-    file.take(cap + 1).read_to_end(&mut buf)?;
+    buf.clear();
+    buf.reserve(len as usize);
+    file.take(cap + 1).read_to_end(buf)?;
     if buf.len() as u64 > cap {
         return Err(FileError::TooLarge { cap });
     }
-    Ok(buf)
+    Ok(())
 }
 
 /// `path` opened, with its length, if it is a regular file of at most `cap` bytes (checked as
