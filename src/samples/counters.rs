@@ -13,7 +13,7 @@ use super::index::HashIndex;
 use super::key::series_key;
 use super::key::{push_label, same, with_sorted, Labels};
 use super::series::SeriesSet;
-use crate::util::hash;
+use crate::util::{bytes, hash};
 
 /// Value and last stamp of one counter series.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -195,12 +195,15 @@ pub(super) struct JobCounters<'c, 'b> {
 /// Whether `key` is a [`JobCounters`] key of `name` and `extra`: the name, then `0 name 0 value`
 /// per extra label.
 fn tally_key_is(key: &[u8], name: &str, extra: &[(&str, &str)]) -> bool {
-    let Some(mut rest) = key.strip_prefix(name.as_bytes()) else { return false };
+    let Some(mut rest) = bytes::strip_prefix(key, name.as_bytes()) else { return false };
     for (k, v) in extra {
         for part in [k, v] {
-            match rest.split_first() {
-                Some((0, r)) if r.starts_with(part.as_bytes()) => rest = &r[part.len()..],
-                _ => return false,
+            match rest
+                .split_first()
+                .and_then(|(&sep, r)| bytes::strip_prefix(r, part.as_bytes()).filter(|_| sep == 0))
+            {
+                Some(r) => rest = r,
+                None => return false,
             }
         }
     }

@@ -4,6 +4,8 @@
 //! per label: UTF-8 never holds those two bytes, so a key is split without escapes. Keys are
 //! what [`SeriesSet`](super::SeriesSet) and [`Counters`](super::Counters) find series by.
 
+use crate::util::bytes;
+
 pub(crate) type Labels = Vec<(String, String)>;
 pub(super) fn push_label(key: &mut Vec<u8>, k: &str, v: &str) {
     push_pair(key, k.as_bytes(), v.as_bytes());
@@ -62,10 +64,10 @@ pub(super) fn in_key_order(extra: &[(&str, &str)]) -> bool {
 pub(super) fn own_key_is(own: &[u8], name: &str, extra: &[(&str, &str)]) -> bool {
     const NAME: &[u8] = b"__name__\xff";
     // Every own key starts with `__name__` (it sorts before the names `extra` may hold).
-    let Some(mut rest) = own.strip_prefix(NAME) else { return false };
+    let Some(mut rest) = bytes::strip_prefix(own, NAME) else { return false };
     let mut eat = |b: &[u8], end: u8| {
         // The byte after `b` first: it tells most mismatches apart without comparing `b`.
-        let ok = rest.get(b.len()) == Some(&end) && rest[..b.len()] == *b;
+        let ok = rest.get(b.len()) == Some(&end) && bytes::eq(&rest[..b.len()], b);
         if ok {
             rest = &rest[b.len() + 1..];
         }

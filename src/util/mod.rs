@@ -1,8 +1,9 @@
-//! Small helpers shared by every stage: bounded reads, atomic file writes, hashing, a sorted-list
+//! Small helpers shared by every stage: bounded reads, short byte comparisons, atomic file writes, hashing, a sorted-list
 //! set, time and calendar, the allocator's tuning, and error rendering. Each has one home here so that no stage
 //! writes its own copy.
 
 pub(crate) mod bounded;
+pub(crate) mod bytes;
 pub(crate) mod fs;
 pub(crate) mod hash;
 pub mod memory;
