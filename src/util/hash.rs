@@ -1,5 +1,6 @@
-//! Hashes: a fast 64-bit hash of bytes for in-memory indexes and file fingerprints, a finaliser
-//! that spreads every input bit, and FNV-1a for identities that must stay stable across versions.
+//! Hashes: a fast 64-bit hash of short bytes for in-memory indexes, a finaliser that spreads
+//! every input bit, file fingerprints (XXH3), and FNV-1a for identities that must stay stable
+//! across versions.
 
 /// One step of [`words`]: the running hash and the next word (FxHash's mixing step).
 #[inline]
@@ -31,18 +32,16 @@ pub(crate) fn mix(mut h: u64) -> u64 {
     h ^ (h >> 33)
 }
 
-/// A 64-bit fingerprint of a file's content, to tell a touched file from a changed one: a file
-/// that differs in one word always hashes differently.
+/// A 64-bit fingerprint of a file's content, to tell a touched file from a changed one: XXH3,
+/// which hashes at memory speed (every changed file is hashed twice a cycle, see
+/// `agent::scan`); two different contents share a fingerprint with odds of about 2^-64.
 pub(crate) fn content_hash(bytes: &[u8]) -> u64 {
-    mix(words(bytes))
+    xxhash_rust::xxh3::xxh3_64(bytes)
 }
 
 /// [`content_hash`] of a file read a block at a time, whose length is known before it is read.
 pub(crate) struct ContentHasher {
-    h: u64,
-    /// Bytes of a word not yet complete.
-    tail: [u8; 8],
-    tail_len: usize,
+    state: xxhash_rust::xxh3::Xxh3Default,
     /// Bytes hashed, and how many the length said there would be.
     seen: u64,
     len: u64,
@@ -50,40 +49,18 @@ pub(crate) struct ContentHasher {
 
 impl ContentHasher {
     pub(crate) fn new(len: u64) -> Self {
-        ContentHasher { h: len, tail: [0; 8], tail_len: 0, seen: 0, len }
+        ContentHasher { state: xxhash_rust::xxh3::Xxh3Default::new(), seen: 0, len }
     }
 
-    pub(crate) fn write(&mut self, mut bytes: &[u8]) {
+    pub(crate) fn write(&mut self, bytes: &[u8]) {
         self.seen += bytes.len() as u64;
-        if self.tail_len > 0 {
-            let n = (8 - self.tail_len).min(bytes.len());
-            self.tail[self.tail_len..self.tail_len + n].copy_from_slice(&bytes[..n]);
-            self.tail_len += n;
-            bytes = &bytes[n..];
-            if self.tail_len < 8 {
-                return;
-            }
-            self.h = step(self.h, u64::from_le_bytes(self.tail));
-            self.tail_len = 0;
-        }
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
-            self.h = step(self.h, w);
-        }
-        let rest = chunks.remainder();
-        self.tail[..rest.len()].copy_from_slice(rest);
-        self.tail_len = rest.len();
+        self.state.update(bytes);
     }
 
     /// The hash, or `None` when the bytes hashed were not as many as the length said (the file
     /// changed while it was read).
-    pub(crate) fn finish(mut self) -> Option<u64> {
-        if self.seen != self.len {
-            return None;
-        }
-        self.tail[self.tail_len..].fill(0);
-        Some(mix(step(self.h, u64::from_le_bytes(self.tail))))
+    pub(crate) fn finish(self) -> Option<u64> {
+        (self.seen == self.len).then(|| self.state.digest())
     }
 }
 
@@ -104,7 +81,7 @@ mod tests {
     #[test]
     fn a_file_hashed_a_block_at_a_time_hashes_as_a_whole() {
         let mut rng = fastrand::Rng::with_seed(3);
-        for len in [0, 1, 7, 8, 9, 63, 64, 65, 1000] {
+        for len in [0, 1, 7, 8, 9, 63, 64, 65, 240, 241, 1000, 5000] {
             let bytes: Vec<u8> = (0..len).map(|_| rng.u8(..)).collect();
             for _ in 0..20 {
                 let mut h = ContentHasher::new(len as u64);
