@@ -510,14 +510,24 @@ pub(super) fn from_slice_or_replaced<'a, T: Deserialize<'a>>(
     bytes: &'a [u8],
     replaced: &'a mut Vec<u8>,
 ) -> Result<T, serde_json::Error> {
-    match serde_json::from_slice(bytes) {
+    match from_json(bytes) {
         Ok(v) => Ok(v),
         Err(e) => {
             let std::borrow::Cow::Owned(r) = replace_non_finite(bytes) else { return Err(e) };
             *replaced = r;
             let replaced: &'a [u8] = replaced;
-            serde_json::from_slice(replaced)
+            from_json(replaced)
         }
+    }
+}
+
+/// `bytes` read as JSON: as text when they are UTF-8, checked once for the whole file (serde_json
+/// reading bytes checks every string on its own, which costs more), else as bytes, for
+/// serde_json's error naming the place. The same parser reads both, to the same values.
+fn from_json<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, serde_json::Error> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => serde_json::from_str(text),
+        Err(_) => serde_json::from_slice(bytes),
     }
 }
 

@@ -327,6 +327,28 @@ mod tests {
     }
 
     #[test]
+    fn a_file_not_utf8_is_malformed_at_the_string_that_is_not() {
+        let mut bytes = br#"{"scenarios": [{"name": "a", "duration": 1, "end_time": 1700000001},
+  {"name": "b"#
+            .to_vec();
+        bytes.push(0xff);
+        bytes.extend_from_slice(br#"", "duration": 1, "end_time": 1700000002}]}"#);
+        match parse(&bytes) {
+            Err(FileError::Malformed(m)) => {
+                assert!(m.contains("invalid unicode code point at line 2 column"), "{m}")
+            }
+            other => panic!("{other:?}"),
+        }
+        // Outside a string it is a syntax error, named where it is.
+        let mut bytes = br#"{"scenarios": []"#.to_vec();
+        bytes.push(0xfe);
+        match parse(&bytes) {
+            Err(FileError::Malformed(m)) => assert!(m.contains("line 1 column 17"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn wrong_types_cost_only_their_field() {
         let (j, probs) = one(
             r#"{"scenarios": [{"name": "q", "duration": 10, "start_time": 1700000000, "end_time": 1700000010,
