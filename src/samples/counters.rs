@@ -198,13 +198,9 @@ fn tally_key_is(key: &[u8], name: &str, extra: &[(&str, &str)]) -> bool {
     let Some(mut rest) = bytes::strip_prefix(key, name.as_bytes()) else { return false };
     for (k, v) in extra {
         for part in [k, v] {
-            match rest
-                .split_first()
-                .and_then(|(&sep, r)| bytes::strip_prefix(r, part.as_bytes()).filter(|_| sep == 0))
-            {
-                Some(r) => rest = r,
-                None => return false,
-            }
+            let Some((&0, r)) = rest.split_first() else { return false };
+            let Some(r) = bytes::strip_prefix(r, part.as_bytes()) else { return false };
+            rest = r;
         }
     }
     rest.is_empty()
