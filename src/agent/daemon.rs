@@ -12,6 +12,7 @@ use tracing::{error, info, warn, Instrument as _};
 use super::commit::{enqueue_cycle, open_outboxes};
 use super::once::backoff;
 use super::progress::{Progress, ProgressMode};
+use super::schedule::Schedule;
 use super::state::{State, StateLock};
 use super::Enqueued;
 use crate::config::Config;
@@ -19,11 +20,10 @@ use crate::delivery::client::HttpTransport;
 use crate::delivery::outbox::Outbox;
 use crate::delivery::sender::Sender;
 use crate::ingest::outside::{OutsideData, Tallies};
-use tokio_cron_scheduler::{Job as CronJob, JobScheduler};
 
 /// The daemon: each destination's sender runs on its own; a cycle runs at start, then at each
-/// schedule tick, until `shutdown` completes. Ticks that arrive while a cycle runs are merged
-/// into one.
+/// schedule tick, until `shutdown` completes. Ticks missed while a cycle runs come as one, when
+/// it ends.
 ///
 /// A configuration from `reloads` (SIGHUP, checked already) takes over between cycles: the
 /// running cycle finishes, the senders stop after the request on the wire, and everything
@@ -39,16 +39,10 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     tokio::pin!(shutdown);
-    // One scheduler for the process (a reload swaps its job): one started per agent would
-    // leave its tasks behind.
-    let mut sched = JobScheduler::new_with_channel_size(8).await.context("starting the scheduler")?;
-    sched.start().await.context("starting the scheduler")?;
-    let (tick, mut ticks) = tokio::sync::mpsc::channel::<()>(1);
     let mut cfg = Arc::new(cfg);
-    let mut agent =
-        Agent::start(Arc::clone(&cfg), &sched, &tick, Held::default()).await.map_err(|(e, _)| e)?;
+    let mut agent = Agent::start(Arc::clone(&cfg), Held::default()).await.map_err(|(e, _)| e)?;
     let result = loop {
-        match agent.serve(&sched, &mut ticks, &mut reloads, &mut shutdown).await {
+        match agent.serve(&mut reloads, &mut shutdown).await {
             Err(e) => break Err(e),
             Ok((Ended::Shutdown, _)) => break Ok(()),
             Ok((Ended::Reload(new), held)) => {
@@ -60,7 +54,7 @@ pub async fn run(
                     );
                 }
                 let new = Arc::new(*new);
-                match Agent::start(Arc::clone(&new), &sched, &tick, held).await {
+                match Agent::start(Arc::clone(&new), held).await {
                     Ok(a) => {
                         info!("configuration reloaded");
                         (agent, cfg) = (a, new);
@@ -70,7 +64,7 @@ pub async fn run(
                             error = format!("{e:#}"),
                             "the reloaded configuration cannot start; the running one goes on"
                         );
-                        match Agent::start(Arc::clone(&cfg), &sched, &tick, held).await {
+                        match Agent::start(Arc::clone(&cfg), held).await {
                             Ok(a) => agent = a,
                             Err((e, _)) => break Err(e),
                         }
@@ -79,7 +73,6 @@ pub async fn run(
             }
         }
     };
-    let _ = sched.shutdown().await;
     if result.is_ok() {
         info!("costpush stopped");
     }
@@ -101,8 +94,8 @@ struct Held {
     tallies: Option<Arc<Tallies>>,
 }
 
-/// The daemon on one configuration: its lock, state, queues, senders, schedule entry and
-/// background tasks.
+/// The daemon on one configuration: its lock, state, queues, senders, schedule and background
+/// tasks.
 struct Agent {
     cfg: Arc<Config>,
     /// Handed on at a reload; forgotten (held until the exit) when a cycle is left behind at
@@ -116,20 +109,14 @@ struct Agent {
     stop_tx: tokio::sync::watch::Sender<bool>,
     /// Lent to each cycle's thread and given back.
     outside: Option<OutsideData>,
-    /// Its entry in the scheduler.
-    job: uuid::Uuid,
+    schedule: Schedule,
 }
 
 impl Agent {
     /// Starts an agent on `cfg`: the lock (the one held, if it is for the same directory), the
-    /// state and queues, the senders, the background tasks and a schedule entry, and a first
-    /// tick. On failure, what was held comes back.
-    async fn start(
-        cfg: Arc<Config>,
-        sched: &JobScheduler,
-        tick: &tokio::sync::mpsc::Sender<()>,
-        held: Held,
-    ) -> Result<Agent, (anyhow::Error, Held)> {
+    /// state and queues, the senders, the background tasks and the schedule. On failure, what
+    /// was held comes back.
+    async fn start(cfg: Arc<Config>, held: Held) -> Result<Agent, (anyhow::Error, Held)> {
         let Held { lock: held_lock, tallies } = held;
         // The lock on the same directory is handed over; a lock on another one is kept until
         // this start has succeeded, so a failed start gives it back untouched.
@@ -163,30 +150,13 @@ impl Agent {
                 }
             }
         }
-        let each_tick = tick.clone();
-        let entry = CronJob::new_async(cfg.schedule.as_str(), move |_, _| {
-            let tick = each_tick.clone();
-            Box::pin(async move {
-                let _ = tick.try_send(());
-            })
-        });
-        let job = match entry {
-            Ok(entry) => match sched.add(entry).await {
-                Ok(job) => job,
-                Err(e) => {
-                    return Err(give_back(
-                        anyhow::Error::new(e).context("adding the schedule"),
-                        lock,
-                        tallies,
-                    ))
-                }
-            },
+        let schedule = match Schedule::new(&cfg.schedule) {
+            Ok(s) => s,
             Err(e) => {
                 let e = anyhow::Error::new(e).context(format!("schedule {:?}", cfg.schedule));
                 return Err(give_back(e, lock, tallies));
             }
         };
-        let _ = tick.try_send(());
 
         let (stop_tx, stop) = tokio::sync::watch::channel(false);
         let mut senders = tokio::task::JoinSet::new();
@@ -223,17 +193,15 @@ impl Agent {
             background,
             stop_tx,
             outside: Some(outside),
-            job,
+            schedule,
         })
     }
 
-    /// Cycles on the ticks until shutdown or a reload; then stops the senders (within the
-    /// grace period), the background tasks and its schedule entry, and hands back the lock
+    /// Cycles at once and then on the schedule's ticks until shutdown or a reload; then stops
+    /// the senders (within the grace period) and the background tasks, and hands back the lock
     /// and the tallies.
     async fn serve(
         mut self,
-        sched: &JobScheduler,
-        ticks: &mut tokio::sync::mpsc::Receiver<()>,
         reloads: &mut tokio::sync::mpsc::Receiver<Config>,
         shutdown: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
     ) -> anyhow::Result<(Ended, Held)> {
@@ -241,6 +209,10 @@ impl Agent {
         let stopping =
             self.outside.as_ref().map(OutsideData::stopping).expect("OutsideData is here between cycles");
         let mut progress = Some(Progress::new(ProgressMode::Log));
+        if self.schedule.next_tick().is_none() {
+            warn!(schedule = %cfg.schedule, "the schedule has no tick to come: only the cycle at start runs");
+        }
+        let mut at_start = true;
         let (deadline, ended) = loop {
             tokio::select! {
                 // A tick that arrives with the signal starts no cycle.
@@ -250,7 +222,7 @@ impl Agent {
                     info!("reloading the configuration: stopping the senders");
                     break (tokio::time::Instant::now() + cfg.shutdown_grace, Ended::Reload(Box::new(new)));
                 }
-                Some(()) = ticks.recv() => {
+                () = due(&mut self.schedule, &mut at_start) => {
                     let cycle = cycle_on_own_thread(&cfg, &mut self.state, &mut self.outside, &self.outboxes, &mut progress);
                     tokio::pin!(cycle);
                     let result = tokio::select! {
@@ -288,7 +260,6 @@ impl Agent {
             info!(grace_s = cfg.shutdown_grace.as_secs_f64(), "stopping");
         }
         let _ = self.stop_tx.send(true);
-        let _ = sched.remove(&self.job).await;
         if tokio::time::timeout_at(deadline, async { while self.senders.join_next().await.is_some() {} })
             .await
             .is_err()
@@ -313,6 +284,13 @@ impl Agent {
 impl Ended {
     fn is_reload(&self) -> bool {
         matches!(self, Ended::Reload(_))
+    }
+}
+
+/// Returns at once the first time (`at_start`), then at the schedule's next tick.
+async fn due(schedule: &mut Schedule, at_start: &mut bool) {
+    if !std::mem::take(at_start) {
+        schedule.tick().await;
     }
 }
 

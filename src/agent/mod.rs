@@ -12,8 +12,8 @@
 //! - `insights`: what the cycle asks of `compute` (history, power model, projections);
 //! - `commit`: the cycle's samples into the queue, then its state committed (`state`, with
 //!   `part_changes` for what a commit adds to the state's journal);
-//! - `once` and `daemon`: the two ways to run; `progress`: what a long cycle shows meanwhile;
-//!   `signals`: shutdown and reload.
+//! - `once` and `daemon`: the two ways to run; `schedule`: when the daemon's cycles come;
+//!   `progress`: what a long cycle shows meanwhile; `signals`: shutdown and reload.
 
 mod commit;
 mod cycle;
@@ -23,6 +23,7 @@ mod once;
 mod part_changes;
 mod progress;
 mod scan;
+mod schedule;
 mod signals;
 pub mod state;
 
