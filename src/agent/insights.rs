@@ -188,11 +188,9 @@ pub(super) fn cycle_insights(
     // daemon's state) if the training rows are the same; else fitted now. An idle daemon fits
     // nothing.
     let memo = cfg.predictions.enabled.then(|| {
-        let rows: Vec<TrainingRow> = h.jobs.iter().collect();
-        let fingerprint = rows_fingerprint(&rows, cfg.predictions.min_jobs);
-        let fit =
-            || power_model::power_model(rows.iter().copied(), cfg.predictions.min_jobs, Coverage::Check);
-        match (fitted, &next.model_memo.0) {
+        let fingerprint = rows_fingerprint(h.jobs.iter(), cfg.predictions.min_jobs);
+        let fit = || power_model::power_model(h.jobs.iter(), cfg.predictions.min_jobs, Coverage::Check);
+        match (fitted, &next.memo.model) {
             // A chunk that did not know it was the last (the files after it held no new job):
             // the same rows, fitted again with the coverage.
             (Some(Ok(m)), _) if m.coverage == Coverage::Skip => Arc::new((fingerprint, fit())),
@@ -268,7 +266,14 @@ pub(super) fn cycle_insights(
         // totals and diagnostics every cycle; a missing projection is counted once per bucket
         ins.projections = cache.projections.iter().filter(|p| fresh || p.is_ok()).cloned().collect();
         let h = next.history.as_mut().expect("set above");
-        ins.coverage = projection::coverage(h, now_s, &cfg.forecast, estimator);
+        // The fit window's coverage changes with its buckets (new jobs, or a new bucket) and
+        // with the model; an idle cycle reuses the last one.
+        let key = (current, bases.to_vec(), memo.as_ref().map(|m| m.0));
+        ins.coverage = match next.memo.coverage.take() {
+            Some((k, coverage)) if !had_jobs && k == key => coverage,
+            _ => projection::coverage(h, now_s, &cfg.forecast, estimator),
+        };
+        next.memo.coverage = Some((key, ins.coverage.clone()));
         ins.bases = bases;
         let bs_ms = cfg.forecast.bucket_seconds as i64 * 1000;
         ins.buckets = h
@@ -278,34 +283,47 @@ pub(super) fn cycle_insights(
             .collect();
         h.pushed_until = h.pushed_until.max(current);
     }
-    next.model_memo = ModelMemo(memo);
+    next.memo.model = memo;
     ins
 }
 
-/// The power model a cycle fitted, with the fingerprint of the training rows (and the minimum
-/// of jobs) it was fitted on, kept in the daemon's state for the next cycle: while no job
-/// arrives the rows stay the same, and the model is reused rather than fitted again. Not saved,
-/// and not part of the state's equality (a cache).
+/// What an idle cycle of the daemon would work out again the same, kept in its state for the
+/// next cycle. Not saved, and not part of the state's equality (a cache).
 #[derive(Clone, Default)]
-pub(crate) struct ModelMemo(Option<Arc<(u64, Fitted)>>);
+pub(crate) struct Memo {
+    /// The power model a cycle fitted, with the fingerprint of the training rows (and the
+    /// minimum of jobs) it was fitted on: while no job arrives the rows stay the same, and the
+    /// model is reused rather than fitted again.
+    model: Option<Arc<(u64, Fitted)>>,
+    /// The coverage of the fit window, with the bucket, the bases and the model's fingerprint
+    /// it was worked out for.
+    coverage: Option<(CoverageKey, Vec<projection::Coverage>)>,
+}
 
-impl PartialEq for ModelMemo {
-    fn eq(&self, _: &ModelMemo) -> bool {
+/// The bucket, the bases and the model's fingerprint a coverage was worked out for.
+type CoverageKey = (i64, Vec<Basis>, Option<u64>);
+
+impl PartialEq for Memo {
+    fn eq(&self, _: &Memo) -> bool {
         true
     }
 }
 
-impl std::fmt::Debug for ModelMemo {
+impl std::fmt::Debug for Memo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.is_some() { "ModelMemo(held)" } else { "ModelMemo(none)" })
+        f.debug_struct("Memo")
+            .field("model", &self.model.is_some())
+            .field("coverage", &self.coverage.is_some())
+            .finish()
     }
 }
 
 /// A fingerprint of training rows and the minimum of jobs a model needs: equal for the same
 /// rows in the same order.
-fn rows_fingerprint(rows: &[TrainingRow<'_>], min_jobs: usize) -> u64 {
+fn rows_fingerprint<'r>(rows: impl ExactSizeIterator<Item = TrainingRow<'r>>, min_jobs: usize) -> u64 {
     use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
+    // XXH3 rather than SipHash: an idle cycle hashes every training row (20,000 at most).
+    let mut h = xxhash_rust::xxh3::Xxh3Default::new();
     (rows.len(), min_jobs).hash(&mut h);
     for r in rows {
         for v in [r.end_s, r.pixel_rate, r.bitrate_kbps, r.fps, r.power_w] {
@@ -335,6 +353,34 @@ mod tests {
     }
 
     #[test]
+    fn an_idle_cycle_reuses_the_coverage_and_a_cycle_with_jobs_works_it_out_again() {
+        use crate::compute::history::{Bucket, Part};
+        let yaml = "host: {name: h, region: eu-north-1}\nresults: {dirs: [r]}\nstate_dir: /tmp/s\nremote_write: {url: 'http://127.0.0.1:9'}\n";
+        let cfg = crate::config::from_str(yaml, std::path::Path::new("/"), &Default::default()).unwrap();
+        let now_ms: i64 = 1_767_100_000_000;
+        let part = |jobs: f64| Part { jobs, run_s: jobs * 60.0, ..Part::default() };
+        let mut state = State::default();
+        let h = state.history.get_or_insert_with(|| History::new(3600));
+        h.first = now_ms / 3_600_000 - 3;
+        // Three complete buckets, each with two jobs of which one was measured.
+        h.buckets = vec![Bucket { all: part(2.0), measured: part(1.0), ..Bucket::default() }; 3];
+        let jobs_share = |c: &[projection::Coverage]| c.iter().map(|c| c.jobs).collect::<Vec<_>>();
+
+        let first = cycle_insights(&cfg, &mut state, false, None, now_ms);
+        assert_eq!(jobs_share(&first.coverage), [0.5]);
+        // Only jobs change the buckets of a bucket already begun: an idle cycle does not look.
+        state.history.as_mut().unwrap().buckets[0].measured = part(2.0);
+        let idle = cycle_insights(&cfg, &mut state, false, None, now_ms + 30_000);
+        assert_eq!(jobs_share(&idle.coverage), [0.5]);
+        let with_jobs = cycle_insights(&cfg, &mut state, true, None, now_ms + 60_000);
+        assert_eq!(jobs_share(&with_jobs.coverage), [4.0 / 6.0]);
+        // Nor does it in a new bucket.
+        state.history.as_mut().unwrap().buckets[1].measured = part(2.0);
+        let next_bucket = cycle_insights(&cfg, &mut state, false, None, now_ms + 3_600_000);
+        assert_eq!(jobs_share(&next_bucket.coverage), [5.0 / 6.0], "the bucket just complete had no job");
+    }
+
+    #[test]
     fn an_idle_cycle_reuses_the_model_and_a_new_training_row_refits_it() {
         let yaml = "host: {name: h, region: eu-north-1}\nresults: {dirs: [r]}\nstate_dir: /tmp/s\nremote_write: {url: 'http://127.0.0.1:9'}\n";
         let cfg = crate::config::from_str(yaml, std::path::Path::new("/"), &Default::default()).unwrap();
@@ -344,7 +390,7 @@ mod tests {
             h.jobs.push(row(i));
         }
         let now_ms = 1_767_100_000_000;
-        let held = |s: &State| Arc::clone(s.model_memo.0.as_ref().expect("a model is held"));
+        let held = |s: &State| Arc::clone(s.memo.model.as_ref().expect("a model is held"));
 
         let first = cycle_insights(&cfg, &mut state, false, None, now_ms);
         let fitted = held(&state);

@@ -121,9 +121,9 @@ pub struct State {
     /// not a journal line, which would follow what the part holds, but the part written whole.
     #[serde(skip)]
     part_stale: bool,
-    /// The power model the last cycle fitted, for the next one (not saved).
+    /// What the last cycle worked out that the next one may reuse (not saved).
     #[serde(skip)]
-    pub(crate) model_memo: super::insights::ModelMemo,
+    pub(crate) memo: super::insights::Memo,
 }
 
 /// `state.json` as written: what changes every cycle, and which part goes with it.
@@ -231,7 +231,7 @@ impl Default for State {
             journal: 0,
             part_bytes: 0,
             part_stale: false,
-            model_memo: Default::default(),
+            memo: Default::default(),
         }
     }
 }
