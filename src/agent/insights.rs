@@ -368,13 +368,13 @@ mod tests {
 
         let first = cycle_insights(&cfg, &mut state, false, None, now_ms);
         assert_eq!(jobs_share(&first.coverage), [0.5]);
-        // Only jobs change the buckets of a bucket already begun: an idle cycle does not look.
+        // Complete buckets change only with new jobs: an idle cycle does not work it out again.
         state.history.as_mut().unwrap().buckets[0].measured = part(2.0);
         let idle = cycle_insights(&cfg, &mut state, false, None, now_ms + 30_000);
         assert_eq!(jobs_share(&idle.coverage), [0.5]);
         let with_jobs = cycle_insights(&cfg, &mut state, true, None, now_ms + 60_000);
         assert_eq!(jobs_share(&with_jobs.coverage), [4.0 / 6.0]);
-        // Nor does it in a new bucket.
+        // A new bucket does.
         state.history.as_mut().unwrap().buckets[1].measured = part(2.0);
         let next_bucket = cycle_insights(&cfg, &mut state, false, None, now_ms + 3_600_000);
         assert_eq!(jobs_share(&next_bucket.coverage), [5.0 / 6.0], "the bucket just complete had no job");
