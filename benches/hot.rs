@@ -296,6 +296,6 @@ fn memory(dir: &Path) {
     let text = serde_json::to_vec(&state).expect("state serialises");
     step(
         "serialising the state",
-        format!("{:.1} MB of JSON, {} job ids", text.len() as f64 / 1e6, state.jobs.len()),
+        format!("{:.1} MB of JSON, {} job ids", text.len() as f64 / 1e6, state.jobs().len()),
     );
 }

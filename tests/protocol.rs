@@ -460,6 +460,6 @@ async fn the_daemon_delivers_each_cycle_and_stops_on_shutdown() {
     stop.send(()).unwrap();
     tokio::time::timeout(Duration::from_secs(30), daemon).await.expect("run returns").unwrap().unwrap();
     assert_eq!(queued(tmp.path()), 0);
-    let ids = costpush::agent::state::State::load(&tmp.path().join("state")).unwrap().jobs.len();
+    let ids = costpush::agent::state::State::load(&tmp.path().join("state")).unwrap().jobs().len();
     assert_eq!(ids, jobs_in(&f), "every delivered job is remembered, and only those");
 }

@@ -23,6 +23,7 @@ use crate::ingest::results::{self, FileError, Severity};
 use crate::samples::catalogue::{self, CycleStats, DeliveryStats};
 use crate::samples::SeriesSet;
 use crate::util::bounded;
+use crate::util::shared::Shared;
 
 /// Jobs built per chunk of a cycle: a cycle with more new jobs than this (a backfill) is built
 /// and queued this many jobs at a time, so the samples in memory stay bounded (about 35 a job).
@@ -38,6 +39,8 @@ pub struct Cycle<'a> {
     next: State,
     stats: CycleStats,
     files: Vec<PathBuf>,
+    /// Each file's state as the last cycle left it, by its index in `files`.
+    known: Vec<Option<&'a FileState>>,
     /// Indices into `files`, in the groups and order they are read in.
     order: Vec<Vec<usize>>,
     /// The next group of `order` to read.
@@ -80,15 +83,19 @@ impl<'a> Cycle<'a> {
             warn!("{e}");
         }
         stats.files_matched = files.len() as u64;
-        let order = scan::reading_order(&files, |p| state.files.get(p).cloned(), cfg.max_file_bytes);
+        let (known, gone) = scan::known_states(&files, &state.files);
+        let order = scan::reading_order(&files, &known, cfg.max_file_bytes);
         // Forget files that are gone; their jobs stay remembered in `jobs`.
-        next.files.retain(|p, _| files.binary_search(p).is_ok());
+        if gone {
+            next.files.make_mut().retain(|p, _| files.binary_search(p).is_ok());
+        }
         let outdated = next.history.as_ref().is_some_and(|h| h.layout != history::LAYOUT);
         if (next.history.is_none() || outdated) && !state.jobs.is_empty() {
             // A state from before the history existed, or with buckets of an older layout:
             // rebuild the buckets from the files (an older history's training rows are kept).
             let previous = next.history.take();
-            next.history = Some(rebuild_history(cfg, &files, state, previous.as_ref(), now_ms));
+            next.history =
+                Some(Shared::new(rebuild_history(cfg, &files, state, previous.as_deref(), now_ms)));
         }
         Cycle {
             cfg,
@@ -97,6 +104,7 @@ impl<'a> Cycle<'a> {
             next,
             stats,
             files,
+            known,
             files_total: order.changed,
             jobs_total: order.jobs,
             order: order.groups,
@@ -212,7 +220,7 @@ impl<'a> Cycle<'a> {
         let (old, new) = catalogue::count_window(&set, self.now_ms, cfg.target_retention.as_millis() as i64);
         self.window = (self.window.0 + old, self.window.1 + new);
         self.non_finite += set.non_finite();
-        self.next.jobs.extend(jobs.iter().map(|(j, _)| j.id));
+        self.next.jobs.make_mut().extend(jobs.iter().map(|(j, _)| j.id));
         // The jobs taken in are known by `next.jobs` now; only the waiting ones stay here.
         let taken = &self.next.jobs;
         self.seen_now.retain(|id| !taken.contains(id));
@@ -236,7 +244,10 @@ impl<'a> Cycle<'a> {
         let cfg = self.cfg;
         let outside = self.outside;
         let stamps = std::mem::replace(&mut self.stamps, catalogue::Stamps::new(&self.prev.stamps));
-        self.next.stamps.extend(stamps.into_new());
+        let mut new_stamps = stamps.into_new().peekable();
+        if new_stamps.peek().is_some() {
+            self.next.stamps.make_mut().extend(new_stamps);
+        }
         let guard =
             std::mem::replace(&mut self.labels, catalogue::LabelGuard::new(&self.prev.label_values, 0));
         self.stats.label_values =
@@ -249,8 +260,8 @@ impl<'a> Cycle<'a> {
                 "new label values past the cap are pushed as \"_overflow_\" (results.max_label_values)"
             );
         }
-        for (label, values) in guard.into_new() {
-            self.next.label_values.entry(label).or_default().extend(values);
+        for (label, values) in guard.into_new().into_iter().filter(|(_, v)| !v.is_empty()) {
+            self.next.label_values.make_mut().entry(label).or_default().extend(values);
         }
         let mut insights =
             cycle_insights(cfg, &mut self.next, self.new_jobs > 0, self.predicting.model.take(), self.now_ms);
@@ -344,8 +355,11 @@ impl<'a> Cycle<'a> {
 
     /// Marks a file to be read again next cycle, whatever its length and time say.
     fn defer(&mut self, file: usize) {
-        if let Some(f) = self.next.files.get_mut(&self.files[file]) {
-            f.deferred = true;
+        let path = &self.files[file];
+        if self.next.files.get(path).is_some_and(|f| !f.deferred) {
+            if let Some(f) = self.next.files.make_mut().get_mut(path) {
+                f.deferred = true;
+            }
         }
     }
 
@@ -354,7 +368,7 @@ impl<'a> Cycle<'a> {
     fn read_file(&mut self, file: usize, out: &mut Vec<Ready>, buf: &mut Vec<u8>) {
         let path = self.files[file].clone();
         let path = path.as_path();
-        let prev = self.prev.files.get(path);
+        let prev = self.known[file];
         let scanned = scan::read_if_changed(path, prev, self.cfg.max_file_bytes, buf);
         if matches!(scanned, Scan::Changed { .. }) {
             self.files_done += 1;
@@ -362,7 +376,7 @@ impl<'a> Cycle<'a> {
         let (content, len, mtime, hash) = match scanned {
             Scan::Unchanged => return,
             Scan::Touched(state) => {
-                self.next.files.insert(path.to_path_buf(), state);
+                self.set_file(path, state);
                 return;
             }
             Scan::Unreadable { what, error } => {
@@ -392,7 +406,7 @@ impl<'a> Cycle<'a> {
                     reported,
                     deferred: false,
                 };
-                self.next.files.insert(path.to_path_buf(), state);
+                self.set_file(path, state);
                 return;
             }
             Scan::Changed { content, len, mtime_ns, hash } => (content, len, mtime_ns, hash),
@@ -474,25 +488,27 @@ impl<'a> Cycle<'a> {
                 if prev.is_none_or(|f| f.hash != hash) {
                     self.stats.files_ingested += 1;
                 }
-                self.next.files.insert(
-                    path.to_path_buf(),
-                    FileState {
-                        len,
-                        mtime_ns: mtime,
-                        hash,
-                        status: FileStatus::Ingested,
-                        reported,
-                        // A job that waits for a source defers it too (see `take`).
-                        deferred: ahead > 0,
-                    },
-                );
+                let state = FileState {
+                    len,
+                    mtime_ns: mtime,
+                    hash,
+                    status: FileStatus::Ingested,
+                    reported,
+                    // A job that waits for a source defers it too (see `take`).
+                    deferred: ahead > 0,
+                };
+                self.set_file(path, state);
                 return;
             }
         };
-        self.next.files.insert(
-            path.to_path_buf(),
-            FileState { len, mtime_ns: mtime, hash, status, reported, deferred: false },
-        );
+        self.set_file(path, FileState { len, mtime_ns: mtime, hash, status, reported, deferred: false });
+    }
+
+    /// Records what was read of a file; the state's files are copied only for a change.
+    fn set_file(&mut self, path: &Path, state: FileState) {
+        if self.next.files.get(path) != Some(&state) {
+            self.next.files.make_mut().insert(path.to_path_buf(), state);
+        }
     }
 }
 
@@ -778,6 +794,36 @@ mod tests {
         assert_eq!((alone.new_jobs, with_b.new_jobs), (2000, 2000));
         assert_eq!(coverage(&alone).len(), 1, "{:?}", coverage(&alone));
         assert_eq!(coverage(&with_b), coverage(&alone));
+    }
+
+    #[test]
+    fn an_idle_cycle_shares_every_part_of_the_state_it_started_from() {
+        let (_dir, cfg) = setup();
+        let path = cfg.results_dirs[0].join("test_results_a.json");
+        std::fs::write(&path, file(&jobs(300, &mut fastrand::Rng::with_seed(1)))).unwrap();
+        let outside = OutsideData::new(&cfg, false);
+        let first = prepare(&cfg, &State::default(), &outside, Vec::new(), at()).next;
+        assert!(first.history.is_some() && first.forecast_cache.is_some() && !first.stamps.is_empty());
+        let later = at() + std::time::Duration::from_secs(60);
+        let idle = prepare(&cfg, &first, &outside, Vec::new(), later).next;
+        let shared = |a: &State, b: &State| {
+            [
+                a.files.same(&b.files),
+                a.jobs.same(&b.jobs),
+                a.history.as_ref().zip(b.history.as_ref()).is_some_and(|(x, y)| x.same(y)),
+                a.forecast_cache.as_ref().zip(b.forecast_cache.as_ref()).is_some_and(|(x, y)| x.same(y)),
+                a.stamps.same(&b.stamps),
+                a.label_values.same(&b.label_values),
+            ]
+        };
+        assert_eq!(shared(&idle, &first), [true; 6]);
+        // A new job in the file: its identity, stamps, file and history are new; the rest shared.
+        let mut more = jobs(300, &mut fastrand::Rng::with_seed(1));
+        more.push(job("job 1", 1_767_000_000 + 60 * 300));
+        std::fs::write(&path, file(&more)).unwrap();
+        let busy = prepare(&cfg, &idle, &outside, Vec::new(), later).next;
+        assert_eq!(busy.jobs.len(), 301);
+        assert_eq!(shared(&busy, &idle), [false, false, false, true, false, true]);
     }
 
     #[test]

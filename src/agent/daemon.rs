@@ -301,7 +301,7 @@ fn log_cycle(result: anyhow::Result<Enqueued>) {
 }
 
 /// The daemon's cycle: [`enqueue_cycle`] on a thread of its own, awaited; the caller keeps a
-/// fresh copy of the state it committed.
+/// fresh copy of what the committed state changed, and shares the rest with the state before.
 ///
 /// The runtime's thread stays free meanwhile, so the sender keeps sending while a cycle takes
 /// seconds (a backfill, or model selection when a new bucket starts). And glibc gives each new
@@ -310,7 +310,8 @@ fn log_cycle(result: anyhow::Result<Enqueued>) {
 /// it rather than left spread over the pages between the cycle's freed blocks. The cycle's own
 /// thread frees its copy (a block freed on another thread would wait in that thread's cache and
 /// hold its page), so its arena ends up free as a whole for `malloc_trim` (idle memory after a
-/// backfill: BENCHMARKS.md, round 5). The copy costs what `Cycle::new`'s clone costs.
+/// backfill: BENCHMARKS.md, round 5). The copy costs what the cycle changed: nothing of the
+/// part for an idle cycle.
 ///
 /// The outer error is fatal: no thread could be started, and the state lent to it is gone with
 /// it (the state on disk is intact: nothing was committed).
@@ -323,6 +324,7 @@ async fn cycle_on_own_thread(
 ) -> anyhow::Result<anyhow::Result<Enqueued>> {
     let (cfg, outboxes) = (Arc::clone(cfg), outboxes.to_vec());
     let mut shown = progress.take().expect("Progress is back after each cycle");
+    let before = state.clone();
     let (mut st, mut lent) =
         (std::mem::take(state), outside.take().expect("OutsideData is back after each cycle"));
     let (done_tx, done) = tokio::sync::oneshot::channel();
@@ -343,7 +345,8 @@ async fn cycle_on_own_thread(
         // when the cycle ran on the runtime's thread.
         std::panic::resume_unwind(thread.join().expect_err("the cycle's thread ended without a result"));
     };
-    *state = State::clone(&st);
+    *state = st.copied_where_changed(&before);
+    drop(before);
     *outside = Some(lent);
     *progress = Some(shown);
     drop(st);

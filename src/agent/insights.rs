@@ -17,6 +17,7 @@ use crate::config::Config;
 use crate::domain::Job;
 use crate::ingest::results;
 use crate::samples::catalogue::{EncodePrediction, Insights, ModelState};
+use crate::util::shared::Shared;
 
 /// The idle power to subtract this cycle: the latest baseline scenario measured (this cycle's
 /// included, remembered in the state), else the configured watts.
@@ -124,7 +125,8 @@ pub(super) fn add_chunk(
     if !cfg.forecast.enabled && !cfg.predictions.enabled {
         return Vec::new();
     }
-    let h = next.history.get_or_insert_with(|| History::new(cfg.forecast.bucket_seconds));
+    let h =
+        next.history.get_or_insert_with(|| Shared::new(History::new(cfg.forecast.bucket_seconds))).make_mut();
     h.add_training(&pairs(jobs, reports), cfg.predictions.max_jobs);
     let mut predictions = Vec::new();
     if cfg.predictions.enabled && !jobs.is_empty() {
@@ -179,9 +181,13 @@ pub(super) fn cycle_insights(
         return ins;
     }
     let now_s = now_ms as f64 / 1000.0;
-    let h = next.history.get_or_insert_with(|| History::new(cfg.forecast.bucket_seconds));
-    // Extends the buckets to now (quiet hours are zeros) when no job came in.
-    h.add_to_buckets(&[], now_s, cfg.forecast.history_buckets);
+    let h = next.history.get_or_insert_with(|| Shared::new(History::new(cfg.forecast.bucket_seconds)));
+    // Extends the buckets to now (quiet hours are zeros) when no job came in. Within a bucket
+    // an idle cycle changes nothing, and the history stays shared with the state before.
+    if !h.reaches(now_s, cfg.forecast.history_buckets) {
+        h.make_mut().add_to_buckets(&[], now_s, cfg.forecast.history_buckets);
+    }
+    let h: &History = h;
 
     let mut model = None;
     // The model of this cycle's last chunk; else the one the cycle before fitted (held in the
@@ -248,7 +254,7 @@ pub(super) fn cycle_insights(
             c.bucket != current || c.bases != bases || (had_jobs && c.projections.iter().any(Result::is_err))
         });
         if fresh {
-            let previous = next.forecast_cache.take().map(|c| c.projections).unwrap_or_default();
+            let previous = next.forecast_cache.take().map(|c| c.into_inner().projections).unwrap_or_default();
             let projections = projection::project(h, now_s, &cfg.forecast, estimator, &previous);
             for p in &projections {
                 if let Err(no) = p {
@@ -256,7 +262,8 @@ pub(super) fn cycle_insights(
                     info!(quantity = no.quantity.as_str(), basis, reason = %no.reason, "no projection yet");
                 }
             }
-            next.forecast_cache = Some(ForecastCache { bucket: current, bases: bases.to_vec(), projections });
+            next.forecast_cache =
+                Some(Shared::new(ForecastCache { bucket: current, bases: bases.to_vec(), projections }));
             let half_bucket_ms = (cfg.forecast.bucket_seconds as i64 * 1000 / 2).max(1);
             // grows with every forecast (a new bucket, or new jobs within one): no two share stamps
             let issue = current + next.jobs.len() as i64;
@@ -281,7 +288,9 @@ pub(super) fn cycle_insights(
             .filter(|(i, _)| *i >= h.pushed_until)
             .map(|(i, b)| (i * bs_ms, b.clone(), estimator.and_then(|e| e.bucket(b))))
             .collect();
-        h.pushed_until = h.pushed_until.max(current);
+        if h.pushed_until < current {
+            h.make_mut().pushed_until = current;
+        }
     }
     next.memo.model = memo;
     ins
@@ -360,7 +369,7 @@ mod tests {
         let now_ms: i64 = 1_767_100_000_000;
         let part = |jobs: f64| Part { jobs, run_s: jobs * 60.0, ..Part::default() };
         let mut state = State::default();
-        let h = state.history.get_or_insert_with(|| History::new(3600));
+        let h = state.history.get_or_insert_with(|| History::new(3600).into()).make_mut();
         h.first = now_ms / 3_600_000 - 3;
         // Three complete buckets, each with two jobs of which one was measured.
         h.buckets = vec![Bucket { all: part(2.0), measured: part(1.0), ..Bucket::default() }; 3];
@@ -369,13 +378,13 @@ mod tests {
         let first = cycle_insights(&cfg, &mut state, false, None, now_ms);
         assert_eq!(jobs_share(&first.coverage), [0.5]);
         // Complete buckets change only with new jobs: an idle cycle does not work it out again.
-        state.history.as_mut().unwrap().buckets[0].measured = part(2.0);
+        state.history.as_mut().unwrap().make_mut().buckets[0].measured = part(2.0);
         let idle = cycle_insights(&cfg, &mut state, false, None, now_ms + 30_000);
         assert_eq!(jobs_share(&idle.coverage), [0.5]);
         let with_jobs = cycle_insights(&cfg, &mut state, true, None, now_ms + 60_000);
         assert_eq!(jobs_share(&with_jobs.coverage), [4.0 / 6.0]);
         // A new bucket does.
-        state.history.as_mut().unwrap().buckets[1].measured = part(2.0);
+        state.history.as_mut().unwrap().make_mut().buckets[1].measured = part(2.0);
         let next_bucket = cycle_insights(&cfg, &mut state, false, None, now_ms + 3_600_000);
         assert_eq!(jobs_share(&next_bucket.coverage), [5.0 / 6.0], "the bucket just complete had no job");
     }
@@ -385,7 +394,7 @@ mod tests {
         let yaml = "host: {name: h, region: eu-north-1}\nresults: {dirs: [r]}\nstate_dir: /tmp/s\nremote_write: {url: 'http://127.0.0.1:9'}\n";
         let cfg = crate::config::from_str(yaml, std::path::Path::new("/"), &Default::default()).unwrap();
         let mut state = State::default();
-        let h = state.history.get_or_insert_with(|| History::new(3600));
+        let h = state.history.get_or_insert_with(|| History::new(3600).into()).make_mut();
         for i in 0..40 {
             h.jobs.push(row(i));
         }
@@ -403,7 +412,7 @@ mod tests {
         assert_eq!(second.encodes.len(), first.encodes.len());
 
         // A new training row: fitted again, on 41 jobs.
-        next.history.as_mut().unwrap().jobs.push(row(40));
+        next.history.as_mut().unwrap().make_mut().jobs.push(row(40));
         let third = cycle_insights(&cfg, &mut next, false, None, now_ms + 60_000);
         assert!(!Arc::ptr_eq(&fitted, &held(&next)));
         assert!(matches!(third.model, Some(ModelState::Fitted { n: 41, .. })), "{:?}", third.model);

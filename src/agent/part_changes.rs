@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::state::{FileState, ForecastCache, State};
 use crate::compute::history::{History, HistoryChanges};
+use crate::util::shared::Shared;
 
 /// The changes of one commit. Every field is optional in the journal: an empty list is left
 /// out, and a field that did not change is absent.
@@ -62,7 +63,7 @@ impl PartChanges {
     /// grows (job identities, stamps, kept label values): the part is then written whole.
     pub(super) fn between(before: &State, after: &State) -> Option<PartChanges> {
         let mut label_values = BTreeMap::new();
-        for (label, values) in &after.label_values {
+        for (label, values) in after.label_values.iter() {
             let old = before.label_values.get(label);
             let added: Vec<String> =
                 values.iter().filter(|v| !old.is_some_and(|o| o.contains(*v))).cloned().collect();
@@ -88,12 +89,12 @@ impl PartChanges {
             (b, a) if b == a => None,
             (Some(b), Some(a)) => Some(match a.changes_since(b) {
                 Some(c) => HistoryChange::Changed(c),
-                None => HistoryChange::Whole(Some(a.clone())),
+                None => HistoryChange::Whole(Some(History::clone(a))),
             }),
-            (_, a) => Some(HistoryChange::Whole(a.clone())),
+            (_, a) => Some(HistoryChange::Whole(a.as_deref().cloned())),
         };
         let forecast_cache = (before.forecast_cache != after.forecast_cache)
-            .then(|| CacheChange { set: after.forecast_cache.clone() });
+            .then(|| CacheChange { set: after.forecast_cache.as_deref().cloned() });
         Some(PartChanges {
             jobs: after.jobs.added_since(&before.jobs)?,
             stamps: after.stamps.added_since(&before.stamps)?,
@@ -117,23 +118,26 @@ impl PartChanges {
             jobs.extend(c.jobs);
             stamps.extend(c.stamps);
             for (label, values) in c.label_values {
-                state.label_values.entry(label).or_default().extend(values);
+                state.label_values.make_mut().entry(label).or_default().extend(values);
             }
+            let files = state.files.make_mut();
             for path in &c.files_removed {
-                state.files.remove(path);
+                files.remove(path);
             }
-            state.files.extend(c.files);
+            files.extend(c.files);
             match c.history {
                 None => {}
-                Some(HistoryChange::Whole(h)) => state.history = h,
-                Some(HistoryChange::Changed(h)) => state.history.as_mut().ok_or(Mismatch)?.apply(&h),
+                Some(HistoryChange::Whole(h)) => state.history = h.map(Shared::new),
+                Some(HistoryChange::Changed(h)) => {
+                    state.history.as_mut().ok_or(Mismatch)?.make_mut().apply(&h)
+                }
             }
             if let Some(cache) = c.forecast_cache {
-                state.forecast_cache = cache.set;
+                state.forecast_cache = cache.set.map(Shared::new);
             }
         }
-        state.jobs.extend(jobs);
-        state.stamps.extend(stamps);
+        state.jobs.make_mut().extend(jobs);
+        state.stamps.make_mut().extend(stamps);
         Ok(())
     }
 }

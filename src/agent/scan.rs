@@ -2,7 +2,7 @@
 //! then a file's fingerprint (length, modification time, content hash). A file over
 //! [`STREAM_ABOVE`] bytes is hashed and scanned a block at a time, never held.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
@@ -115,21 +115,23 @@ const GROUP_BYTES: u64 = 8 * 1024 * 1024;
 /// end, with files whose times overlap in one group of up to [`GROUP_JOBS`] jobs and
 /// [`GROUP_BYTES`] bytes, so that a series' samples go out in time order across chunks (a
 /// receiver without out-of-order ingestion refuses a sample older than its series' newest).
-/// Files that cannot hold new jobs, and files whose end times cannot be found, come first, one
-/// to a group.
+/// Files unchanged since `known` (each file's state, as [`known_states`] finds it) take no
+/// part; files that changed but cannot hold new jobs (touched, refused, unreadable), and files
+/// whose end times cannot be found, come first, one to a group.
 ///
 /// Several writers that each write one file after another (a benchmark runner, a scheduler)
 /// have their files grouped side by side, and each writer's series stay in order. What the
 /// budget cannot hold (overlapping files of more jobs than it) keeps the order within each
 /// group only: memory stays that of a chunk. It costs a second read of each changed file, whose
 /// end times are found by a scan, not a parse.
-pub(super) fn reading_order(files: &[PathBuf], prev: impl Fn(&Path) -> Option<FileState>, cap: u64) -> Order {
+pub(super) fn reading_order(files: &[PathBuf], known: &[Option<&FileState>], cap: u64) -> Order {
     let mut groups = Vec::new();
     let mut timed: Vec<(EndTimes, usize)> = Vec::new();
     let (mut changed, mut jobs_found) = (0, 0);
     let mut buf = Vec::new();
-    for (i, path) in files.iter().enumerate() {
-        let ends = match read_if_changed(path, prev(path).as_ref(), cap, &mut buf) {
+    for (i, (path, prev)) in files.iter().zip(known).enumerate() {
+        let ends = match read_if_changed(path, *prev, cap, &mut buf) {
+            Scan::Unchanged => continue,
             Scan::Changed { content, .. } => {
                 changed += 1;
                 match content {
@@ -165,6 +167,33 @@ pub(super) fn reading_order(files: &[PathBuf], prev: impl Fn(&Path) -> Option<Fi
         }
     }
     Order { groups, changed, jobs: jobs_found }
+}
+
+/// Each of `files`' state in `known`, and whether `known` holds a file not among them (one that
+/// is gone). Both are in path order: one walk through the two, not a lookup for each file.
+pub(super) fn known_states<'k>(
+    files: &[PathBuf],
+    known: &'k BTreeMap<PathBuf, FileState>,
+) -> (Vec<Option<&'k FileState>>, bool) {
+    let mut states = Vec::with_capacity(files.len());
+    let mut gone = false;
+    let mut entries = known.iter().peekable();
+    for path in files {
+        let mut state = None;
+        while let Some((p, f)) = entries.peek() {
+            match p.as_path().cmp(path) {
+                std::cmp::Ordering::Less => gone = true,
+                std::cmp::Ordering::Equal => state = Some(*f),
+                std::cmp::Ordering::Greater => break,
+            }
+            entries.next();
+            if state.is_some() {
+                break;
+            }
+        }
+        states.push(state);
+    }
+    (states, gone || entries.next().is_some())
 }
 
 /// The reading order, and what it holds (for progress).
@@ -386,13 +415,14 @@ mod tests {
         ];
         // b and c overlap; e starts where c ends (300), so it joins them; a is later; d has no
         // end time.
-        assert_eq!(reading_order(&files, |_| None, CAP).groups, vec![vec![3], vec![1, 2, 4], vec![0]]);
+        let unknown = vec![None; files.len()];
+        assert_eq!(reading_order(&files, &unknown, CAP).groups, vec![vec![3], vec![1, 2, 4], vec![0]]);
         // A group holds up to GROUP_JOBS jobs; past that, the next overlapping file starts
         // another.
         let many: Vec<u32> = (0..GROUP_JOBS as u32).map(|i| 100 + i % 100).collect();
         let big = vec![file("f.json", &many), file("g.json", &[150])];
-        assert_eq!(reading_order(&big, |_| None, 1 << 30).groups, vec![vec![0], vec![1]]);
-        // A file read before and unchanged holds no new jobs: it takes no part in the timing.
+        assert_eq!(reading_order(&big, &[None, None], 1 << 30).groups, vec![vec![0], vec![1]]);
+        // A file read before and unchanged holds no new jobs: it is not read at all.
         let (len, mtime) = {
             let m = std::fs::metadata(&files[2]).unwrap();
             (m.len(), mtime_ns(&m))
@@ -400,15 +430,59 @@ mod tests {
         let seen = FileState {
             len,
             mtime_ns: mtime,
+            hash: crate::util::hash::content_hash(&std::fs::read(&files[2]).unwrap()),
+            status: FileStatus::Ingested,
+            reported: BTreeSet::new(),
+            deferred: false,
+        };
+        let known: Vec<Option<&FileState>> = (0..files.len()).map(|i| (i == 2).then_some(&seen)).collect();
+        assert_eq!(reading_order(&files, &known, CAP).groups, vec![vec![3], vec![1], vec![4], vec![0]]);
+        // Touched (a new time, the same content): read again, alone, and no part of the timing.
+        let touched = FileState { mtime_ns: mtime - 1, ..seen.clone() };
+        let known: Vec<Option<&FileState>> = (0..files.len()).map(|i| (i == 2).then_some(&touched)).collect();
+        assert_eq!(
+            reading_order(&files, &known, CAP).groups,
+            vec![vec![2], vec![3], vec![1], vec![4], vec![0]]
+        );
+    }
+
+    #[test]
+    fn each_listed_file_finds_its_known_state_and_a_file_gone_is_noticed() {
+        let state = |len| FileState {
+            len,
+            mtime_ns: 0,
             hash: 0,
             status: FileStatus::Ingested,
             reported: BTreeSet::new(),
             deferred: false,
         };
-        let prev = |p: &Path| (p == files[2]).then(|| seen.clone());
+        let known: BTreeMap<PathBuf, FileState> =
+            [("/r/a.json", 1), ("/r/c.json", 3), ("/r/e.json", 5)].map(|(p, n)| (p.into(), state(n))).into();
+        let lens = |files: &[&str]| {
+            let files: Vec<PathBuf> = files.iter().map(PathBuf::from).collect();
+            let (states, gone) = known_states(&files, &known);
+            (states.iter().map(|s| s.map(|f| f.len)).collect::<Vec<_>>(), gone)
+        };
+        assert_eq!(lens(&["/r/a.json", "/r/c.json", "/r/e.json"]), (vec![Some(1), Some(3), Some(5)], false));
+        assert!(
+            !lens(&["/r/a.json", "/r/b.json", "/r/c.json", "/r/e.json", "/r/f.json"]).1,
+            "new files, none gone"
+        );
         assert_eq!(
-            reading_order(&files, prev, CAP).groups,
-            vec![vec![2], vec![3], vec![1], vec![4], vec![0]]
+            lens(&["/r/b.json", "/r/c.json", "/r/d.json"]),
+            (vec![None, Some(3), None], true),
+            "a.json and e.json are gone"
+        );
+        assert_eq!(lens(&["/r/a.json", "/r/c.json"]), (vec![Some(1), Some(3)], true), "e.json is gone");
+        assert_eq!(lens(&[]), (vec![], true));
+        // Path order, not byte order: `/r/a/b.json` comes before `/r/a.json`.
+        let nested: BTreeMap<PathBuf, FileState> =
+            [("/r/a/b.json", 1), ("/r/a.json", 2)].map(|(p, n)| (p.into(), state(n))).into();
+        let files = vec![PathBuf::from("/r/a/b.json"), PathBuf::from("/r/a.json")];
+        let (states, gone) = known_states(&files, &nested);
+        assert_eq!(
+            (states.iter().map(|s| s.map(|f| f.len)).collect::<Vec<_>>(), gone),
+            (vec![Some(1), Some(2)], false)
         );
     }
 

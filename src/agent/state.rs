@@ -24,6 +24,10 @@
 //! file, the next change writes a new generation's part whole and starts its journal afresh:
 //! the bytes written stay within about twice the changes.
 //!
+//! The part's fields are [`Shared`]: a cycle's new state shares each with the state it started
+//! from until it changes it. An idle cycle copies none of them, and its commit finds the part
+//! unchanged without comparing its contents.
+//!
 //! # Commit
 //!
 //! A cycle commits its state right after its batches are durably in the queue. A changed part
@@ -46,6 +50,7 @@ use super::part_changes::PartChanges;
 use crate::compute::history;
 use crate::samples::Counters;
 use crate::util::fs::{write_atomic, write_atomic_with, Durability};
+use crate::util::shared::Shared;
 
 pub const FILE_NAME: &str = "state.json";
 /// The state format written. 4: the part's journal; 3: the large fields in a part file; 2:
@@ -84,29 +89,29 @@ pub struct State {
     pub(crate) format: u32,
     /// In the part file from format 3 on (hence the defaults), here in formats 1 and 2.
     #[serde(default)]
-    pub(crate) files: BTreeMap<PathBuf, FileState>,
+    pub(crate) files: Shared<Files>,
     #[serde(default)]
-    pub jobs: JobIds,
+    pub(crate) jobs: Shared<JobIds>,
     pub(crate) counters: Counters,
     /// The first queue sequence number no committed cycle has used (see `queue`).
     #[serde(default)]
     pub(crate) next_seq: u64,
     /// Buckets and training jobs (derived: rebuilt from the results files when missing).
     #[serde(default)]
-    pub(crate) history: Option<crate::compute::history::History>,
+    pub(crate) history: Option<Shared<crate::compute::history::History>>,
     /// The projections of the current bucket (recomputed when a new bucket starts). Derived:
     /// a cache this version cannot read is dropped, not an error.
     #[serde(default, deserialize_with = "readable_or_none")]
-    pub(crate) forecast_cache: Option<ForecastCache>,
+    pub(crate) forecast_cache: Option<Shared<ForecastCache>>,
     /// The idle power measured by the latest baseline scenario: (its end, Unix s; watts).
     #[serde(default)]
     pub(crate) idle_baseline: Option<(f64, f64)>,
     /// The (label set, millisecond) pairs jobs already use (a state from before it: empty).
     #[serde(default)]
-    pub(crate) stamps: crate::samples::catalogue::StampSet,
+    pub(crate) stamps: Shared<crate::samples::catalogue::StampSet>,
     /// The values each label taken from the files has kept (the cardinality guard).
     #[serde(default)]
-    pub(crate) label_values: crate::samples::catalogue::LabelValues,
+    pub(crate) label_values: Shared<crate::samples::catalogue::LabelValues>,
     /// The generation of the part file holding the fields above that grow with the jobs; 0
     /// before the first (and in formats 1 and 2, which hold them inline).
     #[serde(default)]
@@ -144,10 +149,10 @@ struct CommitOut<'a> {
 /// A part file as written: what grows with the jobs.
 #[derive(Serialize)]
 struct PartOut<'a> {
-    files: &'a BTreeMap<PathBuf, FileState>,
+    files: &'a Files,
     jobs: &'a JobIds,
-    history: &'a Option<crate::compute::history::History>,
-    forecast_cache: &'a Option<ForecastCache>,
+    history: Option<&'a crate::compute::history::History>,
+    forecast_cache: Option<&'a ForecastCache>,
     stamps: &'a crate::samples::catalogue::StampSet,
     label_values: &'a crate::samples::catalogue::LabelValues,
 }
@@ -166,16 +171,16 @@ struct Probe {
 /// A part file as read.
 #[derive(Deserialize)]
 struct PartIn {
-    files: BTreeMap<PathBuf, FileState>,
-    jobs: JobIds,
+    files: Shared<Files>,
+    jobs: Shared<JobIds>,
     #[serde(default)]
-    history: Option<crate::compute::history::History>,
+    history: Option<Shared<crate::compute::history::History>>,
     #[serde(default, deserialize_with = "readable_or_none")]
-    forecast_cache: Option<ForecastCache>,
+    forecast_cache: Option<Shared<ForecastCache>>,
     #[serde(default)]
-    stamps: crate::samples::catalogue::StampSet,
+    stamps: Shared<crate::samples::catalogue::StampSet>,
     #[serde(default)]
-    label_values: crate::samples::catalogue::LabelValues,
+    label_values: Shared<crate::samples::catalogue::LabelValues>,
 }
 
 fn part_name(generation: u64) -> String {
@@ -194,6 +199,9 @@ fn damaged_journal(path: PathBuf, why: impl std::fmt::Display) -> StateError {
 
 /// The identities of the jobs already pushed. Stored as a JSON array, as before.
 pub type JobIds = crate::util::sorted::SortedSet<u64>;
+
+/// Each results file's fingerprint, by path.
+pub(crate) type Files = BTreeMap<PathBuf, FileState>;
 
 /// Projections computed at the start of a bucket, reused for the rest of it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -218,8 +226,8 @@ impl Default for State {
     fn default() -> Self {
         State {
             format: FORMAT,
-            files: BTreeMap::new(),
-            jobs: JobIds::default(),
+            files: Shared::default(),
+            jobs: Shared::default(),
             counters: Counters::default(),
             next_seq: 0,
             history: None,
@@ -272,6 +280,32 @@ pub fn lock(dir: &Path) -> Result<StateLock, StateError> {
 }
 
 impl State {
+    /// The identities of the jobs already pushed.
+    pub fn jobs(&self) -> &JobIds {
+        &self.jobs
+    }
+
+    /// The state, with each part that does not share `before`'s value (a part the cycle
+    /// changed) copied by the calling thread; the unchanged parts stay shared. The daemon keeps
+    /// a cycle's state this way, so that nothing it keeps lies in the cycle thread's memory.
+    pub(crate) fn copied_where_changed(&self, before: &State) -> State {
+        fn copy<T: Clone>(now: &Shared<T>, before: Option<&Shared<T>>) -> Shared<T> {
+            if before.is_some_and(|b| b.same(now)) {
+                now.clone()
+            } else {
+                now.copied()
+            }
+        }
+        let mut s = self.clone();
+        s.files = copy(&self.files, Some(&before.files));
+        s.jobs = copy(&self.jobs, Some(&before.jobs));
+        s.history = self.history.as_ref().map(|h| copy(h, before.history.as_ref()));
+        s.forecast_cache = self.forecast_cache.as_ref().map(|c| copy(c, before.forecast_cache.as_ref()));
+        s.stamps = copy(&self.stamps, Some(&before.stamps));
+        s.label_values = copy(&self.label_values, Some(&before.label_values));
+        s
+    }
+
     /// Loads the state, or an empty one if the directory has none yet.
     pub fn load(dir: &Path) -> Result<State, StateError> {
         // A reader without the lock (the dry run) may find the part it was pointed to already
@@ -401,8 +435,8 @@ impl State {
             let part = PartOut {
                 files: &self.files,
                 jobs: &self.jobs,
-                history: &self.history,
-                forecast_cache: &self.forecast_cache,
+                history: self.history.as_deref(),
+                forecast_cache: self.forecast_cache.as_deref(),
                 stamps: &self.stamps,
                 label_values: &self.label_values,
             };
@@ -491,6 +525,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_cycle_state_kept_by_the_daemon_shares_only_what_the_cycle_left_unchanged() {
+        let mut before = State::default();
+        before.jobs.make_mut().extend([1, 2]);
+        before.stamps.make_mut().extend([7]);
+        let mut after = before.clone();
+        after.jobs.make_mut().extend([3]);
+        let kept = after.copied_where_changed(&before);
+        assert!(kept.stamps.same(&before.stamps) && kept.files.same(&before.files));
+        assert!(!kept.jobs.same(&after.jobs) && !kept.jobs.same(&before.jobs), "copied");
+        assert_eq!(kept, after);
+    }
+
+    #[test]
     fn a_history_of_an_older_layout_is_kept_for_its_rows_and_its_cache_dropped() {
         let dir = tempfile::tempdir().unwrap();
         // As an older costpush wrote it: buckets of (cost, energy, CO2, unknown), no layout.
@@ -507,8 +554,8 @@ mod tests {
         assert_eq!((h.layout, s.forecast_cache.is_none()), (0, true), "marked for rebuilding");
         assert_eq!((s.jobs.len(), s.next_seq), (2, 4), "what was taken in stays taken");
         // This version's layout is kept.
-        let mut s = State { history: Some(history::History::new(3600)), ..State::default() };
-        s.history.as_mut().unwrap().first = 10;
+        let mut s = State { history: Some(history::History::new(3600).into()), ..State::default() };
+        s.history.as_mut().unwrap().make_mut().first = 10;
         s.save(dir.path(), &State::default()).unwrap();
         assert_eq!(State::load(dir.path()).unwrap().history, s.history);
 
@@ -522,7 +569,7 @@ mod tests {
         let loaded = State::load(dir.path()).unwrap();
         assert!(loaded.part_stale && loaded.forecast_cache.is_none());
         let mut next = loaded.clone();
-        next.history = Some(history::History::new(3600));
+        next.history = Some(history::History::new(3600).into());
         next.save(dir.path(), &loaded).unwrap();
         assert_eq!((next.part, next.journal), (2, 0), "written whole");
         assert_eq!(State::load(dir.path()).unwrap(), next);
@@ -534,11 +581,11 @@ mod tests {
         let sub = dir.path().join("new");
         assert_eq!(State::load(&sub).unwrap(), State::default());
         let mut s = State::default();
-        s.jobs.insert(u64::MAX);
-        s.jobs.extend([3, 1, 3]);
+        s.jobs.make_mut().insert(u64::MAX);
+        s.jobs.make_mut().extend([3, 1, 3]);
         assert_eq!(s.jobs.len(), 3);
         assert!(s.jobs.contains(&1) && s.jobs.contains(&u64::MAX) && !s.jobs.contains(&2));
-        s.files.insert(
+        s.files.make_mut().insert(
             "/r/test_results_1.json".into(),
             FileState {
                 len: 3,
@@ -568,7 +615,7 @@ mod tests {
     fn an_idle_commit_writes_only_the_small_file() {
         let dir = tempfile::tempdir().unwrap();
         let mut first = State::default();
-        first.jobs.extend(0..1000);
+        first.jobs.make_mut().extend(0..1000);
         first.save(dir.path(), &State::default()).unwrap();
         assert_eq!(names(dir.path()), ["part-1.json", "state.json"]);
         let part = dir.path().join("part-1.json");
@@ -591,7 +638,7 @@ mod tests {
 
         // A new job: a line in the journal, the part untouched.
         let mut busy = idle.clone();
-        busy.jobs.insert(5000);
+        busy.jobs.make_mut().insert(5000);
         busy.save(dir.path(), &idle).unwrap();
         assert_eq!(names(dir.path()), ["part-1.changes", "part-1.json", "state.json"]);
         assert_eq!(std::fs::metadata(&part).unwrap().modified().unwrap(), written, "not rewritten");
@@ -604,9 +651,9 @@ mod tests {
     fn full_state() -> State {
         use crate::compute::history::{Bucket, History, TrainingRow};
         let mut s = State::default();
-        s.jobs.extend(0..1000);
-        s.stamps.extend(0..50);
-        s.label_values.entry("scenario".into()).or_default().insert("a".into());
+        s.jobs.make_mut().extend(0..1000);
+        s.stamps.make_mut().extend(0..50);
+        s.label_values.make_mut().entry("scenario".into()).or_default().insert("a".into());
         for name in ["x.json", "y.json"] {
             let f = FileState {
                 len: 1,
@@ -616,7 +663,7 @@ mod tests {
                 reported: BTreeSet::new(),
                 deferred: false,
             };
-            s.files.insert(PathBuf::from(name), f);
+            s.files.make_mut().insert(PathBuf::from(name), f);
         }
         let mut h = History::new(3600);
         h.first = 100;
@@ -632,7 +679,7 @@ mod tests {
                 power_w: 90.0 + f64::from(i),
             });
         }
-        s.history = Some(h);
+        s.history = Some(h.into());
         s
     }
 
@@ -650,18 +697,22 @@ mod tests {
         for step in 0..40u32 {
             let mut s = prev.clone();
             s.next_seq += 1;
-            s.jobs.extend([10_000 + u64::from(step)]);
-            s.stamps.extend([1_000 + step]);
+            s.jobs.make_mut().extend([10_000 + u64::from(step)]);
+            s.stamps.make_mut().extend([1_000 + step]);
             if step % 3 == 0 {
-                s.label_values.entry(format!("l{}", step % 2)).or_default().insert(format!("v{step}"));
+                s.label_values
+                    .make_mut()
+                    .entry(format!("l{}", step % 2))
+                    .or_default()
+                    .insert(format!("v{step}"));
             }
-            if let Some(f) = s.files.get_mut(Path::new("x.json")) {
+            if let Some(f) = s.files.make_mut().get_mut(Path::new("x.json")) {
                 f.len += 1;
             }
             if step == 7 {
-                s.files.remove(Path::new("y.json"));
+                s.files.make_mut().remove(Path::new("y.json"));
             }
-            let h = s.history.as_mut().unwrap();
+            let h = s.history.as_mut().unwrap().make_mut();
             h.buckets.last_mut().unwrap().all.jobs += 1.0;
             if step % 5 == 4 {
                 // A new bucket, and the oldest goes.
@@ -684,7 +735,7 @@ mod tests {
             h.jobs = rows;
             if step == 20 {
                 s.forecast_cache =
-                    Some(ForecastCache { bucket: 7, bases: Vec::new(), projections: Vec::new() });
+                    Some(ForecastCache { bucket: 7, bases: Vec::new(), projections: Vec::new() }.into());
             }
             s.save(dir.path(), &prev).unwrap();
             assert_eq!(
@@ -703,8 +754,8 @@ mod tests {
         // Taking away what only grows (a job identity) writes the part whole: a new
         // generation, and the old part and journal go.
         let mut s = prev.clone();
-        s.jobs = JobIds::default();
-        s.jobs.extend(1..5);
+        s.jobs = Shared::default();
+        s.jobs.make_mut().extend(1..5);
         s.save(dir.path(), &prev).unwrap();
         assert_eq!((s.part, s.journal), (2, 0));
         assert_eq!(names(dir.path()), ["part-2.json", "state.json"]);
@@ -720,7 +771,7 @@ mod tests {
         for step in 0..12u64 {
             let mut s = prev.clone();
             // About 50 kB a line: MIN_JOURNAL, then the part's own size, is passed now and then.
-            s.jobs.extend((0..5000).map(|i| 1_000_000 * (step + 1) + i));
+            s.jobs.make_mut().extend((0..5000).map(|i| 1_000_000 * (step + 1) + i));
             s.save(dir.path(), &prev).unwrap();
             assert!(
                 s.journal <= s.part_bytes.max(MIN_JOURNAL),
@@ -742,7 +793,7 @@ mod tests {
         let mut prev = full_state();
         prev.save(dir.path(), &State::default()).unwrap();
         let mut s = prev.clone();
-        s.jobs.extend([77_777]);
+        s.jobs.make_mut().extend([77_777]);
         s.save(dir.path(), &prev).unwrap();
         // The next commit appended its line and died before its state.json.
         let journal = dir.path().join("part-1.changes");
@@ -753,7 +804,7 @@ mod tests {
         assert_eq!(loaded, s, "only the committed lines");
         // The next commit writes the part whole rather than cut what it did not write.
         let mut next = loaded.clone();
-        next.jobs.extend([99_999]);
+        next.jobs.make_mut().extend([99_999]);
         next.save(dir.path(), &loaded).unwrap();
         assert_eq!((next.part, next.journal), (2, 0));
         assert_eq!(names(dir.path()), ["part-2.json", "state.json"]);
@@ -762,11 +813,11 @@ mod tests {
         // A save that renamed its state.json and then failed leaves the caller with the state
         // before it: the journal is longer than that one says, and is left as it is.
         let mut a = next.clone();
-        a.jobs.extend([500_001]);
+        a.jobs.make_mut().extend([500_001]);
         a.save(dir.path(), &next).unwrap();
         let committed = std::fs::read(dir.path().join("part-2.changes")).unwrap();
         let mut b = next.clone();
-        b.jobs.extend([500_002]);
+        b.jobs.make_mut().extend([500_002]);
         b.save(dir.path(), &next).unwrap();
         assert_eq!(b.part, 3, "written whole");
         assert_eq!(State::load(dir.path()).unwrap(), b);
@@ -777,7 +828,7 @@ mod tests {
 
         // A journal shorter than committed (its fsync did not hold) is damaged, not ignored.
         let mut c = b.clone();
-        c.jobs.extend([500_003]);
+        c.jobs.make_mut().extend([500_003]);
         c.save(dir.path(), &b).unwrap();
         let journal = dir.path().join("part-3.changes");
         std::fs::write(&journal, b"").unwrap();
@@ -790,14 +841,14 @@ mod tests {
     fn a_part_written_before_a_crash_is_ignored_then_removed() {
         let dir = tempfile::tempdir().unwrap();
         let mut s = State::default();
-        s.jobs.insert(1);
+        s.jobs.make_mut().insert(1);
         s.save(dir.path(), &State::default()).unwrap();
         // The next cycle wrote its part, and died before its state.json.
         std::fs::write(dir.path().join("part-2.json"), br#"{"files": {}, "jobs": [1, 2, 3]}"#).unwrap();
         let loaded = State::load(dir.path()).unwrap();
         assert_eq!((loaded.part, loaded.jobs.len()), (1, 1), "the committed pair");
         let mut again = loaded.clone();
-        again.jobs.insert(2);
+        again.jobs.make_mut().insert(2);
         again.save(dir.path(), &loaded).unwrap();
         assert_eq!(
             names(dir.path()),
@@ -809,8 +860,8 @@ mod tests {
         std::fs::write(dir.path().join("part-2.json"), br#"{"files": {}, "jobs": [1, 2, 3]}"#).unwrap();
         let loaded = State::load(dir.path()).unwrap();
         let mut again = loaded.clone();
-        again.jobs = JobIds::default();
-        again.jobs.extend([2]);
+        again.jobs = Shared::default();
+        again.jobs.make_mut().extend([2]);
         again.save(dir.path(), &loaded).unwrap();
         assert_eq!(names(dir.path()), ["part-3.json", "state.json"], "the unnamed generation is not reused");
         assert_eq!(State::load(dir.path()).unwrap().jobs.len(), 1);
@@ -845,13 +896,13 @@ mod tests {
     fn a_generation_a_failed_commit_left_on_disk_is_never_reused() {
         let dir = tempfile::tempdir().unwrap();
         let mut s = State::default();
-        s.jobs.insert(1);
+        s.jobs.make_mut().insert(1);
         s.save(dir.path(), &State::default()).unwrap();
         // A commit that wrote part 2 (and perhaps renamed state.json) and then failed.
         std::fs::write(dir.path().join("part-2.json"), br#"{"files": {}, "jobs": [1, 2]}"#).unwrap();
         let prev = s.clone();
-        s.jobs = JobIds::default();
-        s.jobs.extend([3]);
+        s.jobs = Shared::default();
+        s.jobs.make_mut().extend([3]);
         s.save(dir.path(), &prev).unwrap();
         assert_eq!(s.part, 3);
         assert_eq!(names(dir.path()), ["part-3.json", "state.json"]);

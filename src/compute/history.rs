@@ -519,6 +519,12 @@ impl History {
         self.first + self.buckets.len() as i64
     }
 
+    /// Whether the buckets already reach the one of `now_s` within `max_buckets`, so that
+    /// [`History::add_to_buckets`] with no job would change nothing.
+    pub(crate) fn reaches(&self, now_s: f64, max_buckets: usize) -> bool {
+        self.buckets.is_empty() || (self.bucket_of(now_s) < self.end() && self.buckets.len() <= max_buckets)
+    }
+
     /// Makes buckets `lo..=hi` exist (new ones are zero), keeping at most `max` ending at the
     /// newest.
     fn cover(&mut self, lo: i64, hi: i64, max: usize) {
@@ -652,6 +658,24 @@ mod tests {
         let all = BTreeMap::from([("r".to_string(), r.clone())]);
         let reports = jobs.iter().map(|j| job::report_from_file(j, &r, &all, 1.0)).collect();
         (jobs, reports)
+    }
+
+    #[test]
+    fn a_history_that_reaches_now_is_left_as_it_is_by_an_idle_cycle() {
+        let mut h = History::new(3600);
+        assert!(h.reaches(10_000.0, 24), "no buckets: nothing to extend");
+        h.cover(1, 3, 24);
+        for (now_s, max, reaches) in [
+            (3.5 * 3600.0, 24, true),
+            (4.5 * 3600.0, 24, false),
+            (3.5 * 3600.0, 2, false),
+            (2.0 * 3600.0, 24, true),
+        ] {
+            let mut after = h.clone();
+            after.add_to_buckets(&[], now_s, max);
+            assert_eq!(h.reaches(now_s, max), reaches, "at {now_s} s, {max} buckets");
+            assert_eq!(after == h, reaches, "at {now_s} s, {max} buckets");
+        }
     }
 
     #[test]

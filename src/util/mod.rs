@@ -1,5 +1,5 @@
 //! Small helpers shared by every stage: bounded reads, short byte comparisons, atomic file writes, hashing, a sorted-list
-//! set, time and calendar, the allocator's tuning, and error rendering. Each has one home here so that no stage
+//! set, time and calendar, the allocator's tuning, a copy-on-write value, and error rendering. Each has one home here so that no stage
 //! writes its own copy.
 
 pub(crate) mod bounded;
@@ -7,6 +7,7 @@ pub(crate) mod bytes;
 pub(crate) mod fs;
 pub(crate) mod hash;
 pub mod memory;
+pub(crate) mod shared;
 pub(crate) mod sorted;
 pub(crate) mod time;
 
