@@ -39,6 +39,8 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     tokio::pin!(shutdown);
+    // Before any request could load a library.
+    crate::util::memory::note_code_mappings();
     let mut cfg = Arc::new(cfg);
     let mut agent = Agent::start(Arc::clone(&cfg), Held::default()).await.map_err(|(e, _)| e)?;
     let result = loop {
