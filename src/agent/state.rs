@@ -24,7 +24,7 @@
 //! file, the next change writes a new generation's part whole and starts its journal afresh:
 //! the bytes written stay within about twice the changes.
 //!
-//! The part's fields are [`Shared`]: a cycle's new state shares each with the state it started
+//! The part's fields are `Shared` (`util::shared`): a cycle's new state shares each with the state it started
 //! from until it changes it. An idle cycle copies none of them, and its commit finds the part
 //! unchanged without comparing its contents.
 //!
