@@ -24,9 +24,9 @@
 //! file, the next change writes a new generation's part whole and starts its journal afresh:
 //! the bytes written stay within about twice the changes.
 //!
-//! The part's fields are `Shared` (`util::shared`): a cycle's new state shares each with the state it started
-//! from until it changes it. An idle cycle copies none of them, and its commit finds the part
-//! unchanged without comparing its contents.
+//! The part's fields are `Shared` (`util::shared`): a cycle's new state shares each with the
+//! state it started from until it changes it. An idle cycle copies none of them, and its commit
+//! finds the part unchanged without comparing its contents.
 //!
 //! # Commit
 //!
