@@ -220,7 +220,9 @@ impl<'a> Cycle<'a> {
         let (old, new) = catalogue::count_window(&set, self.now_ms, cfg.target_retention.as_millis() as i64);
         self.window = (self.window.0 + old, self.window.1 + new);
         self.non_finite += set.non_finite();
-        self.next.jobs.make_mut().extend(jobs.iter().map(|(j, _)| j.id));
+        if !jobs.is_empty() {
+            self.next.jobs.make_mut().extend(jobs.iter().map(|(j, _)| j.id));
+        }
         // The jobs taken in are known by `next.jobs` now; only the waiting ones stay here.
         let taken = &self.next.jobs;
         self.seen_now.retain(|id| !taken.contains(id));
@@ -801,8 +803,12 @@ mod tests {
         let (_dir, cfg) = setup();
         let path = cfg.results_dirs[0].join("test_results_a.json");
         std::fs::write(&path, file(&jobs(300, &mut fastrand::Rng::with_seed(1)))).unwrap();
+        // A file refused (not a regular file) is looked at again every cycle, and holds no job.
+        std::os::unix::fs::symlink(&cfg.results_dirs[0], cfg.results_dirs[0].join("test_results_d.json"))
+            .unwrap();
         let outside = OutsideData::new(&cfg, false);
         let first = prepare(&cfg, &State::default(), &outside, Vec::new(), at()).next;
+        assert_eq!(first.files.len(), 2);
         assert!(first.history.is_some() && first.forecast_cache.is_some() && !first.stamps.is_empty());
         let later = at() + std::time::Duration::from_secs(60);
         let idle = prepare(&cfg, &first, &outside, Vec::new(), later).next;

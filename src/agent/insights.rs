@@ -122,7 +122,9 @@ pub(super) fn add_chunk(
     predicting: &mut Predicting,
     last: bool,
 ) -> Vec<Option<crate::stats::regress::Prediction>> {
-    if !cfg.forecast.enabled && !cfg.predictions.enabled {
+    // A chunk without jobs (a file read again that held none: refused, touched) changes
+    // nothing that `cycle_insights` does not, and leaves the history shared.
+    if (!cfg.forecast.enabled && !cfg.predictions.enabled) || jobs.is_empty() {
         return Vec::new();
     }
     let h =
