@@ -228,6 +228,7 @@ fn main() {
             &outboxes,
             now,
             &mut agent::Progress::new(agent::ProgressMode::None),
+            &mut costpush::samples::KeptSeries::default(),
         )
         .expect("cycle");
         times.push(t.elapsed().as_secs_f64());

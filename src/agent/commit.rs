@@ -18,7 +18,7 @@ use crate::delivery::queue::{Entry, Queue, QueueError};
 use crate::delivery::stats::{Reason, Stats};
 use crate::ingest::outside::OutsideData;
 use crate::samples::catalogue::DeliveryStats;
-use crate::samples::{BodyEncoder, SeriesSet};
+use crate::samples::{BodyEncoder, KeptSeries, SeriesSet};
 
 /// The delivery figures of every destination, for the agent's own metrics.
 pub(super) fn delivery_stats(outboxes: &[Arc<Outbox>]) -> Vec<DeliveryStats> {
@@ -129,6 +129,16 @@ impl CycleWriter<'_> {
         self.check(result)
     }
 
+    /// Writes the cycle's own samples, `set` taken from `kept` (see [`KeptSeries`]).
+    fn write_own(&mut self, set: SeriesSet, kept: &mut KeptSeries) -> anyhow::Result<()> {
+        self.samples += set.sample_count();
+        let (outboxes, first_seq, written) = (self.outboxes, self.first_seq, &mut self.written);
+        let result = kept.write_bodies(set, self.max, &mut self.encoder, |body, n| {
+            queue(outboxes, first_seq, written, body, n)
+        });
+        self.check(result)
+    }
+
     /// Writes the last, partly filled body.
     fn flush(&mut self) -> anyhow::Result<()> {
         let (outboxes, first_seq, written) = (self.outboxes, self.first_seq, &mut self.written);
@@ -175,7 +185,8 @@ fn queue(
 
 /// One cycle: build it chunk by chunk, writing each chunk's batches to the queue as it goes
 /// (so a backfill of any size needs the memory of one chunk), then commit the state and wake
-/// the sender. The batches become deliverable only with the commit.
+/// the sender. The batches become deliverable only with the commit. The cycle's own samples
+/// are added to `kept`'s series (the daemon keeps them from one cycle to the next).
 pub fn enqueue_cycle(
     cfg: &Config,
     state: &mut State,
@@ -183,6 +194,7 @@ pub fn enqueue_cycle(
     outboxes: &[Arc<Outbox>],
     now: SystemTime,
     progress: &mut Progress,
+    kept: &mut KeptSeries,
 ) -> anyhow::Result<Enqueued> {
     progress.begin();
     outside.refresh();
@@ -210,9 +222,9 @@ pub fn enqueue_cycle(
         shown.0.chunk(&cycle.progress(out.samples));
     }
     drop(shown);
-    let p = cycle.finish();
+    let p = cycle.finish_in(kept.take());
     log_summary(&p, cfg);
-    out.write(p.set)?;
+    out.write_own(p.set, kept)?;
     out.flush()?;
     let mut next = p.next;
     next.next_seq = state.next_seq + out.written.len() as u64;

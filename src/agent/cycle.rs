@@ -242,7 +242,13 @@ impl<'a> Cycle<'a> {
     }
 
     /// The cycle's own samples and every counter, and the state to commit.
-    pub(crate) fn finish(mut self) -> Prepared {
+    pub(crate) fn finish(self) -> Prepared {
+        self.finish_in(SeriesSet::default())
+    }
+
+    /// [`Cycle::finish`], the cycle's own samples added to `set` (a set kept from the cycle
+    /// before: see [`crate::samples::KeptSeries`]).
+    pub(crate) fn finish_in(mut self, set: SeriesSet) -> Prepared {
         let cfg = self.cfg;
         let outside = self.outside;
         let stamps = std::mem::replace(&mut self.stamps, catalogue::Stamps::new(&self.prev.stamps));
@@ -296,6 +302,7 @@ impl<'a> Cycle<'a> {
             retention_ms,
             self.window,
             self.non_finite,
+            set,
         );
         let mut next = self.next;
         next.counters = built.counters;

@@ -20,6 +20,7 @@ use crate::delivery::client::HttpTransport;
 use crate::delivery::outbox::Outbox;
 use crate::delivery::sender::Sender;
 use crate::ingest::outside::{OutsideData, Tallies};
+use crate::samples::KeptSeries;
 
 /// The daemon: each destination's sender runs on its own; a cycle runs at start, then at each
 /// schedule tick, until `shutdown` completes. Ticks missed while a cycle runs come as one, when
@@ -210,7 +211,8 @@ impl Agent {
         let cfg = Arc::clone(&self.cfg);
         let stopping =
             self.outside.as_ref().map(OutsideData::stopping).expect("OutsideData is here between cycles");
-        let mut progress = Some(Progress::new(ProgressMode::Log));
+        let mut carried =
+            Some(Carried { progress: Progress::new(ProgressMode::Log), kept: KeptSeries::default() });
         if self.schedule.next_tick().is_none() {
             warn!(schedule = %cfg.schedule, "the schedule has no tick to come: only the cycle at start runs");
         }
@@ -225,7 +227,7 @@ impl Agent {
                     break (tokio::time::Instant::now() + cfg.shutdown_grace, Ended::Reload(Box::new(new)));
                 }
                 () = due(&mut self.schedule, &mut at_start) => {
-                    let cycle = cycle_on_own_thread(&cfg, &mut self.state, &mut self.outside, &self.outboxes, &mut progress);
+                    let cycle = cycle_on_own_thread(&cfg, &mut self.state, &mut self.outside, &self.outboxes, &mut carried);
                     tokio::pin!(cycle);
                     let result = tokio::select! {
                         // Fatal (no thread for the cycle): dropping the agent aborts its tasks
@@ -302,6 +304,15 @@ fn log_cycle(result: anyhow::Result<Enqueued>) {
     }
 }
 
+/// What the daemon lends each cycle's thread besides the state, and gets back: the progress
+/// log, and the series of the cycle's own samples (kept from one cycle to the next, so that an
+/// idle cycle finds them all in place: [`KeptSeries`]; about one cycle's own series, which stay
+/// where the cycle that added them allocated them).
+struct Carried {
+    progress: Progress,
+    kept: KeptSeries,
+}
+
 /// The daemon's cycle: [`enqueue_cycle`] on a thread of its own, awaited; the caller keeps a
 /// fresh copy of what the committed state changed, and shares the rest with the state before.
 ///
@@ -322,11 +333,11 @@ async fn cycle_on_own_thread(
     state: &mut State,
     outside: &mut Option<OutsideData>,
     outboxes: &[Arc<Outbox>],
-    progress: &mut Option<Progress>,
+    carried: &mut Option<Carried>,
 ) -> anyhow::Result<anyhow::Result<Enqueued>> {
     let (cfg, outboxes) = (Arc::clone(cfg), outboxes.to_vec());
-    let mut shown = progress.take().expect("Progress is back after each cycle");
-    let before = state.clone();
+    let mut lent_too = carried.take().expect("what a cycle carries is back after each cycle");
+    let before = state.parts();
     let (mut st, mut lent) =
         (std::mem::take(state), outside.take().expect("OutsideData is back after each cycle"));
     let (done_tx, done) = tokio::sync::oneshot::channel();
@@ -334,15 +345,17 @@ async fn cycle_on_own_thread(
     let thread = std::thread::Builder::new()
         .name("costpush-cycle".into())
         .spawn(move || {
-            let result = enqueue_cycle(&cfg, &mut st, &mut lent, &outboxes, SystemTime::now(), &mut shown);
+            let Carried { progress, kept } = &mut lent_too;
+            let result =
+                enqueue_cycle(&cfg, &mut st, &mut lent, &outboxes, SystemTime::now(), progress, kept);
             let st = Arc::new(st);
-            if done_tx.send((result, Arc::clone(&st), lent, shown)).is_ok() {
+            if done_tx.send((result, Arc::clone(&st), lent, lent_too)).is_ok() {
                 let _ = copied_rx.recv();
             }
             drop(st);
         })
         .context("starting the cycle's thread")?;
-    let Ok((result, st, lent, shown)) = done.await else {
+    let Ok((result, st, lent, lent_too)) = done.await else {
         // The thread ended without a result: it panicked, and so does the daemon, as it did
         // when the cycle ran on the runtime's thread.
         std::panic::resume_unwind(thread.join().expect_err("the cycle's thread ended without a result"));
@@ -350,7 +363,7 @@ async fn cycle_on_own_thread(
     *state = st.copied_where_changed(&before);
     drop(before);
     *outside = Some(lent);
-    *progress = Some(shown);
+    *carried = Some(lent_too);
     drop(st);
     let _ = copied.send(());
     // The thread only drops its copy and exits; its cached blocks go back to its arena before

@@ -97,7 +97,9 @@ pub async fn once_with_progress(cfg: &Config, mode: ProgressMode) -> anyhow::Res
     // A cycle that cannot be queued (a full disk, say) must not keep what is queued already
     // from going out: that is delivered first, then the cycle's error is returned.
     let mut progress = Progress::new(mode);
-    let cycle = enqueue_cycle(cfg, &mut state, &mut outside, &outboxes, SystemTime::now(), &mut progress);
+    let mut kept = crate::samples::KeptSeries::default();
+    let cycle =
+        enqueue_cycle(cfg, &mut state, &mut outside, &outboxes, SystemTime::now(), &mut progress, &mut kept);
     if let Err(e) = &cycle {
         error!("{e:#}; delivering what was queued before");
     }

@@ -131,6 +131,16 @@ pub struct State {
     pub(crate) memo: super::insights::Memo,
 }
 
+/// The parts of a [`State`] that grow with the jobs, shared with the state they came from.
+pub(crate) struct Parts {
+    files: Shared<Files>,
+    jobs: Shared<JobIds>,
+    history: Option<Shared<crate::compute::history::History>>,
+    forecast_cache: Option<Shared<ForecastCache>>,
+    stamps: Shared<crate::samples::catalogue::StampSet>,
+    label_values: Shared<crate::samples::catalogue::LabelValues>,
+}
+
 /// `state.json` as written: what changes every cycle, and which part goes with it.
 #[derive(Serialize)]
 struct CommitOut<'a> {
@@ -285,10 +295,23 @@ impl State {
         &self.jobs
     }
 
+    /// The state's parts that grow with the jobs, shared (the daemon compares a cycle's state
+    /// with them, see [`State::copied_where_changed`], without copying the rest of the state).
+    pub(crate) fn parts(&self) -> Parts {
+        Parts {
+            files: self.files.clone(),
+            jobs: self.jobs.clone(),
+            history: self.history.clone(),
+            forecast_cache: self.forecast_cache.clone(),
+            stamps: self.stamps.clone(),
+            label_values: self.label_values.clone(),
+        }
+    }
+
     /// The state, with each part that does not share `before`'s value (a part the cycle
     /// changed) copied by the calling thread; the unchanged parts stay shared. The daemon keeps
     /// a cycle's state this way, so that nothing it keeps lies in the cycle thread's memory.
-    pub(crate) fn copied_where_changed(&self, before: &State) -> State {
+    pub(crate) fn copied_where_changed(&self, before: &Parts) -> State {
         fn copy<T: Clone>(now: &Shared<T>, before: Option<&Shared<T>>) -> Shared<T> {
             if before.is_some_and(|b| b.same(now)) {
                 now.clone()
@@ -296,14 +319,23 @@ impl State {
                 now.copied()
             }
         }
-        let mut s = self.clone();
-        s.files = copy(&self.files, Some(&before.files));
-        s.jobs = copy(&self.jobs, Some(&before.jobs));
-        s.history = self.history.as_ref().map(|h| copy(h, before.history.as_ref()));
-        s.forecast_cache = self.forecast_cache.as_ref().map(|c| copy(c, before.forecast_cache.as_ref()));
-        s.stamps = copy(&self.stamps, Some(&before.stamps));
-        s.label_values = copy(&self.label_values, Some(&before.label_values));
-        s
+        State {
+            files: copy(&self.files, Some(&before.files)),
+            jobs: copy(&self.jobs, Some(&before.jobs)),
+            history: self.history.as_ref().map(|h| copy(h, before.history.as_ref())),
+            forecast_cache: self.forecast_cache.as_ref().map(|c| copy(c, before.forecast_cache.as_ref())),
+            stamps: copy(&self.stamps, Some(&before.stamps)),
+            label_values: copy(&self.label_values, Some(&before.label_values)),
+            format: self.format,
+            counters: self.counters.clone(),
+            next_seq: self.next_seq,
+            idle_baseline: self.idle_baseline,
+            part: self.part,
+            journal: self.journal,
+            part_bytes: self.part_bytes,
+            part_stale: self.part_stale,
+            memo: self.memo.clone(),
+        }
     }
 
     /// Loads the state, or an empty one if the directory has none yet.
@@ -531,7 +563,7 @@ mod tests {
         before.stamps.make_mut().extend([7]);
         let mut after = before.clone();
         after.jobs.make_mut().extend([3]);
-        let kept = after.copied_where_changed(&before);
+        let kept = after.copied_where_changed(&before.parts());
         assert!(kept.stamps.same(&before.stamps) && kept.files.same(&before.files));
         assert!(!kept.jobs.same(&after.jobs) && !kept.jobs.same(&before.jobs), "copied");
         assert_eq!(kept, after);

@@ -169,6 +169,30 @@ impl Compressed {
 }
 
 impl BodyEncoder {
+    /// Appends one series as [`BodyEncoder::push`] does, split so that no body holds more than
+    /// `max_samples`; each body is handed to `sink` as soon as it is full.
+    pub(crate) fn push_in_bodies<E>(
+        &mut self,
+        labels: &[u8],
+        samples: &[(i64, f64)],
+        max_samples: usize,
+        sink: &mut impl FnMut(&[u8], u64) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let max = max_samples.max(1) as u64;
+        let mut rest = samples;
+        while !rest.is_empty() {
+            let room = max.saturating_sub(self.pending()).max(1) as usize;
+            let take = rest.len().min(room);
+            self.push(labels, &rest[..take]);
+            rest = &rest[take..];
+            if self.pending() >= max {
+                let n = self.pending();
+                sink(self.finish(), n)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Appends one series, from its encoded labels (see [`put_label`]), to the request being
     /// built (see [`BodyEncoder::finish`]).
     pub(crate) fn push(&mut self, labels: &[u8], samples: &[(i64, f64)]) {
@@ -222,25 +246,10 @@ impl SeriesSet {
         enc: &mut BodyEncoder,
         mut sink: impl FnMut(&[u8], u64) -> Result<(), E>,
     ) -> Result<(), E> {
-        let max = max_samples.max(1) as u64;
         let mut result = Ok(());
         self.into_sorted().each_encoded(|block, samples| {
-            if result.is_err() {
-                return;
-            }
-            let mut rest = samples;
-            while !rest.is_empty() {
-                let room = max.saturating_sub(enc.pending()).max(1) as usize;
-                let take = rest.len().min(room);
-                enc.push(block, &rest[..take]);
-                rest = &rest[take..];
-                if enc.pending() >= max {
-                    let n = enc.pending();
-                    result = sink(enc.finish(), n);
-                    if result.is_err() {
-                        return;
-                    }
-                }
+            if result.is_ok() {
+                result = enc.push_in_bodies(block, samples, max_samples, &mut sink);
             }
         });
         result

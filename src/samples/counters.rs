@@ -60,7 +60,7 @@ mod counter_list {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
     use std::collections::BTreeMap;
 
-    #[derive(Serialize, Deserialize)]
+    #[derive(Deserialize)]
     struct Entry {
         labels: BTreeMap<String, String>,
         value: f64,
@@ -69,13 +69,20 @@ mod counter_list {
     }
 
     pub(crate) fn serialize<S: Serializer>(m: &[(Labels, CounterState)], s: S) -> Result<S::Ok, S::Error> {
+        // The entries as `Entry` writes them, borrowed: the state is saved every cycle.
+        #[derive(Serialize)]
+        struct EntryRef<'a> {
+            labels: BTreeMap<&'a str, &'a str>,
+            value: f64,
+            ts_ms: Option<i64>,
+        }
         let mut sorted: Vec<&(Labels, CounterState)> = m.iter().collect();
         sorted.sort_by(|a, b| a.0.cmp(&b.0));
-        let v: Vec<Entry> = sorted
-            .into_iter()
-            .map(|(l, c)| Entry { labels: l.iter().cloned().collect(), value: c.value, ts_ms: c.last_ms })
-            .collect();
-        v.serialize(s)
+        s.collect_seq(sorted.into_iter().map(|(l, c)| EntryRef {
+            labels: l.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect(),
+            value: c.value,
+            ts_ms: c.last_ms,
+        }))
     }
 
     pub(crate) fn deserialize<'de, D: Deserializer<'de>>(

@@ -6,6 +6,7 @@ pub mod catalogue;
 mod counters;
 pub(crate) mod families;
 mod index;
+mod kept;
 mod key;
 mod order;
 mod series;
@@ -13,5 +14,6 @@ mod text;
 
 pub use body::BodyEncoder;
 pub(crate) use counters::Counters;
+pub use kept::KeptSeries;
 pub use series::{GroupId, Series, SeriesSet};
 pub use text::Declared;

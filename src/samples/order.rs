@@ -62,46 +62,13 @@ impl Sorted {
     }
 
     /// Each output series: its labels as a protobuf label block (see
-    /// [`super::body::put_label`]) and its samples. Every label of every
-    /// group and own key is split and encoded once; a series' block is those pieces, merged by
-    /// name and copied.
+    /// [`super::body::put_label`]) and its samples.
     pub(super) fn each_encoded(&self, mut f: impl FnMut(&[u8], &[(i64, f64)])) {
-        use super::body::put_label;
-        fn split<'k>(key: &'k [u8], bytes: &mut Vec<u8>) -> Vec<Piece<'k>> {
-            key_pairs(key)
-                .map(|(k, v)| {
-                    let start = bytes.len();
-                    put_label(bytes, k, v);
-                    (k, (start as u32, bytes.len() as u32))
-                })
-                .collect()
-        }
-        let mut bytes = Vec::new();
-        let groups: Vec<Vec<Piece<'_>>> = self.groups.iter().map(|g| split(&g.key, &mut bytes)).collect();
-        let owns: Vec<Vec<Piece<'_>>> = self.owns.iter().map(|o| split(o, &mut bytes)).collect();
-        // Groups with the same label names (nearly all of a cycle's jobs have the same ones)
-        // merge with an own key the same way: each merge is worked out once per (names, own
-        // key), then a series' block is its pieces copied in that order.
-        let mut names = Names(Vec::new());
-        let names_of: Vec<usize> =
-            groups.iter().map(|g| names.id(g.iter().map(|p| p.0).collect::<Vec<_>>())).collect();
-        let mut merges: Vec<Option<Vec<Source>>> = vec![None; names.len() * owns.len()];
+        let mut blocks = LabelBlocks::new(&self.groups, &self.owns);
         let mut block = Vec::new();
         self.each_series(|g, o, samples| {
-            let (group, own) = (&groups[g as usize], &owns[o as usize]);
-            let merge = merges[names_of[g as usize] * owns.len() + o as usize].get_or_insert_with(|| {
-                let a = group.iter().enumerate().map(|(i, p)| (p.0, Source::Group(i)));
-                let b = own.iter().enumerate().map(|(i, p)| (p.0, Source::Own(i)));
-                Merged::new(a, b).map(|(_, s)| s).collect()
-            });
             block.clear();
-            for source in merge.iter() {
-                let (start, end) = match *source {
-                    Source::Group(i) => group[i].1,
-                    Source::Own(i) => own[i].1,
-                };
-                block.extend_from_slice(&bytes[start as usize..end as usize]);
-            }
+            blocks.put(g, o, &mut block);
             f(&block, samples);
         });
     }
@@ -115,6 +82,63 @@ impl Sorted {
             run.clear();
             run.extend(part.iter().map(|s| (s.ts_ms, s.value)));
             f(g, o, &run);
+        }
+    }
+}
+
+/// The protobuf label blocks of series (see [`super::body::put_label`]). Every label of every
+/// group and own key is split and encoded once; a series' block is those pieces, merged by name
+/// and copied.
+pub(super) struct LabelBlocks<'k> {
+    bytes: Vec<u8>,
+    groups: Vec<Vec<Piece<'k>>>,
+    owns: Vec<Vec<Piece<'k>>>,
+    /// Each group's list of label names, by number.
+    names_of: Vec<usize>,
+    /// How each (names, own key) pair merges, worked out on first use.
+    merges: Vec<Option<Vec<Source>>>,
+}
+
+impl<'k> LabelBlocks<'k> {
+    pub(super) fn new(groups: &'k [Group], owns: &'k [Box<[u8]>]) -> LabelBlocks<'k> {
+        use super::body::put_label;
+        fn split<'k>(key: &'k [u8], bytes: &mut Vec<u8>) -> Vec<Piece<'k>> {
+            key_pairs(key)
+                .map(|(k, v)| {
+                    let start = bytes.len();
+                    put_label(bytes, k, v);
+                    (k, (start as u32, bytes.len() as u32))
+                })
+                .collect()
+        }
+        let mut bytes = Vec::new();
+        let groups: Vec<Vec<Piece<'_>>> = groups.iter().map(|g| split(&g.key, &mut bytes)).collect();
+        let owns: Vec<Vec<Piece<'_>>> = owns.iter().map(|o| split(o, &mut bytes)).collect();
+        // Groups with the same label names (nearly all of a cycle's jobs have the same ones)
+        // merge with an own key the same way: each merge is worked out once per (names, own
+        // key), then a series' block is its pieces copied in that order.
+        let mut names = Names(Vec::new());
+        let names_of: Vec<usize> =
+            groups.iter().map(|g| names.id(g.iter().map(|p| p.0).collect::<Vec<_>>())).collect();
+        let merges = vec![None; names.len() * owns.len()];
+        LabelBlocks { bytes, groups, owns, names_of, merges }
+    }
+
+    /// Appends the label block of the series of group `g` and own key `o` to `out`.
+    pub(super) fn put(&mut self, g: u32, o: u32, out: &mut Vec<u8>) {
+        let (group, own) = (&self.groups[g as usize], &self.owns[o as usize]);
+        let merge =
+            self.merges[self.names_of[g as usize] * self.owns.len() + o as usize].get_or_insert_with(|| {
+                let a = group.iter().enumerate().map(|(i, p)| (p.0, Source::Group(i)));
+                let b = own.iter().enumerate().map(|(i, p)| (p.0, Source::Own(i)));
+                Merged::new(a, b).map(|(_, s)| s).collect()
+            });
+        for source in merge.iter() {
+            let (start, end) = match *source {
+                Source::Group(i) => group[i].1,
+                Source::Own(i) => own[i].1,
+            };
+            out.extend_from_slice(&self.bytes[start as usize..end as usize]);
         }
     }
 }
@@ -155,134 +179,144 @@ impl SeriesSet {
     /// label, so it needs no key built per series), then, in the rare tie, by the labels.
     pub(super) fn into_sorted(self) -> Sorted {
         let SeriesSet { groups, owns, series, samples, .. } = self;
-        // Each own key's metric name, other label names and hash sum.
-        let mut label_names = Names(Vec::new());
-        let own_info: Vec<OwnHashes> = owns
-            .iter()
-            .map(|o| {
-                let (mut name, mut others, mut sum) = (&[][..], Vec::new(), 0u64);
-                for (k, v) in key_pairs(o) {
-                    sum = sum.wrapping_add(pair_hash(k, v));
-                    if k == b"__name__" {
-                        name = v;
-                    } else {
-                        others.push(label_names.id(k));
-                    }
-                }
-                (name, others, sum)
-            })
-            .collect();
-        // Each group's hashes of the labels an own key may replace, and the sum of all.
-        let group_hashes: Vec<LabelHashes> = groups
-            .iter()
-            .map(|g| {
-                let mut by_name = vec![0u64; label_names.len()];
-                let mut sum = 0u64;
-                for (k, v) in key_pairs(&g.key) {
-                    let h = pair_hash(k, v);
-                    sum = sum.wrapping_add(h);
-                    if let Some(id) = label_names.find(&k) {
-                        by_name[id] = h;
-                    }
-                }
-                (by_name, sum)
-            })
-            .collect();
-        let mut names: Vec<&[u8]> = own_info.iter().map(|o| o.0).collect();
-        names.sort_unstable();
-        names.dedup();
-        let rank: Vec<u32> = own_info
-            .iter()
-            .map(|o| names.binary_search(&o.0).expect("every name is listed") as u32)
-            .collect();
-        let mut order: Vec<SortKey> = series
-            .iter()
-            .enumerate()
-            .map(|(i, &(g, o))| {
-                let (by_name, gsum) = &group_hashes[g as usize];
-                let (_, others, osum) = &own_info[o as usize];
-                let mut h = gsum.wrapping_add(*osum);
-                for &id in others {
-                    // An own label replaces the group's of the same name (0 when it has none).
-                    h = h.wrapping_sub(by_name[id]);
-                }
-                SortKey { name_rank: rank[o as usize], labels_hash: h, series: i as u32 }
-            })
-            .collect();
-        drop(group_hashes);
-        drop(own_info);
-        order.sort_unstable();
-
-        // Output series of each series; equal (name, hash) runs are told apart by their labels.
-        let mut slot_of = vec![0u32; series.len()];
-        let mut out: Vec<(u32, u32)> = Vec::with_capacity(series.len());
-        let full_key = |s: u32| {
-            let (g, o) = series[s as usize];
-            let mut key = Vec::new();
-            for (k, v) in Merged::keys(&groups[g as usize].key, &owns[o as usize]) {
-                push_pair(&mut key, k, v);
-            }
-            key
-        };
-        let mut i = 0;
-        while i < order.len() {
-            let mut j = i + 1;
-            while j < order.len() && order[j].same_place(&order[i]) {
-                j += 1;
-            }
-            if j == i + 1 {
-                slot_of[order[i].series as usize] = out.len() as u32;
-                out.push(series[order[i].series as usize]);
-            } else {
-                let mut run: Vec<(Vec<u8>, u32)> =
-                    order[i..j].iter().map(|e| (full_key(e.series), e.series)).collect();
-                run.sort();
-                for (n, (key, s)) in run.iter().enumerate() {
-                    if n == 0 || run[n - 1].0 != *key {
-                        out.push(series[*s as usize]);
-                    }
-                    slot_of[*s as usize] = out.len() as u32 - 1;
-                }
-            }
-            i = j;
-        }
-        drop(order);
-
-        // Samples by output series (in place, in linear time: each is swapped straight into its
-        // series' range), then each series' by time; equal stamps by value (a receiver keeps
-        // one of them anyway), so the order depends on the samples alone.
-        let mut samples = samples;
-        let mut end = vec![0u32; out.len()];
-        for s in samples.iter_mut() {
-            s.series = slot_of[s.series as usize];
-            end[s.series as usize] += 1;
-        }
-        drop(slot_of);
-        let mut next = vec![0u32; out.len()];
-        let mut at = 0;
-        for (n, e) in next.iter_mut().zip(end.iter_mut()) {
-            *n = at;
-            at += *e;
-            *e = at;
-        }
-        for b in 0..out.len() {
-            while next[b] < end[b] {
-                let i = next[b] as usize;
-                let home = samples[i].series as usize;
-                if home == b {
-                    next[b] += 1;
-                } else {
-                    samples.swap(i, next[home] as usize);
-                    next[home] += 1;
-                }
-            }
-        }
-        drop((next, end));
-        for run in samples.chunk_by_mut(|a, b| a.series == b.series) {
-            if run.len() > 1 {
-                run.sort_unstable_by_key(|s| (s.ts_ms, s.value.to_bits()));
-            }
-        }
+        let (out, slot_of) = output_order(&groups, &owns, &series);
+        let samples = by_output_series(samples, &slot_of, out.len());
         Sorted { groups, owns, out, samples }
     }
+}
+
+/// Each output series' (group, own key) in output order, and each series' output series (see
+/// [`SeriesSet::into_sorted`]): series with the same labels share one.
+pub(super) fn output_order(
+    groups: &[Group],
+    owns: &[Box<[u8]>],
+    series: &[(u32, u32)],
+) -> (Vec<(u32, u32)>, Vec<u32>) {
+    // Each own key's metric name, other label names and hash sum.
+    let mut label_names = Names(Vec::new());
+    let own_info: Vec<OwnHashes> = owns
+        .iter()
+        .map(|o| {
+            let (mut name, mut others, mut sum) = (&[][..], Vec::new(), 0u64);
+            for (k, v) in key_pairs(o) {
+                sum = sum.wrapping_add(pair_hash(k, v));
+                if k == b"__name__" {
+                    name = v;
+                } else {
+                    others.push(label_names.id(k));
+                }
+            }
+            (name, others, sum)
+        })
+        .collect();
+    // Each group's hashes of the labels an own key may replace, and the sum of all.
+    let group_hashes: Vec<LabelHashes> = groups
+        .iter()
+        .map(|g| {
+            let mut by_name = vec![0u64; label_names.len()];
+            let mut sum = 0u64;
+            for (k, v) in key_pairs(&g.key) {
+                let h = pair_hash(k, v);
+                sum = sum.wrapping_add(h);
+                if let Some(id) = label_names.find(&k) {
+                    by_name[id] = h;
+                }
+            }
+            (by_name, sum)
+        })
+        .collect();
+    let mut names: Vec<&[u8]> = own_info.iter().map(|o| o.0).collect();
+    names.sort_unstable();
+    names.dedup();
+    let rank: Vec<u32> =
+        own_info.iter().map(|o| names.binary_search(&o.0).expect("every name is listed") as u32).collect();
+    let mut order: Vec<SortKey> = series
+        .iter()
+        .enumerate()
+        .map(|(i, &(g, o))| {
+            let (by_name, gsum) = &group_hashes[g as usize];
+            let (_, others, osum) = &own_info[o as usize];
+            let mut h = gsum.wrapping_add(*osum);
+            for &id in others {
+                // An own label replaces the group's of the same name (0 when it has none).
+                h = h.wrapping_sub(by_name[id]);
+            }
+            SortKey { name_rank: rank[o as usize], labels_hash: h, series: i as u32 }
+        })
+        .collect();
+    drop(group_hashes);
+    drop(own_info);
+    order.sort_unstable();
+
+    // Output series of each series; equal (name, hash) runs are told apart by their labels.
+    let mut slot_of = vec![0u32; series.len()];
+    let mut out: Vec<(u32, u32)> = Vec::with_capacity(series.len());
+    let full_key = |s: u32| {
+        let (g, o) = series[s as usize];
+        let mut key = Vec::new();
+        for (k, v) in Merged::keys(&groups[g as usize].key, &owns[o as usize]) {
+            push_pair(&mut key, k, v);
+        }
+        key
+    };
+    let mut i = 0;
+    while i < order.len() {
+        let mut j = i + 1;
+        while j < order.len() && order[j].same_place(&order[i]) {
+            j += 1;
+        }
+        if j == i + 1 {
+            slot_of[order[i].series as usize] = out.len() as u32;
+            out.push(series[order[i].series as usize]);
+        } else {
+            let mut run: Vec<(Vec<u8>, u32)> =
+                order[i..j].iter().map(|e| (full_key(e.series), e.series)).collect();
+            run.sort();
+            for (n, (key, s)) in run.iter().enumerate() {
+                if n == 0 || run[n - 1].0 != *key {
+                    out.push(series[*s as usize]);
+                }
+                slot_of[*s as usize] = out.len() as u32 - 1;
+            }
+        }
+        i = j;
+    }
+    (out, slot_of)
+}
+
+/// The samples moved to their output series (`slot_of`, `outputs` of them) in output order, each
+/// series' samples in time order; equal stamps by value (a receiver keeps one of them anyway),
+/// so the order depends on the samples alone.
+pub(super) fn by_output_series(mut samples: Vec<Sample>, slot_of: &[u32], outputs: usize) -> Vec<Sample> {
+    // In place, in linear time: each is swapped straight into its series' range.
+    let mut end = vec![0u32; outputs];
+    for s in samples.iter_mut() {
+        s.series = slot_of[s.series as usize];
+        end[s.series as usize] += 1;
+    }
+    let mut next = vec![0u32; outputs];
+    let mut at = 0;
+    for (n, e) in next.iter_mut().zip(end.iter_mut()) {
+        *n = at;
+        at += *e;
+        *e = at;
+    }
+    for b in 0..outputs {
+        while next[b] < end[b] {
+            let i = next[b] as usize;
+            let home = samples[i].series as usize;
+            if home == b {
+                next[b] += 1;
+            } else {
+                samples.swap(i, next[home] as usize);
+                next[home] += 1;
+            }
+        }
+    }
+    for run in samples.chunk_by_mut(|a, b| a.series == b.series) {
+        if run.len() > 1 {
+            run.sort_unstable_by_key(|s| (s.ts_ms, s.value.to_bits()));
+        }
+    }
+    samples
 }

@@ -238,6 +238,20 @@ impl SeriesSet {
         self.non_finite += other.non_finite;
     }
 
+    /// The set without its samples: its series stay, so the same samples added again find
+    /// them (see [`super::kept::KeptSeries`]).
+    pub(super) fn clear_samples(&mut self) {
+        self.samples.clear();
+        self.non_finite = 0;
+        self.previous_owns.clear();
+        self.job_owns.clear();
+        self.guess_at = 0;
+        for g in &mut self.groups {
+            g.cursor = 0;
+            g.fresh = false;
+        }
+    }
+
     /// Values left out because they were NaN or infinite.
     pub(crate) fn non_finite(&self) -> u64 {
         self.non_finite

@@ -18,8 +18,8 @@ pub(crate) fn build_cycle(
     retention_ms: i64,
     jobs_window: (u64, u64),
     jobs_non_finite: u64,
+    mut set: SeriesSet,
 ) -> Built {
-    let mut set = SeriesSet::default();
     let base = base_labels(host);
     health_samples(host, &base, stats, now_ms, &mut set, &mut counters);
     insight_samples(host, &base, insights, now_ms, &mut set, &mut counters);
