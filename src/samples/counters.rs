@@ -6,6 +6,8 @@
 //! first gets a 0 one millisecond before its first value, so `increase()` counts the first job
 //! too; a counter never goes back in time, even if the clock does.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use super::index::HashIndex;
@@ -26,9 +28,10 @@ pub(crate) struct CounterState {
 /// Every counter costpush keeps, persisted so they survive restarts.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct Counters {
-    /// In the order first used; stored sorted by labels.
+    /// In the order first used; stored sorted by labels. The labels are shared: a state is
+    /// copied every cycle, and only the values change.
     #[serde(with = "counter_list")]
-    entries: Vec<(Labels, CounterState)>,
+    entries: Vec<(Arc<Labels>, CounterState)>,
     /// Label hash → indices into `entries`, so finding a counter costs no allocation.
     #[serde(skip)]
     index: KeyIndex,
@@ -46,7 +49,7 @@ struct KeyIndex {
 impl PartialEq for Counters {
     fn eq(&self, other: &Self) -> bool {
         let sorted = |c: &Counters| {
-            let mut v: Vec<&(Labels, CounterState)> = c.entries.iter().collect();
+            let mut v: Vec<&(Arc<Labels>, CounterState)> = c.entries.iter().collect();
             v.sort_by(|a, b| a.0.cmp(&b.0));
             v.into_iter().cloned().collect::<Vec<_>>()
         };
@@ -56,7 +59,7 @@ impl PartialEq for Counters {
 
 /// Counters are stored as a list sorted by labels (JSON maps need string keys).
 mod counter_list {
-    use super::{CounterState, Labels};
+    use super::{Arc, CounterState, Labels};
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
     use std::collections::BTreeMap;
 
@@ -68,7 +71,10 @@ mod counter_list {
         ts_ms: Option<i64>,
     }
 
-    pub(crate) fn serialize<S: Serializer>(m: &[(Labels, CounterState)], s: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(
+        m: &[(Arc<Labels>, CounterState)],
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         // The entries as `Entry` writes them, borrowed: the state is saved every cycle.
         #[derive(Serialize)]
         struct EntryRef<'a> {
@@ -76,7 +82,7 @@ mod counter_list {
             value: f64,
             ts_ms: Option<i64>,
         }
-        let mut sorted: Vec<&(Labels, CounterState)> = m.iter().collect();
+        let mut sorted: Vec<&(Arc<Labels>, CounterState)> = m.iter().collect();
         sorted.sort_by(|a, b| a.0.cmp(&b.0));
         s.collect_seq(sorted.into_iter().map(|(l, c)| EntryRef {
             labels: l.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect(),
@@ -87,13 +93,13 @@ mod counter_list {
 
     pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
         d: D,
-    ) -> Result<Vec<(Labels, CounterState)>, D::Error> {
+    ) -> Result<Vec<(Arc<Labels>, CounterState)>, D::Error> {
         let v: Vec<Entry> = Vec::deserialize(d)?;
         let mut out: BTreeMap<Labels, CounterState> = BTreeMap::new();
         for e in v {
             out.insert(e.labels.into_iter().collect(), CounterState { value: e.value, last_ms: e.ts_ms });
         }
-        Ok(out.into_iter().collect())
+        Ok(out.into_iter().map(|(l, c)| (Arc::new(l), c)).collect())
     }
 }
 
@@ -135,7 +141,7 @@ impl Counters {
                 index.by_hash.find_or_insert(hash::words(&key), |i| same(&entries[i].0, l), entries.len());
             if new {
                 let labels: Labels = l.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-                entries.push((labels, CounterState { value: 0.0, last_ms: None }));
+                entries.push((Arc::new(labels), CounterState { value: 0.0, last_ms: None }));
                 index.indexed = entries.len();
             }
             i
@@ -183,7 +189,7 @@ impl Counters {
     /// Current value of a counter, 0 if it does not exist yet.
     pub(crate) fn value(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
         let key = series_key(name, labels);
-        self.entries.iter().find(|(l, _)| *l == key).map_or(0.0, |(_, c)| c.value)
+        self.entries.iter().find(|(l, _)| **l == key).map_or(0.0, |(_, c)| c.value)
     }
 }
 

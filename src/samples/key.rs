@@ -136,18 +136,12 @@ pub(crate) struct SortedLabels<'a>(pub(super) Vec<(&'a str, &'a str)>);
 
 impl<'a> SortedLabels<'a> {
     pub(crate) fn new(labels: &[(&'a str, &'a str)]) -> SortedLabels<'a> {
-        let mut v: Vec<(&str, &str)> =
-            labels.iter().filter(|(k, v)| !v.is_empty() && *k != "__name__").copied().collect();
-        v.sort_by(|a, b| a.0.cmp(b.0));
-        // Stable: among equal names the later is last; keep it.
-        let mut out: Vec<(&str, &str)> = Vec::with_capacity(v.len());
-        for l in v {
-            match out.last_mut() {
-                Some(last) if last.0 == l.0 => *last = l,
-                _ => out.push(l),
-            }
-        }
-        SortedLabels(out)
+        // One allocation: the catalogue sorts a few hundred label sets every cycle.
+        let mut v: Vec<(&str, &str)> = Vec::with_capacity(labels.len());
+        v.extend(labels.iter().filter(|(k, v)| !v.is_empty() && *k != "__name__"));
+        let n = sort_dedup(&mut v);
+        v.truncate(n);
+        SortedLabels(v)
     }
 }
 
