@@ -368,8 +368,7 @@ impl<T: Transport> Sender<T> {
                 Err(_) => q.release(),
             }
         }
-        // The retry counter moved during the attempts.
-        self.outbox.stats.lock().expect("stats lock").save(&self.outbox.stats_path);
+        // The counters were saved as the delivery ended (`deliver` saves on every way out).
         Some(result)
     }
 
