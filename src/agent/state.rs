@@ -310,7 +310,8 @@ impl State {
 
     /// The state, with each part that does not share `before`'s value (a part the cycle
     /// changed) copied by the calling thread; the unchanged parts stay shared. The daemon keeps
-    /// a cycle's state this way, so that nothing it keeps lies in the cycle thread's memory.
+    /// a cycle's state this way, so that nothing large it keeps lies in the cycle thread's
+    /// memory (a counter's labels are shared, not copied: a few hundred bytes, made once).
     pub(crate) fn copied_where_changed(&self, before: &Parts) -> State {
         fn copy<T: Clone>(now: &Shared<T>, before: Option<&Shared<T>>) -> Shared<T> {
             if before.is_some_and(|b| b.same(now)) {
