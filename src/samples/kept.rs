@@ -21,10 +21,9 @@ pub struct KeptSeries {
     used: usize,
 }
 
-/// The output order and label blocks of the first `series` series of the kept set.
+/// The output order and label blocks of the kept set's first `slot_of.len()` series.
 #[derive(Debug, Clone)]
 struct Layout {
-    series: usize,
     /// Each series' output series.
     slot_of: Vec<u32>,
     /// Each output series' label block: `blocks[ends[i - 1]..ends[i]]`.
@@ -44,7 +43,7 @@ impl Layout {
                 blocks.len() as u32
             })
             .collect();
-        Layout { series: set.series.len(), slot_of, blocks, ends }
+        Layout { slot_of, blocks, ends }
     }
 
     fn block(&self, slot: usize) -> &[u8] {
@@ -77,7 +76,8 @@ impl KeptSeries {
         mut sink: impl FnMut(&[u8], u64) -> Result<(), E>,
     ) -> Result<(), E> {
         let layout = match self.layout.take() {
-            Some(l) if l.series == set.series.len() => l,
+            // The set only grows until it starts afresh: as many series, the same ones.
+            Some(l) if l.slot_of.len() == set.series.len() => l,
             _ => Layout::of(&set),
         };
         let samples = by_output_series(std::mem::take(&mut set.samples), &layout.slot_of, layout.ends.len());
@@ -165,13 +165,13 @@ mod tests {
     fn kept_series_write_what_a_set_built_afresh_writes() {
         let mut kept = KeptSeries::default();
         same_as_afresh(&mut kept, 1, 0, 0);
-        let first = kept.layout.as_ref().map(|l| l.series);
+        let first = kept.layout.as_ref().map(|l| l.slot_of.len());
         // An idle cycle: the same series, new values; the layout is reused.
         same_as_afresh(&mut kept, 2, 0, 0);
-        assert_eq!(kept.layout.as_ref().map(|l| l.series), first);
+        assert_eq!(kept.layout.as_ref().map(|l| l.slot_of.len()), first);
         // New series, and some missing: laid out again, the missing ones left out.
         same_as_afresh(&mut kept, 3, 2, 1);
-        assert_eq!(kept.layout.as_ref().map(|l| l.series), first.map(|n| n + 2));
+        assert_eq!(kept.layout.as_ref().map(|l| l.slot_of.len()), first.map(|n| n + 2));
         same_as_afresh(&mut kept, 4, 0, 3);
     }
 
