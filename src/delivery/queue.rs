@@ -16,14 +16,17 @@
 //!
 //! # Durability (fsync policy)
 //!
-//! A batch is written to `<seq>.batch.tmp`, fsynced, and renamed to `<seq>.batch` (and linked
-//! into the other destinations' queues, see `outbox`); after a cycle's batches, each queue
-//! directory is fsynced once. Only then does the cycle commit its state (which
+//! A new batch is written to `<seq>.batch` and fsynced (and linked into the other destinations'
+//! queues, see `outbox`); after a cycle's batches, each queue directory is fsynced once. A
+//! temporary name and a rename would add nothing: until the cycle commits, its batches are
+//! numbered past the committed `next_seq`, and a file cut short by a crash is one of them. Only then does the cycle commit its state (which
 //! records `next_seq`, the first sequence number not yet used) by the state file's own
 //! write-fsync-rename. Batches with `seq >= next_seq` found at start belong to a cycle that never
 //! committed: they are deleted, and that cycle runs again from the same files. So every batch on
 //! disk belongs to exactly one committed cycle, and no cycle is enqueued twice. (Without a state
-//! file nothing tells the two apart: every batch is kept, see `agent::open_outboxes`.)
+//! file nothing tells the two apart: every batch is kept, see `agent::open_outboxes`, and one cut
+//! short is found corrupt.) A batch already admitted is only ever replaced whole
+//! ([`Queue::rewrite`]: a temporary file, fsynced, renamed over it).
 //!
 //! The sender deletes a batch after the receiver acknowledged it (or refused its data). A crash
 //! between the acknowledgement and the deletion sends that batch again after the restart; for a
@@ -37,7 +40,7 @@
 //! with reason `queue_full`.
 
 use std::collections::VecDeque;
-use std::io::Read;
+use std::io::{Read, Write as _};
 use std::path::{Path, PathBuf};
 
 use crate::util::fs::{sync_dir, write_atomic, Durability};
@@ -140,19 +143,36 @@ impl Queue {
         Ok((q, rec))
     }
 
-    /// Writes one batch durably (temp file, fsync, rename). It joins the index only through
-    /// [`Queue::admit`], after the cycle has committed.
+    /// Writes a new batch, numbered past the committed `next_seq`, and fsyncs it (its name is
+    /// durable with [`Queue::sync_dir`]). It joins the index only through [`Queue::admit`], after
+    /// the cycle has committed.
     pub(crate) fn write(&self, seq: u64, body: &[u8], samples: u64) -> Result<Entry, QueueError> {
+        self.write_as(seq, body, samples, |path, parts| {
+            // A file left under that name (a failed cycle's, not removed) is replaced.
+            let mut f = std::fs::File::create(path)?;
+            parts.iter().try_for_each(|part| f.write_all(part))?;
+            f.sync_all()
+        })
+    }
+
+    /// Writes batch `seq`'s header and `body` to its file with `put`.
+    fn write_as(
+        &self,
+        seq: u64,
+        body: &[u8],
+        samples: u64,
+        put: impl FnOnce(&Path, &[&[u8]]) -> std::io::Result<()>,
+    ) -> Result<Entry, QueueError> {
         let path = self.dir.join(name(seq));
         let io = |source| QueueError::Io { path: path.clone(), source };
         let len =
             u32::try_from(body.len()).map_err(|_| io(std::io::Error::other("batch larger than 4 GiB")))?;
-        let mut head = Vec::with_capacity(HEADER);
-        head.extend_from_slice(MAGIC);
-        head.extend_from_slice(&u32::try_from(samples).unwrap_or(u32::MAX).to_le_bytes());
-        head.extend_from_slice(&crc32fast::hash(body).to_le_bytes());
-        head.extend_from_slice(&len.to_le_bytes());
-        write_atomic(&path, &[&head, body], Durability::Content).map_err(io)?;
+        let mut head = [0u8; HEADER];
+        head[..4].copy_from_slice(MAGIC);
+        head[4..8].copy_from_slice(&u32::try_from(samples).unwrap_or(u32::MAX).to_le_bytes());
+        head[8..12].copy_from_slice(&crc32fast::hash(body).to_le_bytes());
+        head[12..].copy_from_slice(&len.to_le_bytes());
+        put(&path, &[&head, body]).map_err(io)?;
         Ok(Entry { seq, bytes: (HEADER + body.len()) as u64, samples })
     }
 
@@ -180,13 +200,14 @@ impl Queue {
     /// delivered), durably: the file holds the old content or the new, never a torn one.
     pub(crate) fn rewrite(&mut self, seq: u64, body: &[u8], samples: u64) -> Result<(), QueueError> {
         let Some(pos) = self.entries.iter().position(|e| e.seq == seq) else { return Ok(()) };
-        let e = self.write(seq, body, samples)?;
+        let e =
+            self.write_as(seq, body, samples, |path, parts| write_atomic(path, parts, Durability::Content))?;
         self.bytes = self.bytes - self.entries[pos].bytes + e.bytes;
         self.entries[pos] = e;
         Ok(())
     }
 
-    /// Makes the renames of [`Queue::write`] durable.
+    /// Makes the names of [`Queue::write`] and [`Queue::link`] durable.
     pub(crate) fn sync_dir(&self) -> Result<(), QueueError> {
         sync_dir(&self.dir).map_err(|source| QueueError::Io { path: self.dir.clone(), source })
     }
@@ -368,9 +389,11 @@ mod tests {
             write(&q, seq, b"x");
         }
         std::fs::write(dir.path().join("00000000000000000009.tmp"), b"half").unwrap();
-        // a crash after writing 2..4 but before committing next_seq = 4: only 0 and 1 count
+        // A batch cut short as it was written: uncommitted, not corrupt.
+        std::fs::write(dir.path().join(name(4)), &b"CPQ1"[..3]).unwrap();
+        // a crash after writing 2..5 but before committing next_seq = 5: only 0 and 1 count
         let (mut q, rec) = Queue::open(dir.path(), 1 << 20, 2).unwrap();
-        assert_eq!(rec.uncommitted, 2);
+        assert_eq!((rec.uncommitted, rec.corrupt), (3, 0));
         assert_eq!(q.len(), 2);
         assert_eq!(q.take_front().unwrap().seq, 0);
         assert!(!dir.path().join("00000000000000000009.tmp").exists());
