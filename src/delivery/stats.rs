@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tracing::{error, warn};
 
-use crate::util::fs::{write_atomic, Durability};
+use crate::util::fs::overwrite_json;
 
 /// Why samples were dropped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,7 +94,7 @@ impl Stats {
     pub(super) fn save(&self, path: &Path) {
         let write = || -> std::io::Result<()> {
             let bytes = serde_json::to_vec(self).map_err(std::io::Error::other)?;
-            write_atomic(path, &[&bytes], Durability::Process)
+            overwrite_json(path, &bytes)
         };
         if let Err(e) = write() {
             warn!(file = %path.display(), error = %e, "cannot save delivery counters");

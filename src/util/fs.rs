@@ -1,5 +1,6 @@
 //! Replacing a file whole: write a temporary file beside it, then rename it over the old one, so
-//! a reader (or a crash) sees the old content or the new, never a torn one.
+//! a reader (or a crash) sees the old content or the new, never a torn one; or, for a small JSON
+//! file that need only survive the process, overwriting it in place.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -42,6 +43,35 @@ pub(crate) fn write_atomic_with(
         sync_dir(path.parent().unwrap_or(Path::new(".")))?;
     }
     Ok(len)
+}
+
+/// The most [`overwrite_small`] writes in place: one page, which a write reaches the page cache
+/// whole (a process killed during it is killed before or after).
+const PAGE: usize = 4096;
+
+/// Replaces `path`'s content with `json`, surviving a crash of the process (as
+/// [`Durability::Process`]) without a new file: an idle cycle's delivery counters are saved
+/// every cycle, and creating a file, renaming it over the old one and freeing the old one's
+/// blocks cost more than the write. One write at the start of the file, padded with spaces to
+/// the old length (JSON ends with any whitespace), so the file holds the old content or the new.
+/// A new file, or content past a page, is written as [`write_atomic`] does.
+pub(crate) fn overwrite_json(path: &Path, json: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt as _;
+    let file = match std::fs::OpenOptions::new().write(true).open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return write_atomic(path, &[json], Durability::Process)
+        }
+        Err(e) => return Err(e),
+    };
+    let old = file.metadata()?.len();
+    if json.len() > PAGE || old > PAGE as u64 {
+        drop(file);
+        return write_atomic(path, &[json], Durability::Process);
+    }
+    let mut page = json.to_vec();
+    page.resize(page.len().max(old as usize), b' ');
+    file.write_all_at(&page, 0)
 }
 
 /// Makes the renames into `dir` durable.
@@ -95,6 +125,27 @@ mod tests {
         });
         assert!(failed.is_err());
         assert_eq!(std::fs::read(&path).unwrap(), line.repeat(1000));
+    }
+
+    #[test]
+    fn json_overwritten_in_place_reads_as_the_new_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("stats.json");
+        let read = || serde_json::from_slice::<serde_json::Value>(&std::fs::read(&path).unwrap()).unwrap();
+        overwrite_json(&path, br#"{"sent":123456}"#).unwrap();
+        assert_eq!(read(), serde_json::json!({"sent": 123456}));
+        // Shorter: padded, so no byte of the old content is left to read.
+        overwrite_json(&path, br#"{"sent":7}"#).unwrap();
+        assert_eq!(read(), serde_json::json!({"sent": 7}));
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), br#"{"sent":123456}"#.len() as u64);
+        // Past a page: replaced whole, at its own length.
+        let long = format!(r#"{{"s":"{}"}}"#, "x".repeat(PAGE));
+        overwrite_json(&path, long.as_bytes()).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), long.as_bytes());
+        overwrite_json(&path, b"[]").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"[]");
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("stats.json")]);
     }
 
     #[test]
