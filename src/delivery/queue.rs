@@ -17,15 +17,15 @@
 //! # Durability (fsync policy)
 //!
 //! A new batch is written to `<seq>.batch` and fsynced (and linked into the other destinations'
-//! queues, see `outbox`); after a cycle's batches, each queue directory is fsynced once. A
-//! temporary name and a rename would add nothing: until the cycle commits, its batches are
-//! numbered past the committed `next_seq`, and a file cut short by a crash is one of them. Only then does the cycle commit its state (which
-//! records `next_seq`, the first sequence number not yet used) by the state file's own
-//! write-fsync-rename. Batches with `seq >= next_seq` found at start belong to a cycle that never
+//! queues, see `outbox`); after a cycle's batches, each queue directory is fsynced once. Only
+//! then does the cycle commit its state (which records `next_seq`, the first sequence number
+//! not yet used) by the state file's own write-fsync-rename. A batch needs no temporary name
+//! and rename of its own: until its cycle commits it is numbered past the committed `next_seq`,
+//! and a file cut short by a crash is one of those. Batches with `seq >= next_seq` found at start belong to a cycle that never
 //! committed: they are deleted, and that cycle runs again from the same files. So every batch on
 //! disk belongs to exactly one committed cycle, and no cycle is enqueued twice. (Without a state
 //! file nothing tells the two apart: every batch is kept, see `agent::open_outboxes`, and one cut
-//! short is found corrupt.) A batch already admitted is only ever replaced whole
+//! short is counted as corrupt, though its cycle runs again.) A batch already admitted is only ever replaced whole
 //! ([`Queue::rewrite`]: a temporary file, fsynced, renamed over it).
 //!
 //! The sender deletes a batch after the receiver acknowledged it (or refused its data). A crash
@@ -148,8 +148,16 @@ impl Queue {
     /// the cycle has committed.
     pub(crate) fn write(&self, seq: u64, body: &[u8], samples: u64) -> Result<Entry, QueueError> {
         self.write_as(seq, body, samples, |path, parts| {
-            // A file left under that name (a failed cycle's, not removed) is replaced.
-            let mut f = std::fs::File::create(path)?;
+            let create = || std::fs::OpenOptions::new().write(true).create_new(true).open(path);
+            let mut f = match create() {
+                // A file left under that name by a failed cycle, perhaps linked into another
+                // queue: unlinked, not cut short (a linked file's content never changes).
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    std::fs::remove_file(path)?;
+                    create()?
+                }
+                r => r?,
+            };
             parts.iter().try_for_each(|part| f.write_all(part))?;
             f.sync_all()
         })
@@ -480,6 +488,12 @@ mod tests {
         let e = Entry { seq: 1, bytes: 16 + 3, samples: 3 };
         assert_eq!(b.link(&da.path().join("gone"), e, b"abc").unwrap(), e);
         assert_eq!(b.read(1).unwrap(), b"abc");
+        // A failed cycle's batch left in both queues: the next cycle writes its own under the
+        // same number in one queue without changing the other's file.
+        let e = a.write(2, b"failed", 6).unwrap();
+        b.link(&a.path(2), e, b"failed").unwrap();
+        a.write(2, b"redone", 6).unwrap();
+        assert_eq!((a.read(2).unwrap(), b.read(2).unwrap()), (b"redone".to_vec(), b"failed".to_vec()));
     }
 
     #[test]
