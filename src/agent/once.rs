@@ -49,7 +49,7 @@ pub fn dry_run(cfg: &Config, now: SystemTime, out: &mut impl std::io::Write) -> 
         .map(|d| {
             let dir = queue_dir(&cfg.state_dir, &d.name);
             let (bytes, batches) = Queue::peek(&dir);
-            from_stats(&d.name, &Stats::load(&dir.join(STATS_FILE)), bytes, batches)
+            from_stats(&d.name, &Stats::peek(&dir.join(STATS_FILE)), bytes, batches)
         })
         .collect();
     // No query API and no fetch: a dry run touches no network.

@@ -45,7 +45,7 @@ pub(crate) fn write_atomic_with(
     Ok(len)
 }
 
-/// The most [`overwrite_small`] writes in place: one page, which a write reaches the page cache
+/// The most [`overwrite_json`] writes in place: one page, which a write reaches the page cache
 /// whole (a process killed during it is killed before or after).
 const PAGE: usize = 4096;
 
@@ -54,7 +54,9 @@ const PAGE: usize = 4096;
 /// every cycle, and creating a file, renaming it over the old one and freeing the old one's
 /// blocks cost more than the write. One write at the start of the file, padded with spaces to
 /// the old length (JSON ends with any whitespace), so the file holds the old content or the new.
-/// A new file, or content past a page, is written as [`write_atomic`] does.
+/// A new file, or content past a page, is written as [`write_atomic`] does. A reader at the
+/// same moment may read a page half written: one beside the writer reads again
+/// (`delivery::stats::Stats::peek`).
 pub(crate) fn overwrite_json(path: &Path, json: &[u8]) -> std::io::Result<()> {
     use std::os::unix::fs::FileExt as _;
     let file = match std::fs::OpenOptions::new().write(true).open(path) {
