@@ -9,7 +9,7 @@ use std::sync::Arc;
 use tracing::info;
 
 use super::state::{ForecastCache, State};
-use crate::compute::history::{self, Basis, FeatureSums, History, TrainingRow};
+use crate::compute::history::{self, Basis, FeatureSums, History};
 use crate::compute::job;
 use crate::compute::power_model::{self, Coverage, NoModel, PowerModel};
 use crate::compute::projection::{self, Estimator};
@@ -196,15 +196,15 @@ pub(super) fn cycle_insights(
     // daemon's state) if the training rows are the same; else fitted now. An idle daemon fits
     // nothing.
     let memo = cfg.predictions.enabled.then(|| {
-        let fingerprint = rows_fingerprint(h.jobs.iter(), cfg.predictions.min_jobs);
+        let on = FittedOn { rows: h.jobs.revision(), min_jobs: cfg.predictions.min_jobs };
         let fit = || power_model::power_model(h.jobs.iter(), cfg.predictions.min_jobs, Coverage::Check);
         match (fitted, &next.memo.model) {
             // A chunk that did not know it was the last (the files after it held no new job):
             // the same rows, fitted again with the coverage.
-            (Some(Ok(m)), _) if m.coverage == Coverage::Skip => Arc::new((fingerprint, fit())),
-            (Some(f), _) => Arc::new((fingerprint, f)),
-            (None, Some(m)) if m.0 == fingerprint => Arc::clone(m),
-            (None, _) => Arc::new((fingerprint, fit())),
+            (Some(Ok(m)), _) if m.coverage == Coverage::Skip => Arc::new((on, fit())),
+            (Some(f), _) => Arc::new((on, f)),
+            (None, Some(m)) if m.0 == on => Arc::clone(m),
+            (None, _) => Arc::new((on, fit())),
         }
     });
     if let Some(memo) = &memo {
@@ -302,17 +302,26 @@ pub(super) fn cycle_insights(
 /// next cycle. Not saved, and not part of the state's equality (a cache).
 #[derive(Clone, Default)]
 pub(crate) struct Memo {
-    /// The power model a cycle fitted, with the fingerprint of the training rows (and the
-    /// minimum of jobs) it was fitted on: while no job arrives the rows stay the same, and the
-    /// model is reused rather than fitted again.
-    model: Option<Arc<(u64, Fitted)>>,
-    /// The coverage of the fit window, with the bucket, the bases and the model's fingerprint
-    /// it was worked out for.
+    /// The power model a cycle fitted, with what it was fitted on: while no job arrives the
+    /// rows stay the same, and the model is reused rather than fitted again.
+    model: Option<Arc<(FittedOn, Fitted)>>,
+    /// The coverage of the fit window, with the bucket, the bases and the model it was worked
+    /// out for.
     coverage: Option<(CoverageKey, Vec<projection::Coverage>)>,
 }
 
-/// The bucket, the bases and the model's fingerprint a coverage was worked out for.
-type CoverageKey = (i64, Vec<Basis>, Option<u64>);
+/// What a power model was fitted on: the training rows (their [`Rows::revision`]) and the
+/// least jobs a fit needs.
+///
+/// [`Rows::revision`]: crate::compute::history::Rows::revision
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FittedOn {
+    rows: u64,
+    min_jobs: usize,
+}
+
+/// The bucket, the bases and the model a coverage was worked out for.
+type CoverageKey = (i64, Vec<Basis>, Option<FittedOn>);
 
 impl PartialEq for Memo {
     fn eq(&self, _: &Memo) -> bool {
@@ -329,26 +338,10 @@ impl std::fmt::Debug for Memo {
     }
 }
 
-/// A fingerprint of training rows and the minimum of jobs a model needs: equal for the same
-/// rows in the same order.
-fn rows_fingerprint<'r>(rows: impl ExactSizeIterator<Item = TrainingRow<'r>>, min_jobs: usize) -> u64 {
-    use std::hash::{Hash, Hasher};
-    // XXH3 rather than SipHash: an idle cycle hashes every training row (20,000 at most).
-    let mut h = xxhash_rust::xxh3::Xxh3Default::new();
-    (rows.len(), min_jobs).hash(&mut h);
-    for r in rows {
-        for v in [r.end_s, r.pixel_rate, r.bitrate_kbps, r.fps, r.power_w] {
-            h.write_u64(v.to_bits());
-        }
-        r.encoder.hash(&mut h);
-        r.preset.hash(&mut h);
-    }
-    h.finish()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::compute::history::TrainingRow;
 
     fn row(i: usize) -> TrainingRow<'static> {
         let x = i as f64;
