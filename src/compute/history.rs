@@ -364,7 +364,8 @@ impl Rows {
             let dropped = c.dropped.min(self.rows.len());
             if dropped > 0 {
                 self.rows.drain(..dropped);
-                self.revise(&[b"dropped".as_slice(), &(dropped as u64).to_le_bytes()].concat());
+                self.revise(b"dropped");
+                self.revise(&(dropped as u64).to_le_bytes());
             }
             for r in c.rows.iter() {
                 self.push(r);

@@ -21,12 +21,13 @@
 //! then does the cycle commit its state (which records `next_seq`, the first sequence number
 //! not yet used) by the state file's own write-fsync-rename. A batch needs no temporary name
 //! and rename of its own: until its cycle commits it is numbered past the committed `next_seq`,
-//! and a file cut short by a crash is one of those. Batches with `seq >= next_seq` found at start belong to a cycle that never
-//! committed: they are deleted, and that cycle runs again from the same files. So every batch on
-//! disk belongs to exactly one committed cycle, and no cycle is enqueued twice. (Without a state
-//! file nothing tells the two apart: every batch is kept, see `agent::open_outboxes`, and one cut
-//! short is counted as corrupt, though its cycle runs again.) A batch already admitted is only ever replaced whole
-//! ([`Queue::rewrite`]: a temporary file, fsynced, renamed over it).
+//! and a file cut short by a crash is one of those. Batches with `seq >= next_seq` found at start
+//! belong to a cycle that never committed: they are deleted, and that cycle runs again from the
+//! same files. So every batch on disk belongs to exactly one committed cycle, and no cycle is
+//! enqueued twice. (Without a state file nothing tells the two apart: every batch is kept, see
+//! `agent::open_outboxes`, and one cut short is counted as corrupt, though its cycle runs
+//! again.) A batch already admitted is only ever replaced whole ([`Queue::rewrite`]: a temporary
+//! file, fsynced, renamed over it).
 //!
 //! The sender deletes a batch after the receiver acknowledged it (or refused its data). A crash
 //! between the acknowledgement and the deletion sends that batch again after the restart; for a
