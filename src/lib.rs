@@ -14,7 +14,8 @@
 //! - [`samples`]: reports → series (the metric catalogue of `docs/metrics.md`) → request bodies.
 //! - [`delivery`]: request bodies → the durable queue → the receiver, oldest first, with retries.
 //! - [`agent`]: the cycle, `once` and `run`; commits the state after the batches are on disk.
-//! - `util`: atomic file writes, hashing, time, the allocator's tuning.
+//! - `util`: bounded reads, atomic and in-place file writes, hashing, sorted lists, time, the
+//!   allocator's tuning.
 //!
 //! The binary (`src/main.rs`) only parses the command line, sets up logging, and maps results to
 //! exit codes.
@@ -26,7 +27,12 @@
 //! [`agent::dry_run`], [`agent::shutdown_signal`], and for the benches the cycle's steps
 //! ([`agent::prepare`], [`agent::enqueue_cycle`], [`agent::state::State`]); the statistics
 //! ([`stats::forecast`], [`stats::regress`], [`stats::offline`]); the wire format
-//! ([`delivery::proto`]); [`tune_allocator`]. Everything else is `pub(crate)` or narrower.
+//! ([`delivery::proto`]); [`tune_allocator`]. Besides those, the tests and benches reach a few
+//! pieces directly: `agent::once_with_progress`, `agent::ProgressMode`, `agent::CHUNK_JOBS`,
+//! `agent::reload_signal`, `agent::state::lock` and `agent::state::FILE_NAME`,
+//! `ingest::outside::OutsideData`, `ingest::results`, `compute::job::report_from_file`,
+//! `stats::auto`, `samples::KeptSeries` and `samples::catalogue::DeliveryStats`. Everything else
+//! is `pub(crate)` or narrower.
 
 pub mod agent;
 pub mod compute;

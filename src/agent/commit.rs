@@ -1,6 +1,7 @@
-//! A cycle into the queue: its samples written as request bodies, batch by batch, each chunk as
-//! soon as it is built; then the directory fsynced, the state committed, and the batches made
-//! deliverable. Only the commit makes a cycle count (see `ARCHITECTURE.md`, durability).
+//! A cycle into the queues: its samples written as request bodies, batch by batch, each chunk as
+//! soon as it is built, to the first destination's queue and linked into the others'; then the
+//! directories fsynced, the state committed, and the batches made deliverable. Only the commit
+//! makes a cycle count (see `ARCHITECTURE.md`, durability).
 
 use std::sync::Arc;
 use std::time::SystemTime;

@@ -1,4 +1,4 @@
-//! `costpush run`: the sender beside the cycles, a cycle at start and then on the schedule, each
+//! `costpush run`: the destinations' senders beside the cycles, a cycle at start and then on the schedule, each
 //! on a thread of its own, until shutdown; a reloaded configuration starts it all again.
 
 use std::future::Future;

@@ -2,10 +2,11 @@
 //! `run` modes around it, and shutdown.
 //!
 //! A cycle reads what changed, builds the samples of the new jobs and of the agent itself,
-//! writes them to the durable queue in bounded batches, and commits its state (files read, jobs
-//! taken, counters advanced, next queue number). The sender delivers the queue separately,
-//! oldest batch first. So a sample the agent has taken in is either acknowledged by the receiver
-//! or on disk waiting to be sent, and a job is taken in once (see `queue` and `state`).
+//! writes them to every destination's durable queue in bounded batches, and commits its state
+//! (files read, jobs taken, counters advanced, next queue number). Each destination's sender
+//! delivers its queue separately, oldest batch first. So a sample the agent has taken in is
+//! either acknowledged by each receiver or on disk waiting to be sent to it, and a job is taken
+//! in once (see `delivery::queue` and `state`).
 //!
 //! - `cycle`: one cycle, in chunks of jobs, from the results files to samples;
 //! - `scan`: which files there are, which changed, and the order to read them in;

@@ -19,7 +19,7 @@
 //! changed (`part_changes`). `state.json` holds what changes every cycle (`counters`,
 //! `next_seq`, `idle_baseline`), the generation of the part that goes with it and how many
 //! bytes of its journal are committed. So an idle cycle writes `state.json` alone (about 10 kB
-//! on a host of 40,000 jobs, where it used to be 2.4 MB), and a cycle that takes in a few jobs
+//! on a host of 40,000 jobs, against 2.4 MB for the whole state), and a cycle that takes in a few jobs
 //! adds a line of their size (BENCHMARKS.md, "Idle writes"). Once the journal outgrows its part
 //! file, the next change writes a new generation's part whole and starts its journal afresh:
 //! the bytes written stay within about twice the changes.
@@ -207,7 +207,7 @@ fn damaged_journal(path: PathBuf, why: impl std::fmt::Display) -> StateError {
     StateError::Corrupt { path, source: serde::de::Error::custom(why) }
 }
 
-/// The identities of the jobs already pushed. Stored as a JSON array, as before.
+/// The identities of the jobs already pushed. Stored as a JSON array.
 pub type JobIds = crate::util::sorted::SortedSet<u64>;
 
 /// Each results file's fingerprint, by path.

@@ -232,10 +232,9 @@ pub(crate) struct TrainingRow<'a> {
 }
 
 /// The training rows, newest last. A few encoder and preset names are shared by thousands of
-/// rows, so a row keeps their indices into `names`: 48 bytes a row instead of 88 plus two
-/// strings (the state of a host with 5,000 rows is about 0.5 MB smaller, and the rows are copied
-/// for every fit without allocating). Stored in the state as the rows themselves, names spelled
-/// out, as before.
+/// rows, so a row keeps their indices into `names`: 48 bytes a row, not 88 plus two strings (the
+/// state of a host with 5,000 rows is about 0.5 MB smaller, and the rows are copied for every fit
+/// without allocating). Stored in the state as the rows themselves, names spelled out.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Rows {
     rows: VecDeque<Row>,
@@ -297,7 +296,7 @@ impl Rows {
     /// Identifies what the rows hold without reading them: the same for a copy, and changed by
     /// every change made to them (a hash of the changes, in order, since the list was empty; a
     /// list read from the state starts from its rows). So an idle cycle knows its power model
-    /// still fits the rows without hashing 20,000 of them.
+    /// still fits the rows without hashing thousands of them.
     pub(crate) fn revision(&self) -> u64 {
         self.revision
     }

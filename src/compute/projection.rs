@@ -1,5 +1,5 @@
 //! Projections: the automatic forecasting of [`crate::stats::auto`] over the history's buckets,
-//! with a 48-hour curve, totals over the next 24 h, 7 d and 30 d, and the chosen model's
+//! with a 47-hour curve (one point per hourly bucket), totals over the next 24 h, 7 d and 30 d, and the chosen model's
 //! backtest. Pure: history, model, clock, configuration and the previous projections in; results
 //! out.
 //!
@@ -116,7 +116,7 @@ pub(crate) struct Projection {
     pub(crate) model: String,
     /// How it was chosen: "backtest" or "aicc" (too little history for a backtest).
     pub(crate) method: String,
-    /// Per bucket from the current one: (bucket start, Unix ms; band), within the next 48 h.
+    /// Per bucket from the current one: (bucket start, Unix ms; band), within the next 47 h ([`CURVE_SECONDS`]).
     pub(crate) curve: Vec<(i64, Band)>,
     /// Totals of the next 24 h, 7 days and 30 days (label values "24h", "7d", "30d").
     pub(crate) totals: Vec<(String, Band)>,

@@ -143,7 +143,7 @@ pub(crate) struct RawResults {
     pub(crate) max_label_values: Option<u64>,
 }
 
-/// `remote_write`: one destination (a mapping, as it always was) or a list of them.
+/// `remote_write`: one destination (a mapping) or a list of them.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
 pub(crate) enum RawDestinations {

@@ -96,7 +96,7 @@ const OWN_HEADERS: &[&str] = &[
 const MAX_HEADERS: usize = 32;
 
 /// The destinations (`remote_write`, one mapping or a list) and the labels added to every sample
-/// (`extra_labels` at the top level, or inside a single `remote_write` mapping, as it once was).
+/// (`extra_labels` at the top level, or inside a single `remote_write` mapping).
 ///
 /// `--remote-write-url` replaces the list with one destination: that URL, with the first entry's
 /// other settings (name, auth, TLS, headers, limits).

@@ -36,9 +36,10 @@
 //!
 //! # Bound
 //!
-//! The files' total size is capped (`queue.max_bytes`). When an append goes over, the oldest
-//! batches are deleted first (never the one being sent) and their samples counted as dropped
-//! with reason `queue_full`.
+//! The files' total size is capped per destination (`remote_write.queue_max_bytes`). When a
+//! committed cycle's batches are admitted ([`Queue::admit`]) and the total goes over, the oldest
+//! batches are deleted first (never the one being sent, nor the newest, even if it alone is over)
+//! and their samples counted as dropped with reason `queue_full`.
 
 use std::collections::VecDeque;
 use std::io::{Read, Write as _};

@@ -1,5 +1,6 @@
-//! Halving a request body for a receiver that says it is too large (413): by series, or a single
-//! series by its samples, earlier ones first, so sending the halves in order keeps time order.
+//! Halving a request body: for a receiver that says it is too large (413), and to find the
+//! samples a receiver refused (400, 409, 422). By series, or a single series by its samples,
+//! earlier ones first, so sending the halves in order keeps time order.
 
 use super::proto::{self, TimeSeries, WriteRequest};
 

@@ -1,8 +1,8 @@
 //! The delivery counters (samples sent, retried, dropped by reason, last success), kept in
 //! `queue/<destination>/stats.json` so they survive restarts. Overwritten in place after each
 //! batch (`util::fs::overwrite_json`), without a fsync: a power loss may cost the last increments
-//! (read as a counter reset by `increase()`), never a sample, and a fsync per batch was 5 % of a
-//! large cycle's CPU.
+//! (read as a counter reset by `increase()`), never a sample, and a fsync per batch would cost
+//! about 5 % of a large cycle's CPU.
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -1,5 +1,6 @@
 //! The shared vocabulary: a job, money, prices and energy. Plain data with no I/O, imported by
-//! every stage above it (ingest, compute, samples, the agent) and importing none of them.
+//! the configuration and every stage above it (ingest, compute, samples, the agent) and importing
+//! none of them.
 
 pub(crate) mod energy;
 pub(crate) mod job;

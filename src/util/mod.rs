@@ -1,6 +1,7 @@
-//! Small helpers shared by every stage: bounded reads, short byte comparisons, atomic file writes, hashing, a sorted-list
-//! set, time and calendar, the allocator's tuning, a copy-on-write value, and error rendering. Each has one home here so that no stage
-//! writes its own copy.
+//! Small helpers shared by every stage: bounded reads, short byte comparisons, atomic and
+//! in-place file writes, hashing, a sorted-list set, time and calendar, the allocator's tuning, a
+//! copy-on-write value, and error rendering (with URLs redacted). Each has one home here so that
+//! no stage writes its own copy.
 
 pub(crate) mod bounded;
 pub(crate) mod bytes;

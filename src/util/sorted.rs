@@ -1,4 +1,4 @@
-//! A set kept as a sorted list: 8 bytes an element for a `u64` (a `BTreeSet` took about twice
+//! A set kept as a sorted list: 8 bytes an element for a `u64` (a `BTreeSet` takes about twice
 //! that, and twice over during a cycle), looked up by binary search, added to in bulk, and
 //! stored as a JSON array.
 

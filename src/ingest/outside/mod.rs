@@ -1,6 +1,6 @@
 //! The agent's outside data, with its I/O: the ECB rates file (re-read when it changes) and its
 //! fetch, the hourly carbon-intensity file, the local RAPL sampler and its ring, and the query
-//! API. What is computed from them is pure and lives in `sources` and `calc`.
+//! API. Their parsers are pure and live in `ingest::sources`.
 //!
 //! Failures here never stop a cycle: a file that does not parse keeps the last good version (one
 //! warning per version), a failed fetch keeps the cached rates, and an energy source that cannot

@@ -104,7 +104,7 @@ pub const MAX_CORES: f64 = 1e5;
 
 pub fn parse(bytes: &[u8]) -> Result<Parsed, FileError> {
     // Only a file that does not read is scanned for non-finite numbers (a pass over the whole
-    // file, which took over a third of the time).
+    // file, which would be over a third of the parse time).
     let mut replaced = Vec::new();
     let root: Shape<Root> = from_slice_or_replaced(bytes, &mut replaced).map_err(|e| file_error(&e))?;
     let (scenarios, scheduler, lists) = checked_root(root)?;
