@@ -1,5 +1,6 @@
-//! `costpush run`: the destinations' senders beside the cycles, a cycle at start and then on the schedule, each
-//! on a thread of its own, until shutdown; a reloaded configuration starts it all again.
+//! `costpush run`: the destinations' senders beside the cycles, a cycle at start and then on the
+//! schedule, each on a thread of its own, until shutdown; a reloaded configuration starts it all
+//! again.
 
 use std::future::Future;
 use std::path::PathBuf;

@@ -16,13 +16,13 @@
 //! What grows with the jobs (`files`, `jobs`, `stamps`, `label_values`, `history`, and the hourly
 //! `forecast_cache`) is kept in a part file, `part-<generation>.json`, and its journal,
 //! `part-<generation>.changes`: one line of JSON per commit that changed the part, saying what
-//! changed (`part_changes`). `state.json` holds what changes every cycle (`counters`,
-//! `next_seq`, `idle_baseline`), the generation of the part that goes with it and how many
-//! bytes of its journal are committed. So an idle cycle writes `state.json` alone (about 10 kB
-//! on a host of 40,000 jobs, against 2.4 MB for the whole state), and a cycle that takes in a few jobs
-//! adds a line of their size (BENCHMARKS.md, "Idle writes"). Once the journal outgrows its part
-//! file, the next change writes a new generation's part whole and starts its journal afresh:
-//! the bytes written stay within about twice the changes.
+//! changed (`part_changes`). `state.json` holds what changes every cycle (`counters`, `next_seq`,
+//! `idle_baseline`), the generation of the part that goes with it and how many bytes of its journal
+//! are committed. So an idle cycle writes `state.json` alone (about 10 kB on a host of 40,000 jobs,
+//! against 2.4 MB for the whole state), and a cycle that takes in a few jobs adds a line of their
+//! size (BENCHMARKS.md, "Idle writes"). Once the journal outgrows its part file, the next change
+//! writes a new generation's part whole and starts its journal afresh: the bytes written stay
+//! within about twice the changes.
 //!
 //! The part's fields are `Shared` (`util::shared`): a cycle's new state shares each with the
 //! state it started from until it changes it. An idle cycle copies none of them, and its commit

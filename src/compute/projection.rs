@@ -1,7 +1,7 @@
 //! Projections: the automatic forecasting of [`crate::stats::auto`] over the history's buckets,
-//! with a 47-hour curve (one point per hourly bucket), totals over the next 24 h, 7 d and 30 d, and the chosen model's
-//! backtest. Pure: history, model, clock, configuration and the previous projections in; results
-//! out.
+//! with a 47-hour curve (one point per hourly bucket), totals over the next 24 h, 7 d and 30 d, and
+//! the chosen model's backtest. Pure: history, model, clock, configuration and the previous
+//! projections in; results out.
 //!
 //! A model is chosen (every candidate backtested) when a series has none yet, or when its choice
 //! is a short period (a day) old; in the hours between, the chosen model is refitted on the new
@@ -116,7 +116,8 @@ pub(crate) struct Projection {
     pub(crate) model: String,
     /// How it was chosen: "backtest" or "aicc" (too little history for a backtest).
     pub(crate) method: String,
-    /// Per bucket from the current one: (bucket start, Unix ms; band), within the next 47 h ([`CURVE_SECONDS`]).
+    /// Per bucket from the current one: (bucket start, Unix ms; band), within the next 47 h
+    /// ([`CURVE_SECONDS`]).
     pub(crate) curve: Vec<(i64, Band)>,
     /// Totals of the next 24 h, 7 days and 30 days (label values "24h", "7d", "30d").
     pub(crate) totals: Vec<(String, Band)>,

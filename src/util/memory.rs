@@ -34,8 +34,8 @@ pub fn tune_allocator() {
 /// - A cycle that parses, fits and projects runs most of the executable: its code pages stay in
 ///   the process's resident set (5.8 of 9.5 MiB after a 20,000-job cycle). They are dropped from
 ///   it (`MADV_DONTNEED` on the read-only mappings of files, code and constants, of which the
-///   process holds no copy of its own, as [`note_code_mappings`] found them); they stay in the page cache and come back by
-///   a minor fault when next used.
+///   process holds no copy of its own, as [`note_code_mappings`] found them); they stay in the
+///   page cache and come back by a minor fault when next used.
 ///
 /// Called by the daemon after each cycle; `once` exits instead.
 pub(crate) fn release_idle_memory() {
